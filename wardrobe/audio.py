@@ -1,0 +1,109 @@
+"""Audio out: a Player protocol with a sounddevice backend and a WAV-file sink."""
+
+from __future__ import annotations
+
+import logging
+import os
+import wave
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from wardrobe.errors import AudioError
+
+log = logging.getLogger(__name__)
+
+PLAYERS = ("sounddevice", "wav", "none")
+
+
+class Player(Protocol):
+    """Plays mono int16 audio."""
+
+    def play(self, audio: np.ndarray, sample_rate: int) -> None:
+        """Play (or store) the audio; blocks until done."""
+
+
+def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
+    """Write mono int16 audio as a WAV file, via a temp file and rename so no half file is left."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with wave.open(str(tmp), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(sample_rate)
+            w.writeframes(np.asarray(audio, np.int16).tobytes())
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise AudioError(f"cannot write {path}: {e.strerror or e}") from e
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, int]:
+    """Read a mono 16-bit WAV file."""
+    with wave.open(str(path), "rb") as w:
+        if w.getsampwidth() != 2:
+            raise AudioError(f"{path}: only 16-bit WAV is supported")
+        data = np.frombuffer(w.readframes(w.getnframes()), np.int16)
+        if w.getnchannels() > 1:
+            data = data.reshape(-1, w.getnchannels())[:, 0]
+        return data.copy(), w.getframerate()
+
+
+class WavSink:
+    """Writes each utterance to a WAV file: a fixed path, or numbered files in a folder."""
+
+    def __init__(self, path: Path | None = None, folder: Path | None = None) -> None:
+        if (path is None) == (folder is None):
+            raise ValueError("WavSink needs exactly one of path or folder")
+        self.path, self.folder, self.count = path, folder, 0
+        self.written: list[Path] = []
+
+    def play(self, audio: np.ndarray, sample_rate: int) -> None:
+        """Store the audio as the next WAV file."""
+        if self.path is not None:
+            target = self.path
+        else:
+            self.count += 1
+            target = self.folder / f"utterance-{self.count:04d}.wav"  # type: ignore[operator]
+        write_wav(target, audio, sample_rate)
+        self.written.append(target)
+
+
+class SoundDevicePlayer:
+    """Plays through PortAudio (ALSA on the Pi) with sounddevice; volume 0..1."""
+
+    streams = True
+    """Clauses are played as soon as each is synthesised."""
+
+    def __init__(self, device: str | int | None = None, volume: float = 1.0) -> None:
+        try:
+            import sounddevice
+        except (ImportError, OSError) as e:
+            raise AudioError(f"sounddevice/PortAudio is not available ({e}); install libportaudio2") from e
+        self.sd, self.device, self.volume = sounddevice, device, volume
+
+    def check(self) -> str:
+        """Name the output device, or raise AudioError if there is none."""
+        try:
+            info = self.sd.query_devices(self.device, "output")
+        except Exception as e:  # PortAudio raises its own error types
+            raise AudioError(f"no audio output device ({e})") from e
+        return str(info["name"])
+
+    def play(self, audio: np.ndarray, sample_rate: int) -> None:
+        """Play and wait until it has finished."""
+        scaled = (np.asarray(audio, np.float32) * (self.volume / 32768.0)).astype(np.float32)
+        try:
+            self.sd.play(scaled, sample_rate, device=self.device, blocking=True)
+        except Exception as e:
+            raise AudioError(f"audio output failed: {e}") from e
+
+
+class NullPlayer:
+    """Plays nothing (describe --quiet)."""
+
+    def play(self, audio: np.ndarray, sample_rate: int) -> None:
+        """Drop the audio."""

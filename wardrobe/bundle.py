@@ -1,0 +1,117 @@
+"""Model bundles: weights plus a sidecar describing labels, preprocessing, metrics and a SHA-256 manifest.
+
+A bundle is a directory:
+    bundle.json      format_version, version, created, arch, classes, preprocess, runtimes, temperature, metrics
+    manifest.json    {"files": {name: sha256}} for every other file
+    model.onnx       int8-quantized ONNX (the describe default)
+    model.safetensors  fp32 weights for the torch runtime (quantized dynamically at load)
+No pickled code: loading never executes anything from the bundle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wardrobe.errors import ModelError
+from wardrobe.preprocess import Preprocess
+
+FORMAT_VERSION = 1
+REQUIRED = ("format_version", "version", "created", "arch", "classes", "preprocess", "runtimes")
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_manifest(directory: Path) -> dict:
+    """Hash every file in the bundle except the manifest itself and write manifest.json."""
+    files = {p.name: sha256_file(p) for p in sorted(directory.iterdir()) if p.is_file() and p.name != "manifest.json"}
+    manifest = {"format_version": FORMAT_VERSION, "files": files}
+    (directory / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A verified model bundle on disk."""
+
+    path: Path
+    version: str
+    created: str
+    arch: str
+    classes: list[str]
+    preprocess: Preprocess
+    runtimes: dict[str, str]
+    """runtime name ("onnx", "torch") -> file name in the bundle."""
+    default_runtime: str
+    temperature: float
+    colour_families: list[str] = field(default_factory=list)
+    """Names of the colour-family outputs that follow the garment logits (empty: no colour head)."""
+    metrics: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path | str, verify: bool = True) -> Bundle:
+        """Read and verify a bundle directory; raise ModelError with a plain reason if it is unusable."""
+        path = Path(path)
+        if not path.is_dir():
+            raise ModelError(f"no model bundle at {path}")
+        try:
+            meta = json.loads((path / "bundle.json").read_text())
+        except FileNotFoundError:
+            raise ModelError(f"{path} is not a model bundle (no bundle.json)") from None
+        except (OSError, ValueError) as e:
+            raise ModelError(f"{path}/bundle.json is unreadable: {e}") from e
+        missing = [k for k in REQUIRED if k not in meta]
+        if missing:
+            raise ModelError(f"{path}/bundle.json lacks {', '.join(missing)}")
+        if meta["format_version"] != FORMAT_VERSION:
+            raise ModelError(f"bundle format {meta['format_version']} is not supported (this wardrobe reads format "
+                             f"{FORMAT_VERSION}); export it again with this version's training script")
+        if verify:
+            verify_manifest(path)
+        try:
+            pre = Preprocess.from_dict(meta["preprocess"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ModelError(f"{path}: bad preprocessing block: {e}") from e
+        classes = list(meta["classes"])
+        if len(classes) < 2 or len(set(classes)) != len(classes):
+            raise ModelError(f"{path}: the class list must hold at least two distinct names")
+        runtimes = dict(meta["runtimes"])
+        for rt, fname in runtimes.items():
+            if not (path / fname).is_file():
+                raise ModelError(f"{path}: the {rt} weights file {fname} is missing")
+        default = meta.get("default_runtime") or next(iter(runtimes))
+        return cls(path=path, version=str(meta["version"]), created=str(meta["created"]), arch=str(meta["arch"]),
+                   classes=classes, preprocess=pre, runtimes=runtimes, default_runtime=default,
+                   temperature=float(meta.get("temperature", 1.0)),
+                   colour_families=list(meta.get("colour_families", [])), metrics=meta.get("metrics", {}), meta=meta)
+
+
+def verify_manifest(path: Path) -> None:
+    """Every file listed matches its SHA-256 and no unlisted file is present; ModelError otherwise."""
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+        files: dict[str, str] = manifest["files"]
+    except FileNotFoundError:
+        raise ModelError(f"{path} has no manifest.json: refusing an unverifiable bundle") from None
+    except (OSError, ValueError, KeyError) as e:
+        raise ModelError(f"{path}/manifest.json is unreadable: {e}") from e
+    present = {p.name for p in path.iterdir() if p.is_file() and p.name != "manifest.json" and not p.name.startswith(".")}
+    extra = present - set(files)
+    if extra:
+        raise ModelError(f"{path} holds files the manifest does not list: {', '.join(sorted(extra))}")
+    for name, digest in files.items():
+        f = path / name
+        if not f.is_file():
+            raise ModelError(f"{path}: {name} is missing (listed in the manifest)")
+        if sha256_file(f) != digest:
+            raise ModelError(f"{path}: {name} does not match its checksum: the bundle is damaged or was altered")

@@ -1,0 +1,144 @@
+"""Garment classification with a model bundle, on ONNX Runtime (default) or torch."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from wardrobe.bundle import Bundle
+from wardrobe.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+RUNTIMES = ("onnx", "torch")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Calibrated class probabilities, best first."""
+
+    ranked: list[tuple[str, float]]
+    colour_families: list[tuple[str, float]] = field(default_factory=list)
+    """The colour head's families, most likely first (empty without a colour head)."""
+
+    @property
+    def garment(self) -> str:
+        """The most likely class."""
+        return self.ranked[0][0]
+
+    @property
+    def confidence(self) -> float:
+        """Its calibrated probability."""
+        return self.ranked[0][1]
+
+
+class Backend(Protocol):
+    """Runs the network: a float32 NCHW batch in, logits out."""
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Raw scores, shape (N, classes)."""
+
+
+class OnnxBackend:
+    """ONNX Runtime on the CPU."""
+
+    def __init__(self, path: Path, threads: int = 0) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as e:
+            raise ModelError("onnxruntime is not installed: pip install onnxruntime") from e
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        opts.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:
+            raise ModelError(f"ONNX Runtime cannot load {path}: {e}") from e
+        self.input = self.session.get_inputs()[0].name
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Run the session."""
+        return np.asarray(self.session.run(None, {self.input: x.astype(np.float32)})[0])
+
+
+class TorchBackend:
+    """torch with fp32 weights from safetensors; linear layers quantized to int8 dynamically."""
+
+    def __init__(self, path: Path, arch: str, num_outputs: int, quantize: bool = True, threads: int = 0) -> None:
+        try:
+            import torch
+            from safetensors.torch import load_file
+
+            from wardrobe.nets import build
+        except ImportError as e:
+            raise ModelError("the torch runtime needs torch and safetensors: pip install 'wardrobe[train]'") from e
+        if threads:
+            torch.set_num_threads(threads)
+        model = build(arch, num_outputs)
+        try:
+            model.load_state_dict(load_file(str(path)))
+        except Exception as e:
+            raise ModelError(f"{path} does not fit a {arch} with {num_outputs} outputs: {e}") from e
+        model.eval()
+        if quantize:
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        self.model, self.torch = model, torch
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Forward pass without gradients."""
+        with self.torch.inference_mode():
+            return self.model(self.torch.from_numpy(x)).numpy()
+
+
+class Classifier:
+    """A loaded bundle and backend: photo in, calibrated ranking out."""
+
+    def __init__(self, bundle: Bundle, backend: Backend, runtime: str) -> None:
+        self.bundle, self.backend, self.runtime = bundle, backend, runtime
+
+    @classmethod
+    def load(cls, path: Path | str, runtime: str | None = None, threads: int = 0) -> Classifier:
+        """Verify a bundle and start the chosen runtime (the bundle's default if None)."""
+        bundle = Bundle.load(path)
+        runtime = runtime or bundle.default_runtime
+        if runtime not in bundle.runtimes:
+            raise ModelError(f"bundle {bundle.path} has no {runtime} weights (it has {', '.join(bundle.runtimes)})")
+        f = bundle.path / bundle.runtimes[runtime]
+        if runtime == "onnx":
+            backend: Backend = OnnxBackend(f, threads)
+        elif runtime == "torch":
+            outputs = len(bundle.classes) + len(bundle.colour_families)
+            backend = TorchBackend(f, bundle.arch, outputs, threads=threads)
+        else:
+            raise ModelError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
+        return cls(bundle, backend, runtime)
+
+    def probabilities(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Temperature-scaled softmax over the garment classes, and softmax over colour families."""
+        z = self.backend.logits(self.bundle.preprocess(rgb))[0].astype(np.float64)
+        if not np.all(np.isfinite(z)):
+            raise ModelError("the model produced non-numbers (NaN or infinity)")
+        n = len(self.bundle.classes)
+        if len(z) != n + len(self.bundle.colour_families):
+            raise ModelError(f"the model gives {len(z)} outputs but the bundle names {n} classes")
+        return softmax(z[:n] / self.bundle.temperature), softmax(z[n:])
+
+    def predict(self, rgb: np.ndarray, top: int = 3) -> Prediction:
+        """The top classes with calibrated probabilities, and the colour head's ranking."""
+        p, c = self.probabilities(rgb)
+        order = np.argsort(-p)[:top]
+        fams = [(self.bundle.colour_families[i], float(c[i])) for i in np.argsort(-c)] if len(c) else []
+        return Prediction([(self.bundle.classes[i], float(p[i])) for i in order], fams)
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Numerically safe softmax (empty in, empty out)."""
+    if len(z) == 0:
+        return z
+    e = np.exp(z - z.max())
+    return e / e.sum()

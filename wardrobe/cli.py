@@ -1,0 +1,194 @@
+"""Command line: arguments become settings here; nothing past this module sees argparse."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from wardrobe import __version__
+from wardrobe.errors import WardrobeError
+
+log = logging.getLogger("wardrobe")
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    """Flags every runtime command shares."""
+    p.add_argument("--config", type=Path, help="TOML config file (default: /etc/wardrobe/config.toml if present)")
+    p.add_argument("--state-dir", type=Path, help="writable state directory (default /var/lib/wardrobe)")
+    p.add_argument("--model", type=Path, help="model bundle directory")
+    p.add_argument("--runtime", choices=("onnx", "torch"), help="classifier runtime (default: the bundle's)")
+    p.add_argument("--segmentation", choices=("auto", "plate", "threshold"), help="background removal method")
+    p.add_argument("--colour-k", type=int, help="KMeans clusters (0: chosen per photo)")
+    p.add_argument("--colour-naming", choices=("lab", "rgb"), help="CSS3 naming space")
+    p.add_argument("--voice", choices=("piper", "espeak", "coqui"), help="speech engine")
+    p.add_argument("--voice-model", type=Path, help="Piper .onnx voice or Coqui model directory")
+    p.add_argument("--debug", action="store_true", help="log per-stage timings and details")
+
+
+def overrides(args: argparse.Namespace) -> dict:
+    """Flags that were given, as settings overrides."""
+    pairs = {
+        "vision": {"segmentation": args.segmentation, "colour_k": args.colour_k, "colour_naming": args.colour_naming},
+        "model": {"bundle": args.model, "runtime": args.runtime},
+        "speech": {"engine": args.voice, "model": args.voice_model},
+        "": {"state_dir": args.state_dir},
+    }
+    return {sec: {k: v for k, v in kv.items() if v is not None} for sec, kv in pairs.items()}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The wardrobe command and its subcommands."""
+    p = argparse.ArgumentParser(prog="wardrobe", description="A talking closet assistant.")
+    p.add_argument("--version", action="version", version=f"wardrobe {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("describe", help="describe garment photos, print and speak the sentence")
+    d.add_argument("photos", nargs="+", type=Path, metavar="PHOTO")
+    d.add_argument("--json", action="store_true", help="print one JSON object per photo")
+    d.add_argument("--wav", type=Path, help="write the speech to this WAV file instead of playing (one photo)")
+    d.add_argument("--wav-dir", type=Path, help="write one WAV per photo into this folder instead of playing")
+    d.add_argument("--quiet", action="store_true", help="do not speak")
+    d.add_argument("--detail", action="store_true", help="the long-press sentence (confidence, alternatives)")
+    d.add_argument("--debug-dir", type=Path, help="write mask overlays and colour swatches as PNGs here")
+    add_common(d)
+
+    c = sub.add_parser("calibrate", help="store a photo of the empty closet for the plate method")
+    c.add_argument("--background", type=Path, required=True, metavar="PHOTO")
+    add_common(c)
+
+    b = sub.add_parser("bench", help="measure per-stage speed (medians) against the original method")
+    b.add_argument("photos", nargs="*", type=Path, help="photos (default: the samples in assets/)")
+    b.add_argument("--repeat", type=int, default=5, help="timed runs per photo")
+    b.add_argument("--out", type=Path, help="also write the results as JSON here")
+    add_common(b)
+
+    sub.add_parser("train", help="the companion training script (see `wardrobe train --help`)", add_help=False)
+    return p
+
+
+def setup_logging(debug: bool) -> None:
+    """Log to stderr (the journal under systemd)."""
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def build_pipeline(settings):
+    """Load the classifier (tolerating a missing one), the colour namer and the plate."""
+    from wardrobe.colours import ColourNamer
+    from wardrobe.pipeline import Pipeline, load_classifier, read_image
+    from wardrobe.settings import default_bundle
+
+    classifier, problem = load_classifier(default_bundle(settings), settings.model.runtime)
+    if classifier is None:
+        log.warning("garments will not be named: %s", problem)
+    plate = read_image(settings.plate_path()) if settings.vision.segmentation == "plate" else None
+    return Pipeline(classifier, ColourNamer(settings.vision.colour_naming), settings.vision.segmentation, plate,
+                    settings.vision.colour_k or None, problem, settings.vision.family_hint_min)
+
+
+def cmd_describe(args: argparse.Namespace, settings) -> int:
+    """Describe each photo; a bad photo reports an error and the rest still run."""
+    from wardrobe.audio import NullPlayer, SoundDevicePlayer, WavSink
+    from wardrobe.debug import write_debug
+    from wardrobe.speech import Speaker, load_voice
+
+    if args.wav and len(args.photos) != 1:
+        raise WardrobeError("--wav takes one photo; use --wav-dir for several")
+    pipeline = build_pipeline(settings)
+    speak = not args.quiet
+    speaker = None
+    if speak:
+        if args.wav:
+            player = WavSink(path=args.wav)
+        elif args.wav_dir:
+            player = None  # one sink per photo, named after it
+        elif settings.speech.output == "none":
+            player = NullPlayer()
+        else:
+            player = SoundDevicePlayer(settings.speech.device, settings.speech.volume)
+        speaker = Speaker(load_voice(settings.speech.engine, settings.speech.model, settings.speech.fallback), player)
+    failures = 0
+    for photo in args.photos:
+        try:
+            d = pipeline.describe_file(photo)
+        except WardrobeError as e:
+            failures += 1
+            print(json.dumps({"image": str(photo), "error": str(e)}) if args.json else f"{photo}: error: {e}",
+                  flush=True)
+            continue
+        text = d.detailed() if args.detail else d.sentence
+        if args.debug_dir:
+            write_debug(args.debug_dir, photo, pipeline, d)
+        if speaker is not None:
+            try:
+                if args.wav_dir:
+                    speaker.player = WavSink(path=args.wav_dir / f"{photo.stem}.wav")
+                speaker.say(text if args.detail else d.clauses)
+            except WardrobeError as e:
+                failures += 1
+                log.error("could not speak for %s: %s", photo, e)
+        if args.json:
+            out = d.to_json()
+            out["sentence"] = text
+            print(json.dumps(out), flush=True)
+        else:
+            print(f"{photo}: {text}", flush=True)
+        log.debug("%s timings: %s", photo, d.timings_ms)
+    return 1 if failures else 0
+
+
+def cmd_calibrate(args: argparse.Namespace, settings) -> int:
+    """Check and store the empty-closet photo (temp file + rename)."""
+    import os
+
+    import cv2
+    import numpy as np
+
+    from wardrobe.pipeline import read_image
+
+    rgb = read_image(args.background)
+    if float(np.median(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))) < 40:
+        raise WardrobeError("the background photo is too dark; turn on the closet light and try again")
+    target = settings.plate_path()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp.png")
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"cannot encode {tmp}")
+        os.replace(tmp, target)
+    except OSError as e:
+        raise WardrobeError(f"cannot write {target}: {e}; use --state-dir to choose a writable folder") from e
+    print(f"background stored in {target}; set vision.segmentation = \"plate\" to use it")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `wardrobe` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:
+        from wardrobe.train.__main__ import main as train_main
+
+        return train_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    setup_logging(args.debug)
+    from wardrobe import settings as settings_mod
+
+    try:
+        settings = settings_mod.load(args.config, overrides(args))
+        if args.command == "describe":
+            return cmd_describe(args, settings)
+        if args.command == "calibrate":
+            return cmd_calibrate(args, settings)
+        if args.command == "bench":
+            from wardrobe.bench import run_bench
+
+            return run_bench(args, settings)
+    except WardrobeError as e:
+        print(f"wardrobe: {e}", file=sys.stderr)
+        return 2
+    return 2

@@ -1,0 +1,316 @@
+"""Dominant colours of a garment and the words for them.
+
+Pixels are weighted by the segmentation alpha (skin removed), sampled, clustered with KMeans
+in CIELAB, and each cluster is named three ways: the nearest CSS3 name (KD-tree), a colour
+family (a nearest-neighbour vote over photos a shop labelled, so boundaries such as "dark grey
+photographs of black cloth" are learned, not guessed) and a plain spoken name within that family.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+
+FAMILIES = ("black", "white", "gray", "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "beige")
+NAMING_MODES = ("lab", "rgb")
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """One dominant colour: its CIELAB centre, sRGB and share of the garment's weight."""
+
+    lab: tuple[float, float, float]
+    rgb: tuple[int, int, int]
+    share: float
+
+
+@dataclass(frozen=True)
+class Colour:
+    """A named dominant colour as reported and spoken."""
+
+    name: str
+    css3: str
+    family: str
+    rgb: tuple[int, int, int]
+    share: float
+    lab: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def to_json(self) -> dict:
+        """The JSON form of describe --json."""
+        return {"name": self.name, "css3": self.css3, "family": self.family, "rgb": list(self.rgb), "share": round(self.share, 3)}
+
+
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """sRGB uint8 (..., 3) to CIELAB float32 (L 0..100), D65."""
+    import cv2
+
+    a = np.asarray(rgb, np.float32).reshape(-1, 1, 3) / 255.0
+    return cv2.cvtColor(a, cv2.COLOR_RGB2Lab).reshape(np.shape(rgb))
+
+
+def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
+    """CIELAB to sRGB uint8."""
+    import cv2
+
+    a = np.asarray(lab, np.float32).reshape(-1, 1, 3)
+    rgb = cv2.cvtColor(a, cv2.COLOR_Lab2RGB).reshape(np.shape(lab))
+    return np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8)
+
+
+REGIONS = ("whole", "upper", "lower")
+"""Where on the figure a garment class sits: a top on a model is the upper part, trousers the lower."""
+
+
+def region_weights(alpha: np.ndarray, region: str) -> np.ndarray:
+    """A soft vertical band within the mask's bounding box where the named garment region lies."""
+    h = alpha.shape[0]
+    rows = np.flatnonzero((alpha > 127).any(axis=1))
+    if region == "whole" or len(rows) < 4:
+        return np.ones(h, np.float32)
+    top, bottom = rows[0], rows[-1]
+    pos = (np.arange(h) - top) / max(1, bottom - top)
+    lo, hi = (0.12, 0.55) if region == "upper" else (0.5, 0.95)
+    band = np.clip(np.minimum(pos - lo, hi - pos) / 0.05 + 0.5, 0.05, 1.0)
+    return band.astype(np.float32)
+
+
+def garment_weights(rgb: np.ndarray, alpha: np.ndarray, remove_skin: bool = True, centre: float = 0.0,
+                    region: str = "whole") -> np.ndarray:
+    """Per-pixel weight for colour sampling: alpha, minus skin, optionally favouring the centre.
+
+    Skin is removed only while enough garment is left: a beige or pink garment is mostly
+    "skin-coloured" and must keep its own pixels.
+    """
+    from wardrobe.segment import skin_mask
+
+    w = alpha.astype(np.float32) / 255.0
+    if remove_skin:
+        skin = skin_mask(rgb)
+        kept = w * ~skin
+        if kept.sum() > 0.35 * w.sum():
+            w = kept
+    if region != "whole":
+        w = w * region_weights(alpha, region)[:, None]
+    if centre > 0:
+        h, wd = alpha.shape
+        yy, xx = np.mgrid[0:h, 0:wd]
+        r2 = ((yy - h / 2) / (h / 2)) ** 2 + ((xx - wd / 2) / (wd / 2)) ** 2
+        w = w * np.exp(-centre * r2).astype(np.float32)
+    return w
+
+
+def dominant_colours(
+    rgb: np.ndarray, weights: np.ndarray, k: int | None = 3, sample: int = 2000,
+    merge_delta_e: float = 12.0, min_share: float = 0.08, seed: int = 0,
+) -> list[Cluster]:
+    """KMeans in CIELAB on a weighted sub-sample; near-identical clusters merged, tiny ones dropped.
+
+    k=None chooses k in 1..5 per image (the smallest k whose clustering explains the colours well).
+    """
+    import cv2
+
+    flat_w = weights.reshape(-1).astype(np.float64)
+    total = flat_w.sum()
+    if total <= 0:
+        return []
+    rng = np.random.default_rng(seed)
+    n = min(sample, int((flat_w > 0).sum()))
+    idx = rng.choice(flat_w.size, size=n, replace=True, p=flat_w / total)
+    lab = rgb_to_lab(rgb.reshape(-1, 3)[idx])
+    cv2.setRNGSeed(seed)
+    crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
+
+    def run(kk: int) -> tuple[float, np.ndarray, np.ndarray]:
+        kk = max(1, min(kk, len(lab)))
+        compact, labels, centers = cv2.kmeans(lab, kk, None, crit, 2, cv2.KMEANS_PP_CENTERS)
+        return compact / len(lab), labels.ravel(), centers
+
+    if k is None:
+        first = run(1)
+        chosen = first
+        for kk in range(2, 6):
+            trial = run(kk)
+            if trial[0] > 0.6 * chosen[0]:
+                break  # another cluster no longer cuts the spread by much
+            chosen = trial
+        _, labels, centers = chosen
+    else:
+        _, labels, centers = run(k)
+    shares = np.bincount(labels, minlength=len(centers)) / len(labels)
+    groups = [[c.astype(np.float64), s] for c, s in zip(centers, shares, strict=True)]
+    merged = True
+    while merged and len(groups) > 1:
+        merged = False
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                if np.linalg.norm(groups[i][0] - groups[j][0]) < merge_delta_e:
+                    (ci, si), (cj, sj) = groups[i], groups[j]
+                    groups[i] = [(ci * si + cj * sj) / (si + sj), si + sj]
+                    del groups[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    groups = [g for g in groups if g[1] >= min_share] or [max(groups, key=lambda g: g[1])]
+    total_share = sum(g[1] for g in groups)
+    groups.sort(key=lambda g: -g[1])
+    rgbs = lab_to_rgb(np.array([g[0] for g in groups]))
+    return [Cluster(tuple(float(x) for x in g[0]), tuple(int(x) for x in c), float(g[1] / total_share))  # type: ignore[arg-type]
+            for g, c in zip(groups, rgbs, strict=True)]
+
+
+def rule_family(lab: np.ndarray | tuple[float, float, float]) -> str:
+    """A colour family from CIELAB by fixed hue/lightness/chroma rules (the fallback, and the CSS3 map)."""
+    L, a, b = (float(x) for x in lab)
+    chroma = float(np.hypot(a, b))
+    hue = float(np.degrees(np.arctan2(b, a)) % 360)
+    if chroma < 12:
+        if L < 22:
+            return "black"
+        return "white" if L > 88 else "gray"
+    if L < 12:
+        return "black"
+    if 20 <= hue < 85 and chroma < 35 and L > 65:
+        return "beige"
+    if 20 <= hue < 75 and L < 55:
+        return "brown"
+    if hue < 20 or hue >= 345:
+        return "pink" if L > 65 and chroma < 60 else "red"
+    if hue < 60:
+        return "orange"
+    if hue < 100:
+        return "yellow" if L > 60 else ("green" if hue > 90 else "brown")
+    if hue < 195:
+        return "green"
+    if hue < 290:
+        return "blue"
+    if hue < 325:
+        return "purple"
+    return "pink"
+
+
+@lru_cache(maxsize=1)
+def shop_colours() -> dict[str, tuple[set[str], str]]:
+    """Shop colour label -> (acceptable families, spoken name), from the packaged CSV."""
+    text = resources.files("wardrobe.data").joinpath("shop_colours.csv").read_text()
+    return {r["label"]: (set(r["families"].split()), r["spoken"]) for r in csv.DictReader(text.splitlines())}
+
+
+class ColourNamer:
+    """Names a CIELAB colour: nearest CSS3 name, family and plain spoken name. Build once, reuse."""
+
+    def __init__(self, mode: str = "lab", model: dict | None = None) -> None:
+        import webcolors
+        from scipy.spatial import cKDTree
+
+        if mode not in NAMING_MODES:
+            raise ValueError(f"unknown colour naming mode {mode!r}; choose from {', '.join(NAMING_MODES)}")
+        self.mode = mode
+        self.css3_names = sorted(webcolors.names("css3"))
+        self.css3_rgb = np.array([tuple(webcolors.name_to_rgb(n)) for n in self.css3_names], np.uint8)
+        self.css3_lab = rgb_to_lab(self.css3_rgb)
+        self.css3_tree = cKDTree(self.css3_lab if mode == "lab" else self.css3_rgb.astype(np.float32))
+        self.model = model if model is not None else load_colour_model()
+        self.family_tree = None
+        if self.model:
+            self.points = np.asarray(self.model["points"], np.float32)
+            self.point_family = np.asarray([FAMILIES.index(f) for f in self.model["point_family"]])
+            self.scale = np.asarray(self.model["scale"], np.float32)
+            self.k = int(self.model["k"])
+            self.family_tree = cKDTree(self.points * self.scale)
+            self.palette = [(p["name"], p["family"], np.asarray(p["lab"], np.float32)) for p in self.model["palette"]]
+
+    def css3(self, lab: np.ndarray, rgb: np.ndarray) -> str:
+        """Nearest CSS3 name, in CIELAB or (the original mode) in RGB."""
+        q = lab if self.mode == "lab" else np.asarray(rgb, np.float32)
+        return self.css3_names[int(self.css3_tree.query(q)[1])]
+
+    def family(self, lab: np.ndarray) -> str:
+        """Colour family by a distance-weighted vote of the k nearest labelled photos (rules if no model)."""
+        if self.family_tree is None:
+            return rule_family(lab)
+        d, i = self.family_tree.query(np.asarray(lab, np.float32) * self.scale, k=self.k)
+        votes = np.bincount(self.point_family[i], weights=1.0 / (d + 1.0), minlength=len(FAMILIES))
+        return FAMILIES[int(votes.argmax())]
+
+    def spoken(self, lab: np.ndarray, family: str) -> str:
+        """The plain name a person would use: the nearest palette colour within the family."""
+        if self.family_tree is None:
+            return family
+        best, best_d = family, np.inf
+        for name, fam, ref in self.palette:
+            if fam == family:
+                d = float(np.linalg.norm(ref - lab))
+                if d < best_d:
+                    best, best_d = name, d
+        return best
+
+    def name(self, cluster: Cluster) -> Colour:
+        """Name one cluster."""
+        lab = np.asarray(cluster.lab, np.float32)
+        family = self.family(lab)
+        return Colour(self.spoken(lab, family), self.css3(lab, np.asarray(cluster.rgb)), family, cluster.rgb,
+                      cluster.share, cluster.lab)
+
+    def with_family_hint(self, colours: list[Colour], family: str) -> list[Colour]:
+        """Trust a confident whole-photo family (the classifier's colour head) for the main colour.
+
+        The largest cluster of that family becomes the main colour; if no cluster has it, the
+        largest cluster is renamed within that family (it is the same cloth, named better).
+        """
+        if not colours:
+            return colours
+        for i, c in enumerate(colours):
+            if c.family == family:
+                return [c, *colours[:i], *colours[i + 1 :]]
+        main = colours[0]
+        lab = np.asarray(main.lab, np.float32)
+        renamed = Colour(self.spoken(lab, family), main.css3, family, main.rgb, main.share, main.lab)
+        return [renamed, *colours[1:]]
+
+
+@lru_cache(maxsize=1)
+def load_colour_model() -> dict | None:
+    """The fitted family model shipped in the package (None if it has not been fitted)."""
+    f = resources.files("wardrobe.data").joinpath("colour_model.json")
+    return json.loads(f.read_text()) if f.is_file() else None
+
+
+def spoken_colours(colours: list[Colour], second_min_share: float = 0.2, min_delta_e: float = 25.0) -> list[Colour]:
+    """The colours worth saying: the main one, and a second only if it is a real part of the garment.
+
+    A second colour must cover a fifth of the garment and differ in family, or be far apart in
+    CIELAB (navy with light blue), so shading of one cloth is not called two colours.
+    """
+    if not colours:
+        return []
+    main = colours[0]
+    for c in colours[1:]:
+        far = float(np.linalg.norm(np.subtract(c.lab, main.lab))) >= min_delta_e
+        if c.share >= second_min_share and c.name != main.name and (c.family != main.family or far):
+            return [main, c]
+    return [main]
+
+
+def original_colours(rgb: np.ndarray, alpha: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
+    """The original method: KMeans on every masked pixel in RGB, nearest CSS3 by a KD-tree built per call."""
+    import cv2
+    import webcolors
+    from scipy.spatial import cKDTree
+
+    px = rgb[alpha > 0].astype(np.float32)
+    if len(px) == 0:
+        return []
+    cv2.setRNGSeed(0)
+    crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
+    _, labels, centers = cv2.kmeans(px, min(k, len(px)), None, crit, 1, cv2.KMEANS_PP_CENTERS)
+    shares = np.bincount(labels.ravel(), minlength=len(centers)) / len(labels)
+    names = sorted(webcolors.names("css3"))
+    tree = cKDTree(np.array([tuple(webcolors.name_to_rgb(n)) for n in names], np.float32))
+    order = np.argsort(-shares)
+    return [(names[int(tree.query(centers[i])[1])], float(shares[i])) for i in order]

@@ -1,0 +1,29 @@
+"""One error root for everything wardrobe raises on purpose."""
+
+
+class WardrobeError(Exception):
+    """Base class: a failure wardrobe expects and can explain in plain words."""
+
+
+class ConfigError(WardrobeError, ValueError):
+    """The configuration file or a flag is invalid."""
+
+
+class ImageError(WardrobeError, ValueError):
+    """A photo could not be read or decoded."""
+
+
+class CameraError(WardrobeError, OSError):
+    """The camera is missing, busy or returned no frame."""
+
+
+class ModelError(WardrobeError, RuntimeError):
+    """A model bundle is missing, tampered with or incompatible."""
+
+
+class SpeechError(WardrobeError, RuntimeError):
+    """No voice could be loaded or synthesis failed."""
+
+
+class AudioError(WardrobeError, OSError):
+    """The audio output is missing or refused to play."""

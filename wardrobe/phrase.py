@@ -1,0 +1,106 @@
+"""The spoken sentence: garment, colours and honest uncertainty, in plain words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wardrobe.colours import Colour, spoken_colours
+
+SURE = 0.75
+"""Calibrated probability at or above which the garment is named plainly."""
+PROBABLY = 0.45
+"""At or above this (and below SURE) the garment is 'probably' that; below, the model is unsure."""
+MAYBE = 0.15
+"""An alternative this likely is mentioned ('maybe a blazer')."""
+
+PROBLEM_WORDS = {
+    "too-dark": "It's too dark, please turn on the light.",
+    "overexposed": "The picture is too bright, please move out of the glare.",
+    "no-garment": "I can't see a garment. Please hold it up in front of the camera.",
+    "blurry": "The picture is blurry, please hold the garment still.",
+    "no-model": "I can't tell what garment it is.",
+}
+"""What is said for each problem code."""
+
+PLURALS = {"trousers", "shorts", "shoes", "socks", "sandals", "heels", "flip-flops", "leggings", "tights", "gloves",
+           "braces"}
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """A garment class and its calibrated probability."""
+
+    garment: str
+    confidence: float
+
+
+def with_article(noun_phrase: str, plural: bool) -> str:
+    """'a navy T-shirt', 'an orange coat', 'black trousers'."""
+    if plural:
+        return noun_phrase
+    return ("an " if noun_phrase[:1].lower() in "aeiou" else "a ") + noun_phrase
+
+
+def colour_words(colours: list[Colour]) -> tuple[str, str]:
+    """(main colour, ' with SECOND' or '') from the colours worth saying."""
+    said = spoken_colours(colours)
+    if not said:
+        return "", ""
+    second = f" with {said[1].name}" if len(said) > 1 else ""
+    return said[0].name, second
+
+
+def capitalise(s: str) -> str:
+    """Upper-case the first letter only ('T-shirt' stays as it is)."""
+    return s[:1].upper() + s[1:]
+
+
+def garment_clauses(alternatives: list[Alternative], colours: list[Colour], detail: bool = False) -> list[str]:
+    """Clauses naming the garment with its colours, hedged by confidence."""
+    main, second = colour_words(colours)
+    coloured = f"{main} " if main else ""
+    if not alternatives:
+        if not main:
+            return []
+        return [capitalise(f"{main}{second}."), PROBLEM_WORDS["no-model"]]
+    top = alternatives[0]
+    runner = alternatives[1] if len(alternatives) > 1 and alternatives[1].confidence >= MAYBE else None
+    plural = top.garment in PLURALS
+    thing = with_article(f"{coloured}{top.garment}", plural) + second
+    if top.confidence >= SURE:
+        clauses = [capitalise(thing) + "."]
+    elif top.confidence >= PROBABLY:
+        clauses = [f"Probably {thing}" + ("," if runner else ".")]
+        if runner:
+            clauses.append(f"maybe {with_article(runner.garment, runner.garment in PLURALS)}.")
+    else:
+        options = with_article(top.garment, plural)
+        if runner:
+            options += " or " + with_article(runner.garment, runner.garment in PLURALS)
+        clauses = [f"I'm not sure what this is, maybe {options}."]
+        if main:
+            clauses.append(capitalise(f"{main}{second}."))
+    if detail:
+        clauses.append(f"I'm {round(100 * top.confidence)} percent sure it is {with_article(top.garment, plural)}.")
+        if runner and top.confidence >= SURE:
+            clauses.append(f"It could also be {with_article(runner.garment, runner.garment in PLURALS)}.")
+        extra = [c for c in colours[1:] if c.name != main and not second.endswith(c.name)]
+        if extra:
+            clauses.append(f"There is also some {extra[0].name}.")
+    return clauses
+
+
+def clauses_for(alternatives: list[Alternative], colours: list[Colour], problems: list[str], detail: bool = False) -> list[str]:
+    """The whole utterance as clauses (spoken one after another; the first can start sooner)."""
+    blocking = [p for p in ("too-dark", "overexposed", "no-garment") if p in problems]
+    if blocking:
+        return [PROBLEM_WORDS[blocking[0]]]
+    clauses = garment_clauses(alternatives, colours, detail)
+    if "blurry" in problems:
+        clauses.append(PROBLEM_WORDS["blurry"])
+    return clauses
+
+
+def sentence(alternatives: list[Alternative], colours: list[Colour], problems: list[str], detail: bool = False) -> str:
+    """The utterance as one string."""
+    return " ".join(clauses_for(alternatives, colours, problems, detail))

@@ -1,0 +1,75 @@
+"""Image preprocessing shared by training and inference, described by a small dict in the bundle."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Resize then centre-crop then normalise, like torchvision's eval presets.
+
+    Images are RGB uint8 arrays of shape (H, W, 3).
+    """
+
+    resize: int = 128
+    """Side in pixels after resizing."""
+    crop: int = 112
+    """Side in pixels of the centre crop fed to the network."""
+    mode: str = "squash"
+    """"squash" resizes to resize x resize ignoring aspect; "short-side" scales the short side to resize."""
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    """Per-channel mean on the 0..1 scale."""
+    std: tuple[float, float, float] = IMAGENET_STD
+    """Per-channel standard deviation on the 0..1 scale."""
+
+    def to_dict(self) -> dict:
+        """Return the JSON form stored in a bundle."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Preprocess:
+        """Build from the JSON form stored in a bundle."""
+        return cls(
+            resize=int(d["resize"]),
+            crop=int(d["crop"]),
+            mode=str(d.get("mode", "squash")),
+            mean=tuple(float(x) for x in d["mean"]),  # type: ignore[arg-type]
+            std=tuple(float(x) for x in d["std"]),  # type: ignore[arg-type]
+        )
+
+    def resized(self, rgb: np.ndarray) -> np.ndarray:
+        """Resize an RGB uint8 image as training caches it (before cropping)."""
+        import cv2
+
+        h, w = rgb.shape[:2]
+        if self.mode == "squash":
+            size = (self.resize, self.resize)
+        elif self.mode == "short-side":
+            s = self.resize / min(h, w)
+            size = (max(self.resize, round(w * s)), max(self.resize, round(h * s)))
+        else:
+            raise ValueError(f"unknown resize mode {self.mode!r}")
+        shrinking = size[0] < w
+        return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+    def center_crop(self, rgb: np.ndarray) -> np.ndarray:
+        """Cut the central crop x crop square."""
+        h, w = rgb.shape[:2]
+        top, left = (h - self.crop) // 2, (w - self.crop) // 2
+        return rgb[top : top + self.crop, left : left + self.crop]
+
+    def normalise(self, rgb: np.ndarray) -> np.ndarray:
+        """uint8 HWC (or NHWC) to float32 CHW (or NCHW), normalised."""
+        x = rgb.astype(np.float32) / 255.0
+        x = (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        return np.ascontiguousarray(np.moveaxis(x, -1, -3))
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        """RGB uint8 image to a float32 batch of one, shape (1, 3, crop, crop)."""
+        return self.normalise(self.center_crop(self.resized(rgb)))[None]

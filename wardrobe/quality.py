@@ -1,0 +1,38 @@
+"""Photo problems worth telling a blind user about: too dark, too bright, blurry, no garment."""
+
+from __future__ import annotations
+
+import numpy as np
+
+DARK_LUMA = 40
+"""Median luma (0..255) of the whole photo below which it is too dark to judge colours."""
+BRIGHT_SHARE = 0.5
+"""Share of the garment's pixels clipped to white above which the photo is overexposed."""
+MIN_GARMENT_SHARE = 0.02
+"""Share of the photo the mask must cover to count as a garment."""
+MAX_GARMENT_SHARE = 0.995
+BLUR_VARIANCE = 12.0
+"""Laplacian variance (at 256 px) below which the photo is blurry."""
+
+
+def problems(rgb: np.ndarray, alpha: np.ndarray) -> list[str]:
+    """Problem codes, most serious first: too-dark, overexposed, no-garment, blurry."""
+    import cv2
+
+    out = []
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    if float(np.median(gray)) < DARK_LUMA:
+        out.append("too-dark")
+        return out
+    fg = alpha > 127
+    share = float(fg.mean())
+    if fg.any() and float((gray[fg] >= 250).mean()) > BRIGHT_SHARE and share > MIN_GARMENT_SHARE:
+        out.append("overexposed")
+    if not (MIN_GARMENT_SHARE <= share <= MAX_GARMENT_SHARE):
+        out.append("no-garment")
+    h, w = gray.shape
+    s = 256 / max(h, w)
+    small = cv2.resize(gray, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    if float(cv2.Laplacian(small, cv2.CV_64F).var()) < BLUR_VARIANCE:
+        out.append("blurry")
+    return out

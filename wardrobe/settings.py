@@ -1,0 +1,161 @@
+"""Settings: frozen dataclasses loaded from TOML and flags in one place, validated before anything starts."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from wardrobe.errors import ConfigError
+
+DEFAULT_CONFIG = Path("/etc/wardrobe/config.toml")
+
+
+@dataclass(frozen=True)
+class VisionSettings:
+    """How a photo is segmented and its colours found."""
+
+    segmentation: str = "auto"
+    """Background removal: "auto" (any background), "plate" (calibrated empty closet) or "threshold" (white only)."""
+    background: Path | None = None
+    """The empty-closet photo for the plate method (written by `wardrobe calibrate --background`)."""
+    colour_k: int = 3
+    """KMeans clusters; 0 chooses per photo."""
+    colour_naming: str = "lab"
+    """CSS3 nearest-name space: "lab" (perceptual) or "rgb" (the original)."""
+    family_hint_min: float = 0.5
+    """Probability (0..1) above which the classifier's colour head sets the main colour's family."""
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Which classifier bundle and runtime."""
+
+    bundle: Path | None = None
+    """Bundle directory; unset: the installed current model or the shipped default."""
+    runtime: str | None = None
+    """"onnx" or "torch"; unset: the bundle's default."""
+    threads: int = 0
+    """CPU threads for inference; 0: the runtime's choice."""
+
+
+@dataclass(frozen=True)
+class SpeechSettings:
+    """Voice and audio output."""
+
+    engine: str = "piper"
+    """"piper" (neural, default), "espeak" (light) or "coqui" (Tacotron2-family, optional extra)."""
+    model: Path | None = None
+    """Voice model: a Piper .onnx file or a Coqui model directory; unset: the bundled Joe voice."""
+    fallback: bool = True
+    """Use espeak-ng if the configured voice cannot be loaded."""
+    output: str = "sounddevice"
+    """"sounddevice" (speaker), "wav" (files) or "none"."""
+    device: str | None = None
+    """sounddevice output device name or index; unset: the system default."""
+    volume: float = 1.0
+    """Playback volume, 0..1."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, nested by concern."""
+
+    vision: VisionSettings = field(default_factory=VisionSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    speech: SpeechSettings = field(default_factory=SpeechSettings)
+    state_dir: Path = Path("/var/lib/wardrobe")
+    """Writable state: calibration photo, installed models, history."""
+
+    def validate(self) -> Settings:
+        """Raise ConfigError naming the fix for the first bad value; return self."""
+        from wardrobe.audio import PLAYERS
+        from wardrobe.classify import RUNTIMES
+        from wardrobe.colours import NAMING_MODES
+        from wardrobe.segment import METHODS
+        from wardrobe.speech import ENGINES
+
+        v, m, s = self.vision, self.model, self.speech
+        checks = [
+            (v.segmentation in METHODS, f"vision.segmentation must be one of {', '.join(METHODS)}"),
+            (v.colour_naming in NAMING_MODES, f"vision.colour_naming must be one of {', '.join(NAMING_MODES)}"),
+            (0 <= v.colour_k <= 8, "vision.colour_k must be 0 (automatic) to 8"),
+            (0 <= v.family_hint_min <= 1, "vision.family_hint_min must be between 0 and 1"),
+            (m.runtime is None or m.runtime in RUNTIMES, f"model.runtime must be one of {', '.join(RUNTIMES)}"),
+            (m.threads >= 0, "model.threads must be 0 or more"),
+            (s.engine in ENGINES, f"speech.engine must be one of {', '.join(ENGINES)}"),
+            (s.output in PLAYERS, f"speech.output must be one of {', '.join(PLAYERS)}"),
+            (0 <= s.volume <= 1, "speech.volume must be between 0 and 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        if v.segmentation == "plate" and not self.plate_path().is_file():
+            raise ConfigError("vision.segmentation is \"plate\" but there is no background photo: "
+                              "run `wardrobe calibrate --background PHOTO` first")
+        return self
+
+    def plate_path(self) -> Path:
+        """Where the calibrated background photo is (configured, or in the state directory)."""
+        return self.vision.background or self.state_dir / "background.png"
+
+
+def _coerce(cls: type, section: str, data: dict[str, Any]):
+    """Build a section dataclass from a TOML table, rejecting unknown keys and wrong types."""
+    known = {f.name: f for f in fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in known:
+            raise ConfigError(f"unknown setting {section}.{key} (known: {', '.join(known)})")
+        default = getattr(cls(), key)
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{section}.{key} must be true or false")
+        elif isinstance(default, (int, float)) and not isinstance(default, bool):
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise ConfigError(f"{section}.{key} must be a number")
+            value = type(default)(value)
+        elif isinstance(default, Path) or default is None and key in ("background", "bundle", "model"):
+            value = Path(value).expanduser()
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def load(path: Path | None = None, overrides: dict[str, dict[str, Any]] | None = None) -> Settings:
+    """Read TOML (the given file, else /etc/wardrobe/config.toml if present), apply flag overrides, validate."""
+    data: dict[str, Any] = {}
+    if path is None and DEFAULT_CONFIG.is_file():
+        path = DEFAULT_CONFIG
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError(f"config file {path} is not valid TOML: {e}") from e
+    sections = {"vision": VisionSettings, "model": ModelSettings, "speech": SpeechSettings}
+    unknown = set(data) - set(sections) - {"state_dir"}
+    if unknown:
+        raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}")
+    built = {name: _coerce(cls, name, {**data.get(name, {}), **(overrides or {}).get(name, {})})
+             for name, cls in sections.items()}
+    state = (overrides or {}).get("", {}).get("state_dir") or data.get("state_dir") or os.environ.get("WARDROBE_STATE_DIR")
+    settings = Settings(**built)
+    if state:
+        settings = replace(settings, state_dir=Path(state))
+    return settings.validate()
+
+
+def default_bundle(settings: Settings) -> Path | None:
+    """The bundle to use: configured, else the installed current one, else the shipped default."""
+    if settings.model.bundle:
+        return settings.model.bundle
+    candidates = [
+        settings.state_dir / "models" / "current",
+        Path(__file__).resolve().parent.parent / "models" / "default",
+        Path(sys.prefix) / "share" / "wardrobe" / "models" / "default",
+    ]
+    return next((c for c in candidates if (c / "bundle.json").is_file()), None)

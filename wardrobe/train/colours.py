@@ -1,0 +1,223 @@
+"""Fit colour-family boundaries on shop-labelled photos and measure colour naming against the labels.
+
+`wardrobe train colours --data product-photos=DIR` writes wardrobe/data/colour_model.json (or
+--output) and prints family accuracy on the held-out test split for the original method and ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+
+from wardrobe.colours import FAMILIES, ColourNamer, dominant_colours, garment_weights, original_colours, rule_family, rgb_to_lab, shop_colours
+from wardrobe.pipeline import region_of
+from wardrobe.segment import segment
+from wardrobe.taxonomy import Taxonomy
+from wardrobe.train.data import read_product_photos, split_records
+
+log = logging.getLogger(__name__)
+
+VARIANTS = ("auto", "auto-region", "threshold")
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    """Command-line flags."""
+    p = argparse.ArgumentParser(prog="wardrobe train colours", add_help=add_help,
+                                description="Fit colour-family boundaries on product photos and report accuracy.",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", required=True, metavar="product-photos=DIR", help="the product photos")
+    p.add_argument("--seed", type=int, default=0, help="split seed (the classifier's split)")
+    p.add_argument("--train-limit", type=int, default=9000, help="training photos used for fitting")
+    p.add_argument("--eval-limit", type=int, default=0, help="val/test photos used (0: all)")
+    p.add_argument("--bundle", type=Path, help="also score the whole describe pipeline with this model bundle")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--cache-dir", type=Path, default=Path("cache"))
+    p.add_argument("--output", type=Path, default=Path(__file__).resolve().parent.parent / "data" / "colour_model.json")
+    p.add_argument("--report", type=Path, default=Path("runs/colours/report.json"))
+    return p
+
+
+def features(job: tuple[str, str]) -> dict | None:
+    """Clusters (CIELAB, share) of one photo under each variant, plus the original method's CSS3 answer."""
+    import cv2
+
+    path, region = job
+    bgr = cv2.imread(path)
+    if bgr is None:
+        return None
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    out: dict = {}
+    auto = segment(rgb, "auto")
+    thr = segment(rgb, "threshold")
+    for name, alpha, reg in (("auto", auto, "whole"), ("auto-region", auto, region), ("threshold", thr, "whole")):
+        cl = dominant_colours(rgb, garment_weights(rgb, alpha, region=reg))
+        out[name] = [[round(x, 2) for x in c.lab] + [round(c.share, 3)] for c in cl]
+    orig = original_colours(rgb, threshold_alpha_binary(thr))
+    out["original"] = orig[0][0] if orig else None
+    return out
+
+
+def pipeline_accuracy(bundle: Path, model: dict, records, accept) -> dict:
+    """Main-colour family accuracy of the real describe pipeline, with and without the colour head's hint."""
+    from tqdm import tqdm
+
+    from wardrobe.classify import Classifier
+    from wardrobe.pipeline import Pipeline, read_image
+
+    clf = Classifier.load(bundle)
+    out = {}
+    for name, hint_min in (("test-pipeline-clusters-only", 1.01), ("test-pipeline-with-colour-head", 0.5)):
+        pipe = Pipeline(clf, ColourNamer(model=model), family_hint_min=hint_min)
+        pred = []
+        for r in tqdm(records, desc=name):
+            d = pipe.describe(read_image(r.path))
+            pred.append(d.colours[0].family if d.colours else "none")
+        out[name] = accuracy(pred, accept)
+        log.info("%s: %.3f", name, out[name])
+    return out
+
+
+def shop_primary(label: str) -> str:
+    """The first family listed for a shop colour: the one its name belongs to."""
+    import csv as _csv
+    from importlib import resources
+
+    text = resources.files("wardrobe.data").joinpath("shop_colours.csv").read_text()
+    return next(r["families"].split()[0] for r in _csv.DictReader(text.splitlines()) if r["label"] == label)
+
+
+def threshold_alpha_binary(alpha: np.ndarray) -> np.ndarray:
+    """The original kept every pixel with any alpha."""
+    return (alpha > 0).astype(np.uint8)
+
+
+def compute(records, regions: dict[str, str], workers: int, cache: Path) -> list[dict]:
+    """Features for records, cached by image path."""
+    from tqdm import tqdm
+
+    done: dict = json.loads(cache.read_text()) if cache.exists() else {}
+    todo = [(r.path, regions[r.path]) for r in records if r.path not in done]
+    if todo:
+        with Pool(workers) as pool:
+            for (path, _), f in zip(todo, tqdm(pool.imap(features, todo, chunksize=32), total=len(todo), desc="colours"), strict=True):
+                done[path] = f
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(done))
+    return [done[r.path] for r in records]
+
+
+def fit(labs: np.ndarray, families: list[str], k: int, l_scale: float, max_points: int = 6000, seed: int = 0) -> dict:
+    """The family model: labelled CIELAB points for a k-nearest-neighbour vote."""
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(len(labs))[:max_points]
+    return {"k": k, "scale": [l_scale, 1.0, 1.0], "points": np.round(labs[idx], 1).tolist(),
+            "point_family": [families[i] for i in idx], "palette": []}
+
+
+def accuracy(pred: list[str], accept: list[set[str]]) -> float:
+    """Share of predictions inside the label's acceptable families."""
+    return float(np.mean([p in a for p, a in zip(pred, accept, strict=True)])) if pred else 0.0
+
+
+def main(args: argparse.Namespace) -> dict:
+    """Compute features, fit on train, choose k and lightness scale on val, report on test."""
+    kind, _, path = args.data.partition("=")
+    if kind != "product-photos":
+        raise SystemExit("--data must be product-photos=DIR (the photos with shop colour labels)")
+    root = Path(path)
+    labels, regions = {}, {}
+    taxonomy = Taxonomy.load()
+    with open(root / "styles.csv", newline="") as f:
+        for r in csv.DictReader(f):
+            labels[str(root / r["image"])] = r["baseColour"]
+            regions[str(root / r["image"])] = region_of(taxonomy.garment("product-photos", r["articleType"]))
+    shop = shop_colours()
+    splits = split_records(read_product_photos(root), args.seed)
+    rng = np.random.default_rng(args.seed)
+    use = {}
+    for name, recs in splits.items():
+        recs = [r for r in recs if labels[r.path] in shop]
+        limit = args.train_limit if name == "train" else args.eval_limit
+        if limit and len(recs) > limit:
+            recs = [recs[i] for i in sorted(rng.choice(len(recs), limit, replace=False))]
+        use[name] = recs
+    feats = {name: compute(recs, regions, args.workers, args.cache_dir / f"colour-features-{name}.json") for name, recs in use.items()}
+    accept = {name: [shop[labels[r.path]][0] for r in recs] for name, recs in use.items()}
+
+    def labs_of(name: str, variant: str) -> tuple[np.ndarray, np.ndarray]:
+        ok = np.array([f is not None and bool(f[variant]) for f in feats[name]])
+        arr = np.array([f[variant][0][:3] if ok[i] else [0, 0, 0] for i, f in enumerate(feats[name])], np.float32)
+        return arr, ok
+
+    results: dict = {"n": {k: len(v) for k, v in use.items()}}
+    best = None
+    for variant in VARIANTS:
+        tr, ok = labs_of("train", variant)
+        single = [i for i, a in enumerate(accept["train"]) if len(a) == 1 and ok[i]]
+        fams = [next(iter(accept["train"][i])) for i in single]
+        va, _ = labs_of("val", variant)
+        results[f"val-rules-{variant}"] = accuracy([rule_family(x) for x in va], accept["val"])
+        for k in (7, 15, 31):
+            for ls in (0.5, 1.0, 2.0):
+                model = fit(tr[single], fams, k, ls)
+                namer = ColourNamer(model=model)
+                acc = accuracy([namer.family(x) for x in va], accept["val"])
+                results[f"val-knn-{variant}-k{k}-L{ls}"] = acc
+                if best is None or acc > best[0]:
+                    best = (acc, variant, k, ls, model)
+    assert best is not None
+    acc, variant, k, ls, model = best
+    log.info("best on validation: %s k=%d L-scale=%.1f: %.3f", variant, k, ls, acc)
+    # Palette: each shop colour's median photographed CIELAB, kept where the model agrees on its family.
+    tr, ok = labs_of("train", variant)
+    namer = ColourNamer(model=model)
+    by_label: dict[str, list[np.ndarray]] = {}
+    for i, r in enumerate(use["train"]):
+        if ok[i]:
+            by_label.setdefault(labels[r.path], []).append(tr[i])
+    for label, pts in sorted(by_label.items()):
+        fams, spoken = shop[label]
+        if len(pts) < 8:
+            continue
+        centre = np.median(np.array(pts), axis=0)
+        fam = namer.family(centre)
+        primary = shop_primary(label)
+        if fam == primary:
+            model["palette"].append({"name": spoken, "family": fam, "lab": np.round(centre, 1).tolist()})
+    for fam in FAMILIES:  # every family needs at least its own name
+        if not any(p["family"] == fam for p in model["palette"]):
+            pts = [tr[i] for i in range(len(tr)) if ok[i] and namer.family(tr[i]) == fam]
+            centre = np.median(np.array(pts), axis=0) if pts else np.zeros(3)
+            model["palette"].append({"name": fam, "family": fam, "lab": np.round(centre, 1).tolist()})
+    model["variant"] = variant
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.output.with_suffix(".tmp")
+    tmp.write_text(json.dumps(model, separators=(",", ":")))
+    tmp.replace(args.output)
+    # The test split, touched once, for the report.
+    te, _ = labs_of("test", variant)
+    namer = ColourNamer(model=model)
+    results["test-ours"] = accuracy([namer.family(x) for x in te], accept["test"])
+    te_rules, _ = labs_of("test", variant)
+    results["test-rules-same-pipeline"] = accuracy([rule_family(x) for x in te_rules], accept["test"])
+    css = ColourNamer(model={})
+    orig = [f["original"] if f else None for f in feats["test"]]
+    results["test-original"] = accuracy(
+        [rule_family(css.css3_lab[css.css3_names.index(n)]) if n else "none" for n in orig], accept["test"])
+    results["chosen"] = {"variant": variant, "k": k, "l_scale": ls}
+    if args.bundle:
+        results.update(pipeline_accuracy(args.bundle, model, use["test"], accept["test"]))
+    per_label: dict[str, list[bool]] = {}
+    for r, x, a in zip(use["test"], te, accept["test"], strict=True):
+        per_label.setdefault(labels[r.path], []).append(namer.family(x) in a)
+    results["test-per-label"] = {k2: [round(float(np.mean(v)), 3), len(v)] for k2, v in sorted(per_label.items(), key=lambda kv: -len(kv[1]))}
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(json.dumps(results, indent=2))
+    log.info("test family accuracy: ours %.3f, original %.3f", results["test-ours"], results["test-original"])
+    return results

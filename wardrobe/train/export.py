@@ -1,0 +1,179 @@
+"""Export a training run to a model bundle: temperature scaling, int8 ONNX, torch weights, metrics, manifest.
+
+    wardrobe train export --run runs/default --output models/default
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from wardrobe.bundle import FORMAT_VERSION, Bundle, write_manifest
+from wardrobe.preprocess import Preprocess
+from wardrobe.taxonomy import Taxonomy
+from wardrobe.train import report
+from wardrobe.train.data import build_splits
+from wardrobe.train.models import build_model
+
+log = logging.getLogger(__name__)
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    """Command-line flags."""
+    p = argparse.ArgumentParser(prog="wardrobe train export", add_help=add_help,
+                                description="Turn a training run into a model bundle.",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--run", type=Path, required=True, help="training run folder (holds best.pt)")
+    p.add_argument("--output", type=Path, required=True, help="bundle directory to write (replaced)")
+    p.add_argument("--data", action="append", metavar="KIND=PATH", help="datasets (default: the run's own)")
+    p.add_argument("--calibration-batches", type=int, default=8, help="batches of 32 training photos for int8 calibration")
+    p.add_argument("--latency-photos", type=int, default=50, help="photos timed per runtime")
+    p.add_argument("--version", help="bundle version (default: creation time)")
+    p.add_argument("--limit", type=int, help="use at most this many photos per split (smoke tests)")
+    p.add_argument("--cache-dir", type=Path, default=Path("cache"))
+    return p
+
+
+def fit_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
+    """The temperature minimising validation negative log-likelihood (calibrated confidence)."""
+    from scipy.optimize import minimize_scalar
+
+    z = torch.from_numpy(logits).double()
+    y = torch.from_numpy(targets)
+
+    def nll(log_t: float) -> float:
+        return torch.nn.functional.cross_entropy(z / float(np.exp(log_t)), y).item()
+
+    return float(np.exp(minimize_scalar(nll, bounds=(-3, 3), method="bounded").x))
+
+
+def expected_calibration_error(probs: np.ndarray, targets: np.ndarray, bins: int = 10) -> float:
+    """ECE: the gap between confidence and accuracy, averaged over confidence bins."""
+    conf, pred = probs.max(1), probs.argmax(1)
+    ece = 0.0
+    for lo in np.linspace(0, 1, bins, endpoint=False):
+        m = (conf > lo) & (conf <= lo + 1 / bins)
+        if m.any():
+            ece += m.mean() * abs(conf[m].mean() - (pred[m] == targets[m]).mean())
+    return float(ece)
+
+
+def export_onnx(model: torch.nn.Module, crop: int, path: Path) -> None:
+    """fp32 ONNX with a dynamic batch dimension."""
+    dummy = torch.zeros(1, 3, crop, crop)
+    torch.onnx.export(model, (dummy,), str(path), input_names=["image"], output_names=["logits"],
+                      dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False)
+
+
+def quantize_onnx(fp32: Path, int8: Path, calibration: np.ndarray) -> None:
+    """Static int8 quantization (QDQ, per-channel weights) calibrated on training photos."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter([{"image": calibration[i : i + 32]} for i in range(0, len(calibration), 32)])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    prepped = fp32.with_suffix(".prep.onnx")
+    quant_pre_process(str(fp32), str(prepped))
+    quantize_static(str(prepped), str(int8), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    prepped.unlink()
+
+
+def main(args: argparse.Namespace) -> dict:
+    """Export, evaluate every runtime on the test split, choose the default, write the manifest."""
+    from safetensors.torch import save_file
+
+    from wardrobe.classify import Classifier
+
+    ckpt = torch.load(args.run / "best.pt", map_location="cpu", weights_only=True)
+    run_args = ckpt["args"]
+    classes: list[str] = ckpt["classes"]
+    families: list[str] = ckpt.get("colour_families", [])
+    pre = Preprocess.from_dict(ckpt["preprocess"])
+    model = build_model(ckpt["arch"], len(classes) + len(families))
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    val = np.load(args.run / "val-logits.npz")
+    temperature = fit_temperature(val["logits"][:, : len(classes)], val["targets"])
+    log.info("temperature %.3f fitted on %d validation photos", temperature, len(val["targets"]))
+
+    out = args.output
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
+    (tmp / "model.safetensors").chmod(0o644)
+    data = args.data or run_args["data"]
+    _, splits = build_splits(data, Taxonomy.load(), pre, int(run_args["seed"]), args.cache_dir, args.limit)
+    rng = np.random.default_rng(0)
+    train = splits["train"]
+    pick = rng.choice(len(train.targets), min(len(train.targets), 32 * args.calibration_batches), replace=False)
+    calib = np.concatenate([pre.normalise(pre.center_crop(np.asarray(train.images[i])))[None] for i in np.sort(pick)])
+    fp32 = tmp / "model.fp32.onnx"
+    export_onnx(model, pre.crop, fp32)
+    quantize_onnx(fp32, tmp / "model.onnx", calib)
+    fp32.unlink()
+    shutil.copy(Path(__file__).resolve().parent.parent / "data" / "taxonomy.csv", tmp / "taxonomy.csv")
+    version = args.version or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    meta = {"format_version": FORMAT_VERSION, "version": version, "created": dt.datetime.now(dt.UTC).isoformat(),
+            "arch": ckpt["arch"], "classes": classes, "colour_families": families, "preprocess": pre.to_dict(),
+            "runtimes": {"onnx": "model.onnx", "torch": "model.safetensors"}, "default_runtime": "onnx",
+            "temperature": temperature, "trained": {"best_epoch": ckpt["epoch"], "args": run_args}, "metrics": {}}
+    (tmp / "bundle.json").write_text(json.dumps(meta, indent=2))
+    write_manifest(tmp)
+
+    test = splits["test"]
+    metrics: dict = {}
+    for runtime in ("onnx", "torch"):
+        clf = Classifier.load(tmp, runtime)
+        x = [pre.normalise(pre.center_crop(np.asarray(img)))[None] for img in test.images]
+        logits = np.concatenate([clf.backend.logits(b) for b in x])
+        g = logits[:, : len(classes)]
+        probs = np.exp(g / temperature - (g / temperature).max(1, keepdims=True))
+        probs /= probs.sum(1, keepdims=True)
+        times = []
+        for b in x[: args.latency_photos]:
+            t = time.perf_counter()
+            clf.backend.logits(b)
+            times.append((time.perf_counter() - t) * 1000)
+        m = report.accuracy_by_source(g, test.targets, test.sources)
+        m["latency_ms_median"] = statistics.median(times)
+        m["size_bytes"] = (tmp / meta["runtimes"][runtime]).stat().st_size
+        m["ece"] = expected_calibration_error(probs, test.targets)
+        if families:
+            m["colour_family_acc"] = report.set_accuracy(logits[:, len(classes) :], test.colour_sets)
+        metrics[runtime] = m
+        log.info("%s: %s", runtime, json.dumps({k: v for k, v in m.items()}))
+    # The faster runtime is the default unless it loses more than a point of accuracy.
+    fast = min(metrics, key=lambda r: metrics[r]["latency_ms_median"])
+    slow = "torch" if fast == "onnx" else "onnx"
+    drop = metrics[slow]["all"]["top1"] - metrics[fast]["all"]["top1"]
+    meta["default_runtime"] = fast if drop <= 0.01 else slow
+    meta["metrics"] = {"test": metrics, "split_seed": run_args["seed"], "temperature": temperature}
+    (tmp / "bundle.json").write_text(json.dumps(meta, indent=2))
+    write_manifest(tmp)
+    Bundle.load(tmp)
+    if out.exists():
+        old = out.with_name(out.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(out)
+    log.info("bundle written to %s (default runtime %s)", out, meta["default_runtime"])
+    return meta

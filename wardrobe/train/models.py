@@ -1,0 +1,54 @@
+"""Network architectures the training script can build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from wardrobe.nets import build
+
+ARCHITECTURES = ("alexnet-slim", "alexnet", "resnet18")
+
+
+def build_model(arch: str, num_outputs: int, weights: Path | None = None) -> nn.Module:
+    """Build an architecture with num_outputs logits; pretrained weights only from a local file.
+
+    Weights whose shapes do not fit (the pretrained model's own last layer) are left out, so the
+    new last layer starts fresh.
+    """
+    if arch not in ARCHITECTURES:
+        raise SystemExit(f"unknown --model {arch!r}; choose from {', '.join(ARCHITECTURES)}")
+    model = build(arch, num_outputs)
+    if weights is not None:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        state = state.get("model", state)
+        own = model.state_dict()
+        fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        if len(fitting) < len(own) // 2:
+            raise SystemExit(f"--weights {weights} does not fit {arch}: only {len(fitting)} of {len(own)} tensors match")
+        model.load_state_dict(fitting, strict=False)
+    return model
+
+
+def head_layers(model: nn.Module) -> list[nn.Module]:
+    """The fully connected layers, last first, for the original recipe's staged unfreezing."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    return list(reversed(linears))
+
+
+def set_trainable(model: nn.Module, stage: str) -> None:
+    """Freeze per the original recipe: 'last', 'last2', 'last3', 'fc' (all linear layers) or 'all'."""
+    if stage == "all":
+        for p in model.parameters():
+            p.requires_grad = True
+        return
+    counts = {"last": 1, "last2": 2, "last3": 3, "fc": 99}
+    if stage not in counts:
+        raise SystemExit(f"unknown --stage {stage!r}")
+    for p in model.parameters():
+        p.requires_grad = False
+    for layer in head_layers(model)[: counts[stage]]:
+        for p in layer.parameters():
+            p.requires_grad = True
