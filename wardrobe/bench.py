@@ -36,16 +36,43 @@ def original_describe(rgb: np.ndarray) -> list:
     return original_colours(rgb, (threshold_mask(rgb) > 0).astype(np.uint8))
 
 
+def measure_photo(pipeline, rgb: np.ndarray, repeat: int) -> dict[str, float]:
+    """Median milliseconds of each describe stage on one photo, and of the original method."""
+    import cv2
+
+    from wardrobe import phrase
+    from wardrobe.pipeline import WORK_SIDE, shrink
+    from wardrobe.segment import segment
+
+    out: dict[str, float] = {}
+    _, jpg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    out["decode"] = median_ms(lambda: cv2.imdecode(jpg, cv2.IMREAD_COLOR), repeat)
+    out["resize"] = median_ms(lambda: shrink(rgb, WORK_SIDE), repeat)
+    small = shrink(rgb, WORK_SIDE)
+    garment = None
+    if pipeline.classifier is not None:
+        garment = pipeline.classifier.predict(small).garment
+        out["classify"] = median_ms(lambda: pipeline.classifier.predict(small), repeat)
+    alpha = segment(small, pipeline.method, pipeline.plate)
+    out["segment"] = median_ms(lambda: segment(small, pipeline.method, pipeline.plate), repeat)
+    out["colour"] = median_ms(lambda: pipeline.colours(small, alpha, garment), repeat)
+    out["segment+colour"] = median_ms(
+        lambda: pipeline.colours(small, segment(small, pipeline.method, pipeline.plate), garment), repeat)
+    out["original segment+colour"] = median_ms(lambda: original_describe(rgb), max(1, repeat // 2))
+    d = pipeline.describe(rgb)
+    out["phrase"] = median_ms(lambda: phrase.sentence(d.alternatives, d.colours, d.problems), repeat)
+    out["describe total"] = median_ms(lambda: pipeline.describe(rgb), repeat)
+    return out
+
+
 def run_bench(args, settings) -> int:
     """Print a table of median milliseconds per stage and size, with ratios to the original method."""
     import cv2
 
-    from wardrobe.cli import build_pipeline
-    from wardrobe.colours import dominant_colours, garment_weights
-    from wardrobe.pipeline import read_image, region_of, shrink, WORK_SIDE
-    from wardrobe.segment import segment
-    from wardrobe.speech import Speaker, load_voice
     from wardrobe.audio import NullPlayer
+    from wardrobe.cli import build_pipeline
+    from wardrobe.pipeline import read_image
+    from wardrobe.speech import Speaker, load_voice
 
     photos = args.photos or sorted(p for p in ASSETS.glob("*.jpg"))
     if not photos:
@@ -56,39 +83,12 @@ def run_bench(args, settings) -> int:
     results: dict = {"photos": [str(p) for p in photos], "repeat": args.repeat, "load_pipeline_ms": load_pipeline_ms,
                      "runtime": pipeline.classifier.runtime if pipeline.classifier else None, "sizes": {}}
     for size_name, (w, h) in SIZES.items():
-        rows: dict[str, list[float]] = {k: [] for k in ("decode", "resize", "segment", "colour", "classify",
-                                                        "phrase", "segment+colour", "original segment+colour")}
+        rows: dict[str, list[float]] = {}
         for photo in photos:
             rgb = cv2.resize(read_image(photo, 10_000), (w, h), interpolation=cv2.INTER_CUBIC)
-            ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-            rows["decode"].append(median_ms(lambda: cv2.imdecode(jpg, cv2.IMREAD_COLOR), args.repeat))
-            rows["resize"].append(median_ms(lambda: shrink(rgb, WORK_SIDE), args.repeat))
-            small = shrink(rgb, WORK_SIDE)
-            alpha = segment(small, pipeline.method, pipeline.plate)
-            garment = None
-            if pipeline.classifier is not None:
-                garment = pipeline.classifier.predict(small).garment
-                rows["classify"].append(median_ms(lambda: pipeline.classifier.predict(small), args.repeat))
-            rows["segment"].append(median_ms(lambda: segment(small, pipeline.method, pipeline.plate), args.repeat))
-
-            def colour():
-                cl = dominant_colours(small, garment_weights(small, alpha, region=region_of(garment)), k=pipeline.k)
-                return [pipeline.namer.name(c) for c in cl]
-
-            rows["colour"].append(median_ms(colour, args.repeat))
-
-            def ours():
-                a = segment(small, pipeline.method, pipeline.plate)
-                cl = dominant_colours(small, garment_weights(small, a, region=region_of(garment)), k=pipeline.k)
-                return [pipeline.namer.name(c) for c in cl]
-
-            rows["segment+colour"].append(median_ms(ours, args.repeat))
-            rows["original segment+colour"].append(median_ms(lambda: original_describe(rgb), max(1, args.repeat // 2)))
-            d = pipeline.describe(rgb)
-            from wardrobe import phrase
-
-            rows["phrase"].append(median_ms(lambda: phrase.sentence(d.alternatives, d.colours, d.problems), args.repeat))
-        med = {k: statistics.median(v) for k, v in rows.items() if v}
+            for stage, ms in measure_photo(pipeline, rgb, args.repeat).items():
+                rows.setdefault(stage, []).append(ms)
+        med = {k: statistics.median(v) for k, v in rows.items()}
         med["speedup vs original"] = med["original segment+colour"] / med["segment+colour"]
         results["sizes"][size_name] = med
     voice = load_voice(settings.speech.engine, settings.speech.model, settings.speech.fallback)

@@ -187,9 +187,9 @@ def rule_family(lab: np.ndarray | tuple[float, float, float]) -> str:
         return "yellow" if L > 60 else ("green" if hue > 90 else "brown")
     if hue < 195:
         return "green"
-    if hue < 290:
+    if hue < 315:  # saturated blues sit near 300 degrees in CIELAB
         return "blue"
-    if hue < 325:
+    if hue < 345:
         return "purple"
     return "pink"
 
@@ -223,6 +223,10 @@ class ColourNamer:
             self.scale = np.asarray(self.model["scale"], np.float32)
             self.k = int(self.model["k"])
             self.family_tree = cKDTree(self.points * self.scale)
+            # Votes are divided by each family's frequency to this power, so common black does
+            # not swallow the greys next to it.
+            counts = np.bincount(self.point_family, minlength=len(FAMILIES)).astype(np.float64)
+            self.vote_scale = np.where(counts > 0, np.maximum(counts, 1) ** -float(self.model.get("balance", 0.0)), 0.0)
             self.palette = [(p["name"], p["family"], np.asarray(p["lab"], np.float32)) for p in self.model["palette"]]
 
     def css3(self, lab: np.ndarray, rgb: np.ndarray) -> str:
@@ -235,7 +239,7 @@ class ColourNamer:
         if self.family_tree is None:
             return rule_family(lab)
         d, i = self.family_tree.query(np.asarray(lab, np.float32) * self.scale, k=self.k)
-        votes = np.bincount(self.point_family[i], weights=1.0 / (d + 1.0), minlength=len(FAMILIES))
+        votes = np.bincount(self.point_family[i], weights=1.0 / (d + 1.0), minlength=len(FAMILIES)) * self.vote_scale
         return FAMILIES[int(votes.argmax())]
 
     def spoken(self, lab: np.ndarray, family: str) -> str:

@@ -64,6 +64,8 @@ class Description:
 
 FILLS_FRAME_MIN = 0.5
 """Classifier confidence above which an empty mask means the garment fills the frame, not that none is there."""
+COLOUR_SIDE = 200
+"""Colours are sampled from a copy at most this large: area averaging keeps the colours, and it is 10x cheaper."""
 WORK_SIDE = 640
 """Photos are described at most this large (pixels, long side): enough for colour, cheap on a Pi."""
 
@@ -138,11 +140,7 @@ class Pipeline:
         t0 = time.perf_counter()
         colours: list[Colour] = []
         if "too-dark" not in problems and "no-garment" not in problems:
-            region = region_of(alternatives[0].garment if alternatives else None)
-            weights = garment_weights(rgb, alpha, region=region)
-            colours = [self.namer.name(c) for c in dominant_colours(rgb, weights, k=self.k)]
-            if family_hint and family_hint[1] >= self.family_hint_min:
-                colours = self.namer.with_family_hint(colours, family_hint[0])
+            colours = self.colours(rgb, alpha, alternatives[0].garment if alternatives else None, family_hint)
         t["colour"] = (time.perf_counter() - t0) * 1000
         if alternatives and alternatives[0].confidence < phrase.PROBABLY:
             problems.append("low-confidence")
@@ -154,6 +152,20 @@ class Pipeline:
                            garment_confidence=top.confidence if top else None, alternatives=alternatives,
                            colours=colours, sentence=" ".join(clauses), clauses=clauses, problems=problems,
                            timings_ms=t)
+
+    def colours(self, rgb: np.ndarray, alpha: np.ndarray, garment: str | None = None,
+                family_hint: tuple[str, float] | None = None) -> list[Colour]:
+        """Named dominant colours of the garment, main colour first."""
+        import cv2
+
+        small = shrink(rgb, COLOUR_SIDE)
+        if small.shape != rgb.shape:
+            alpha = cv2.resize(alpha, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
+        weights = garment_weights(small, alpha, region=region_of(garment))
+        colours = [self.namer.name(c) for c in dominant_colours(small, weights, k=self.k)]
+        if family_hint and family_hint[1] >= self.family_hint_min:
+            colours = self.namer.with_family_hint(colours, family_hint[0])
+        return colours
 
     def describe_file(self, path: Path | str) -> Description:
         """Read a photo file and describe it."""

@@ -58,11 +58,12 @@ class Preprocess:
         shrinking = size[0] < w
         return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
-    def center_crop(self, rgb: np.ndarray) -> np.ndarray:
-        """Cut the central crop x crop square."""
+    def center_crop(self, rgb: np.ndarray, side: int | None = None) -> np.ndarray:
+        """Cut the central side x side square (the crop size by default)."""
+        side = side or self.crop
         h, w = rgb.shape[:2]
-        top, left = (h - self.crop) // 2, (w - self.crop) // 2
-        return rgb[top : top + self.crop, left : left + self.crop]
+        top, left = (h - side) // 2, (w - side) // 2
+        return rgb[top : top + side, left : left + side]
 
     def normalise(self, rgb: np.ndarray) -> np.ndarray:
         """uint8 HWC (or NHWC) to float32 CHW (or NCHW), normalised."""

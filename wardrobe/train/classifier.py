@@ -202,7 +202,11 @@ def predict_logits(model: nn.Module, images: np.ndarray, pre: Preprocess, device
         x = torch.from_numpy(np.asarray(images[i : i + batch]))
         x = augment_batch(x, pre.crop, "none", torch.Generator())
         outs.append(model(normalise(x, pre).to(device)).float().cpu().numpy())
-    return np.concatenate(outs) if outs else np.zeros((0, 0), np.float32)
+    if not outs:  # an empty split (tiny data sets)
+        with torch.no_grad():
+            width = model(torch.zeros(1, 3, pre.crop, pre.crop, device=device)).shape[1]
+        return np.zeros((0, width), np.float32)
+    return np.concatenate(outs)
 
 
 def evaluate(model, criterion, split: Split, pre: Preprocess, device: str) -> dict:

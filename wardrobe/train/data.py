@@ -108,11 +108,10 @@ def split_records(
         keys.sort(key=lambda g: -len(groups[g]))
         for g in keys:
             members = groups[g]
-
-            def deficit(s: str, members: list[Record] = members) -> float:
-                return sum(target[s] * totals[m.label] - have[s][m.label] for m in members) / len(members)
-
-            best = max(SPLITS, key=lambda s: (deficit(s), target[s]))
+            deficit = {
+                s: sum(target[s] * totals[m.label] - have[s][m.label] for m in members) / len(members) for s in SPLITS
+            }
+            best = max(SPLITS, key=lambda s: (deficit[s], target[s]))
             for m in members:
                 have[best][m.label] += 1
             out[best].extend(members)
@@ -126,7 +125,9 @@ def _decode(args: tuple[str, dict]) -> np.ndarray | None:
     bgr = cv2.imread(path, cv2.IMREAD_COLOR)
     if bgr is None:
         return None
-    return Preprocess.from_dict(pre).resized(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    p = Preprocess.from_dict(pre)
+    # The central resize x resize square: same centre, so the later crop equals inference's.
+    return p.center_crop(p.resized(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)), p.resize)
 
 
 def load_images(paths: list[str], pre: Preprocess, cache_dir: Path | None, workers: int = 0) -> np.ndarray:
@@ -137,6 +138,8 @@ def load_images(paths: list[str], pre: Preprocess, cache_dir: Path | None, worke
         return np.load(cache, mmap_mode="r")
     from tqdm import tqdm
 
+    if not paths:
+        return np.zeros((0, pre.resize, pre.resize, 3), np.uint8)
     workers = workers or min(8, os.cpu_count() or 1)
     jobs = [(p, pre.to_dict()) for p in paths]
     with Pool(workers) as pool:

@@ -1,0 +1,93 @@
+"""Shared fixtures: the real sample photos, the real Piper voice, and a speech recogniser."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PHOTOS = ROOT / "assets" / "photos"
+SHIPPED = ROOT / "models" / "default"
+
+
+def photo(name: str) -> Path:
+    """A sample photo from assets/photos (real photos from the shared data, test split)."""
+    p = PHOTOS / name
+    assert p.is_file(), p
+    return p
+
+
+def rgb_of(name: str) -> np.ndarray:
+    """A sample photo decoded to RGB."""
+    from wardrobe.pipeline import read_image
+
+    return read_image(photo(name))
+
+
+def sources() -> list[dict]:
+    """assets/photos/SOURCES.csv: which dataset and label each sample came from."""
+    with open(PHOTOS / "SOURCES.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="session")
+def piper_voice():
+    """The real bundled Piper voice, loaded once."""
+    from wardrobe.speech import PiperVoice
+
+    return PiperVoice()
+
+
+class Recogniser:
+    """pocketsphinx with a JSGF grammar shaped like wardrobe's sentences."""
+
+    def __init__(self, colours: list[str], garments: list[str]) -> None:
+        from pocketsphinx import Decoder, get_model_path
+
+        model = Path(get_model_path()) / "en-us"
+        words = {w.split("(")[0] for w in (line.split(" ", 1)[0] for line in
+                 (model / "cmudict-en-us.dict").read_text().splitlines())}
+
+        def speakable(phrase: str) -> bool:
+            return all(w in words for w in phrase.lower().split())
+
+        colours = sorted({c.lower() for c in colours if speakable(c)})
+        garments = sorted({g.lower() for g in garments if speakable(g)})
+        grammar = f"""#JSGF V1.0;
+grammar wardrobe;
+public <s> = [<hedge>] [<article>] [<colour>] <garment> [with <colour>] [maybe <article> <garment>];
+<hedge> = probably;
+<article> = a | an;
+<colour> = {" | ".join(colours)};
+<garment> = {" | ".join(garments)};
+"""
+        self.path = Path(os.environ.get("TMPDIR", "/tmp")) / f"wardrobe-test-{os.getpid()}.gram"
+        self.path.write_text(grammar)
+        self.decoder = Decoder(hmm=str(model / "en-us"), dict=str(model / "cmudict-en-us.dict"),
+                               jsgf=str(self.path), loglevel="FATAL")
+
+    def transcribe(self, audio: np.ndarray, rate: int) -> str:
+        """Words heard in mono int16 audio."""
+        from scipy.signal import resample_poly
+
+        pcm = resample_poly(audio.astype(np.float32), 16000, rate).clip(-32768, 32767).astype(np.int16)
+        self.decoder.start_utt()
+        self.decoder.process_raw(pcm.tobytes(), full_utt=True)
+        self.decoder.end_utt()
+        hyp = self.decoder.hyp()
+        return hyp.hypstr if hyp else ""
+
+
+@pytest.fixture(scope="session")
+def recogniser():
+    """A recogniser over the whole spoken vocabulary (every palette colour, every garment class)."""
+    from wardrobe.colours import FAMILIES, load_colour_model
+    from wardrobe.taxonomy import Taxonomy
+
+    model = load_colour_model() or {"palette": []}
+    colours = [p["name"] for p in model["palette"]] + list(FAMILIES)
+    return Recogniser(colours, Taxonomy.load().classes)

@@ -1,0 +1,102 @@
+"""Model bundles are verified before use; a damaged or foreign bundle is refused with a plain reason."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from tests.conftest import SHIPPED, rgb_of
+from wardrobe.bundle import Bundle, write_manifest
+from wardrobe.classify import Classifier
+from wardrobe.errors import ModelError
+
+
+@pytest.fixture
+def bundle(tmp_path):
+    """A private copy of the shipped bundle to damage."""
+    dst = tmp_path / "bundle"
+    shutil.copytree(SHIPPED, dst)
+    return dst
+
+
+def test_shipped_bundle_is_small_and_complete():
+    b = Bundle.load(SHIPPED)
+    size = sum(p.stat().st_size for p in SHIPPED.iterdir())
+    assert size < 25 * 1024 * 1024
+    assert len(b.classes) >= 17 and set(b.runtimes) == {"onnx", "torch"}
+    assert b.metrics["test"]["onnx"]["all"]["top1"] > 0.5
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "torch"])
+def test_both_runtimes_agree(runtime):
+    rgb = rgb_of("product-jeans-blue.jpg")
+    onnx = Classifier.load(SHIPPED, "onnx").predict(rgb)
+    other = Classifier.load(SHIPPED, runtime).predict(rgb)
+    assert other.garment == onnx.garment
+    assert abs(other.confidence - onnx.confidence) < 0.15
+
+
+def test_tampered_weights_are_refused(bundle):
+    data = bytearray((bundle / "model.onnx").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (bundle / "model.onnx").write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="does not match its checksum"):
+        Bundle.load(bundle)
+
+
+def test_edited_labels_are_refused(bundle):
+    meta = json.loads((bundle / "bundle.json").read_text())
+    meta["classes"][0] = "ball gown"
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="bundle.json does not match"):
+        Bundle.load(bundle)
+
+
+def test_missing_manifest_is_refused(bundle):
+    (bundle / "manifest.json").unlink()
+    with pytest.raises(ModelError, match="no manifest.json"):
+        Bundle.load(bundle)
+
+
+def test_unlisted_file_is_refused(bundle):
+    (bundle / "evil.py").write_text("print('hi')")
+    with pytest.raises(ModelError, match="does not list: evil.py"):
+        Bundle.load(bundle)
+
+
+def test_incompatible_format_is_refused_with_the_reason(bundle):
+    meta = json.loads((bundle / "bundle.json").read_text())
+    meta["format_version"] = 99
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    write_manifest(bundle)
+    with pytest.raises(ModelError, match="format 99 is not supported"):
+        Bundle.load(bundle)
+
+
+def test_wrong_class_count_is_refused_at_load(bundle):
+    meta = json.loads((bundle / "bundle.json").read_text())
+    meta["classes"] = meta["classes"][:-1]
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    write_manifest(bundle)
+    clf = Classifier.load(bundle, "onnx")
+    with pytest.raises(ModelError, match="outputs but the bundle names"):
+        clf.predict(rgb_of("home-pants.jpg"))
+    with pytest.raises(ModelError, match="does not fit"):
+        Classifier.load(bundle, "torch")
+
+
+def test_not_a_bundle(tmp_path):
+    with pytest.raises(ModelError, match="no model bundle"):
+        Bundle.load(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="not a model bundle"):
+        Bundle.load(tmp_path / "empty")
+
+
+def test_temperature_scaling_softens_confidence():
+    clf = Classifier.load(SHIPPED, "onnx")
+    p, _ = clf.probabilities(rgb_of("home-shirt.jpg"))
+    assert abs(p.sum() - 1) < 1e-6 and np.all(p >= 0)

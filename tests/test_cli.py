@@ -1,0 +1,177 @@
+"""`wardrobe describe` and `wardrobe calibrate` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import PHOTOS, ROOT, SHIPPED, photo
+from wardrobe.audio import read_wav
+from wardrobe.colours import FAMILIES
+
+KEYS = {"image", "garment", "garment_confidence", "alternatives", "colours", "sentence", "problems", "timings_ms"}
+
+
+def wardrobe(*args: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WARDROBE_STATE_DIR": os.environ.get("WARDROBE_STATE_DIR", "/nonexistent-state")}
+    return subprocess.run([sys.executable, "-m", "wardrobe", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout, env=env)
+
+
+def check_schema(d: dict) -> None:
+    assert KEYS <= set(d)
+    assert isinstance(d["image"], str) and isinstance(d["sentence"], str) and d["sentence"]
+    assert d["garment"] is None or isinstance(d["garment"], str)
+    assert d["garment_confidence"] is None or 0 <= d["garment_confidence"] <= 1
+    for a in d["alternatives"]:
+        assert set(a) >= {"garment", "confidence"} and 0 <= a["confidence"] <= 1
+    shares = [c["share"] for c in d["colours"]]
+    assert shares == sorted(shares, reverse=True) or d["colours"][0]["share"] < max(shares)  # main colour first
+    for c in d["colours"]:
+        assert set(c) >= {"name", "css3", "family", "rgb", "share"}
+        assert c["family"] in FAMILIES and len(c["rgb"]) == 3 and 0 < c["share"] <= 1
+    assert all(isinstance(p, str) for p in d["problems"])
+    assert all(isinstance(v, float) for v in d["timings_ms"].values())
+
+
+def test_describe_json_with_the_shipped_model_names_garments():
+    assert (SHIPPED / "bundle.json").is_file(), "the default model bundle must ship in models/default"
+    photos = sorted(str(p) for p in PHOTOS.glob("*.jpg"))
+    r = wardrobe("describe", "--json", "--quiet", *photos)
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(lines) == len(photos)
+    for d in lines:
+        check_schema(d)
+        assert d["garment"] is not None and "no-model" not in d["problems"]
+        assert d["colours"], d
+    named = {Path(d["image"]).name: d["garment"] for d in lines}
+    # Clear cases a model worth shipping must get right.
+    assert named["product-jeans-blue.jpg"] == "trousers"
+    assert named["product-casual-shoes-black.jpg"] == "shoes"
+
+
+def test_without_a_model_colours_are_still_named(tmp_path):
+    r = wardrobe("describe", "--json", "--quiet", "--model", str(tmp_path / "missing"), str(photo("home-pants.jpg")))
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    check_schema(d)
+    assert d["garment"] is None and "no-model" in d["problems"] and d["colours"]
+    assert "can't tell what garment" in d["sentence"]
+    assert "garments will not be named" in r.stderr
+
+
+def test_a_corrupt_photo_reports_an_error_and_the_rest_still_run(tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(photo("home-pants.jpg").read_bytes()[:300])
+    r = wardrobe("describe", "--json", "--quiet", str(bad), str(tmp_path / "nope.jpg"), str(photo("home-pants.jpg")))
+    assert r.returncode != 0
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert lines[0]["image"].endswith("broken.jpg") and "not a readable image" in lines[0]["error"]
+    assert "no such file" in lines[1]["error"]
+    check_schema(lines[2])
+
+
+def test_wav_output_speaks_the_sentence(tmp_path, recogniser):
+    from tests.test_speech import content
+
+    out = tmp_path / "said.wav"
+    r = wardrobe("describe", "--json", "--wav", str(out), str(photo("product-jeans-blue.jpg")))
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    audio, rate = read_wav(out)
+    heard = content(recogniser.transcribe(audio, rate))
+    assert d["garment"].lower() in heard
+    assert d["colours"][0]["name"].split()[-1] in heard
+
+
+def test_wav_dir_writes_one_file_per_photo(tmp_path):
+    r = wardrobe("describe", "--wav-dir", str(tmp_path), str(photo("home-pants.jpg")), str(photo("home-hat.jpg")))
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in tmp_path.glob("*.wav")) == ["home-hat.wav", "home-pants.wav"]
+
+
+def test_debug_dir_writes_mask_and_swatches(tmp_path):
+    import cv2
+
+    r = wardrobe("describe", "--quiet", "--debug-dir", str(tmp_path), str(photo("home-dress.jpg")))
+    assert r.returncode == 0, r.stderr
+    mask = cv2.imread(str(tmp_path / "home-dress-mask.png"))
+    swatch = cv2.imread(str(tmp_path / "home-dress-colours.png"))
+    assert mask is not None and swatch is not None
+    magenta = np.all(np.abs(mask.astype(int) - (255 * 0.65 + 0, 0, 255 * 0.65)) < 90, axis=2)
+    assert 0.05 < magenta.mean() < 0.95  # background tinted, garment not
+
+
+def test_calibrate_then_plate_method(tmp_path):
+    import cv2
+
+    from tests.test_segment import composite_case
+
+    photo_rgb, truth, plate = composite_case(3)
+    plate_file, photo_file = tmp_path / "empty.png", tmp_path / "garment.png"
+    cv2.imwrite(str(plate_file), cv2.cvtColor(plate, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(photo_file), cv2.cvtColor(photo_rgb, cv2.COLOR_RGB2BGR))
+    r = wardrobe("calibrate", "--background", str(plate_file), "--state-dir", str(tmp_path / "state"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "state" / "background.png").is_file()
+    r = wardrobe("describe", "--json", "--quiet", "--segmentation", "plate", "--state-dir", str(tmp_path / "state"),
+                 "--debug-dir", str(tmp_path / "dbg"), str(photo_file))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["colours"][0]["family"] == "blue"  # the navy T-shirt, not the floor
+
+
+def test_plate_without_calibration_is_a_clear_error(tmp_path):
+    r = wardrobe("describe", "--segmentation", "plate", "--state-dir", str(tmp_path), str(photo("home-pants.jpg")))
+    assert r.returncode == 2 and "wardrobe calibrate --background" in r.stderr
+
+
+def test_calibrate_refuses_a_dark_photo(tmp_path):
+    import cv2
+
+    dark = tmp_path / "dark.png"
+    cv2.imwrite(str(dark), np.full((100, 100, 3), 8, np.uint8))
+    r = wardrobe("calibrate", "--background", str(dark), "--state-dir", str(tmp_path))
+    assert r.returncode == 2 and "too dark" in r.stderr
+
+
+@pytest.mark.parametrize("toml,message", [
+    ("[vision]\nsegmentation = \"magic\"\n", "vision.segmentation must be one of"),
+    ("[vision]\ncolour_kk = 3\n", "unknown setting vision.colour_kk"),
+    ("[speech]\nvolume = 3\n", "speech.volume must be between 0 and 1"),
+    ("[speach]\n", "unknown config section"),
+    ("not toml [", "not valid TOML"),
+])
+def test_bad_config_fails_with_one_line_naming_the_fix(tmp_path, toml, message):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(toml)
+    r = wardrobe("describe", "--config", str(cfg), "--quiet", str(photo("home-pants.jpg")))
+    assert r.returncode == 2 and message in r.stderr and r.stdout == ""
+
+
+def test_too_dark_photo_is_spoken_as_such(tmp_path):
+    import cv2
+
+    dim = (cv2.imread(str(photo("home-pants.jpg"))) * 0.1).astype(np.uint8)
+    f = tmp_path / "dim.jpg"
+    cv2.imwrite(str(f), dim)
+    r = wardrobe("describe", "--json", "--quiet", str(f))
+    d = json.loads(r.stdout)
+    assert "too-dark" in d["problems"] and d["sentence"].startswith("It's too dark")
+
+
+def test_empty_wall_is_no_garment(tmp_path):
+    import cv2
+
+    wall = np.full((480, 640, 3), (180, 170, 160), np.uint8)
+    wall = (wall + np.random.default_rng(0).normal(0, 4, wall.shape)).clip(0, 255).astype(np.uint8)
+    f = tmp_path / "wall.png"
+    cv2.imwrite(str(f), wall)
+    d = json.loads(wardrobe("describe", "--json", "--quiet", str(f)).stdout)
+    assert "no-garment" in d["problems"] and "can't see a garment" in d["sentence"]

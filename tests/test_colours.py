@@ -1,0 +1,146 @@
+"""Colour clustering and naming on synthetic patches and real photos."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import rgb_of
+from wardrobe.colours import (
+    FAMILIES,
+    Cluster,
+    Colour,
+    ColourNamer,
+    dominant_colours,
+    garment_weights,
+    load_colour_model,
+    original_colours,
+    rgb_to_lab,
+    rule_family,
+    spoken_colours,
+)
+from wardrobe.segment import auto_mask, threshold_mask
+
+
+@pytest.fixture(scope="module")
+def namer():
+    return ColourNamer()
+
+
+def patch(*colours_and_shares, size=200):
+    """An image of horizontal bands of the given RGB colours in the given shares."""
+    rows = []
+    for rgb, share in colours_and_shares:
+        rows.append(np.tile(np.array(rgb, np.uint8), (round(size * share), size, 1)))
+    return np.vstack(rows)
+
+
+def test_clusters_are_ordered_by_share_and_sum_to_one():
+    img = patch(((20, 30, 90), 0.7), ((240, 240, 240), 0.3))
+    cl = dominant_colours(img, np.ones(img.shape[:2], np.float32))
+    assert len(cl) == 2
+    assert cl[0].share > cl[1].share
+    assert abs(sum(c.share for c in cl) - 1) < 1e-6
+    assert np.allclose(cl[0].rgb, (20, 30, 90), atol=3)
+
+
+def test_near_identical_clusters_merge_and_tiny_ones_drop():
+    img = patch(((200, 30, 30), 0.5), ((205, 33, 31), 0.47), ((10, 200, 10), 0.03))
+    cl = dominant_colours(img, np.ones(img.shape[:2], np.float32))
+    assert len(cl) == 1 and cl[0].share == pytest.approx(1.0)
+
+
+def test_automatic_k_finds_three_colours():
+    img = patch(((200, 30, 30), 0.4), ((20, 30, 160), 0.35), ((240, 240, 240), 0.25))
+    cl = dominant_colours(img, np.ones(img.shape[:2], np.float32), k=None)
+    assert len(cl) == 3
+
+
+def test_alpha_weighting_ignores_background():
+    img = patch(((250, 250, 250), 0.6), ((30, 120, 40), 0.4))
+    alpha = np.zeros(img.shape[:2], np.uint8)
+    alpha[120:] = 255
+    cl = dominant_colours(img, alpha.astype(np.float32) / 255)
+    assert len(cl) == 1 and rule_family(cl[0].lab) == "green"
+
+
+def test_css3_kd_tree_in_lab_and_rgb(namer):
+    rgb_namer = ColourNamer(mode="rgb")
+    for name, rgb in (("navy", (0, 0, 128)), ("crimson", (220, 20, 60)), ("gold", (255, 215, 0))):
+        lab = rgb_to_lab(np.array(rgb, np.uint8))
+        assert namer.css3(lab, np.array(rgb)) == name
+        assert rgb_namer.css3(lab, np.array(rgb)) == name
+
+
+@pytest.mark.parametrize("rgb,families", [
+    ((20, 20, 22), {"black"}), ((245, 245, 245), {"white"}), ((165, 165, 165), {"gray"}),
+    ((200, 20, 30), {"red"}), ((30, 60, 170), {"blue"}), ((30, 130, 50), {"green"}),
+    ((240, 200, 30), {"yellow"}), ((100, 60, 30), {"brown"}), ((110, 40, 140), {"purple"}),
+    ((240, 130, 170), {"pink"}), ((240, 130, 20), {"orange"}),
+])
+def test_fitted_family_model_on_clear_colours(namer, rgb, families):
+    assert namer.model is not None, "wardrobe/data/colour_model.json must ship with the package"
+    lab = rgb_to_lab(np.array(rgb, np.uint8))
+    assert namer.family(lab) in families
+
+
+def test_dark_grey_photograph_of_black_cloth_is_black(namer):
+    """The fitted boundary knows black cloth photographs as dark grey (CSS3 would say darkslategray)."""
+    rgb = np.array((47, 52, 55), np.uint8)
+    lab = rgb_to_lab(rgb)
+    assert namer.css3(lab, rgb) in {"darkslategray", "darkslategrey", "black"}
+    assert namer.family(lab) == "black"
+
+
+def test_spoken_name_is_plain_words_within_family(namer):
+    c = namer.name(Cluster(tuple(float(x) for x in rgb_to_lab(np.array((30, 35, 70), np.uint8))), (30, 35, 70), 1.0))
+    assert c.family == "blue"
+    assert c.name in {"navy blue", "blue"}
+    assert c.family in FAMILIES
+    palette = {p["name"]: p["family"] for p in load_colour_model()["palette"]}
+    assert palette.get(c.name, c.family) == c.family
+
+
+def test_second_colour_only_when_it_is_really_there():
+    navy = Colour("navy blue", "midnightblue", "blue", (30, 35, 70), 0.7, (15.0, 5.0, -25.0))
+    shade = Colour("blue", "darkslateblue", "blue", (40, 50, 90), 0.3, (22.0, 5.0, -25.0))
+    white = Colour("white", "whitesmoke", "white", (240, 240, 240), 0.25, (95.0, 0.0, 0.0))
+    speck = Colour("red", "red", "red", (200, 20, 30), 0.1, (45.0, 65.0, 45.0))
+    assert spoken_colours([navy, shade]) == [navy]
+    assert spoken_colours([navy, white]) == [navy, white]
+    assert spoken_colours([navy, speck]) == [navy]
+
+
+def test_hands_holding_a_garment_are_not_its_colour():
+    """Skin-coloured pixels are left out while enough garment remains."""
+    img = patch(((25, 35, 110), 0.6), ((224, 172, 140), 0.4))  # navy cloth and a hand
+    w = garment_weights(img, np.full(img.shape[:2], 255, np.uint8))
+    cl = dominant_colours(img, w)
+    assert len(cl) == 1 and rule_family(cl[0].lab) == "blue"
+
+
+def test_a_beige_garment_keeps_its_colour():
+    """If almost everything is skin-coloured, it is the garment, not hands."""
+    img = patch(((224, 180, 150), 0.95), ((25, 35, 110), 0.05))
+    w = garment_weights(img, np.full(img.shape[:2], 255, np.uint8))
+    assert w.sum() > 0.9 * w.size
+
+
+@pytest.mark.parametrize("name,families", [
+    ("product-tshirts-navy-blue.jpg", {"blue"}), ("product-jeans-blue.jpg", {"blue"}),
+    ("product-casual-shoes-black.jpg", {"black"}), ("home-pants.jpg", {"black", "blue"}),
+    ("home-outwear.jpg", {"red", "orange"}),
+])
+def test_main_colour_of_real_photos(namer, name, families):
+    rgb = rgb_of(name)
+    region = "upper" if "tshirts" in name else ("lower" if "jeans" in name else "whole")
+    cl = dominant_colours(rgb, garment_weights(rgb, auto_mask(rgb), region=region))
+    assert namer.name(cl[0]).family in families
+
+
+def test_original_method_names_css3_in_rgb():
+    rgb = rgb_of("product-casual-shoes-black.jpg")
+    names = original_colours(rgb, (threshold_mask(rgb) > 0).astype(np.uint8))
+    assert names and all(isinstance(n, str) and 0 < s <= 1 for n, s in names)
+    assert names[0][0] in {"black", "darkslategray", "darkslategrey", "dimgray", "dimgrey", "gainsboro", "white",
+                           "whitesmoke", "lightgray", "lightgrey", "silver", "darkgray", "darkgrey", "gray", "grey"}

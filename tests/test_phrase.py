@@ -1,0 +1,49 @@
+"""The spoken sentence."""
+
+from __future__ import annotations
+
+from wardrobe.colours import Colour
+from wardrobe.phrase import Alternative, clauses_for, sentence
+
+NAVY = Colour("navy blue", "midnightblue", "blue", (30, 35, 70), 0.7, (15.0, 5.0, -25.0))
+WHITE = Colour("white", "whitesmoke", "white", (240, 240, 240), 0.3, (95.0, 0.0, 0.0))
+ORANGE = Colour("orange", "darkorange", "orange", (240, 130, 20), 1.0, (65.0, 40.0, 70.0))
+
+
+def test_sure():
+    assert sentence([Alternative("T-shirt", 0.9)], [NAVY, WHITE], []) == "A navy blue T-shirt with white."
+
+
+def test_probably_maybe():
+    s = sentence([Alternative("coat or jacket", 0.6), Alternative("blazer", 0.3)], [NAVY], [])
+    assert s == "Probably a navy blue coat or jacket, maybe a blazer."
+
+
+def test_unsure_says_so_and_still_gives_the_colour():
+    s = sentence([Alternative("shirt", 0.3), Alternative("blouse", 0.25)], [NAVY], [])
+    assert s == "I'm not sure what this is, maybe a shirt or a blouse. Navy blue."
+
+
+def test_an_and_plurals():
+    assert sentence([Alternative("coat or jacket", 0.95)], [ORANGE], []) == "An orange coat or jacket."
+    assert sentence([Alternative("trousers", 0.95)], [NAVY], []) == "Navy blue trousers."
+
+
+def test_problems_are_spoken_first_and_block_guessing():
+    assert sentence([Alternative("T-shirt", 0.9)], [NAVY], ["too-dark"]) == "It's too dark, please turn on the light."
+    assert "can't see a garment" in sentence([], [], ["no-garment"])
+    assert sentence([Alternative("T-shirt", 0.9)], [NAVY], ["blurry"]).endswith("please hold the garment still.")
+
+
+def test_no_model_names_colours_only():
+    assert sentence([], [NAVY, WHITE], ["no-model"]) == "Navy blue with white. I can't tell what garment it is."
+
+
+def test_detail_adds_confidence_and_alternative():
+    s = sentence([Alternative("T-shirt", 0.8), Alternative("polo shirt", 0.15)], [NAVY, WHITE], [], detail=True)
+    assert "80 percent sure it is a T-shirt" in s and "could also be a polo shirt" in s
+
+
+def test_clauses_split_for_fast_first_audio():
+    c = clauses_for([Alternative("coat or jacket", 0.6), Alternative("blazer", 0.3)], [NAVY], [])
+    assert c == ["Probably a navy blue coat or jacket,", "maybe a blazer."]

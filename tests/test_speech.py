@@ -1,0 +1,73 @@
+"""Speech with the real Piper voice, checked by ear with pocketsphinx, and the espeak-ng fallback."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from wardrobe.audio import WavSink, read_wav
+from wardrobe.errors import SpeechError
+from wardrobe.speech import EspeakVoice, Speaker, load_voice
+
+
+def content(words: str) -> list[str]:
+    """The words that carry meaning: articles ("a" is easily heard as "an") left out."""
+    return [w for w in words.lower().replace(",", " ").replace(".", " ").split() if w not in {"a", "an"}]
+
+
+def rms(a: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(a.astype(np.float64) ** 2)))
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("A navy blue T-shirt with white.", "a navy blue t-shirt with white"),
+    ("Probably a black coat or jacket, maybe a blazer.", "probably a black coat or jacket maybe a blazer"),
+    ("Red trousers.", "red trousers"),
+])
+def test_piper_says_the_garment_and_colour(piper_voice, recogniser, text, expected):
+    audio = piper_voice.synthesize(text)
+    assert audio.dtype == np.int16 and len(audio) > piper_voice.sample_rate // 2 and rms(audio) > 300
+    assert content(recogniser.transcribe(audio, piper_voice.sample_rate)) == content(expected)
+
+
+def test_recogniser_can_tell_colours_apart(piper_voice, recogniser):
+    """The check is not vacuous: a different colour is heard as that colour."""
+    heard = recogniser.transcribe(piper_voice.synthesize("A green dress."), piper_voice.sample_rate)
+    assert "green" in heard and "navy" not in heard and "dress" in heard
+
+
+def test_speaker_caches_phrases(piper_voice, tmp_path):
+    speaker = Speaker(piper_voice, WavSink(path=tmp_path / "out.wav"))
+    first = speaker.audio("Black shoes.")
+    assert speaker.last_synth_ms > 0
+    again = speaker.audio("Black shoes.")
+    assert again is first and speaker.last_synth_ms == 0.0
+
+
+def test_clauses_are_joined_into_one_wav(piper_voice, recogniser, tmp_path):
+    out = tmp_path / "said.wav"
+    Speaker(piper_voice, WavSink(path=out)).say(["Probably a red coat or jacket,", "maybe a blazer."])
+    audio, rate = read_wav(out)
+    assert rate == piper_voice.sample_rate
+    assert content(recogniser.transcribe(audio, rate)) == content("probably red coat or jacket maybe blazer")
+
+
+def test_missing_piper_voice_falls_back_to_espeak(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        voice = load_voice("piper", tmp_path / "no-such-voice.onnx")
+    assert isinstance(voice, EspeakVoice)
+    assert "falling back to espeak-ng" in caplog.text
+    audio = voice.synthesize("A black dress.")
+    assert len(audio) > 0.5 * voice.sample_rate and rms(audio) > 300
+
+
+def test_no_fallback_raises_a_clear_error(tmp_path):
+    with pytest.raises(SpeechError, match="missing"):
+        load_voice("piper", tmp_path / "no-such-voice.onnx", fallback=False)
+
+
+def test_coqui_without_model_dir_is_a_clear_error():
+    with pytest.raises(SpeechError, match="model directory"):
+        load_voice("coqui", None, fallback=False)

@@ -1,0 +1,152 @@
+"""The companion training script end to end on real photos: train -> export -> load -> describe."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import PHOTOS, sources
+from wardrobe.taxonomy import Taxonomy
+
+COPIES = 10
+"""Each sample photo is used this many times (flipped or shifted) so every split has photos."""
+
+
+def _variants(src: Path, dst_dir: Path, stem: str) -> list[Path]:
+    import cv2
+
+    img = cv2.imread(str(src))
+    out = []
+    for i in range(COPIES):
+        v = img if i == 0 else (cv2.flip(img, 1) if i == 1 else np.roll(img, 6 * i, axis=1))
+        p = dst_dir / f"{stem}-{i}.jpg"
+        cv2.imwrite(str(p), v)
+        out.append(p)
+    return out
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory) -> dict[str, Path]:
+    """The sample photos laid out in all three input formats the script reads."""
+    root = tmp_path_factory.mktemp("data")
+    taxonomy = Taxonomy.load()
+    home, prod, folder = root / "clothing-photos", root / "product-photos", root / "folder"
+    rows_home, rows_prod = [], []
+    for n, r in enumerate(sources()):
+        src = PHOTOS.parent.parent / r["file"]
+        garment = taxonomy.garment(r["source"], r["label"])
+        (folder / garment).mkdir(parents=True, exist_ok=True)
+        _variants(src, folder / garment, Path(r["file"]).stem)
+        if r["source"] == "clothing-photos":
+            d = home / "images" / r["label"]
+            d.mkdir(parents=True, exist_ok=True)
+            for i, p in enumerate(_variants(src, d, Path(r["file"]).stem)):
+                rows_home.append([f"images/{r['label']}/{p.name}", r["label"], "False", str(100 * n + i)])
+        else:
+            d = prod / "images"
+            d.mkdir(parents=True, exist_ok=True)
+            for p in _variants(src, d, Path(r["file"]).stem):
+                rows_prod.append([f"images/{p.name}", "Men", "Apparel", "Topwear", r["label"], r["baseColour"],
+                                  "Summer", "2012", "Casual"])
+    with open(home / "labels.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["image", "label", "kids", "sender_id"], *rows_home])
+    with open(prod / "styles.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["image", "gender", "masterCategory", "subCategory", "articleType", "baseColour",
+                                  "season", "year", "usage"], *rows_prod])
+    return {"clothing-photos": home, "product-photos": prod, "folder": folder}
+
+
+def test_splits_keep_senders_whole(datasets):
+    from wardrobe.train.data import read_clothing_photos, split_records
+
+    recs = read_clothing_photos(datasets["clothing-photos"])
+    splits = split_records(recs, seed=0)
+    seen = {}
+    for name, rs in splits.items():
+        for r in rs:
+            assert seen.setdefault(r.group, name) == name
+    assert sum(len(v) for v in splits.values()) == len(recs)
+    again = split_records(recs, seed=0)
+    assert [r.path for r in again["test"]] == [r.path for r in splits["test"]]
+
+
+def test_train_export_load_describe(datasets, tmp_path):
+    from wardrobe.bundle import Bundle
+    from wardrobe.classify import Classifier
+    from wardrobe.pipeline import Pipeline
+    from wardrobe.train.__main__ import main as train_main
+
+    run = tmp_path / "run"
+    args = ["--data", f"clothing-photos={datasets['clothing-photos']}", "--data",
+            f"product-photos={datasets['product-photos']}", "--epochs", "2", "--batch-size", "16",
+            "--output-dir", str(run), "--cache-dir", str(tmp_path / "cache")]
+    assert train_main(["classifier", *args]) == 0
+    for f in ("best.pt", "checkpoint.pt", "loss.png", "metrics.json", "test-product-photos-per-class.md",
+              "test-product-photos-confusion.png"):
+        assert (run / f).is_file(), f
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert "clothing-photos" in metrics["test"] and "colour_family_acc" in metrics["test"]
+    # --resume continues from the checkpoint to the new epoch count.
+    assert train_main(["classifier", *args[:-4], "--epochs", "3", "--output-dir", str(run), "--cache-dir",
+                       str(tmp_path / "cache"), "--resume"]) == 0
+    import torch
+
+    assert torch.load(run / "checkpoint.pt", weights_only=False)["epoch"] == 2
+
+    bundle_dir = tmp_path / "bundle"
+    assert train_main(["export", "--run", str(run), "--output", str(bundle_dir), "--cache-dir",
+                       str(tmp_path / "cache"), "--latency-photos", "3", "--calibration-batches", "1"]) == 0
+    b = Bundle.load(bundle_dir)
+    assert set(b.runtimes) == {"onnx", "torch"} and b.temperature > 0 and b.colour_families
+    assert b.metrics["test"]["onnx"]["latency_ms_median"] > 0
+    for runtime in ("onnx", "torch"):
+        clf = Classifier.load(bundle_dir, runtime)
+        d = Pipeline(clf).describe_file(PHOTOS / "home-pants.jpg")
+        assert d.garment in b.classes and 0 < d.garment_confidence <= 1
+        assert len(d.alternatives) == 3 and d.sentence
+
+
+def test_image_folder_format(datasets, tmp_path):
+    from wardrobe.train.__main__ import main as train_main
+
+    run = tmp_path / "run"
+    assert train_main(["classifier", "--data", f"folder={datasets['folder']}", "--epochs", "1", "--batch-size", "16",
+                       "--output-dir", str(run), "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert (run / "best.pt").is_file()
+
+
+def test_original_recipe_preset_runs(datasets, tmp_path):
+    """torchvision AlexNet at 224 px, Adam 1e-3, training only the last layer (the first staged schedule)."""
+    from wardrobe.train.__main__ import main as train_main
+
+    run = tmp_path / "run"
+    assert train_main(["classifier", "--preset", "original", "--stage", "last", "--data",
+                       f"folder={datasets['folder']}", "--epochs", "1", "--batch-size", "8", "--limit", "16",
+                       "--output-dir", str(run), "--cache-dir", str(tmp_path / "cache")]) == 0
+    import torch
+
+    ckpt = torch.load(run / "best.pt", weights_only=False)
+    assert ckpt["arch"] == "alexnet" and ckpt["preprocess"]["crop"] == 224
+
+
+def test_colour_fit_on_product_photos(datasets, tmp_path):
+    from wardrobe.train.__main__ import main as train_main
+
+    out = tmp_path / "colour_model.json"
+    assert train_main(["colours", "--data", f"product-photos={datasets['product-photos']}", "--cache-dir",
+                       str(tmp_path / "cache"), "--output", str(out), "--report", str(tmp_path / "r.json")]) == 0
+    model = json.loads(out.read_text())
+    assert model["points"] and {p["family"] for p in model["palette"]} >= {"black", "blue"}
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert 0 <= report["test-original"] <= 1 and 0 <= report["test-ours"] <= 1
+
+
+def test_shipped_taxonomy_covers_every_label():
+    t = Taxonomy.load()
+    home = [g for (s, _), g in t.mapping.items() if s == "clothing-photos"]
+    assert len(home) == 17 and len(set(home)) == 17
+    assert sum(1 for s, _ in t.mapping if s == "product-photos") >= 70  # every articleType of the shop data
