@@ -35,7 +35,10 @@ def overrides(args: argparse.Namespace) -> dict:
         "model": {"bundle": args.model, "runtime": args.runtime},
         "speech": {"engine": args.voice, "model": args.voice_model},
         "": {"state_dir": args.state_dir},
+        "camera": {"kind": getattr(args, "camera", None), "source": getattr(args, "camera_source", None)},
+        "button": {"pin": getattr(args, "button_pin", None)},
     }
+    pairs["speech"]["output"] = getattr(args, "output", None)
     return {sec: {k: v for k, v in kv.items() if v is not None} for sec, kv in pairs.items()}
 
 
@@ -64,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--repeat", type=int, default=5, help="timed runs per photo")
     b.add_argument("--out", type=Path, help="also write the results as JSON here")
     add_common(b)
+
+    r = sub.add_parser("run", help="the appliance: wait for the button, describe, speak (systemd runs this)")
+    r.add_argument("--camera", choices=("picamera", "usb", "folder"), help="camera backend")
+    r.add_argument("--camera-source", help="USB device or photo folder")
+    r.add_argument("--output", choices=("sounddevice", "wav", "none"), help="audio output")
+    r.add_argument("--button-pin", type=int, help="BCM pin of the button")
+    add_common(r)
 
     sub.add_parser("train", help="the companion training script (see `wardrobe train --help`)", add_help=False)
     return p
@@ -184,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_describe(args, settings)
         if args.command == "calibrate":
             return cmd_calibrate(args, settings)
+        if args.command == "run":
+            from wardrobe.daemon import run_daemon
+
+            return run_daemon(args.config, overrides(args))
         if args.command == "bench":
             from wardrobe.bench import run_bench
 

@@ -285,18 +285,17 @@ def load_colour_model() -> dict | None:
     return json.loads(f.read_text()) if f.is_file() else None
 
 
-def spoken_colours(colours: list[Colour], second_min_share: float = 0.2, min_delta_e: float = 25.0) -> list[Colour]:
+def spoken_colours(colours: list[Colour], second_min_share: float = 0.2) -> list[Colour]:
     """The colours worth saying: the main one, and a second only if it is a real part of the garment.
 
-    A second colour must cover a fifth of the garment and differ in family, or be far apart in
-    CIELAB (navy with light blue), so shading of one cloth is not called two colours.
+    A second colour must cover a fifth of the garment and belong to another family, so the
+    shading of one cloth ("navy blue with blue") is not called two colours.
     """
     if not colours:
         return []
     main = colours[0]
     for c in colours[1:]:
-        far = float(np.linalg.norm(np.subtract(c.lab, main.lab))) >= min_delta_e
-        if c.share >= second_min_share and c.name != main.name and (c.family != main.family or far):
+        if c.share >= second_min_share and c.family != main.family:
             return [main, c]
     return [main]
 

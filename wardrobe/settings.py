@@ -61,18 +61,64 @@ class SpeechSettings:
 
 
 @dataclass(frozen=True)
+class CameraSettings:
+    """Where photos come from."""
+
+    kind: str = "picamera"
+    """"picamera" (Raspberry Pi camera), "usb" (OpenCV device) or "folder" (replays photos)."""
+    source: str | None = None
+    """USB device index or path, or the folder of photos for "folder"."""
+    width: int = 1640
+    """Capture width in pixels (the Pi camera's binned still mode by default)."""
+    height: int = 1232
+    """Capture height in pixels."""
+
+
+@dataclass(frozen=True)
+class ButtonSettings:
+    """The big GPIO button."""
+
+    pin: int = 17
+    """BCM pin number."""
+    pull_up: bool = True
+    """True: the button connects the pin to ground."""
+    bounce_s: float = 0.05
+    """Debounce time in seconds."""
+    hold_s: float = 1.0
+    """Seconds held before a press becomes a hold (repeat in detail)."""
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    """The appliance loop."""
+
+    history_keep: int = 20
+    """Recent photos and results kept in state_dir/history for the caretaker (0: none)."""
+    history_max_mb: float = 50.0
+    """Size cap of the history folder in megabytes."""
+    watchdog_s: float = 30.0
+    """systemd watchdog interval in seconds (pinged at half of it)."""
+    retry_max_s: float = 60.0
+    """Longest wait, in seconds, between tries to reopen a missing camera or audio device."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything configurable, nested by concern."""
 
     vision: VisionSettings = field(default_factory=VisionSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
     speech: SpeechSettings = field(default_factory=SpeechSettings)
+    camera: CameraSettings = field(default_factory=CameraSettings)
+    button: ButtonSettings = field(default_factory=ButtonSettings)
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
     state_dir: Path = Path("/var/lib/wardrobe")
     """Writable state: calibration photo, installed models, history."""
 
     def validate(self) -> Settings:
         """Raise ConfigError naming the fix for the first bad value; return self."""
         from wardrobe.audio import PLAYERS
+        from wardrobe.camera import CAMERAS
         from wardrobe.classify import RUNTIMES
         from wardrobe.colours import NAMING_MODES
         from wardrobe.segment import METHODS
@@ -89,6 +135,13 @@ class Settings:
             (s.engine in ENGINES, f"speech.engine must be one of {', '.join(ENGINES)}"),
             (s.output in PLAYERS, f"speech.output must be one of {', '.join(PLAYERS)}"),
             (0 <= s.volume <= 1, "speech.volume must be between 0 and 1"),
+            (self.camera.kind in CAMERAS, f"camera.kind must be one of {', '.join(CAMERAS)}"),
+            (self.camera.kind != "folder" or bool(self.camera.source), "camera.kind = \"folder\" needs camera.source"),
+            (self.camera.width > 0 and self.camera.height > 0, "camera.width and camera.height must be positive"),
+            (0 <= self.button.pin <= 27, "button.pin must be a BCM pin number 0..27"),
+            (self.button.hold_s > 0 and self.button.bounce_s >= 0, "button.hold_s must be positive"),
+            (self.daemon.history_keep >= 0 and self.daemon.history_max_mb >= 0, "daemon.history_* must be 0 or more"),
+            (self.daemon.watchdog_s > 0 and self.daemon.retry_max_s > 0, "daemon timings must be positive"),
         ]
         for ok, message in checks:
             if not ok:
@@ -117,8 +170,14 @@ def _coerce(cls: type, section: str, data: dict[str, Any]):
         elif isinstance(default, (int, float)) and not isinstance(default, bool):
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise ConfigError(f"{section}.{key} must be a number")
+            if isinstance(default, int) and value != int(value):
+                raise ConfigError(f"{section}.{key} must be a whole number")
             value = type(default)(value)
+        elif key == "source" and value is not None:
+            value = str(value)
         elif isinstance(default, Path) or default is None and key in ("background", "bundle", "model"):
+            if not isinstance(value, (str, Path)):
+                raise ConfigError(f"{section}.{key} must be a path in quotes")
             value = Path(value).expanduser()
         kwargs[key] = value
     return cls(**kwargs)
@@ -136,7 +195,8 @@ def load(path: Path | None = None, overrides: dict[str, dict[str, Any]] | None =
             raise ConfigError(f"config file {path} does not exist") from None
         except (OSError, tomllib.TOMLDecodeError) as e:
             raise ConfigError(f"config file {path} is not valid TOML: {e}") from e
-    sections = {"vision": VisionSettings, "model": ModelSettings, "speech": SpeechSettings}
+    sections = {"vision": VisionSettings, "model": ModelSettings, "speech": SpeechSettings,
+                "camera": CameraSettings, "button": ButtonSettings, "daemon": DaemonSettings}
     unknown = set(data) - set(sections) - {"state_dir"}
     if unknown:
         raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}")

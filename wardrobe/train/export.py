@@ -21,6 +21,7 @@ from wardrobe.bundle import FORMAT_VERSION, Bundle, write_manifest
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
 from wardrobe.train import report
+from wardrobe.train.classifier import predict_logits
 from wardrobe.train.data import build_splits
 from wardrobe.train.models import build_model
 
@@ -67,6 +68,23 @@ def expected_calibration_error(probs: np.ndarray, targets: np.ndarray, bins: int
     return float(ece)
 
 
+def confidence_bands(probs: np.ndarray, targets: np.ndarray, sources: np.ndarray) -> dict:
+    """Per source, how often the top guess is right within each band the sentence speaks differently."""
+    from wardrobe.phrase import PROBABLY, SURE
+
+    conf, right = probs.max(1), probs.argmax(1) == targets
+    bands = {"sure (named plainly)": (SURE, 1.01), "probably": (PROBABLY, SURE), "not sure": (0.0, PROBABLY)}
+    out = {}
+    for src in sorted(set(sources.tolist())):
+        m = sources == src
+        out[src] = {}
+        for name, (lo, hi) in bands.items():
+            b = m & (conf >= lo) & (conf < hi)
+            out[src][name] = {"share": float(b.sum() / max(1, m.sum())),
+                              "accuracy": float(right[b].mean()) if b.any() else None}
+    return out
+
+
 def export_onnx(model: torch.nn.Module, crop: int, path: Path) -> None:
     """fp32 ONNX with a dynamic batch dimension."""
     dummy = torch.zeros(1, 3, crop, crop)
@@ -107,9 +125,6 @@ def main(args: argparse.Namespace) -> dict:
     model = build_model(ckpt["arch"], len(classes) + len(families))
     model.load_state_dict(ckpt["model"])
     model.eval()
-    val = np.load(args.run / "val-logits.npz")
-    temperature = fit_temperature(val["logits"][:, : len(classes)], val["targets"])
-    log.info("temperature %.3f fitted on %d validation photos", temperature, len(val["targets"]))
 
     out = args.output
     tmp = out.with_name(out.name + ".tmp")
@@ -119,6 +134,9 @@ def main(args: argparse.Namespace) -> dict:
     (tmp / "model.safetensors").chmod(0o644)
     data = args.data or run_args["data"]
     _, splits = build_splits(data, Taxonomy.load(), pre, int(run_args["seed"]), args.cache_dir, args.limit)
+    val_logits = predict_logits(model, splits["val"].images, pre, "cpu")
+    temperature = fit_temperature(val_logits[:, : len(classes)], splits["val"].targets)
+    log.info("temperature %.3f fitted on %d validation photos", temperature, len(val_logits))
     rng = np.random.default_rng(0)
     train = splits["train"]
     pick = rng.choice(len(train.targets), min(len(train.targets), 32 * args.calibration_batches), replace=False)
@@ -141,7 +159,7 @@ def main(args: argparse.Namespace) -> dict:
     for runtime in ("onnx", "torch"):
         clf = Classifier.load(tmp, runtime)
         x = [pre.normalise(pre.center_crop(np.asarray(img)))[None] for img in test.images]
-        logits = np.concatenate([clf.backend.logits(b) for b in x])
+        logits = np.concatenate([clf.backend.logits(np.concatenate(x[i : i + 64])) for i in range(0, len(x), 64)])
         g = logits[:, : len(classes)]
         probs = np.exp(g / temperature - (g / temperature).max(1, keepdims=True))
         probs /= probs.sum(1, keepdims=True)
@@ -154,6 +172,7 @@ def main(args: argparse.Namespace) -> dict:
         m["latency_ms_median"] = statistics.median(times)
         m["size_bytes"] = (tmp / meta["runtimes"][runtime]).stat().st_size
         m["ece"] = expected_calibration_error(probs, test.targets)
+        m["confidence_bands"] = confidence_bands(probs, test.targets, test.sources)
         if families:
             m["colour_family_acc"] = report.set_accuracy(logits[:, len(classes) :], test.colour_sets)
         metrics[runtime] = m

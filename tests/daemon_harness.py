@@ -1,0 +1,68 @@
+"""Runs the real daemon in this process with gpiozero's MockFactory and drives its button from stdin.
+
+Commands, one per line: press, hold, fault (the next description raises), quit.
+Usage: python -m tests.daemon_harness [--fsize-limit BYTES] -- WARDROBE RUN FLAGS...
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import sys
+import threading
+import time
+
+os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
+
+
+def main() -> None:
+    from gpiozero import Device
+
+    from wardrobe.cli import build_parser, overrides, setup_logging
+    from wardrobe.daemon import Daemon
+
+    argv = sys.argv[1:]
+    if argv[:1] == ["--fsize-limit"]:
+        # Writes past this size fail as on a full disk (EFBIG); the signal would kill us instead.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        limit = int(argv[1])
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        argv = argv[2:]
+    if argv[:1] == ["--"]:
+        argv = argv[1:]
+    args = build_parser().parse_args(["run", *argv])
+    setup_logging(True)
+    daemon = Daemon(args.config, overrides(args))
+    daemon.start()
+    pin = Device.pin_factory.pin(daemon.settings.button.pin)
+
+    def commands() -> None:
+        for line in sys.stdin:
+            cmd = line.strip()
+            if cmd == "press":
+                pin.drive_low()
+                time.sleep(0.15)
+                pin.drive_high()
+            elif cmd == "hold":
+                pin.drive_low()
+                time.sleep(daemon.settings.button.hold_s + 0.5)
+                pin.drive_high()
+            elif cmd == "fault":
+                real = daemon.pipeline.describe
+
+                def broken(*a, **k):
+                    daemon.pipeline.describe = real
+                    raise RuntimeError("injected fault")
+
+                daemon.pipeline.describe = broken
+            elif cmd == "quit":
+                daemon.stopping.set()
+            print(f"harness: {cmd} done", file=sys.stderr, flush=True)
+
+    threading.Thread(target=commands, daemon=True).start()
+    daemon.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+"""The appliance end to end: the real daemon in a subprocess, gpiozero MockFactory pins, the folder
+camera and the WAV sink; each fault the appliance must survive."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PHOTOS, ROOT, SHIPPED
+from tests.test_speech import content
+from wardrobe.audio import read_wav
+
+
+class DaemonProcess:
+    """The harness subprocess with its log collected line by line."""
+
+    def __init__(self, tmp: Path, *flags: str, fsize_limit: int | None = None, camera: Path | None = None) -> None:
+        self.state = tmp / "state"
+        self.camera = camera or tmp / "camera"
+        if camera is None:
+            self.camera.mkdir()
+            for i, name in enumerate(("product-jeans-blue.jpg", "home-outwear.jpg")):
+                shutil.copy(PHOTOS / name, self.camera / f"{i}-{name}")
+        pre = ["--fsize-limit", str(fsize_limit)] if fsize_limit else []
+        cmd = [sys.executable, "-m", "tests.daemon_harness", *pre, "--", "--camera", "folder", "--camera-source",
+               str(self.camera), "--state-dir", str(self.state), "--output", "wav", *flags]
+        env = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock", "PYTHONUNBUFFERED": "1"}
+        env.pop("NOTIFY_SOCKET", None)
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     stdout=subprocess.DEVNULL, text=True)
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, pattern: str, count: int = 1, timeout: float = 120) -> list[str]:
+        """Block until pattern has appeared count times in the log; fail with the log otherwise."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            hits = [line for line in list(self.lines) if re.search(pattern, line)]
+            if len(hits) >= count:
+                return hits
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        pytest.fail(f"{pattern!r} x{count} not seen; exit={self.proc.poll()}\n{self.log[-4000:]}")
+
+    def send(self, cmd: str) -> None:
+        self.proc.stdin.write(cmd + "\n")
+        self.proc.stdin.flush()
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def utterances(self) -> list[Path]:
+        return sorted((self.state / "speech").glob("utterance-*.wav"))
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    procs = []
+
+    def start(*flags, **kw) -> DaemonProcess:
+        p = DaemonProcess(tmp_path, *flags, **kw)
+        procs.append(p)
+        p.wait_for(r"ready in")
+        return p
+
+    yield start
+    for p in procs:
+        p.stop()
+
+
+def described(line: str) -> dict:
+    m = re.search(r'described: sentence=(".*") garment=(\S+) confidence=(\S+) colours=(\S*)', line)
+    assert m, line
+    return {"sentence": json.loads(m.group(1)), "garment": m.group(2), "colours": m.group(4).split(",")}
+
+
+def test_press_describes_and_speaks(daemon, recogniser):
+    d = daemon()
+    ready = d.utterances()
+    assert ready, "Ready is spoken at start"
+    d.send("press")
+    line = described(d.wait_for(r"described:")[0])
+    assert line["garment"] == "trousers"  # the jeans photo comes first in the camera folder
+    spoken = d.utterances()[-1]
+    audio, rate = read_wav(spoken)
+    heard = content(recogniser.transcribe(audio, rate))
+    assert "trousers" in heard and line["colours"][0].split()[-1] in heard
+    history = sorted((d.state / "history").glob("*.json"))
+    assert len(history) == 1 and json.loads(history[0].read_text())["garment"] == "trousers"
+    assert (d.state / "history" / history[0].with_suffix(".jpg").name).is_file()
+
+
+def test_sigusr1_acts_as_a_press_and_hold_repeats_in_detail(daemon):
+    d = daemon()
+    d.signal(signal.SIGUSR1)
+    d.wait_for(r"described:")
+    d.send("hold")
+    d.wait_for(r"saying: .*percent sure it is")
+    assert d.stop() == 0
+
+
+def test_sighup_reloads_model_and_keeps_voice_and_last_good_model(daemon, tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[model]\nbundle = "{SHIPPED}"\n')
+    d = daemon("--config", str(cfg))
+    voice_loads = len([line for line in d.lines if "falling back" in line or "piper" in line])
+    cfg.write_text(f'[model]\nbundle = "{tmp_path / "broken-bundle"}"\n')
+    d.signal(signal.SIGHUP)
+    d.wait_for(r"keeping model")
+    d.wait_for(r"reloaded: model \S+, voice kept")
+    d.send("press")
+    assert described(d.wait_for(r"described:")[0])["garment"] == "trousers"
+    cfg.write_text('[vision]\nsegmentation = "magic"\n')
+    d.signal(signal.SIGHUP)
+    d.wait_for(r"reload refused, keeping the running configuration")
+    assert len([line for line in d.lines if "falling back" in line or "piper" in line]) >= voice_loads
+
+
+def test_camera_unplugged_mid_run_then_back(daemon, tmp_path):
+    d = daemon()
+    away = tmp_path / "unplugged"
+    d.camera.rename(away)
+    d.send("press")
+    d.wait_for(r"camera lost")
+    d.wait_for(r"saying: I can't find the camera")
+    away.rename(d.camera)
+    d.wait_for(r"camera is back", timeout=30)
+    d.send("press")
+    d.wait_for(r"described:")
+
+
+def test_camera_missing_at_start(tmp_path, daemon):
+    d = daemon(camera=tmp_path / "no-camera-yet")
+    d.wait_for(r"saying: I can't find the camera")
+    (tmp_path / "no-camera-yet").mkdir()
+    shutil.copy(PHOTOS / "home-hat.jpg", tmp_path / "no-camera-yet")
+    d.wait_for(r"camera is back", timeout=30)
+    d.send("press")
+    d.wait_for(r"described:")
+
+
+def test_rapid_presses_are_not_queued(daemon):
+    d = daemon()
+    for _ in range(6):
+        d.send("press")
+    d.wait_for(r"described:")
+    time.sleep(6)
+    n = len([line for line in d.lines if "described:" in line])
+    assert 1 <= n <= 2, d.log[-3000:]
+    d.send("press")
+    d.wait_for(r"described:", count=n + 1)
+
+
+def test_an_exception_is_apologised_for_and_the_daemon_lives_on(daemon):
+    d = daemon()
+    d.send("fault")
+    d.send("press")
+    d.wait_for(r"unexpected error during a press")
+    d.wait_for(r"saying: Sorry, something went wrong")
+    d.send("press")
+    d.wait_for(r"described:")
+
+
+def test_disk_full_while_saving_history(daemon):
+    d = daemon("--output", "none", fsize_limit=1_500)
+    d.send("press")
+    d.wait_for(r"history not saved")
+    d.wait_for(r"described:")
+    d.send("press")
+    d.wait_for(r"described:", count=2)
+    assert not list((d.state / "history").glob(".*.tmp")), "no half-written files are left"
+
+
+def test_missing_model_still_names_colours(daemon, tmp_path):
+    d = daemon("--model", str(tmp_path / "no-model"))
+    d.send("press")
+    line = described(d.wait_for(r"described:")[0])
+    assert line["garment"] == "None" and line["colours"][0]
+    assert "can't tell what garment" in line["sentence"]
+
+
+def test_missing_voice_falls_back_to_espeak(daemon, tmp_path):
+    d = daemon("--voice-model", str(tmp_path / "no-voice.onnx"))
+    d.wait_for(r"falling back to espeak-ng")
+    d.send("press")
+    d.wait_for(r"described:")
+    assert d.utterances()
+
+
+def test_missing_audio_device_is_logged_and_the_daemon_keeps_working(daemon):
+    d = daemon("--output", "sounddevice")
+    d.wait_for(r"audio output unavailable|not spoken")
+    d.send("press")
+    d.wait_for(r"described:")
+    assert d.proc.poll() is None
+
+
+def test_sigterm_stops_cleanly(daemon):
+    d = daemon()
+    assert d.stop() == 0
+    assert "stopped after 0 presses" in d.log

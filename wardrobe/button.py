@@ -1,0 +1,73 @@
+"""The big button: a short press describes, a long hold repeats in detail. gpiozero does the pins."""
+
+from __future__ import annotations
+
+import logging
+import queue
+
+log = logging.getLogger(__name__)
+
+PRESS, HOLD = "press", "hold"
+
+
+class PressQueue:
+    """Hands events from callback threads to the main loop; at most one waits, more are dropped."""
+
+    def __init__(self) -> None:
+        self.q: queue.Queue[str] = queue.Queue(maxsize=1)
+        self.dropped = 0
+
+    def put(self, event: str) -> bool:
+        """Offer an event; False (and counted) if one is already waiting."""
+        try:
+            self.q.put_nowait(event)
+            return True
+        except queue.Full:
+            self.dropped += 1
+            log.debug("dropped a %s: busy", event)
+            return False
+
+    def get(self, timeout: float) -> str | None:
+        """The next event, or None after timeout seconds."""
+        try:
+            return self.q.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def clear(self) -> None:
+        """Forget presses that arrived while busy."""
+        while True:
+            try:
+                self.q.get_nowait()
+            except queue.Empty:
+                return
+
+
+class GarmentButton:
+    """A gpiozero Button: release before hold_time is a press, holding past it is a hold."""
+
+    def __init__(self, pin: int | str, events: PressQueue, pull_up: bool = True, bounce_s: float = 0.05,
+                 hold_s: float = 1.0, pin_factory=None) -> None:
+        from gpiozero import Button
+
+        self.events = events
+        self.button = Button(pin, pull_up=pull_up, bounce_time=bounce_s, hold_time=hold_s, pin_factory=pin_factory)
+        self._held = False
+        self.button.when_pressed = self._pressed
+        self.button.when_held = self._on_hold
+        self.button.when_released = self._released
+
+    def _pressed(self) -> None:
+        self._held = False
+
+    def _on_hold(self) -> None:
+        self._held = True
+        self.events.put(HOLD)
+
+    def _released(self) -> None:
+        if not self._held:
+            self.events.put(PRESS)
+
+    def close(self) -> None:
+        """Release the pin."""
+        self.button.close()

@@ -1,0 +1,368 @@
+"""The appliance: waits for the button, sees, and speaks. The only module that owns devices.
+
+One press at a time: button callbacks and signals put events on a queue of one; the main loop
+takes them, pings the systemd watchdog between, and survives every expected fault by speaking a
+short message and retrying the device later.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from wardrobe.button import HOLD, PRESS, PressQueue
+from wardrobe.errors import AudioError, CameraError, ConfigError, SpeechError, WardrobeError
+
+log = logging.getLogger(__name__)
+
+SAY_READY = "Ready."
+SAY_NO_CAMERA = "I can't find the camera. Please check that it is plugged in."
+SAY_CAMERA_BACK = "The camera is working again."
+SAY_SORRY = "Sorry, something went wrong. Please try again."
+SAY_NOTHING_YET = "Press the button first, then hold it to hear more."
+WARM_PHRASES = [SAY_READY, SAY_NO_CAMERA, SAY_SORRY]
+
+
+def sd_notify(message: str) -> bool:
+    """Tell systemd (Type=notify) something, e.g. READY=1 or WATCHDOG=1; False outside systemd."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return False
+    if address.startswith("@"):
+        address = "\0" + address[1:]  # abstract namespace
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.connect(address)
+            s.sendall(message.encode())
+        return True
+    except OSError as e:
+        log.warning("cannot notify systemd: %s", e)
+        return False
+
+
+def click_sound(rate: int) -> np.ndarray:
+    """A short, soft tick confirming the press before the photo is taken."""
+    t = np.arange(int(0.04 * rate)) / rate
+    return (6000 * np.sin(2 * np.pi * 1800 * t) * np.exp(-t / 0.008)).astype(np.int16)
+
+
+@dataclass
+class Backoff:
+    """When to try a missing device again: 1 s, 2 s, 4 s ... up to a cap."""
+
+    cap_s: float
+    wait_s: float = 1.0
+    next_at: float = 0.0
+
+    def due(self) -> bool:
+        """True when it is time for another try."""
+        return time.monotonic() >= self.next_at
+
+    def failed(self) -> None:
+        """Schedule the next try further out."""
+        self.next_at = time.monotonic() + self.wait_s
+        self.wait_s = min(self.cap_s, self.wait_s * 2)
+
+    def reset(self) -> None:
+        """The device works again."""
+        self.wait_s, self.next_at = 1.0, 0.0
+
+
+class History:
+    """The last N photos and results for the caretaker, size-capped; a full disk only skips saving."""
+
+    def __init__(self, folder: Path, keep: int, max_mb: float) -> None:
+        self.folder, self.keep, self.max_bytes = folder, keep, int(max_mb * 1024 * 1024)
+
+    def save(self, rgb: np.ndarray, result: dict) -> Path | None:
+        """Write photo + JSON via temp files and rename; prune; never raise."""
+        if self.keep <= 0:
+            return None
+        import cv2
+
+        stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{time.monotonic_ns() % 1_000_000:06d}"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+            if not ok:
+                raise OSError("JPEG encoding failed")
+            for name, data in ((f"{stamp}.jpg", jpg.tobytes()), (f"{stamp}.json", json.dumps(result).encode())):
+                tmp = self.folder / f".{name}.tmp"
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, self.folder / name)
+            self.prune()
+            return self.folder / f"{stamp}.json"
+        except OSError as e:
+            log.warning("history not saved (%s); describing goes on", e.strerror or e)
+            for leftover in self.folder.glob(".*.tmp") if self.folder.is_dir() else []:
+                leftover.unlink(missing_ok=True)
+            return None
+
+    def prune(self) -> None:
+        """Keep the newest entries within the count and size caps."""
+        entries = sorted(self.folder.glob("*.json"))
+        total = sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
+        while entries and (len(entries) > self.keep or total > self.max_bytes):
+            old = entries.pop(0)
+            for p in (old, old.with_suffix(".jpg")):
+                if p.exists():
+                    total -= p.stat().st_size
+                    p.unlink()
+
+
+class Daemon:
+    """Owns camera, button, voice and audio; runs the press loop until stopped."""
+
+    def __init__(self, config_path: Path | None, overrides: dict, pin_factory=None) -> None:
+        self.config_path, self.overrides, self.pin_factory = config_path, overrides, pin_factory
+        self.events = PressQueue()
+        self.stopping = threading.Event()
+        self.reload_requested = threading.Event()
+        self.camera = None
+        self.camera_backoff = Backoff(60.0)
+        self.camera_was_lost = False
+        self.button = None
+        self.last = None
+        self.presses = 0
+
+    # -- start-up -------------------------------------------------------------------------------
+
+    def load_settings(self):
+        """Read and validate the configuration."""
+        from wardrobe import settings
+
+        return settings.load(self.config_path, self.overrides)
+
+    def start(self) -> None:
+        """Load everything once, warm up, say Ready, tell systemd."""
+        from wardrobe.cli import build_pipeline
+        from wardrobe.speech import Speaker, load_voice
+
+        t0 = time.perf_counter()
+        self.settings = self.load_settings()
+        self.camera_backoff = Backoff(self.settings.daemon.retry_max_s)
+        self.history = History(self.settings.state_dir / "history", self.settings.daemon.history_keep,
+                               self.settings.daemon.history_max_mb)
+        s = self.settings.speech
+        self.speaker = Speaker(load_voice(s.engine, s.model, s.fallback), self.open_player())
+        self.pipeline = build_pipeline(self.settings)
+        self.open_camera()
+        self.open_button()
+        self.speaker.warm_up(WARM_PHRASES)
+        self.pipeline.describe(np.full((240, 320, 3), 128, np.uint8))  # first-call costs paid now
+        self.install_signals()
+        self.say(SAY_READY)
+        if self.camera is None:
+            self.say(SAY_NO_CAMERA)
+        sd_notify("READY=1")
+        log.info("ready in %.1f s (voice %s, model %s, camera %s)", time.perf_counter() - t0, self.speaker.voice.name,
+                 self.pipeline.classifier.bundle.version if self.pipeline.classifier else "none",
+                 self.settings.camera.kind if self.camera else "missing")
+
+    def open_player(self):
+        """The configured audio output; a missing device is logged and tried again at each utterance."""
+        from wardrobe.audio import NullPlayer, SoundDevicePlayer, WavSink
+
+        s = self.settings.speech
+        if s.output == "wav":
+            return WavSink(folder=self.settings.state_dir / "speech")
+        if s.output == "none":
+            return NullPlayer()
+        try:
+            player = SoundDevicePlayer(s.device, s.volume)
+            player.check()
+            return player
+        except AudioError as e:
+            log.error("audio output unavailable: %s (will try again)", e)
+            return None
+
+    def open_camera(self) -> None:
+        """Open the camera, or schedule another try."""
+        from wardrobe.camera import open_camera
+
+        c = self.settings.camera
+        try:
+            self.camera = open_camera(c.kind, c.source, (c.width, c.height))
+            self.camera_backoff.reset()
+            if self.camera_was_lost:
+                log.info("camera is back")
+                self.camera_was_lost = False
+                self.say(SAY_CAMERA_BACK)
+        except CameraError as e:
+            self.camera = None
+            self.camera_was_lost = True
+            self.camera_backoff.failed()
+            log.error("camera: %s (next try in %.0f s)", e, self.camera_backoff.wait_s / 2)
+
+    def open_button(self) -> None:
+        """The GPIO button; without one, SIGUSR1 still works as a press."""
+        from wardrobe.button import GarmentButton
+
+        b = self.settings.button
+        try:
+            self.button = GarmentButton(b.pin, self.events, b.pull_up, b.bounce_s, b.hold_s, self.pin_factory)
+        except Exception as e:  # gpiozero raises many kinds when there are no pins
+            self.button = None
+            log.error("button on GPIO%d unavailable: %s; SIGUSR1 still acts as a press", b.pin, e)
+
+    def install_signals(self) -> None:
+        """SIGUSR1 = press, SIGHUP = reload config and model, SIGTERM/SIGINT = stop."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        signal.signal(signal.SIGUSR1, lambda *_: self.events.put(PRESS))
+        signal.signal(signal.SIGHUP, lambda *_: self.reload_requested.set())
+        signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
+        signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Handle events until stopped, pinging the watchdog in between."""
+        tick = min(1.0, self.settings.daemon.watchdog_s / 2)
+        while not self.stopping.is_set():
+            sd_notify("WATCHDOG=1")
+            if self.reload_requested.is_set():
+                self.reload_requested.clear()
+                self.reload()
+            if self.camera is None and self.camera_backoff.due():
+                self.open_camera()
+            event = self.events.get(timeout=tick)
+            if event is None or self.stopping.is_set():
+                continue
+            self.handle(event)
+            self.events.clear()  # presses made while busy are dropped, not queued
+        self.shutdown()
+
+    def handle(self, event: str) -> None:
+        """One press or hold; any failure is logged and spoken as a short apology."""
+        self.presses += 1
+        try:
+            if event == PRESS:
+                self.describe()
+            elif event == HOLD:
+                self.say(self.last.detailed() if self.last else SAY_NOTHING_YET)
+        except WardrobeError as e:
+            log.error("press failed: %s", e)
+            self.say(SAY_SORRY)
+        except Exception:
+            log.exception("unexpected error during a press")
+            self.say(SAY_SORRY)
+
+    def describe(self) -> None:
+        """Click, capture, describe, speak, log, keep history."""
+        self.play_click()
+        t0 = time.perf_counter()
+        if self.camera is None:
+            self.open_camera()
+            if self.camera is None:
+                self.say(SAY_NO_CAMERA)
+                return
+        try:
+            rgb = self.camera.capture()
+        except CameraError as e:
+            log.error("camera lost: %s", e)
+            self.camera.close()
+            self.camera, self.camera_was_lost = None, True
+            self.camera_backoff.reset()
+            self.camera_backoff.failed()
+            self.say(SAY_NO_CAMERA)
+            return
+        capture_ms = (time.perf_counter() - t0) * 1000
+        d = self.pipeline.describe(rgb, image=f"press-{self.presses}")
+        d.timings_ms["capture"] = capture_ms
+        self.last = d
+        self.say(d.clauses)
+        d.timings_ms["press_to_spoken"] = (time.perf_counter() - t0) * 1000
+        log.info("described: sentence=%s garment=%s confidence=%s colours=%s problems=%s timings_ms=%s",
+                 json.dumps(d.sentence), d.garment, None if d.garment_confidence is None else round(d.garment_confidence, 3),
+                 ",".join(c.name for c in d.colours), ",".join(d.problems) or "-",
+                 json.dumps({k: round(v, 1) for k, v in d.timings_ms.items()}))
+        self.history.save(rgb, d.to_json())
+
+    def play_click(self) -> None:
+        """Confirm the press at once."""
+        player = self.player_or_retry()
+        if player is not None:
+            try:
+                player.play(click_sound(self.speaker.voice.sample_rate), self.speaker.voice.sample_rate)
+            except AudioError as e:
+                log.error("click not played: %s", e)
+                self.speaker.player = None
+
+    def player_or_retry(self):
+        """The audio output, reopened if it went missing."""
+        if self.speaker.player is None:
+            self.speaker.player = self.open_player()
+        return self.speaker.player
+
+    def say(self, speech: str | list[str]) -> None:
+        """Speak; a missing speaker or voice failure is logged and the daemon goes on."""
+        log.debug("saying: %s", speech if isinstance(speech, str) else " ".join(speech))
+        if self.player_or_retry() is None:
+            log.error("not spoken (no audio output): %s", speech)
+            return
+        try:
+            self.speaker.say(speech)
+        except AudioError as e:
+            log.error("audio output failed: %s (will try again)", e)
+            self.speaker.player = None
+        except SpeechError as e:
+            log.error("speech failed: %s", e)
+
+    def reload(self) -> None:
+        """SIGHUP: re-read config and model bundle; keep the voice; keep the old model if the new one fails."""
+        from wardrobe.cli import build_pipeline
+
+        try:
+            new = self.load_settings()
+        except ConfigError as e:
+            log.error("reload refused, keeping the running configuration: %s", e)
+            return
+        old_pipeline, old_settings = self.pipeline, self.settings
+        self.settings = new
+        try:
+            pipeline = build_pipeline(new)
+        except WardrobeError as e:
+            log.error("reload failed, keeping the running configuration: %s", e)
+            self.settings = old_settings
+            return
+        if pipeline.classifier is None and old_pipeline.classifier is not None:
+            log.error("the new model could not be loaded (%s); keeping model %s", pipeline.model_problem,
+                      old_pipeline.classifier.bundle.version)
+            pipeline.classifier, pipeline.model_problem = old_pipeline.classifier, None
+        self.pipeline = pipeline
+        if new.camera != old_settings.camera:
+            if self.camera is not None:
+                self.camera.close()
+            self.open_camera()
+        log.info("reloaded: model %s, voice kept (%s)",
+                 pipeline.classifier.bundle.version if pipeline.classifier else "none", self.speaker.voice.name)
+
+    def shutdown(self) -> None:
+        """Release devices."""
+        sd_notify("STOPPING=1")
+        if self.camera is not None:
+            self.camera.close()
+        if self.button is not None:
+            self.button.close()
+        log.info("stopped after %d presses", self.presses)
+
+
+def run_daemon(config_path: Path | None, overrides: dict) -> int:
+    """`wardrobe run`: start, loop, stop; an unexpected error exits non-zero so systemd restarts us."""
+    daemon = Daemon(config_path, overrides)
+    daemon.start()
+    daemon.run()
+    return 0
