@@ -51,7 +51,7 @@ def main() -> None:
             elif cmd == "fault":
                 real = daemon.pipeline.describe
 
-                def broken(*a, **k):
+                def broken(*a, real=real, **k):
                     daemon.pipeline.describe = real
                     raise RuntimeError("injected fault")
 

@@ -103,7 +103,9 @@ class SoundDevicePlayer:
 
 
 class NullPlayer:
-    """Plays nothing (describe --quiet)."""
+    """Plays nothing (describe --quiet); streams, so timings count the first clause as a speaker would."""
+
+    streams = True
 
     def play(self, audio: np.ndarray, sample_rate: int) -> None:
         """Drop the audio."""

@@ -129,3 +129,53 @@ def print_table(results: dict) -> None:
     print("\nspeech (median ms)")
     for k, v in results["speech"].items():
         print(f"  {k:36s} {v if isinstance(v, str) else f'{v:9.2f}'}")
+
+
+def run_daemon_bench(args) -> int:
+    """Cold start, idle memory and press-to-first-audio of the real daemon (folder camera, no speaker)."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+
+    presses = max(3, args.repeat * 2)
+    with tempfile.TemporaryDirectory() as state:
+        env = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock", "PYTHONUNBUFFERED": "1"}
+        cmd = [sys.executable, "-m", "wardrobe", "run", "--camera", "folder", "--camera-source", str(ASSETS),
+               "--output", "none", "--state-dir", state]
+        if args.model:
+            cmd += ["--model", str(args.model)]
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        try:
+            for line in proc.stderr:
+                if "ready in" in line:
+                    break
+            else:
+                raise SystemExit("the daemon did not start")
+            cold_s = time.perf_counter() - t0
+            time.sleep(2)
+            rss_mb = int(re.search(r"VmRSS:\s+(\d+)", open(f"/proc/{proc.pid}/status").read()).group(1)) / 1024
+            timings: dict[str, list[float]] = {}
+            for _ in range(presses):
+                time.sleep(1.0)  # a press while the last one finishes is dropped by design
+                proc.send_signal(signal.SIGUSR1)
+                for line in proc.stderr:
+                    if "described:" in line:
+                        for k, v in json.loads(line.split("timings_ms=", 1)[1]).items():
+                            timings.setdefault(k, []).append(v)
+                        break
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+    result = {"presses": presses, "cold_start_s": cold_s, "idle_rss_mb": rss_mb,
+              **{f"{k}_ms": statistics.median(v) for k, v in timings.items()}}
+    print(f"daemon, {presses} presses on {len(list(ASSETS.glob('*.jpg')))} sample photos (medians)")
+    for k, v in result.items():
+        print(f"  {k:30s} {v:9.2f}" if isinstance(v, float) else f"  {k:30s} {v}")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2))
+    return 0

@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("photos", nargs="*", type=Path, help="photos (default: the samples in assets/)")
     b.add_argument("--repeat", type=int, default=5, help="timed runs per photo")
     b.add_argument("--out", type=Path, help="also write the results as JSON here")
+    b.add_argument("--daemon", action="store_true", help="measure the running appliance: cold start, idle memory, "
+                                                           "press to first audio")
     add_common(b)
 
     r = sub.add_parser("run", help="the appliance: wait for the button, describe, speak (systemd runs this)")
@@ -74,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--output", choices=("sounddevice", "wav", "none"), help="audio output")
     r.add_argument("--button-pin", type=int, help="BCM pin of the button")
     add_common(r)
+
+    dr = sub.add_parser("doctor", help="check camera, button, audio, model and voice; say what is wrong")
+    dr.add_argument("--camera", choices=("picamera", "usb", "folder"), help="camera backend")
+    dr.add_argument("--camera-source", help="USB device or photo folder")
+    dr.add_argument("--output", choices=("sounddevice", "wav", "none"), help="audio output")
+    dr.add_argument("--button-pin", type=int, help="BCM pin of the button")
+    add_common(dr)
 
     sub.add_parser("train", help="the companion training script (see `wardrobe train --help`)", add_help=False)
     return p
@@ -194,14 +203,18 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_describe(args, settings)
         if args.command == "calibrate":
             return cmd_calibrate(args, settings)
+        if args.command == "doctor":
+            from wardrobe.doctor import run_doctor
+
+            return run_doctor(settings)
         if args.command == "run":
             from wardrobe.daemon import run_daemon
 
             return run_daemon(args.config, overrides(args))
         if args.command == "bench":
-            from wardrobe.bench import run_bench
+            from wardrobe.bench import run_bench, run_daemon_bench
 
-            return run_bench(args, settings)
+            return run_daemon_bench(args) if args.daemon else run_bench(args, settings)
     except WardrobeError as e:
         print(f"wardrobe: {e}", file=sys.stderr)
         return 2

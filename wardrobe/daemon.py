@@ -262,8 +262,9 @@ class Daemon:
 
     def describe(self) -> None:
         """Click, capture, describe, speak, log, keep history."""
-        self.play_click()
         t0 = time.perf_counter()
+        self.play_click()
+        click_ms = (time.perf_counter() - t0) * 1000
         if self.camera is None:
             self.open_camera()
             if self.camera is None:
@@ -279,11 +280,13 @@ class Daemon:
             self.camera_backoff.failed()
             self.say(SAY_NO_CAMERA)
             return
-        capture_ms = (time.perf_counter() - t0) * 1000
+        capture_ms = (time.perf_counter() - t0) * 1000 - click_ms
         d = self.pipeline.describe(rgb, image=f"press-{self.presses}")
+        d.timings_ms["click"] = click_ms
         d.timings_ms["capture"] = capture_ms
         self.last = d
         self.say(d.clauses)
+        d.timings_ms["press_to_first_speech"] = (self.speaker.first_play_at - t0) * 1000
         d.timings_ms["press_to_spoken"] = (time.perf_counter() - t0) * 1000
         log.info("described: sentence=%s garment=%s confidence=%s colours=%s problems=%s timings_ms=%s",
                  json.dumps(d.sentence), d.garment, None if d.garment_confidence is None else round(d.garment_confidence, 3),

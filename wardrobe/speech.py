@@ -146,6 +146,8 @@ class Speaker:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self.cache_size = cache_size
         self.last_synth_ms = 0.0
+        self.first_play_at = 0.0
+        """perf_counter() when the last say() handed its first audio to the player."""
 
     def audio(self, text: str) -> np.ndarray:
         """Synthesised audio for text, from the cache when it was said before."""
@@ -186,6 +188,7 @@ class Speaker:
             gap = np.zeros(int(0.12 * rate), np.int16)
             parts = [self.audio(c) for c in clauses]
             joined = [x for p in parts for x in (p, gap)][:-1]
+            self.first_play_at = time.perf_counter()
             self.player.play(np.concatenate(joined), rate)
             return
         import queue
@@ -203,7 +206,10 @@ class Speaker:
             ready.put(None)
 
         threading.Thread(target=produce, name="synthesis", daemon=True).start()
+        first = True
         while (item := ready.get(timeout=60)) is not None:
             if isinstance(item, Exception):
                 raise item
+            if first:
+                self.first_play_at, first = time.perf_counter(), False
             self.player.play(item, rate)

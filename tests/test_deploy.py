@@ -1,0 +1,81 @@
+"""Ops files: the systemd unit, the Pi install script and `wardrobe doctor`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+from tests.test_cli import wardrobe
+
+UNIT = ROOT / "systemd" / "wardrobe.service"
+
+
+def verify(unit_text: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    d = tmp_path / "units"
+    d.mkdir(exist_ok=True)
+    # /opt/wardrobe is not installed here: point ExecStart at an executable that exists.
+    (d / "wardrobe.service").write_text(unit_text.replace("/opt/wardrobe/venv/bin/wardrobe", sys.executable))
+    return subprocess.run(["systemd-analyze", "verify", str(d / "wardrobe.service")], capture_output=True, text=True)
+
+
+def test_unit_passes_systemd_analyze_verify(tmp_path):
+    r = verify(UNIT.read_text(), tmp_path)
+    assert r.returncode == 0 and "wardrobe.service" not in r.stderr, r.stderr
+
+
+def test_verify_would_catch_a_broken_unit(tmp_path):
+    r = verify(UNIT.read_text().replace("Restart=on-failure", "Restart=sometimes"), tmp_path)
+    assert "restart" in r.stderr.lower()
+
+
+def test_unit_has_watchdog_user_and_hardening():
+    text = UNIT.read_text()
+    for line in ("Type=notify", "WatchdogSec=", "Restart=on-failure", "User=wardrobe", "NoNewPrivileges=yes",
+                 "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "ReadWritePaths=/var/lib/wardrobe",
+                 "ExecReload=/bin/kill -HUP $MAINPID"):
+        assert line in text, line
+    groups = next(x for x in text.splitlines() if x.startswith("SupplementaryGroups="))
+    assert {"video", "gpio", "audio"} <= set(groups.split("=", 1)[1].split())
+
+
+def test_install_dry_run_prints_every_step_and_changes_nothing(tmp_path):
+    r = subprocess.run(["bash", str(ROOT / "deploy" / "install-pi.sh"), "--dry-run", "--root", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert [f"{i}/7" in r.stdout for i in range(1, 8)] == [True] * 7
+    assert "python3-picamera2" in r.stdout and "systemctl" in r.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_install_into_a_scratch_root_twice(tmp_path):
+    env = {**os.environ, "WARDROBE_PIP_ARGS": "--no-deps"}
+    for _ in range(2):  # idempotent
+        r = subprocess.run(["bash", str(ROOT / "deploy" / "install-pi.sh"), "--root", str(tmp_path)],
+                           capture_output=True, text=True, env=env, timeout=600)
+        assert r.returncode == 0, r.stdout + r.stderr
+    assert (tmp_path / "opt/wardrobe/venv/bin/wardrobe").is_file()
+    assert (tmp_path / "etc/systemd/system/wardrobe.service").read_text() == UNIT.read_text()
+    assert "config.toml exists: kept" in r.stdout and "exists" in r.stdout
+    from wardrobe import settings
+
+    s = settings.load(tmp_path / "etc/wardrobe/config.toml", {"": {"state_dir": tmp_path / "state"}})
+    assert s.camera.kind == "picamera" and s.button.pin == 17
+
+
+def test_doctor_reports_each_part_in_plain_words(tmp_path):
+    os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
+    shutil.copytree(ROOT / "assets" / "photos", tmp_path / "camera")
+    r = wardrobe("doctor", "--camera", "folder", "--camera-source", str(tmp_path / "camera"), "--output", "none")
+    assert "OK       camera: folder camera gives" in r.stdout
+    assert "OK       model: model" in r.stdout and "sample photo: trousers" in r.stdout
+    assert "OK       voice: voice piper:en_US-joe-medium speaks" in r.stdout
+    assert r.returncode == 0, r.stdout
+    r = wardrobe("doctor", "--camera", "folder", "--camera-source", str(tmp_path / "gone"), "--output", "none",
+                 "--model", str(tmp_path / "no-model"))
+    assert r.returncode == 1
+    assert "PROBLEM  camera: camera folder" in r.stdout and "is missing" in r.stdout
+    assert "PROBLEM  model: no model bundle at" in r.stdout

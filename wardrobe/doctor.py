@@ -1,0 +1,107 @@
+"""`wardrobe doctor`: check each part of the appliance and say in plain words what is wrong."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from wardrobe.errors import WardrobeError
+
+SAMPLE = Path(__file__).resolve().parent.parent / "assets" / "photos" / "product-jeans-blue.jpg"
+
+
+def check_camera(settings) -> str:
+    """Open the camera, take a photo, judge its light."""
+    import cv2
+
+    from wardrobe.camera import open_camera
+
+    c = settings.camera
+    cam = open_camera(c.kind, c.source, (c.width, c.height))
+    try:
+        rgb = cam.capture()
+    finally:
+        cam.close()
+    luma = float(np.median(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)))
+    note = " (too dark: turn on the closet light)" if luma < 40 else ""
+    return f"{c.kind} camera gives {rgb.shape[1]}x{rgb.shape[0]} photos, median brightness {luma:.0f}/255{note}"
+
+
+def check_button(settings) -> str:
+    """Claim the button's GPIO pin and read it."""
+    import warnings
+
+    from gpiozero import Button
+
+    b = settings.button
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            button = Button(b.pin, pull_up=b.pull_up)
+    except Exception as e:
+        raise WardrobeError(f"cannot reach GPIO{b.pin}: not a Raspberry Pi, lgpio missing, or the user is not in "
+                            f"the gpio group ({e})") from e
+    try:
+        state = "pressed (stuck or wired the wrong way?)" if button.is_pressed else "not pressed"
+        return f"button on GPIO{b.pin} reads {state}"
+    finally:
+        button.close()
+
+
+def check_audio(settings) -> str:
+    """Find the output device."""
+    from wardrobe.audio import SoundDevicePlayer
+
+    s = settings.speech
+    if s.output != "sounddevice":
+        return f"audio goes to {s.output!r} (no speaker used)"
+    return f"speaker: {SoundDevicePlayer(s.device, s.volume).check()}"
+
+
+def check_model(settings) -> str:
+    """Verify the bundle and describe a sample photo with it."""
+    from wardrobe.classify import Classifier
+    from wardrobe.pipeline import read_image
+    from wardrobe.settings import default_bundle
+
+    path = default_bundle(settings)
+    if path is None:
+        raise WardrobeError("no model bundle is installed: garments cannot be named (colours still are)")
+    clf = Classifier.load(path, settings.model.runtime)
+    t = time.perf_counter()
+    pred = clf.predict(read_image(SAMPLE))
+    ms = (time.perf_counter() - t) * 1000
+    top1 = clf.bundle.metrics.get("test", {}).get(clf.runtime, {}).get("all", {}).get("top1")
+    acc = f", test accuracy {100 * top1:.0f}%" if top1 else ""
+    return (f"model {clf.bundle.version} ({clf.runtime}{acc}) at {path}; sample photo: {pred.garment} "
+            f"{100 * pred.confidence:.0f}% in {ms:.0f} ms")
+
+
+def check_voice(settings) -> str:
+    """Load the configured voice without falling back, and say a word."""
+    from wardrobe.speech import load_voice
+
+    s = settings.speech
+    voice = load_voice(s.engine, s.model, fallback=False)
+    audio = voice.synthesize("Ready.")
+    return f"voice {voice.name} speaks ({len(audio) / voice.sample_rate:.1f} s for 'Ready.')"
+
+
+CHECKS = [("camera", check_camera), ("button", check_button), ("audio", check_audio), ("model", check_model),
+          ("voice", check_voice)]
+
+
+def run_doctor(settings) -> int:
+    """Print OK or PROBLEM per part; exit 1 if anything is wrong."""
+    problems = 0
+    for name, check in CHECKS:
+        try:
+            print(f"OK       {name}: {check(settings)}", flush=True)
+        except Exception as e:  # every failure becomes a plain sentence
+            problems += 1
+            reason = str(e) or type(e).__name__
+            print(f"PROBLEM  {name}: {reason}", flush=True)
+    print("all good" if not problems else f"{problems} problem(s) found", flush=True)
+    return 1 if problems else 0
