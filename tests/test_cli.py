@@ -175,3 +175,13 @@ def test_empty_wall_is_no_garment(tmp_path):
     cv2.imwrite(str(f), wall)
     d = json.loads(wardrobe("describe", "--json", "--quiet", str(f)).stdout)
     assert "no-garment" in d["problems"] and "can't see a garment" in d["sentence"]
+
+
+def test_describe_does_not_need_torch():
+    """With the ONNX runtime the appliance runs without torch installed (blocked here)."""
+    code = ("import sys; sys.modules['torch'] = None; sys.modules['torchvision'] = None\n"
+            "from wardrobe.cli import main\n"
+            f"sys.exit(main(['describe', '--json', '--quiet', {str(photo('product-jeans-blue.jpg'))!r}]))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["garment"] == "trousers"

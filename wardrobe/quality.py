@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-DARK_LUMA = 40
-"""Median luma (0..255) of the whole photo below which it is too dark to judge colours."""
+DARK_LUMA = 60
+"""Luma (0..255) that the brightest 5% of the photo must reach; below it the light is off.
+(Not the median: a black garment filling the frame is dark, the photo is not.)"""
 BRIGHT_SHARE = 0.5
 """Share of the garment's pixels clipped to white above which the photo is overexposed."""
 MIN_GARMENT_SHARE = 0.02
@@ -21,7 +22,7 @@ def problems(rgb: np.ndarray, alpha: np.ndarray) -> list[str]:
 
     out = []
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    if float(np.median(gray)) < DARK_LUMA:
+    if float(np.percentile(gray, 95)) < DARK_LUMA:
         out.append("too-dark")
         return out
     fg = alpha > 127
