@@ -229,3 +229,16 @@ def test_sigterm_stops_cleanly(daemon):
     d = daemon()
     assert d.stop() == 0
     assert "stopped after 0 presses" in d.log
+
+
+def test_daemon_picks_up_an_installed_model_on_sighup(daemon, tmp_path):
+    from tests.test_models_store import make_version
+    from wardrobe.cli import health_photos
+    from wardrobe.models_store import ModelStore
+
+    d = daemon()
+    ModelStore(d.state / "models").install(make_version(tmp_path, "caretaker-2"), health_photos())
+    d.signal(signal.SIGHUP)
+    d.wait_for(r"reloaded: model caretaker-2, voice kept")
+    d.send("press")
+    d.wait_for(r"described:")

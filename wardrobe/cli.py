@@ -84,6 +84,16 @@ def build_parser() -> argparse.ArgumentParser:
     dr.add_argument("--button-pin", type=int, help="BCM pin of the button")
     add_common(dr)
 
+    ms = sub.add_parser("models", help="list installed model versions")
+    add_common(ms)
+    im = sub.add_parser("install-model", help="verify, install and switch to a model bundle (health-checked)")
+    im.add_argument("bundle", type=Path)
+    im.add_argument("--keep", type=int, default=3, help="installed versions to keep")
+    add_common(im)
+    rb = sub.add_parser("rollback", help="switch back to the previous (or the named) model version")
+    rb.add_argument("version", nargs="?")
+    add_common(rb)
+
     sub.add_parser("train", help="the companion training script (see `wardrobe train --help`)", add_help=False)
     return p
 
@@ -186,6 +196,32 @@ def cmd_calibrate(args: argparse.Namespace, settings) -> int:
     return 0
 
 
+def health_photos() -> list[Path]:
+    """Photos every model must describe sensibly before it is switched to."""
+    from importlib import resources
+
+    return sorted(Path(str(resources.files("wardrobe.data").joinpath("health"))).glob("*.jpg"))
+
+
+def cmd_models(args: argparse.Namespace, settings) -> int:
+    """models, install-model, rollback on this closet's model store."""
+    from wardrobe.models_store import ModelStore
+
+    store = ModelStore(settings.state_dir / "models")
+    if args.command == "install-model":
+        version = store.install(args.bundle, health_photos(), keep=args.keep)
+        print(f"model {version} installed and current; tell the running appliance: sudo systemctl reload wardrobe")
+    elif args.command == "rollback":
+        print(f"current model is now {store.rollback(args.version)}; sudo systemctl reload wardrobe")
+    installed = store.versions()
+    if not installed:
+        print(f"no models installed in {store.root} (the shipped default is used)")
+    for i in installed:
+        acc = f"test top-1 {100 * i.top1:.1f}%" if i.top1 is not None else "no metrics"
+        print(f"{'*' if i.current else ' '} {i.version}  created {i.created[:19]}  {acc}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `wardrobe` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -203,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_describe(args, settings)
         if args.command == "calibrate":
             return cmd_calibrate(args, settings)
+        if args.command in ("models", "install-model", "rollback"):
+            return cmd_models(args, settings)
         if args.command == "doctor":
             from wardrobe.doctor import run_doctor
 

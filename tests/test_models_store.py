@@ -1,0 +1,95 @@
+"""The versioned model store: verified install, atomic switch, health check, rollback, pruning."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from tests.conftest import SHIPPED
+from tests.test_cli import wardrobe
+from wardrobe.bundle import write_manifest
+from wardrobe.errors import ModelError
+from wardrobe.models_store import ModelStore
+
+
+def make_version(tmp_path, version: str, broken_bias: bool = False):
+    """A copy of the shipped bundle under another version name (optionally rigged to one class)."""
+    d = tmp_path / f"bundle-{version}"
+    shutil.copytree(SHIPPED, d)
+    meta = json.loads((d / "bundle.json").read_text())
+    meta["version"] = version
+    meta["created"] = f"2026-01-01T00:00:{len(version):02d}+00:00"
+    if broken_bias:
+        # A model that answers class 0 whatever it sees: rig the last layer's bias (torch weights).
+        from safetensors.torch import load_file, save_file
+
+        state = load_file(str(d / "model.safetensors"))
+        bias = state["classifier.2.bias"]
+        bias[: len(meta["classes"])] = -1e4
+        bias[0] = 1e4
+        save_file(state, str(d / "model.safetensors"))
+        meta["default_runtime"] = "torch"
+    (d / "bundle.json").write_text(json.dumps(meta))
+    write_manifest(d)
+    return d
+
+
+def test_install_switch_rollback_prune(tmp_path):
+    from wardrobe.cli import health_photos
+
+    store = ModelStore(tmp_path / "models")
+    for v in ("v1", "v22", "v333", "v4444"):
+        store.install(make_version(tmp_path, v), health_photos(), keep=3)
+        assert store.current() == v
+        assert (store.root / "current" / "bundle.json").is_file()
+    assert [i.version for i in store.versions()] == ["v22", "v333", "v4444"]  # v1 pruned, keep 3
+    assert store.rollback() == "v333" and store.current() == "v333"
+    assert store.rollback("v22") == "v22"
+    with pytest.raises(ModelError, match="not installed"):
+        store.rollback("v1")
+
+
+def test_tampered_bundle_is_refused_and_current_stays(tmp_path):
+    store = ModelStore(tmp_path / "models")
+    store.install(make_version(tmp_path, "good"))
+    bad = make_version(tmp_path, "bad")
+    (bad / "model.onnx").write_bytes((bad / "model.onnx").read_bytes()[:-10])
+    with pytest.raises(ModelError, match="checksum"):
+        store.install(bad)
+    assert store.current() == "good" and not (store.root / "bad").exists()
+
+
+def test_model_that_sees_one_class_fails_its_health_check(tmp_path):
+    from wardrobe.cli import health_photos
+
+    store = ModelStore(tmp_path / "models")
+    store.install(make_version(tmp_path, "good"), health_photos())
+    with pytest.raises(ModelError, match="failed its health check.*good stays current"):
+        store.install(make_version(tmp_path, "rigged", broken_bias=True), health_photos())
+    assert store.current() == "good"
+
+
+def test_half_copied_install_leaves_the_old_model(tmp_path):
+    """A copy cut off before its rename is just a hidden temp dir: current never points at it."""
+    store = ModelStore(tmp_path / "models")
+    store.install(make_version(tmp_path, "good"))
+    partial = store.root / ".incoming-next-999"
+    shutil.copytree(SHIPPED, partial)
+    (partial / "model.onnx").write_bytes(b"half")
+    assert store.current() == "good" and [i.version for i in store.versions()] == ["good"]
+
+
+def test_cli_install_models_rollback(tmp_path):
+    state = tmp_path / "state"
+    for v in ("a1", "b22"):
+        r = wardrobe("install-model", str(make_version(tmp_path, v)), "--state-dir", str(state))
+        assert r.returncode == 0, r.stderr
+    r = wardrobe("models", "--state-dir", str(state))
+    assert "* b22" in r.stdout and "  a1" in r.stdout and "test top-1" in r.stdout
+    r = wardrobe("rollback", "--state-dir", str(state))
+    assert r.returncode == 0 and "current model is now a1" in r.stdout
+    r = wardrobe("describe", "--json", "--quiet", "--state-dir", str(state), str(SHIPPED.parent.parent / "assets"
+                                                                                  / "photos" / "home-pants.jpg"))
+    assert json.loads(r.stdout)["garment"] is not None

@@ -1,0 +1,164 @@
+"""Installed model versions: verify, install into a new directory, switch `current` atomically, roll back.
+
+Layout under the state directory:
+    models/<version>/     one verified bundle per version (never changed after install)
+    models/current        symlink to the version in use (replaced atomically by rename)
+    models/history.json   install and switch order, for rollback
+A power cut at any moment leaves either the old or the new `current`, never a half-copied one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from wardrobe.bundle import Bundle
+from wardrobe.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Installed:
+    """One installed version."""
+
+    version: str
+    path: Path
+    created: str
+    current: bool
+    top1: float | None
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def health_check(bundle_path: Path, photos: list[Path]) -> str:
+    """Load the bundle and describe the photos; ModelError if it fails, gives NaN, or sees one class in all."""
+    from wardrobe.classify import Classifier
+    from wardrobe.pipeline import read_image
+
+    clf = Classifier.load(bundle_path)
+    garments = [clf.predict(read_image(p)).garment for p in photos]
+    if len(photos) >= 3 and len(set(garments)) == 1:
+        raise ModelError(f"the model calls every health photo {garments[0]!r}: it is broken")
+    return f"{len(photos)} photos described: {', '.join(garments)}"
+
+
+class ModelStore:
+    """The versioned model directory of one closet."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.link = self.root / "current"
+        self.history_file = self.root / "history.json"
+
+    def _history(self) -> list[str]:
+        try:
+            return list(json.loads(self.history_file.read_text()))
+        except (FileNotFoundError, ValueError):
+            return []
+
+    def _write_history(self, order: list[str]) -> None:
+        tmp = self.root / ".history.json.tmp"
+        with open(tmp, "w") as f:
+            json.dump(order, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.history_file)
+
+    def current(self) -> str | None:
+        """The version `current` points at."""
+        return os.readlink(self.link) if self.link.is_symlink() else None
+
+    def versions(self) -> list[Installed]:
+        """Installed versions, oldest first."""
+        cur = self.current()
+        out = []
+        for p in sorted(self.root.iterdir()) if self.root.is_dir() else []:
+            if p.is_dir() and not p.is_symlink() and not p.name.startswith("."):
+                try:
+                    b = Bundle.load(p, verify=False)
+                except ModelError:
+                    continue
+                top1 = b.metrics.get("test", {}).get(b.default_runtime, {}).get("all", {}).get("top1")
+                out.append(Installed(p.name, p, b.created, p.name == cur, top1))
+        return sorted(out, key=lambda i: i.created)
+
+    def install(self, bundle_dir: Path, health_photos: list[Path] | None = None, keep: int = 3) -> str:
+        """Verify, copy to a temp dir, fsync, rename into place, health-check, switch; roll back on failure."""
+        bundle = Bundle.load(bundle_dir)  # refuses tampered or incompatible bundles with the reason
+        version = bundle.version
+        self.root.mkdir(parents=True, exist_ok=True)
+        target = self.root / version
+        if not target.exists():
+            tmp = self.root / f".incoming-{version}-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            for f in sorted(Path(bundle_dir).iterdir()):
+                if f.is_file():
+                    shutil.copyfile(f, tmp / f.name)
+                    with open(tmp / f.name, "rb+") as fh:
+                        os.fsync(fh.fileno())
+            Bundle.load(tmp)  # the copy itself must verify
+            os.rename(tmp, target)
+            _fsync_dir(self.root)
+            log.info("installed model %s", version)
+        previous = self.current()
+        if health_photos:
+            try:
+                log.info("health check: %s", health_check(target, health_photos))
+            except ModelError as e:
+                raise ModelError(f"model {version} failed its health check ({e}); {previous or 'no model'} stays "
+                                 "current") from e
+        self.switch(version)
+        self.prune(keep)
+        return version
+
+    def switch(self, version: str) -> None:
+        """Point `current` at an installed version by renaming a new symlink over it."""
+        if not (self.root / version / "bundle.json").is_file():
+            raise ModelError(f"model version {version} is not installed")
+        tmp = self.root / ".current.tmp"
+        tmp.unlink(missing_ok=True)
+        os.symlink(version, tmp)
+        os.replace(tmp, self.link)
+        _fsync_dir(self.root)
+        order = [v for v in self._history() if v != version] + [version]
+        self._write_history(order)
+        log.info("current model is now %s", version)
+
+    def rollback(self, version: str | None = None) -> str:
+        """Switch to the named version, or to the one in use before the current one."""
+        if version is None:
+            order = [v for v in self._history() if (self.root / v).is_dir()]
+            cur = self.current()
+            earlier = [v for v in order if v != cur]
+            if not earlier:
+                raise ModelError("there is no earlier model to roll back to")
+            version = earlier[-1]
+        self.switch(version)
+        return version
+
+    def prune(self, keep: int) -> list[str]:
+        """Remove the oldest versions beyond keep; the current one and the one before it always stay."""
+        order = [v for v in self._history() if (self.root / v).is_dir()]
+        protected = set(order[-2:]) | {self.current()}
+        installed = [i.version for i in self.versions()]
+        removable = [v for v in installed if v not in protected]
+        excess = max(0, len(installed) - keep)
+        removed = removable[:excess]
+        for v in removed:
+            shutil.rmtree(self.root / v)
+            log.info("pruned model %s", v)
+        if removed:
+            self._write_history([v for v in order if v not in removed])
+        return removed
