@@ -28,6 +28,27 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", help="log per-stage timings and details")
 
 
+def add_devices(p: argparse.ArgumentParser) -> None:
+    """Flags of the commands that own devices (run, doctor), plus the common ones."""
+    p.add_argument("--camera", choices=("picamera", "usb", "folder"), help="camera backend")
+    p.add_argument("--camera-source", help="USB device or photo folder")
+    p.add_argument("--output", choices=("sounddevice", "wav", "none"), help="audio output")
+    p.add_argument("--button-pin", type=int, help="BCM pin of the button")
+    add_common(p)
+
+
+def add_remote(p: argparse.ArgumentParser) -> None:
+    """Flags of the caretaker commands that reach a closet over SSH."""
+    p.add_argument("--host", help="the closet, when it is a ~/.ssh/config alias without user@")
+    p.add_argument("--ssh-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra ssh option, e.g. IdentityFile=~/.ssh/closet or Port=2222 (repeatable)")
+    p.add_argument("--remote-wardrobe", default="sudo -u wardrobe /opt/wardrobe/venv/bin/wardrobe",
+                   help="the wardrobe command on the closet")
+    p.add_argument("--reload-command", default="sudo systemctl reload wardrobe", help="reloads the appliance")
+    p.add_argument("--check-command", default="systemctl is-active --quiet wardrobe",
+                   help="succeeds while the appliance runs")
+
+
 def overrides(args: argparse.Namespace) -> dict:
     """Flags that were given, as settings overrides."""
     pairs = {
@@ -70,28 +91,27 @@ def build_parser() -> argparse.ArgumentParser:
                                                            "press to first audio")
     add_common(b)
 
-    r = sub.add_parser("run", help="the appliance: wait for the button, describe, speak (systemd runs this)")
-    r.add_argument("--camera", choices=("picamera", "usb", "folder"), help="camera backend")
-    r.add_argument("--camera-source", help="USB device or photo folder")
-    r.add_argument("--output", choices=("sounddevice", "wav", "none"), help="audio output")
-    r.add_argument("--button-pin", type=int, help="BCM pin of the button")
-    add_common(r)
+    add_devices(sub.add_parser("run", help="the appliance: wait for the button, describe, speak (systemd runs this)"))
+    add_devices(sub.add_parser("doctor", help="check camera, button, audio, model and voice; say what is wrong"))
 
-    dr = sub.add_parser("doctor", help="check camera, button, audio, model and voice; say what is wrong")
-    dr.add_argument("--camera", choices=("picamera", "usb", "folder"), help="camera backend")
-    dr.add_argument("--camera-source", help="USB device or photo folder")
-    dr.add_argument("--output", choices=("sounddevice", "wav", "none"), help="audio output")
-    dr.add_argument("--button-pin", type=int, help="BCM pin of the button")
-    add_common(dr)
-
-    ms = sub.add_parser("models", help="list installed model versions")
+    ms = sub.add_parser("models", help="list installed model versions (here, or on user@host)")
+    ms.add_argument("target", nargs="?", metavar="USER@HOST")
+    add_remote(ms)
     add_common(ms)
+    pm = sub.add_parser("push-model", help="copy a bundle to a closet over SSH, verify, switch, reload, check")
+    pm.add_argument("bundle", type=Path)
+    pm.add_argument("target", metavar="USER@HOST", help="the closet (or a Host alias of ~/.ssh/config)")
+    pm.add_argument("--keep", type=int, default=3, help="installed versions to keep on the closet")
+    pm.add_argument("--limit-kbps", type=int, default=0, help="cap the copy's bandwidth (slow links)")
+    add_remote(pm)
+    add_common(pm)
     im = sub.add_parser("install-model", help="verify, install and switch to a model bundle (health-checked)")
     im.add_argument("bundle", type=Path)
     im.add_argument("--keep", type=int, default=3, help="installed versions to keep")
     add_common(im)
     rb = sub.add_parser("rollback", help="switch back to the previous (or the named) model version")
-    rb.add_argument("version", nargs="?")
+    rb.add_argument("args", nargs="*", metavar="[USER@HOST] [VERSION]")
+    add_remote(rb)
     add_common(rb)
 
     sub.add_parser("train", help="the companion training script (see `wardrobe train --help`)", add_help=False)
@@ -203,10 +223,33 @@ def health_photos() -> list[Path]:
     return sorted(Path(str(resources.files("wardrobe.data").joinpath("health"))).glob("*.jpg"))
 
 
-def cmd_models(args: argparse.Namespace, settings) -> int:
-    """models, install-model, rollback on this closet's model store."""
-    from wardrobe.models_store import ModelStore
+def remote_of(args: argparse.Namespace, target: str):
+    """The closet to reach, from the flags."""
+    from wardrobe.push import Remote
 
+    return Remote(target, list(args.ssh_option), args.remote_wardrobe, args.reload_command, args.check_command)
+
+
+def cmd_models(args: argparse.Namespace, settings) -> int:
+    """models, install-model, rollback and push-model, on this closet or on one over SSH."""
+    from wardrobe.models_store import ModelStore
+    from wardrobe.push import push_model, remote_models, remote_rollback
+
+    if args.command == "push-model":
+        push_model(remote_of(args, args.target), args.bundle, args.keep, args.limit_kbps)
+        return 0
+    if args.command == "models" and (args.target or args.host):
+        print(remote_models(remote_of(args, args.target or args.host)), end="")
+        return 0
+    if args.command == "rollback":
+        rest = list(args.args)
+        target = args.host or (rest.pop(0) if rest and "@" in rest[0] else None)
+        if len(rest) > 1:
+            raise WardrobeError("rollback takes [USER@HOST] [VERSION]")
+        if target:
+            print(remote_rollback(remote_of(args, target), rest[0] if rest else None), end="")
+            return 0
+        args.version = rest[0] if rest else None
     store = ModelStore(settings.state_dir / "models")
     if args.command == "install-model":
         version = store.install(args.bundle, health_photos(), keep=args.keep)
@@ -239,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_describe(args, settings)
         if args.command == "calibrate":
             return cmd_calibrate(args, settings)
-        if args.command in ("models", "install-model", "rollback"):
+        if args.command in ("models", "install-model", "rollback", "push-model"):
             return cmd_models(args, settings)
         if args.command == "doctor":
             from wardrobe.doctor import run_doctor
