@@ -52,9 +52,16 @@ def test_describe_json_with_the_shipped_model_names_garments():
         assert d["garment"] is not None and "no-model" not in d["problems"]
         assert d["colours"], d
     named = {Path(d["image"]).name: d["garment"] for d in lines}
-    # Clear cases a model worth shipping must get right.
+    # Clear cases a model worth shipping must get right, and at least half of the sample overall
+    # (the test split gives 63 % on home photos and 86 % on product photos).
     assert named["product-jeans-blue.jpg"] == "trousers"
-    assert named["product-casual-shoes-black.jpg"] == "shoes"
+    assert named["product-tshirts-navy-blue.jpg"] == "T-shirt"
+    from tests.conftest import sources
+    from wardrobe.taxonomy import Taxonomy
+
+    taxonomy = Taxonomy.load()
+    right = [named[Path(r["file"]).name] == taxonomy.garment(r["source"], r["label"]) for r in sources()]
+    assert sum(right) >= len(right) / 2, named
 
 
 def test_without_a_model_colours_are_still_named(tmp_path):

@@ -133,8 +133,10 @@ class Pipeline:
         else:
             problems.append("no-model")
         t["classify"] = (time.perf_counter() - t0) * 1000
-        if "no-garment" in problems and alternatives and alternatives[0].confidence >= FILLS_FRAME_MIN:
-            # Nothing stands out from the border, yet the model sees a garment: it fills the frame.
+        if ("no-garment" in problems and alternatives and alternatives[0].confidence >= FILLS_FRAME_MIN
+                and quality.structure(rgb) >= quality.STRUCTURE_MIN):
+            # Nothing stands out from the border, yet the model sees a garment and the photo has
+            # folds and seams (a bare wall has none): the garment fills the frame.
             problems.remove("no-garment")
             alpha = np.full(alpha.shape, 255, np.uint8)
         t0 = time.perf_counter()

@@ -16,6 +16,22 @@ BLUR_VARIANCE = 12.0
 """Laplacian variance (at 256 px) below which the photo is blurry."""
 
 
+STRUCTURE_MIN = 10.0
+"""Edge strength (90th percentile of the smoothed gradient at 256 px) a photo of a garment reaches.
+Measured: plain walls 1-3, home garment photos 31 at the 1st percentile."""
+
+
+def structure(rgb: np.ndarray) -> float:
+    """How much shape the photo holds (folds, seams, edges), ignoring sensor noise."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    s = 256 / max(h, w)
+    small = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    g = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 2)
+    return float(np.percentile(np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1)), 90))
+
+
 def problems(rgb: np.ndarray, alpha: np.ndarray) -> list[str]:
     """Problem codes, most serious first: too-dark, overexposed, no-garment, blurry."""
     import cv2
