@@ -1,6 +1,7 @@
 """Runs the real daemon in this process with gpiozero's MockFactory and drives its button from stdin.
 
-Commands, one per line: press, hold, fault (the next description raises), quit.
+Commands, one per line: press, hold, fault (the next description raises), slow (the next
+description takes 3 s more), quit.
 Usage: python -m tests.daemon_harness [--fsize-limit BYTES] -- WARDROBE RUN FLAGS...
 """
 
@@ -56,6 +57,15 @@ def main() -> None:
                     raise RuntimeError("injected fault")
 
                 daemon.pipeline.describe = broken
+            elif cmd == "slow":
+                real_describe = daemon.pipeline.describe
+
+                def slow(*a, real=real_describe, **k):
+                    daemon.pipeline.describe = real
+                    time.sleep(3)
+                    return real(*a, **k)
+
+                daemon.pipeline.describe = slow
             elif cmd == "quit":
                 daemon.stopping.set()
             print(f"harness: {cmd} done", file=sys.stderr, flush=True)
