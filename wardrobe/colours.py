@@ -62,12 +62,11 @@ def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
     return np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8)
 
 
-REGIONS = ("whole", "upper", "lower")
-"""Where on the figure a garment class sits: a top on a model is the upper part, trousers the lower."""
-
-
 def region_weights(alpha: np.ndarray, region: str) -> np.ndarray:
-    """A soft vertical band within the mask's bounding box where the named garment region lies."""
+    """A soft vertical band of the mask's bounding box where a garment sits on a worn figure.
+
+    region: "whole", "upper" (a top on a model) or "lower" (trousers, skirts).
+    """
     h = alpha.shape[0]
     rows = np.flatnonzero((alpha > 127).any(axis=1))
     if region == "whole" or len(rows) < 4:

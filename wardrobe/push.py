@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wardrobe.bundle import Bundle
-from wardrobe.errors import ModelError, WardrobeError
+from wardrobe.errors import WardrobeError
 
 
 class RemoteError(WardrobeError, RuntimeError):
@@ -109,5 +109,3 @@ def remote_rollback(remote: Remote, version: str | None) -> str:
     remote.run(remote.reload, "reloading the appliance")
     return out
 
-
-__all__ = ["ModelError", "Remote", "RemoteError", "push_model", "remote_models", "remote_rollback"]
