@@ -194,10 +194,10 @@ def rule_family(lab: np.ndarray | tuple[float, float, float]) -> str:
 
 
 @lru_cache(maxsize=1)
-def shop_colours() -> dict[str, tuple[set[str], str]]:
-    """Shop colour label -> (acceptable families, spoken name), from the packaged CSV."""
+def shop_colours() -> dict[str, tuple[tuple[str, ...], str]]:
+    """Shop colour label -> (acceptable families, the first being its own; spoken name), from the packaged CSV."""
     text = resources.files("wardrobe.data").joinpath("shop_colours.csv").read_text()
-    return {r["label"]: (set(r["families"].split()), r["spoken"]) for r in csv.DictReader(text.splitlines())}
+    return {r["label"]: (tuple(r["families"].split()), r["spoken"]) for r in csv.DictReader(text.splitlines())}
 
 
 class ColourNamer:

@@ -106,8 +106,9 @@ class History:
             return self.folder / f"{stamp}.json"
         except OSError as e:
             log.warning("history not saved (%s); describing goes on", e.strerror or e)
-            for leftover in self.folder.glob(".*.tmp") if self.folder.is_dir() else []:
-                leftover.unlink(missing_ok=True)
+            if self.folder.is_dir():
+                for leftover in self.folder.glob(".*.tmp"):
+                    leftover.unlink(missing_ok=True)
             return None
 
     def prune(self) -> None:

@@ -68,12 +68,26 @@ def _finish(mask_small: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return cv2.GaussianBlur(big, (0, 0), sigma)
 
 
+def edge_ring(h: int, w: int, width: int) -> np.ndarray:
+    """Boolean mask of the outer width pixels of an h x w image."""
+    ring = np.zeros((h, w), bool)
+    ring[:width], ring[-width:], ring[:, :width], ring[:, -width:] = True, True, True, True
+    return ring
+
+
+def centre_ellipse(h: int, w: int, radius: float) -> np.ndarray:
+    """Boolean mask of a centred ellipse with semi-axes radius * (h, w)."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    return ((yy - h / 2) / (radius * h)) ** 2 + ((xx - w / 2) / (radius * w)) ** 2 < 1
+
+
 def border_distance(lab: np.ndarray, band: float = 0.05, k: int = 4) -> np.ndarray:
     """Per pixel, the CIELAB distance to the nearest of k colour clusters of the image border."""
     import cv2
 
     h, w = lab.shape[:2]
     b = max(2, round(band * min(h, w)))
+    # The four strips, corners counted twice (as measured in the README).
     border = np.concatenate([lab[:b].reshape(-1, 3), lab[-b:].reshape(-1, 3),
                              lab[:, :b].reshape(-1, 3), lab[:, -b:].reshape(-1, 3)])
     cv2.setRNGSeed(0)
@@ -109,18 +123,14 @@ def auto_mask(rgb: np.ndarray, iterations: int = 2, side: int = WORK_SIDE, grabc
     h, w = dist.shape
     if not grabcut:
         return _finish((dist > 3.0).astype(np.uint8), rgb.shape)
-    yy, xx = np.mgrid[0:h, 0:w]
-    central = ((yy - h / 2) / (0.42 * h)) ** 2 + ((xx - w / 2) / (0.42 * w)) ** 2 < 1
+    central = centre_ellipse(h, w, 0.42)
     gc = np.full((h, w), cv2.GC_PR_BGD, np.uint8)
     gc[central | (dist > 2.0)] = cv2.GC_PR_FGD
     gc[central & (dist < 0.7)] = cv2.GC_PR_BGD
     gc[dist > 6.0] = cv2.GC_FGD
-    b = max(1, round(0.02 * min(h, w)))
-    edge = np.zeros((h, w), bool)
-    edge[:b], edge[-b:], edge[:, :b], edge[:, -b:] = True, True, True, True
-    gc[edge & (dist <= 6.0)] = cv2.GC_BGD
+    gc[edge_ring(h, w, max(1, round(0.02 * min(h, w)))) & (dist <= 6.0)] = cv2.GC_BGD
     result = _grabcut(small, gc.copy(), dist > 3.0, iterations)
-    core = ((yy - h / 2) / (0.2 * h)) ** 2 + ((xx - w / 2) / (0.2 * w)) ** 2 < 1
+    core = centre_ellipse(h, w, 0.2)
     if result.mean() < MIN_SHARE and float(np.median(dist[core])) > CORE_DISTINCT:
         # Collapsed, though the centre differs from the border: the garment is close to the
         # background's colours. A held-up garment is central, so insist on the centre and let
@@ -156,9 +166,7 @@ def plate_mask(rgb: np.ndarray, plate: np.ndarray, threshold: float = 6.0, itera
     plate_small = cv2.resize(plate, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
     a, p = _lab(small), _lab(plate_small)
     h, w = a.shape[:2]
-    b = max(2, round(0.05 * min(h, w)))
-    ring = np.zeros((h, w), bool)
-    ring[:b], ring[-b:], ring[:, :b], ring[:, -b:] = True, True, True, True
+    ring = edge_ring(h, w, max(2, round(0.05 * min(h, w))))
     shift = float(np.median(a[..., 0][ring] - p[..., 0][ring]))
     d = a - p
     d[..., 0] = 0.5 * (d[..., 0] - shift)
