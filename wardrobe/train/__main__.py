@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 
-PRESET_COMMANDS = ("classifier", "colours", "export", "segmentation")
+PRESET_COMMANDS = {
+    # command: module in wardrobe.train with get_args_parser() and main(args)
+    "classifier": "classifier",
+    "colours": "colours",
+    "export": "export",
+    "segmentation": "segmentation",
+    "fashion-mnist": "fashion_mnist",
+    "attributes": "attributes",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -13,22 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     command = argv.pop(0) if argv and argv[0] in PRESET_COMMANDS else "classifier"
-    if command == "classifier":
-        from wardrobe.train import classifier
-
-        classifier.main(classifier.get_args_parser().parse_args(argv))
-    elif command == "export":
-        from wardrobe.train import export
-
-        export.main(export.get_args_parser().parse_args(argv))
-    elif command == "segmentation":
-        from wardrobe.train import segmentation
-
-        segmentation.main(segmentation.get_args_parser().parse_args(argv))
-    elif command == "colours":
-        from wardrobe.train import colours
-
-        colours.main(colours.get_args_parser().parse_args(argv))
+    module = importlib.import_module(f"wardrobe.train.{PRESET_COMMANDS[command]}")
+    module.main(module.get_args_parser().parse_args(argv))
     return 0
 
 

@@ -1,0 +1,171 @@
+"""The published-method presets of the training script, each for a few batches on real data.
+
+Fashion-MNIST comes from Debian's dataset-fashion-mnist; the attribute and expert presets use the
+real product photos (and their shop labels) copied into assets/product-photos.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import ROOT
+
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+PRODUCTS = ROOT / "assets" / "product-photos"
+
+needs_fashion_mnist = pytest.mark.skipif(
+    not (FASHION_MNIST / "t10k-labels-idx1-ubyte.gz").exists() and "CI" not in __import__("os").environ,
+    reason="apt-get install dataset-fashion-mnist (CI installs it)",
+)
+
+
+# ---------------------------------------------------------------- Fashion-MNIST (Shin et al.)
+
+@needs_fashion_mnist
+def test_fashion_mnist_split_is_the_papers():
+    from wardrobe.train.fashion_mnist import load_splits
+
+    s = load_splits(FASHION_MNIST, seed=0)
+    assert {k: len(v[1]) for k, v in s.items()} == {"train": 48_000, "val": 12_000, "test": 10_000}
+    assert s["train"][0].shape[1:] == (28, 28) and s["train"][0].dtype == np.uint8
+    # Stratified: every class has a tenth of the validation images.
+    assert np.all(np.bincount(s["val"][1]) == 1200)
+
+
+@needs_fashion_mnist
+@pytest.mark.parametrize("model", ["cnn", "lenet", "lstm", "bilstm", "ours"])
+def test_fashion_mnist_presets_run(model, tmp_path):
+    from wardrobe.train.__main__ import main as train_main
+
+    run = tmp_path / model
+    assert train_main(["fashion-mnist", "--model", model, "--epochs", "1", "--limit-batches", "3",
+                       "--output-dir", str(run)]) == 0
+    m = json.loads((run / "metrics.json").read_text())
+    assert len(m["per_class"]) == 10 and sum(r["support"] for r in m["per_class"]) == 10_000
+    assert m["params"] > 0 and m["cpu_ms_per_image"] > 0 and 0 <= m["f1"] <= 1
+    assert m["opt"] == ("dynamic" if model == "ours" else "adam")
+    for f in ("table2.md", "loss.png", "test-confusion.png", "checkpoint.pt"):
+        assert (run / f).is_file(), f
+
+
+@needs_fashion_mnist
+def test_fashion_mnist_table_compares_runs(tmp_path, capsys):
+    from wardrobe.train.__main__ import main as train_main
+
+    for model, opt in (("lenet", "adam"), ("lenet", "expdecay")):
+        assert train_main(["fashion-mnist", "--model", model, "--opt", opt, "--epochs", "1", "--limit-batches", "2",
+                           "--output-dir", str(tmp_path / f"{model}-{opt}")]) == 0
+    assert train_main(["fashion-mnist", "--compare", str(tmp_path)]) == 0
+    table = (tmp_path / "table2.md").read_text()
+    assert "lenet-adam" in table and "lenet-expdecay" in table and "Ankle boot" in table
+    assert "paper's average F1 | 0.88 | 0.88" in table
+
+
+def test_dynamic_decay_is_adadelta_with_a_decaying_rate():
+    from wardrobe.train.fashion_mnist import DynamicDecay
+
+    torch.manual_seed(0)
+    target = torch.randn(20)
+
+    def run(make) -> tuple[list[float], list[float]]:
+        x = torch.zeros(20, requires_grad=True)
+        opt = make([x])
+        losses, rates = [], []
+        for _ in range(300):
+            loss = ((x - target) ** 2).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            rates.append(opt.param_groups[0]["lr"])
+        return losses, rates
+
+    # With no decay it is exactly Adadelta (torch's own implementation).
+    ours, _ = run(lambda p: DynamicDecay(p, lr=1.0, rho=0.9, decay=0.0))
+    ref, _ = run(lambda p: torch.optim.Adadelta(p, lr=1.0, rho=0.9, eps=1e-6))
+    assert np.allclose(ours, ref, rtol=1e-5)
+    # With decay the rate follows alpha_0 * exp(-d t (t + 1) / 2) and reaches the asked fraction at the end.
+    d = DynamicDecay.decay_for(300, 0.01)
+    losses, rates = run(lambda p: DynamicDecay(p, lr=1.0, rho=0.9, decay=d))
+    assert rates[-1] == pytest.approx(0.01, rel=1e-6)
+    assert rates[99] == pytest.approx(math.exp(-d * 100 * 101 / 2), rel=1e-6)
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_corrupt_idx_file_is_refused(tmp_path):
+    from wardrobe.train.fashion_mnist import read_idx
+
+    bad = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    with gzip.open(bad, "wb") as f:
+        f.write(bytes([0, 0, 8, 1]) + (10_000).to_bytes(4, "big") + bytes(100))
+    with pytest.raises(SystemExit, match="truncated"):
+        read_idx(bad)
+    bad.write_bytes(b"not an idx file")
+    with pytest.raises((SystemExit, OSError)):
+        read_idx(bad)
+
+
+# ---------------------------------------------------------------- attributes (Ren et al.)
+
+def test_attribute_targets_are_multi_label():
+    from wardrobe.train.attributes import LABELS, attribute_targets
+
+    t = attribute_targets([
+        {"usage": "Smart Casual", "season": "Summer", "gender": "Unisex"},
+        {"usage": "Party", "season": "", "gender": "Girls"},
+    ])
+    on = [{LABELS[j] for j in np.flatnonzero(row)} for row in t]
+    assert on[0] == {"usage:casual", "usage:formal", "season:summer", "gender:men", "gender:women"}
+    assert on[1] == {"gender:women", "gender:kids"}  # no usage value we model, no season
+
+
+def test_tta_views_are_flips_and_shifts():
+    from wardrobe.train.attributes import views
+
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8)
+    v = views(x, 6, tta=True)
+    assert len(v) == 6 and all(t.shape == (2, 3, 6, 6) for t in v)
+    assert torch.equal(v[1], v[0].flip(-1))
+    assert torch.equal(v[2], x[:, :, 0:6, 1:7]) and torch.equal(v[5], x[:, :, 1:7, 2:8])
+    assert len(views(x, 6, tta=False)) == 1
+
+
+@pytest.mark.parametrize("model", ["alexnet-slim", "inception_resnet_v2"])
+def test_attributes_preset_runs(model, tmp_path):
+    from wardrobe.nets import AlexNetSlim
+    from wardrobe.train.__main__ import main as train_main
+
+    args = ["attributes", "--data", f"product-photos={PRODUCTS}", "--model", model, "--epochs", "2",
+            "--frozen-epochs", "1", "--batch-size", "16", "--epoch-size", "32", "--cache-dir", str(tmp_path / "cache"),
+            "--output-dir", str(tmp_path / model)]
+    if model == "alexnet-slim":
+        # A garment classifier's checkpoint as the backbone: its head does not fit and starts fresh.
+        torch.save({"model": AlexNetSlim(38).state_dict()}, tmp_path / "garments.pt")
+        args += ["--weights", str(tmp_path / "garments.pt")]
+    else:
+        args += ["--input-size", "80", "--limit", "40"]
+    assert train_main(args) == 0
+    m = json.loads((tmp_path / model / "metrics.json").read_text())
+    assert set(m["test"]["mAP_by_attribute"]) == {"usage", "season", "gender"}
+    assert 0 < m["test"]["mAP"] <= 1 and 0 < m["test_tta"]["mAP"] <= 1
+    for f in ("attributes.md", "ap.png", "loss.png", "best.pt"):
+        assert (tmp_path / model / f).is_file(), f
+    assert train_main(["attributes", "--compare", str(tmp_path)]) == 0
+    assert "usage mAP" in (tmp_path / "attributes.md").read_text()
+
+
+def test_attribute_weights_that_do_not_fit_are_refused(tmp_path):
+    from wardrobe.train.attributes import build_attribute_model
+
+    torch.save({"model": {"fc.weight": torch.zeros(3, 3)}}, tmp_path / "other.pt")
+    with pytest.raises(SystemExit, match="does not fit"):
+        build_attribute_model("alexnet-slim", tmp_path / "other.pt")
+    with pytest.raises(SystemExit, match="no such file"):
+        build_attribute_model("alexnet-slim", tmp_path / "missing.pt")
