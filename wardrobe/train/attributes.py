@@ -33,7 +33,7 @@ from torch import nn
 from wardrobe.nets import AlexNetSlim
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
-from wardrobe.train import report
+from wardrobe.train import distributed, report
 from wardrobe.train.classifier import augment_batch, normalise, seed_everything
 from wardrobe.train.data import build_splits
 
@@ -270,6 +270,8 @@ def main(args: argparse.Namespace) -> dict:
     seed_everything(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
+    dist = distributed.init(args.device)
+    args.device = distributed.device_for(dist, args.device)
     out: Path = args.output_dir
     out.mkdir(parents=True, exist_ok=True)
     pre = Preprocess()  # the default bundle's 128 -> 112 squash, so the classifier's image cache is reused
@@ -302,12 +304,14 @@ def main(args: argparse.Namespace) -> dict:
         frozen, lr = phase_of(args, epoch)
         if (frozen, lr) != opt_phase:  # a new phase: new trainable set, new Adam
             set_phase(model, frozen, args.unfreeze)
+            ddp = dist.wrap(model, args.device)  # DDP follows the parameters trainable when it is built
             optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
             if state is not None and state.get("phase") == [frozen, lr]:
                 optimizer.load_state_dict(state["optimizer"])
             opt_phase = (frozen, lr)
         t0 = time.monotonic()
-        loss = train_one_epoch(model, optimizer, images, targets, epoch_size, pre, size, args, gen, epoch, frozen)
+        loss = train_one_epoch(ddp, optimizer, images, targets, epoch_size, pre, size, args, gen, epoch, frozen, dist)
+        dist.sync_buffers(model)
         val = summary(predict_probs(model, splits["val"][0], pre, size, args.device, tta=False), splits["val"][1])
         history.append({"epoch": epoch, "train_loss": loss, "val_loss": float("nan"), "val_score": val["mAP"],
                         "frozen": frozen, "lr": lr, "seconds": time.monotonic() - t0})
@@ -315,20 +319,24 @@ def main(args: argparse.Namespace) -> dict:
                  "backbone frozen" if frozen else "training", lr, loss, val["mAP"], time.monotonic() - t0)
         if val["mAP"] > best:
             best = val["mAP"]
-            torch.save({"model": model.state_dict(), "epoch": epoch, "arch": args.model, "labels": LABELS},
-                       out / "best.pt")
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "phase": [frozen, lr],
-                    "epoch": epoch, "best": best, "history": history}, ckpt_path.with_suffix(".tmp"))
-        ckpt_path.with_suffix(".tmp").replace(ckpt_path)
-        report.plot_history([{**h, "val_loss": h["train_loss"]} for h in history], out / "loss.png")
-        if args.max_minutes and time.monotonic() - began > args.max_minutes * 60:
+            if dist.main:
+                torch.save({"model": model.state_dict(), "epoch": epoch, "arch": args.model, "labels": LABELS},
+                           out / "best.pt")
+        if dist.main:
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "phase": [frozen, lr],
+                        "epoch": epoch, "best": best, "history": history}, ckpt_path.with_suffix(".tmp"))
+            ckpt_path.with_suffix(".tmp").replace(ckpt_path)
+            report.plot_history([{**h, "val_loss": h["train_loss"]} for h in history], out / "loss.png")
+        if dist.any(bool(args.max_minutes) and time.monotonic() - began > args.max_minutes * 60):
             log.info("time limit of %.0f minutes reached: stopping", args.max_minutes)
             break
-    return finish(model, args, splits, pre, size, history, out)
+    distributed.finish(dist)
+    return finish(model, args, splits, pre, size, history, out) if dist.main else {}
 
 
-def train_one_epoch(model, optimizer, images, targets, epoch_size, pre, size, args, gen, epoch, frozen) -> float:
-    """One pass over a random epoch_size sample with the classifier's light augmentation; BCE loss."""
+def train_one_epoch(model, optimizer, images, targets, epoch_size, pre, size, args, gen, epoch, frozen,
+                    dist=distributed.SINGLE) -> float:
+    """One pass over a random epoch_size sample (this rank's shard) with the classifier's light augmentation."""
     from tqdm import tqdm
 
     model.train()
@@ -336,12 +344,12 @@ def train_one_epoch(model, optimizer, images, targets, epoch_size, pre, size, ar
         for m in model.modules():
             if isinstance(m, nn.BatchNorm2d):
                 m.eval()
-    order = torch.randperm(len(targets), generator=gen)[:epoch_size].numpy()
+    order = torch.randperm(len(targets), generator=gen)[:epoch_size]
     total, count = 0.0, 0
-    bar = tqdm(np.array_split(order, max(1, math.ceil(len(order) / args.batch_size))),
-               desc=f"epoch {epoch}", unit="batch", leave=False)
+    bar = tqdm(dist.shard(order, args.batch_size), desc=f"epoch {epoch}", unit="batch", leave=False,
+               disable=not dist.main)
     for idx in bar:
-        idx = np.sort(idx)
+        idx = np.sort(idx.numpy())
         x = augment_batch(torch.from_numpy(np.asarray(images[idx])), pre.crop, "light", gen)
         x, y = prepare(x, pre, size).to(args.device), torch.from_numpy(targets[idx]).to(args.device)
         loss = F.binary_cross_entropy_with_logits(model(x), y)
@@ -351,7 +359,7 @@ def train_one_epoch(model, optimizer, images, targets, epoch_size, pre, size, ar
         total += loss.item() * len(idx)
         count += len(idx)
         bar.set_postfix(loss=f"{total / count:.4f}")
-    return total / max(count, 1)
+    return dist.mean(total / max(count, 1))
 
 
 def finish(model, args, splits, pre, size, history, out: Path) -> dict:

@@ -18,7 +18,7 @@ from torch import nn
 from wardrobe.colours import FAMILIES
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
-from wardrobe.train import report
+from wardrobe.train import distributed, report
 from wardrobe.train.data import Split, build_splits
 from wardrobe.train.models import ARCHITECTURES, build_model, set_trainable
 
@@ -169,14 +169,15 @@ class MultiHeadLoss(nn.Module):
         return loss
 
 
-def train_one_epoch(model, criterion, optimizer, scheduler, split, indices, args, pre, gen, epoch) -> float:
-    """One pass over the sampled indices; returns the mean training loss."""
+def train_one_epoch(model, criterion, optimizer, scheduler, split, indices, args, pre, gen, epoch,
+                    dist=distributed.SINGLE) -> float:
+    """One pass over the sampled indices (this rank's shard of them); returns the mean training loss."""
     from tqdm import tqdm
 
     model.train()
     total, count = 0.0, 0
-    batches = [indices[i : i + args.batch_size] for i in range(0, len(indices), args.batch_size)]
-    bar = tqdm(batches, desc=f"epoch {epoch}", unit="batch", leave=False)
+    batches = [b.numpy() for b in dist.shard(torch.from_numpy(np.asarray(indices)), args.batch_size)]
+    bar = tqdm(batches, desc=f"epoch {epoch}", unit="batch", leave=False, disable=not dist.main)
     for idx in bar:
         x = augment_batch(torch.from_numpy(np.asarray(split.images[np.sort(idx)])), args.crop, args.augment, gen)
         y = torch.from_numpy(split.targets[np.sort(idx)])
@@ -190,7 +191,7 @@ def train_one_epoch(model, criterion, optimizer, scheduler, split, indices, args
         total += loss.item() * len(idx)
         count += len(idx)
         bar.set_postfix(loss=f"{total / count:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.4f}")
-    return total / max(count, 1)
+    return dist.mean(total / max(count, 1))
 
 
 @torch.no_grad()
@@ -242,6 +243,8 @@ def main(args: argparse.Namespace) -> dict:
     seed_everything(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
+    dist = distributed.init(args.device)
+    args.device = distributed.device_for(dist, args.device)
     out: Path = args.output_dir
     out.mkdir(parents=True, exist_ok=True)
     taxonomy = Taxonomy.load(args.taxonomy)
@@ -255,6 +258,7 @@ def main(args: argparse.Namespace) -> dict:
     model = build_model(args.model, len(classes) + len(families), args.weights).to(args.device)
     model = model.to(memory_format=torch.channels_last)
     set_trainable(model, args.stage)
+    ddp = dist.wrap(model, args.device)
     criterion = MultiHeadLoss(len(classes), args.colour_weight if colour_head else 0.0, args.label_smoothing)
     optimizer = make_optimizer(args, model)
     epoch_size = args.epoch_size or len(splits["train"].targets)
@@ -284,7 +288,9 @@ def main(args: argparse.Namespace) -> dict:
         rng = np.random.default_rng(args.seed * 1000 + epoch)
         indices = rng.choice(len(weights), size=epoch_size, replace=True, p=weights)
         t0 = time.monotonic()
-        train_loss = train_one_epoch(model, criterion, optimizer, scheduler, splits["train"], indices, args, pre, gen, epoch)
+        train_loss = train_one_epoch(ddp, criterion, optimizer, scheduler, splits["train"], indices, args, pre, gen,
+                                     epoch, dist)
+        dist.sync_buffers(model)
         val = evaluate(model, criterion, splits["val"], pre, args.device)
         score = val_score(val)
         history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val["loss"], "val_score": score,
@@ -294,20 +300,25 @@ def main(args: argparse.Namespace) -> dict:
                  val.get("colour_family_acc", float("nan")), time.monotonic() - t0)
         if score > best:
             best, stale = score, 0
-            torch.save({"model": model.state_dict(), **meta, "epoch": epoch, "val": val}, out / "best.pt")
+            if dist.main:
+                torch.save({"model": model.state_dict(), **meta, "epoch": epoch, "val": val}, out / "best.pt")
         else:
             stale += 1
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "epoch": epoch, "best": best, "stale": stale,
-                    "history": history, "rng": torch.get_rng_state(), **meta}, ckpt_path.with_suffix(".tmp"))
-        ckpt_path.with_suffix(".tmp").replace(ckpt_path)
-        report.plot_history(history, out / "loss.png")
+        if dist.main:
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(), "epoch": epoch, "best": best, "stale": stale,
+                        "history": history, "rng": torch.get_rng_state(), **meta}, ckpt_path.with_suffix(".tmp"))
+            ckpt_path.with_suffix(".tmp").replace(ckpt_path)
+            report.plot_history(history, out / "loss.png")
         if stale >= args.patience:
             log.info("no better validation score for %d epochs: stopping early", stale)
             break
-        if args.max_minutes and time.monotonic() - began > args.max_minutes * 60:
+        if dist.any(bool(args.max_minutes) and time.monotonic() - began > args.max_minutes * 60):
             log.info("time limit of %.0f minutes reached: stopping", args.max_minutes)
             break
+    distributed.finish(dist)
+    if not dist.main:
+        return {}
     best_ckpt = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
     model.load_state_dict(best_ckpt["model"])
     results = {}

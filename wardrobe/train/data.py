@@ -150,7 +150,7 @@ def load_images(paths: list[str], pre: Preprocess, cache_dir: Path | None, worke
     out = np.stack(arrays)  # type: ignore[arg-type]
     if cache:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npy")
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp.npy")  # unique: torchrun ranks decode at once
         np.save(tmp, out)
         os.replace(tmp, cache)
     return out

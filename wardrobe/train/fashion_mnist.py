@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wardrobe.train import report
+from wardrobe.train import distributed, report
 from wardrobe.train.classifier import seed_everything
 
 log = logging.getLogger(__name__)
@@ -243,17 +243,16 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return p
 
 
-def train_one_epoch(model, optimizer, scheduler, x, y, args, gen, epoch) -> float:
-    """One shuffled pass; returns the mean training loss."""
+def train_one_epoch(model, optimizer, scheduler, x, y, args, gen, epoch, dist=distributed.SINGLE) -> float:
+    """One shuffled pass (this rank's shard of it); returns the mean training loss."""
     from tqdm import tqdm
 
     model.train()
-    order = torch.randperm(len(y), generator=gen)
-    batches = order.split(args.batch_size)
+    batches = dist.shard(torch.randperm(len(y), generator=gen), args.batch_size)
     if args.limit_batches:
         batches = batches[: args.limit_batches]
     total, count = 0.0, 0
-    bar = tqdm(batches, desc=f"epoch {epoch}", unit="batch", leave=False)
+    bar = tqdm(batches, desc=f"epoch {epoch}", unit="batch", leave=False, disable=not dist.main)
     for idx in bar:
         xb = x[idx]
         if args.augment == "shift-flip":
@@ -268,7 +267,7 @@ def train_one_epoch(model, optimizer, scheduler, x, y, args, gen, epoch) -> floa
         total += loss.item() * len(idx)
         count += len(idx)
         bar.set_postfix(loss=f"{total / count:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
-    return total / max(count, 1)
+    return dist.mean(total / max(count, 1))
 
 
 @torch.no_grad()
@@ -306,6 +305,8 @@ def main(args: argparse.Namespace) -> dict:
     seed_everything(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
+    dist = distributed.init(args.device)
+    args.device = distributed.device_for(dist, args.device)
     out: Path = args.output_dir
     out.mkdir(parents=True, exist_ok=True)
     splits = load_splits(args.data_dir, args.seed)
@@ -313,6 +314,7 @@ def main(args: argparse.Namespace) -> dict:
     tensors = {k: (to_tensor(x, mean, std), torch.from_numpy(y)) for k, (x, y) in splits.items()}
     log.info("Fashion-MNIST: %s", ", ".join(f"{k} {len(y)}" for k, (_, y) in tensors.items()))
     model = build_model(args.model, args.width).to(args.device)
+    ddp = dist.wrap(model, args.device)
     steps = math.ceil(len(tensors["train"][1]) / args.batch_size)
     if args.limit_batches:
         steps = min(steps, args.limit_batches)
@@ -333,7 +335,8 @@ def main(args: argparse.Namespace) -> dict:
         log.info("resumed from %s at epoch %d", ckpt_path, start)
     for epoch in range(start, args.epochs):
         t0 = time.monotonic()
-        train_loss = train_one_epoch(model, optimizer, scheduler, *tensors["train"], args, gen, epoch)
+        train_loss = train_one_epoch(ddp, optimizer, scheduler, *tensors["train"], args, gen, epoch, dist)
+        dist.sync_buffers(model)
         val_loss, val_acc, _ = evaluate(model, *tensors["val"], args.device)
         history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "val_score": val_acc,
                         "lr": optimizer.param_groups[0]["lr"], "seconds": time.monotonic() - t0})
@@ -341,12 +344,17 @@ def main(args: argparse.Namespace) -> dict:
                  train_loss, val_loss, val_acc, optimizer.param_groups[0]["lr"], time.monotonic() - t0)
         if val_acc > best:
             best = val_acc
-            torch.save({"model": model.state_dict(), "epoch": epoch}, out / "best.pt")
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "best": best,
-                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                    "history": history, "gen": gen.get_state()}, ckpt_path.with_suffix(".tmp"))
-        ckpt_path.with_suffix(".tmp").replace(ckpt_path)
-        report.plot_history(history, out / "loss.png")
+            if dist.main:
+                torch.save({"model": model.state_dict(), "epoch": epoch}, out / "best.pt")
+        if dist.main:
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                        "best": best, "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                        "history": history, "gen": gen.get_state()}, ckpt_path.with_suffix(".tmp"))
+            ckpt_path.with_suffix(".tmp").replace(ckpt_path)
+            report.plot_history(history, out / "loss.png")
+    distributed.finish(dist)
+    if not dist.main:
+        return {}
     best_ckpt = torch.load(out / "best.pt", map_location="cpu", weights_only=True)
     model.load_state_dict(best_ckpt["model"])
     _, test_acc, pred = evaluate(model, *tensors["test"], args.device)
