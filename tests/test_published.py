@@ -169,3 +169,53 @@ def test_attribute_weights_that_do_not_fit_are_refused(tmp_path):
         build_attribute_model("alexnet-slim", tmp_path / "other.pt")
     with pytest.raises(SystemExit, match="no such file"):
         build_attribute_model("alexnet-slim", tmp_path / "missing.pt")
+
+
+# ---------------------------------------------------------------- VAE oversampling (Park)
+
+def test_vae_oversample_preset_runs(tmp_path):
+    from wardrobe.train.__main__ import main as train_main
+
+    out = tmp_path / "vae"
+    assert train_main(["vae-oversample", "--data", f"product-photos={PRODUCTS}", "--backbone-epochs", "1",
+                       "--backbone-epoch-size", "64", "--vae-epochs", "3", "--clf-epochs", "3", "--n-f", "2", "5",
+                       "--seeds", "0", "1", "--cache-dir", str(tmp_path / "cache"), "--output-dir", str(out)]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert len(res["rows"]) == 2 * 2 * 5  # n_f x seeds x methods
+    assert all(0 <= r["acc"] <= 1 and 0 <= r["acc_h"] <= 1 for r in res["rows"])
+    table = (out / "table.md").read_text()
+    assert "vae-x50" in table and "n_f=5 acc_h" in table and "37.24" in table
+    assert (out / "acc_h.png").is_file() and (out / "backbone.pt").is_file() and (out / "features.npz").is_file()
+
+
+def test_imbalanced_split_and_scores():
+    from wardrobe.train.vae_oversample import imbalanced, scores
+
+    y = np.repeat(np.arange(4), 20)
+    sel = imbalanced(y, {2, 3}, 5, np.random.default_rng(0))
+    assert np.bincount(y[sel]).tolist() == [20, 20, 5, 5]
+    pred = y.copy()
+    pred[y == 3] = 0  # one minority class entirely wrong
+    s = scores(pred, y, {2, 3}, 4)
+    assert s["acc_majority"] == 1.0 and s["acc_minority"] == 0.5
+    assert s["acc_h"] == pytest.approx(2 * 1.0 * 0.5 / 1.5)
+
+
+def test_vae_beta_rises_to_epoch_90_and_the_vae_learns():
+    from wardrobe.train.vae_oversample import FeatureVAE, beta_at
+
+    assert beta_at(0, 1.0) == pytest.approx(1 / 90) and beta_at(89, 1.0) == 1.0 and beta_at(99, 1.0) == 1.0
+    torch.manual_seed(0)
+    x = torch.randn(256, 16) @ torch.randn(16, 16)
+    vae = FeatureVAE(16, z=4, hidden=32)
+    opt = torch.optim.Adam(vae.parameters(), lr=1e-2)
+    gen = torch.Generator().manual_seed(0)
+    first = vae.loss(x, 0.1, gen).item()
+    for _ in range(200):
+        loss = vae.loss(x, 0.1, gen)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.5 * first
+    z1, z2 = vae.sample(x[:4], gen), vae.sample(x[:4], gen)
+    assert z1.shape == (4, 4) and not torch.equal(z1, z2)  # samples, not the mean

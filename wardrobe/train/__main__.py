@@ -14,6 +14,7 @@ PRESET_COMMANDS = {
     "segmentation": "segmentation",
     "fashion-mnist": "fashion_mnist",
     "attributes": "attributes",
+    "vae-oversample": "vae_oversample",
 }
 
 

@@ -241,6 +241,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", "-b", type=int, default=64)
     p.add_argument("--epoch-size", type=int, default=0, help="photos per epoch (0: the whole training split)")
     p.add_argument("--limit", type=int, help="at most this many photos per split (smoke tests)")
+    p.add_argument("--eval-limit", type=int, help="evaluate on a fixed random subset of this many val/test photos "
+                   "(for backbones too slow for the whole split on a CPU)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -281,6 +283,8 @@ def main(args: argparse.Namespace) -> dict:
     splits = {}
     for name, s in all_splits.items():
         keep = np.flatnonzero(s.sources == "product-photos")
+        if name != "train" and args.eval_limit and len(keep) > args.eval_limit:
+            keep = np.sort(np.random.default_rng(0).choice(keep, args.eval_limit, replace=False))
         splits[name] = (s.images[keep] if len(keep) else s.images[:0],
                         attribute_targets([styles[s.records[i].path] for i in keep]))
         log.info("%s: %d product photos", name, len(keep))
@@ -371,6 +375,7 @@ def finish(model, args, splits, pre, size, history, out: Path) -> dict:
     test_t = splits["test"][1]
     results = {
         "model": args.model, "weights": str(args.weights) if args.weights else None, "input_size": size,
+        "test_photos": len(test_t),
         "epochs": len(history), "best_epoch": best["epoch"], "train_seconds": sum(h["seconds"] for h in history),
         "params": sum(p.numel() for p in model.parameters()),
         "test": summary(probs["test", False], test_t), "test_tta": summary(probs["test", True], test_t),
@@ -426,6 +431,7 @@ def compare(root: Path) -> dict:
                                             f"{r['test_tta']['per_label'][lab]['ap']:.3f}")
     row("parameters", lambda r: f"{r['params']:,}")
     row("input side", lambda r: str(r["input_size"]))
+    row("test photos", lambda r: str(r.get("test_photos", "")))
     row("weights", lambda r: Path(r["weights"]).name if r["weights"] else "none (scratch)")
     row("epochs (best)", lambda r: f"{r['epochs']} ({r['best_epoch'] + 1})")
     row("training minutes", lambda r: f"{r['train_seconds'] / 60:.0f}")
