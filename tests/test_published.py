@@ -219,3 +219,29 @@ def test_vae_beta_rises_to_epoch_90_and_the_vae_learns():
     assert loss.item() < 0.5 * first
     z1, z2 = vae.sample(x[:4], gen), vae.sample(x[:4], gen)
     assert z1.shape == (4, 4) and not torch.equal(z1, z2)  # samples, not the mean
+
+
+# ---------------------------------------------------------------- label-mapped experts
+
+def test_every_article_type_maps_to_one_group():
+    from wardrobe.train.experts import GROUP_OF_SUBCATEGORY, group_mapping
+
+    mapping = group_mapping(PRODUCTS / "styles.csv")
+    assert set(mapping.values()) <= set(GROUP_OF_SUBCATEGORY.values())
+    assert mapping["Sandals"] == "footwear" and mapping["Jeans"] == "bottomwear" and mapping["Ties"] == "accessories"
+
+
+def test_experts_preset_runs_in_parallel_processes(tmp_path):
+    from wardrobe.train.__main__ import main as train_main
+
+    out = tmp_path / "experts"
+    assert train_main(["experts", "--data", f"product-photos={PRODUCTS}", "--epochs", "1", "--batch-size", "32",
+                       "--workers", "2", "--cache-dir", str(tmp_path / "cache"), "--output-dir", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert set(m["accuracy"]) == {"single", "experts", "experts+other"}
+    # Equal compute: the experts together see as many photos as the single network (rounding aside).
+    assert m["compute"]["experts"] == pytest.approx(m["compute"]["single"], rel=0.35)
+    nets = {p.stem for p in (out / "nets").glob("*.pt")}
+    assert "single" in nets and {"expert-footwear", "expert+other-footwear"} <= nets
+    assert "errors_by_an_expert_outside_the_true_group" in m["failures"]["experts"]
+    assert (out / "experts.md").is_file()
