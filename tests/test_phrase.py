@@ -47,3 +47,12 @@ def test_detail_adds_confidence_and_alternative():
 def test_clauses_split_for_fast_first_audio():
     c = clauses_for([Alternative("coat or jacket", 0.6), Alternative("blazer", 0.3)], [NAVY], [])
     assert c == ["Probably a navy blue coat or jacket,", "maybe a blazer."]
+
+
+def test_long_press_adds_a_confident_occasion_only():
+    alts = [Alternative("shirt", 0.9)]
+    long = sentence(alts, [NAVY], [], detail=True, occasion="usage:formal")
+    assert long.endswith("It looks like formal wear.")
+    assert "wear" not in sentence(alts, [NAVY], [], occasion="usage:formal")  # a short press never says it
+    assert "looks like" not in sentence(alts, [NAVY], [], detail=True, occasion=None)
+    assert sentence(alts, [NAVY], [], detail=True, occasion="usage:sports").endswith("It looks like sportswear.")

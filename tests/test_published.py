@@ -245,3 +245,46 @@ def test_experts_preset_runs_in_parallel_processes(tmp_path):
     assert "single" in nets and {"expert-footwear", "expert+other-footwear"} <= nets
     assert "errors_by_an_expert_outside_the_true_group" in m["failures"]["experts"]
     assert (out / "experts.md").is_file()
+
+
+# ---------------------------------------------------------------- the occasion head on the appliance
+
+def test_occasion_head_is_attached_exported_and_said_on_a_long_press(tmp_path):
+    from wardrobe.classify import Classifier
+    from wardrobe.pipeline import Pipeline
+    from wardrobe.train.__main__ import main as train_main
+
+    data = ["--data", f"product-photos={PRODUCTS}"]
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    clf_run, head_run, joined = tmp_path / "clf", tmp_path / "head", tmp_path / "joined"
+    assert train_main(["classifier", *data, *cache, "--epochs", "1", "--batch-size", "32",
+                       "--output-dir", str(clf_run)]) == 0
+    assert train_main(["attributes", *data, *cache, "--head-only", "--weights", str(clf_run / "best.pt"),
+                       "--epochs", "3", "--output-dir", str(head_run)]) == 0
+    # A head on another backbone is refused: the garment outputs must stay the classifier's own.
+    other = tmp_path / "other"
+    assert train_main(["attributes", *data, *cache, "--epochs", "1", "--epoch-size", "16", "--batch-size", "16",
+                       "--output-dir", str(other)]) == 0
+    with pytest.raises(SystemExit, match="frozen backbone"):
+        train_main(["attributes", "--attach", str(other), str(clf_run), "--output-dir", str(joined)])
+    # 228 photos cannot show 90 % precision on 20 validation photos, so the thresholds are set here:
+    # formal is always confident enough, sports never.
+    m = json.loads((head_run / "metrics.json").read_text())
+    m["speakable"] = {"usage:formal": {"threshold": 0.0}, "usage:sports": {"threshold": 1.01},
+                      "usage:ethnic": {"threshold": None}, "usage:casual": {"threshold": None}}
+    (head_run / "metrics.json").write_text(json.dumps(m))
+    assert train_main(["attributes", "--attach", str(head_run), str(clf_run), "--output-dir", str(joined)]) == 0
+    before = torch.load(clf_run / "best.pt", weights_only=True)["model"]["classifier.2.weight"]
+    after = torch.load(joined / "best.pt", weights_only=True)["model"]["classifier.2.weight"]
+    assert after.shape[0] == before.shape[0] + 2 and torch.equal(after[: before.shape[0]], before)
+
+    bundle = tmp_path / "bundle"
+    assert train_main(["export", "--run", str(joined), "--output", str(bundle), *data, *cache,
+                       "--latency-photos", "2", "--calibration-batches", "1"]) == 0
+    for runtime in ("onnx", "torch"):
+        clf = Classifier.load(bundle, runtime)
+        assert set(clf.bundle.occasions) == {"usage:formal", "usage:sports"}
+        d = Pipeline(clf).describe_file(ROOT / "assets" / "photos" / "home-shirt.jpg")
+        assert d.occasion == "usage:formal"
+        assert "formal wear" in d.detailed() and "formal" not in d.sentence
+        assert "sportswear" not in d.detailed()

@@ -55,6 +55,9 @@ class Bundle:
     temperature: float
     colour_families: list[str] = field(default_factory=list)
     """Names of the colour-family outputs that follow the garment logits (empty: no colour head)."""
+    occasions: dict[str, float] = field(default_factory=dict)
+    """Occasion outputs (e.g. "usage:formal") that follow the colour outputs, each with the sigmoid
+    probability above which it may be spoken (empty: no occasion head)."""
     metrics: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
 
@@ -90,10 +93,15 @@ class Bundle:
             if not (path / fname).is_file():
                 raise ModelError(f"{path}: the {rt} weights file {fname} is missing")
         default = meta.get("default_runtime") or next(iter(runtimes))
+        try:
+            occasions = {str(k): float(v) for k, v in meta.get("occasions", {}).items()}
+        except (AttributeError, TypeError, ValueError) as e:
+            raise ModelError(f"{path}: bad occasions block: {e}") from e
         return cls(path=path, version=str(meta["version"]), created=str(meta["created"]), arch=str(meta["arch"]),
                    classes=classes, preprocess=pre, runtimes=runtimes, default_runtime=default,
                    temperature=float(meta.get("temperature", 1.0)),
-                   colour_families=list(meta.get("colour_families", [])), metrics=meta.get("metrics", {}), meta=meta)
+                   colour_families=list(meta.get("colour_families", [])), occasions=occasions,
+                   metrics=meta.get("metrics", {}), meta=meta)
 
 
 def verify_manifest(path: Path) -> None:

@@ -24,6 +24,8 @@ class Prediction:
     ranked: list[tuple[str, float]]
     colour_families: list[tuple[str, float]] = field(default_factory=list)
     """The colour head's families, most likely first (empty without a colour head)."""
+    occasions: list[tuple[str, float]] = field(default_factory=list)
+    """Occasions ("usage:formal") whose probability clears the bundle's threshold, most likely first."""
 
     @property
     def garment(self) -> str:
@@ -112,28 +114,32 @@ class Classifier:
         if runtime == "onnx":
             backend: Backend = OnnxBackend(f, threads)
         elif runtime == "torch":
-            outputs = len(bundle.classes) + len(bundle.colour_families)
+            outputs = len(bundle.classes) + len(bundle.colour_families) + len(bundle.occasions)
             backend = TorchBackend(f, bundle.arch, outputs, threads=threads)
         else:
             raise ModelError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
         return cls(bundle, backend, runtime)
 
-    def probabilities(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Temperature-scaled softmax over the garment classes, and softmax over colour families."""
+    def probabilities(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Temperature-scaled softmax over the garment classes, softmax over colour families, and
+        a sigmoid per occasion output."""
         z = self.backend.logits(self.bundle.preprocess(rgb))[0].astype(np.float64)
         if not np.all(np.isfinite(z)):
             raise ModelError("the model produced non-numbers (NaN or infinity)")
-        n = len(self.bundle.classes)
-        if len(z) != n + len(self.bundle.colour_families):
-            raise ModelError(f"the model gives {len(z)} outputs but the bundle names {n} classes")
-        return softmax(z[:n] / self.bundle.temperature), softmax(z[n:])
+        n, f = len(self.bundle.classes), len(self.bundle.colour_families)
+        if len(z) != n + f + len(self.bundle.occasions):
+            raise ModelError(f"the model gives {len(z)} outputs but the bundle names {n} classes, {f} colour "
+                             f"families and {len(self.bundle.occasions)} occasions")
+        return softmax(z[:n] / self.bundle.temperature), softmax(z[n : n + f]), 1 / (1 + np.exp(-z[n + f :]))
 
     def predict(self, rgb: np.ndarray, top: int = 3) -> Prediction:
-        """The top classes with calibrated probabilities, and the colour head's ranking."""
-        p, c = self.probabilities(rgb)
+        """The top classes with calibrated probabilities, the colour head's ranking, confident occasions."""
+        p, c, o = self.probabilities(rgb)
         order = np.argsort(-p)[:top]
         fams = [(self.bundle.colour_families[i], float(c[i])) for i in np.argsort(-c)] if len(c) else []
-        return Prediction([(self.bundle.classes[i], float(p[i])) for i in order], fams)
+        occasions = sorted(((name, float(o[i])) for i, (name, threshold) in enumerate(self.bundle.occasions.items())
+                            if o[i] >= threshold), key=lambda t: -t[1])
+        return Prediction([(self.bundle.classes[i], float(p[i])) for i in order], fams, occasions)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:

@@ -55,7 +55,13 @@ def capitalise(s: str) -> str:
     return s[:1].upper() + s[1:]
 
 
-def garment_clauses(alternatives: list[Alternative], colours: list[Colour], detail: bool = False) -> list[str]:
+OCCASION_WORDS = {"usage:casual": "casual wear", "usage:formal": "formal wear", "usage:sports": "sportswear",
+                  "usage:ethnic": "ethnic wear"}
+"""How a confident occasion output is said on a long press."""
+
+
+def garment_clauses(alternatives: list[Alternative], colours: list[Colour], detail: bool = False,
+                    occasion: str | None = None) -> list[str]:
     """Clauses naming the garment with its colours, hedged by confidence."""
     main, second = colour_words(colours)
     coloured = f"{main} " if main else ""
@@ -87,20 +93,24 @@ def garment_clauses(alternatives: list[Alternative], colours: list[Colour], deta
         extra = [c for c in colours[1:] if c.name != main and not second.endswith(c.name)]
         if extra:
             clauses.append(f"There is also some {extra[0].name}.")
+        if occasion in OCCASION_WORDS:
+            clauses.append(f"It looks like {OCCASION_WORDS[occasion]}.")
     return clauses
 
 
-def clauses_for(alternatives: list[Alternative], colours: list[Colour], problems: list[str], detail: bool = False) -> list[str]:
+def clauses_for(alternatives: list[Alternative], colours: list[Colour], problems: list[str], detail: bool = False,
+                occasion: str | None = None) -> list[str]:
     """The whole utterance as clauses (spoken one after another; the first can start sooner)."""
     blocking = [p for p in ("too-dark", "overexposed", "no-garment") if p in problems]
     if blocking:
         return [PROBLEM_WORDS[blocking[0]]]
-    clauses = garment_clauses(alternatives, colours, detail)
+    clauses = garment_clauses(alternatives, colours, detail, occasion)
     if "blurry" in problems:
         clauses.append(PROBLEM_WORDS["blurry"])
     return clauses
 
 
-def sentence(alternatives: list[Alternative], colours: list[Colour], problems: list[str], detail: bool = False) -> str:
+def sentence(alternatives: list[Alternative], colours: list[Colour], problems: list[str], detail: bool = False,
+             occasion: str | None = None) -> str:
     """The utterance as one string."""
-    return " ".join(clauses_for(alternatives, colours, problems, detail))
+    return " ".join(clauses_for(alternatives, colours, problems, detail, occasion))

@@ -43,6 +43,8 @@ class Description:
     clauses: list[str]
     problems: list[str]
     timings_ms: dict[str, float] = field(default_factory=dict)
+    occasion: str | None = None
+    """The model's confident occasion ("usage:formal"), said on a long press; None when unsure or no head."""
 
     def to_json(self) -> dict:
         """The describe --json object."""
@@ -54,12 +56,13 @@ class Description:
             "colours": [c.to_json() for c in self.colours],
             "sentence": self.sentence,
             "problems": self.problems,
+            "occasion": self.occasion,
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
 
     def detailed(self) -> str:
-        """The long-press version: second colour, alternatives, confidence."""
-        return phrase.sentence(self.alternatives, self.colours, self.problems, detail=True)
+        """The long-press version: second colour, alternatives, confidence, a confident occasion."""
+        return phrase.sentence(self.alternatives, self.colours, self.problems, detail=True, occasion=self.occasion)
 
 
 FILLS_FRAME_MIN = 0.5
@@ -121,12 +124,14 @@ class Pipeline:
         problems = quality.problems(rgb, alpha)
         alternatives: list[phrase.Alternative] = []
         family_hint: tuple[str, float] | None = None
+        occasion: str | None = None
         t0 = time.perf_counter()
         if self.classifier is not None:
             try:
                 pred = self.classifier.predict(rgb)
                 alternatives = [phrase.Alternative(g, p) for g, p in pred.ranked]
                 family_hint = pred.colour_families[0] if pred.colour_families else None
+                occasion = pred.occasions[0][0] if pred.occasions else None
             except ModelError as e:
                 log.error("classifier failed: %s", e)
                 problems.append("no-model")
@@ -153,7 +158,7 @@ class Pipeline:
         return Description(image=image, garment=top.garment if top else None,
                            garment_confidence=top.confidence if top else None, alternatives=alternatives,
                            colours=colours, sentence=" ".join(clauses), clauses=clauses, problems=problems,
-                           timings_ms=t)
+                           timings_ms=t, occasion=occasion)
 
     def colours(self, rgb: np.ndarray, alpha: np.ndarray, garment: str | None = None,
                 family_hint: tuple[str, float] | None = None) -> list[Colour]:

@@ -119,11 +119,14 @@ def build_attribute_model(arch: str, weights: Path | None) -> nn.Module:
     return model
 
 
+def head_linear(model: nn.Module) -> nn.Linear:
+    """The attribute head: the last linear layer, after pooling and dropout."""
+    return model.get_classifier() if hasattr(model, "get_classifier") else model.classifier[-1]
+
+
 def head_parameters(model: nn.Module) -> list[nn.Parameter]:
-    """The attribute head's parameters (the last linear layer)."""
-    if hasattr(model, "get_classifier"):
-        return list(model.get_classifier().parameters())
-    return list(model.classifier.parameters())
+    """The attribute head's parameters."""
+    return list(head_linear(model).parameters())
 
 
 def set_phase(model: nn.Module, frozen: bool, unfreeze: float) -> None:
@@ -250,7 +253,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--output-dir", type=Path, default=Path("runs/attributes"))
     p.add_argument("--resume", action="store_true")
     p.add_argument("--max-minutes", type=float, default=0, help="stop training after this many minutes (0: none)")
+    p.add_argument("--head-only", action="store_true",
+                   help="the frozen phase alone, fast: pooled features computed once (centre and mirror), only "
+                        "the head trained on them (needs --weights; the backbone stays exactly the classifier's)")
     p.add_argument("--compare", type=Path, metavar="DIR", help="instead of training: tabulate every run below DIR")
+    p.add_argument("--attach", type=Path, nargs=2, metavar=("HEAD_RUN", "CLASSIFIER_RUN"),
+                   help="instead of training: add a --head-only run's confident occasion outputs to a classifier "
+                        "run, writing a new run to --output-dir for `wardrobe train export`")
     return p
 
 
@@ -267,6 +276,8 @@ def main(args: argparse.Namespace) -> dict:
     """Train, keep the best epoch by validation mAP, report test mAP with and without TTA."""
     if args.compare:
         return compare(args.compare)
+    if args.attach:
+        return attach(*args.attach, args.output_dir)
     if not args.data:
         raise SystemExit("--data is required (or --compare DIR)")
     seed_everything(args.seed)
@@ -290,6 +301,10 @@ def main(args: argparse.Namespace) -> dict:
         log.info("%s: %d product photos", name, len(keep))
     model = build_attribute_model(args.model, args.weights).to(args.device)
     model = model.to(memory_format=torch.channels_last)
+    if args.head_only:
+        if args.weights is None:
+            raise SystemExit("--head-only trains a head on a pretrained backbone: give --weights")
+        return head_only(model, splits, pre, size, args, out)
     history: list[dict] = []
     start, best = 0, -1.0
     ckpt_path = out / "checkpoint.pt"
@@ -366,6 +381,64 @@ def train_one_epoch(model, optimizer, images, targets, epoch_size, pre, size, ar
     return dist.mean(total / max(count, 1))
 
 
+@torch.no_grad()
+def head_inputs(model, images: np.ndarray, pre: Preprocess, size: int, device: str, mirror: bool,
+                batch: int = 256) -> torch.Tensor:
+    """What the head sees (pooled features), (N, views, D): the centre crop, and its mirror with mirror."""
+    model.eval()
+    seen: list[torch.Tensor] = []
+    hook = head_linear(model).register_forward_hook(lambda _m, inp, _o: seen.append(inp[0].detach().cpu()))
+    try:
+        out = []
+        for i in range(0, len(images), batch):
+            x = torch.from_numpy(np.asarray(images[i : i + batch])).permute(0, 3, 1, 2).float().div_(255)
+            vs = views(x, pre.crop, tta=True)[:2] if mirror else views(x, pre.crop, tta=False)
+            seen.clear()
+            for v in vs:
+                model(prepare(v, pre, size).to(device))
+            out.append(torch.stack(seen, 1))
+    finally:
+        hook.remove()
+    return torch.cat(out) if out else torch.zeros(0, 1, head_linear(model).in_features)
+
+
+def head_only(model, splits, pre, size, args, out: Path) -> dict:
+    """The paper's frozen phase on cached features: Adam on the head alone, a random view per photo per epoch."""
+    from tqdm import tqdm
+
+    feats = {"train": head_inputs(model, splits["train"][0], pre, size, args.device, mirror=True),
+             "val": head_inputs(model, splits["val"][0], pre, size, args.device, mirror=False)[:, 0]}
+    y = torch.from_numpy(splits["train"][1])
+    head = head_linear(model)
+    drop = nn.Dropout(0.5)
+    opt = torch.optim.Adam(head.parameters(), lr=args.lr * 10)  # cached features: more steps are cheap
+    gen = torch.Generator().manual_seed(args.seed)
+    best, best_state, history = -1.0, None, []
+    for epoch in tqdm(range(args.epochs), desc="head", unit="epoch"):
+        t0 = time.monotonic()
+        order = torch.randperm(len(y), generator=gen)
+        view = torch.randint(0, feats["train"].shape[1], (len(y),), generator=gen)
+        total = 0.0
+        for idx in order.split(args.batch_size):
+            loss = F.binary_cross_entropy_with_logits(head(drop(feats["train"][idx, view[idx]])), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+        with torch.no_grad():
+            val = summary(torch.sigmoid(head(feats["val"])).numpy(), splits["val"][1])
+        history.append({"epoch": epoch, "train_loss": total / max(len(y), 1), "val_loss": total / max(len(y), 1),
+                        "val_score": val["mAP"], "frozen": True, "lr": args.lr * 10, "seconds": time.monotonic() - t0})
+        if val["mAP"] > best:
+            best, best_state = val["mAP"], {k: v.clone() for k, v in head.state_dict().items()}
+    head.load_state_dict(best_state)
+    torch.save({"model": model.state_dict(), "epoch": int(np.argmax([h["val_score"] for h in history])),
+                "arch": args.model, "labels": LABELS}, out / "best.pt")
+    report.plot_history(history, out / "loss.png")
+    log.info("head trained on frozen features: best val mAP %.4f", best)
+    return finish(model, args, splits, pre, size, history, out)
+
+
 def finish(model, args, splits, pre, size, history, out: Path) -> dict:
     """Test the best epoch with and without TTA; write metrics.json, attributes.md and ap.png."""
     best = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
@@ -391,6 +464,37 @@ def finish(model, args, splits, pre, size, history, out: Path) -> dict:
     log.info("test mAP %.4f, with TTA %.4f (%s)", results["test"]["mAP"], results["test_tta"]["mAP"],
              ", ".join(f"{a} {v:.3f}" for a, v in results["test_tta"]["mAP_by_attribute"].items()))
     return results
+
+
+def attach(head_run: Path, classifier_run: Path, out: Path) -> dict:
+    """The classifier run with the occasion values that reached 90 % precision on validation appended
+    as extra outputs (rows of its last linear layer), each with its threshold.
+
+    Only a head trained on the classifier's own frozen backbone fits: the garment and colour
+    outputs then stay exactly what they were.
+    """
+    clf = torch.load(classifier_run / "best.pt", map_location="cpu", weights_only=True)
+    head = torch.load(head_run / "best.pt", map_location="cpu", weights_only=True)
+    metrics = json.loads((head_run / "metrics.json").read_text())
+    w_key, b_key = "classifier.2.weight", "classifier.2.bias"
+    if clf.get("arch") != "alexnet-slim" or head.get("arch") != "alexnet-slim":
+        raise SystemExit("--attach works on alexnet-slim runs (the appliance's model)")
+    body = [k for k in clf["model"] if k not in (w_key, b_key)]
+    if any(k not in head["model"] or not torch.equal(clf["model"][k], head["model"][k]) for k in body):
+        raise SystemExit(f"{head_run} was not trained on {classifier_run}'s frozen backbone (use --head-only "
+                         f"--weights {classifier_run / 'best.pt'})")
+    speak = {n: v["threshold"] for n, v in metrics["speakable"].items() if v.get("threshold") is not None}
+    if not speak:
+        raise SystemExit("no occasion reaches 90 % precision on validation: nothing worth saying, nothing attached")
+    rows = [LABELS.index(n) for n in speak]
+    state = dict(clf["model"])
+    state[w_key] = torch.cat([clf["model"][w_key], head["model"][w_key][rows]])
+    state[b_key] = torch.cat([clf["model"][b_key], head["model"][b_key][rows]])
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save({**clf, "model": state, "occasions": speak,
+                "occasion_metrics": {n: metrics["speakable"][n] for n in speak}}, out / "best.pt")
+    log.info("attached %s to %s in %s", ", ".join(f"{n} (>= {t:.2f})" for n, t in speak.items()), classifier_run, out)
+    return {"occasions": speak}
 
 
 def plot_ap(rows: list[dict], path: Path, title: str) -> None:

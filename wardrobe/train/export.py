@@ -121,8 +121,9 @@ def main(args: argparse.Namespace) -> dict:
     run_args = ckpt["args"]
     classes: list[str] = ckpt["classes"]
     families: list[str] = ckpt.get("colour_families", [])
+    occasions: dict[str, float] = ckpt.get("occasions", {})  # an attached attribute head (train attributes --attach)
     pre = Preprocess.from_dict(ckpt["preprocess"])
-    model = build_model(ckpt["arch"], len(classes) + len(families))
+    model = build_model(ckpt["arch"], len(classes) + len(families) + len(occasions))
     model.load_state_dict(ckpt["model"])
     model.eval()
 
@@ -148,7 +149,8 @@ def main(args: argparse.Namespace) -> dict:
     shutil.copy(Path(__file__).resolve().parent.parent / "data" / "taxonomy.csv", tmp / "taxonomy.csv")
     version = args.version or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     meta = {"format_version": FORMAT_VERSION, "version": version, "created": dt.datetime.now(dt.UTC).isoformat(),
-            "arch": ckpt["arch"], "classes": classes, "colour_families": families, "preprocess": pre.to_dict(),
+            "arch": ckpt["arch"], "classes": classes, "colour_families": families, "occasions": occasions,
+            "preprocess": pre.to_dict(),
             "runtimes": {"onnx": "model.onnx", "torch": "model.safetensors"}, "default_runtime": "onnx",
             "temperature": temperature, "trained": {"best_epoch": ckpt["epoch"], "args": run_args}, "metrics": {}}
     (tmp / "bundle.json").write_text(json.dumps(meta, indent=2))
@@ -174,7 +176,8 @@ def main(args: argparse.Namespace) -> dict:
         m["ece"] = expected_calibration_error(probs, test.targets)
         m["confidence_bands"] = confidence_bands(probs, test.targets, test.sources)
         if families:
-            m["colour_family_acc"] = report.set_accuracy(logits[:, len(classes) :], test.colour_sets)
+            m["colour_family_acc"] = report.set_accuracy(logits[:, len(classes) : len(classes) + len(families)],
+                                                         test.colour_sets)
         metrics[runtime] = m
         log.info("%s: %s", runtime, json.dumps({k: v for k, v in m.items()}))
     # The faster runtime is the default unless it loses more than a point of accuracy.
@@ -183,6 +186,8 @@ def main(args: argparse.Namespace) -> dict:
     drop = metrics[slow]["all"]["top1"] - metrics[fast]["all"]["top1"]
     meta["default_runtime"] = fast if drop <= 0.01 else slow
     meta["metrics"] = {"test": metrics, "split_seed": run_args["seed"], "temperature": temperature}
+    if occasions:
+        meta["metrics"]["occasions"] = ckpt.get("occasion_metrics", {})
     (tmp / "bundle.json").write_text(json.dumps(meta, indent=2))
     write_manifest(tmp)
     Bundle.load(tmp)
