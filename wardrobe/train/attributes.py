@@ -186,6 +186,12 @@ def average_precision(probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
                      for j in range(targets.shape[1])])
 
 
+def bce(probs: np.ndarray, targets: np.ndarray) -> float:
+    """Mean binary cross-entropy of probabilities against 0/1 targets."""
+    p = np.clip(probs.astype(np.float64), 1e-7, 1 - 1e-7)
+    return float(-(targets * np.log(p) + (1 - targets) * np.log(1 - p)).mean()) if len(p) else float("nan")
+
+
 def summary(probs: np.ndarray, targets: np.ndarray) -> dict:
     """mAP, mAP per attribute, and per-label AP, precision and recall at the paper's 0.5 threshold."""
     ap = average_precision(probs, targets)
@@ -331,8 +337,10 @@ def main(args: argparse.Namespace) -> dict:
         t0 = time.monotonic()
         loss = train_one_epoch(ddp, optimizer, images, targets, epoch_size, pre, size, args, gen, epoch, frozen, dist)
         dist.sync_buffers(model)
-        val = summary(predict_probs(model, splits["val"][0], pre, size, args.device, tta=False), splits["val"][1])
-        history.append({"epoch": epoch, "train_loss": loss, "val_loss": float("nan"), "val_score": val["mAP"],
+        val_probs = predict_probs(model, splits["val"][0], pre, size, args.device, tta=False)
+        val = summary(val_probs, splits["val"][1])
+        history.append({"epoch": epoch, "train_loss": loss, "val_loss": bce(val_probs, splits["val"][1]),
+                        "val_score": val["mAP"],
                         "frozen": frozen, "lr": lr, "seconds": time.monotonic() - t0})
         log.info("epoch %d (%s, lr %.0e): train loss %.4f, val mAP %.4f (%.0f s)", epoch,
                  "backbone frozen" if frozen else "training", lr, loss, val["mAP"], time.monotonic() - t0)
@@ -345,7 +353,7 @@ def main(args: argparse.Namespace) -> dict:
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "phase": [frozen, lr],
                         "epoch": epoch, "best": best, "history": history}, ckpt_path.with_suffix(".tmp"))
             ckpt_path.with_suffix(".tmp").replace(ckpt_path)
-            report.plot_history([{**h, "val_loss": h["train_loss"]} for h in history], out / "loss.png")
+            report.plot_history(history, out / "loss.png")
         if dist.any(bool(args.max_minutes) and time.monotonic() - began > args.max_minutes * 60):
             log.info("time limit of %.0f minutes reached: stopping", args.max_minutes)
             break
@@ -426,8 +434,9 @@ def head_only(model, splits, pre, size, args, out: Path) -> dict:
             opt.step()
             total += loss.item() * len(idx)
         with torch.no_grad():
-            val = summary(torch.sigmoid(head(feats["val"])).numpy(), splits["val"][1])
-        history.append({"epoch": epoch, "train_loss": total / max(len(y), 1), "val_loss": total / max(len(y), 1),
+            val_probs = torch.sigmoid(head(feats["val"])).numpy()
+        val = summary(val_probs, splits["val"][1])
+        history.append({"epoch": epoch, "train_loss": total / max(len(y), 1), "val_loss": bce(val_probs, splits["val"][1]),
                         "val_score": val["mAP"], "frozen": True, "lr": args.lr * 10, "seconds": time.monotonic() - t0})
         if val["mAP"] > best:
             best, best_state = val["mAP"], {k: v.clone() for k, v in head.state_dict().items()}
