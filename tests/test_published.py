@@ -65,7 +65,7 @@ def test_fashion_mnist_table_compares_runs(tmp_path, capsys):
     assert train_main(["fashion-mnist", "--compare", str(tmp_path)]) == 0
     table = (tmp_path / "table2.md").read_text()
     assert "lenet-adam" in table and "lenet-expdecay" in table and "Ankle boot" in table
-    assert "paper's average F1 | 0.88 | 0.88" in table
+    assert "paper's average F1 | 0.88 | 0.88" in table and (tmp_path / "curves.png").is_file()
 
 
 def test_dynamic_decay_is_adadelta_with_a_decaying_rate():

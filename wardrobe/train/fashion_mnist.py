@@ -387,7 +387,7 @@ def compare(root: Path) -> dict:
             runs[path.parent.name] = m
     if not runs:
         raise SystemExit(f"no Fashion-MNIST runs (*/metrics.json) below {root}")
-    names = list(runs)
+    names = sorted(runs, key=lambda n: (MODELS.index(runs[n]["model"]), list(OPTIMIZERS).index(runs[n]["opt"]), n))
     lines = ["| class | " + " | ".join(f"{n} P / R / F1" for n in names) + " |", "|---|" + "---|" * len(names)]
     for i, c in enumerate(CLASSES):
         cells = [f"{r['precision']:.2f} / {r['recall']:.2f} / {r['f1']:.2f}"
@@ -405,5 +405,31 @@ def compare(root: Path) -> dict:
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
     (root / "table2.md").write_text(text)
+    plot_curves(root, names, root / "curves.png")
     print(text)
     return runs
+
+
+def plot_curves(root: Path, names: list[str], path: Path) -> None:
+    """Validation accuracy and learning rate per epoch of every run (from its checkpoint's history)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+    for n in names:
+        ckpt = root / n / "checkpoint.pt"
+        if not ckpt.exists():
+            continue
+        history = torch.load(ckpt, map_location="cpu", weights_only=False)["history"]
+        ep = [h["epoch"] + 1 for h in history]
+        ax[0].plot(ep, [h["val_score"] for h in history], marker="o", markersize=3, label=n)
+        if "lr" in history[0]:
+            ax[1].plot(ep, [h["lr"] / history[0]["lr"] for h in history], marker="o", markersize=3, label=n)
+    ax[0].set_xlabel("epoch"), ax[0].set_ylabel("validation accuracy"), ax[0].legend(fontsize=8)
+    ax[1].set_xlabel("epoch"), ax[1].set_ylabel("rate / rate after epoch 1"), ax[1].set_yscale("log")
+    ax[1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
