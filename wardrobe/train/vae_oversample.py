@@ -22,6 +22,7 @@ and x50, and VAE sampling x30 and x50, over several seeds.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import time
@@ -226,6 +227,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--cache-dir", type=Path, default=Path("cache"))
     p.add_argument("--output-dir", type=Path, default=Path("runs/vae-oversample"))
+    p.add_argument("--resume", action="store_true", help="keep the rows results.json already has")
     return p
 
 
@@ -263,18 +265,25 @@ def main(args: argparse.Namespace) -> dict:
         log.info("%s: %s", name, ", ".join(f"{c} {int((feats[f'{name}_y'] == i).sum())}" for c, i in index.items()))
     mean, std = feats["train_x"].mean(0), feats["train_x"].std(0) + 1e-6
     x = {k: ((feats[f"{k}_x"] - mean) / std).astype(np.float32) for k in ("train", "test")}
-    rows = []
+    rows: list[dict] = []
+    if args.resume and (out / "results.json").exists():
+        rows = json.loads((out / "results.json").read_text())["rows"]
+        log.info("resuming: %d rows already measured", len(rows))
     for n_f in args.n_f:
         for seed in args.seeds:
             sel = imbalanced(feats["train_y"], minority, n_f, np.random.default_rng(seed))
             for method in args.methods:
+                if any(r["n_f"] == n_f and r["seed"] == seed and r["method"] == method for r in rows):
+                    continue
                 t0 = time.monotonic()
                 r = run_method(method, x["train"][sel], feats["train_y"][sel], x["test"], feats["test_y"], minority,
                                len(studied), args, seed)
                 rows.append({"n_f": n_f, "seed": seed, "method": method, **r, "seconds": time.monotonic() - t0})
                 log.info("n_f %d seed %d %-15s acc %.3f acc_h %.3f (majority %.3f, minority %.3f)", n_f, seed,
                          method, r["acc"], r["acc_h"], r["acc_majority"], r["acc_minority"])
-    report.save_json({"classes": studied, "minority": MINORITY, "rows": rows}, out / "results.json")
+                # Saved after every row, so a stopped run keeps what it measured (and --resume skips it).
+                report.save_json({"classes": studied, "minority": MINORITY, "rows": rows}, out / "results.json")
+    rows = [r for r in rows if r["n_f"] in args.n_f and r["seed"] in args.seeds and r["method"] in args.methods]
     table = summarise(rows, args.n_f, args.methods)
     (out / "table.md").write_text(table)
     plot(rows, args.n_f, args.methods, out / "acc_h.png")
