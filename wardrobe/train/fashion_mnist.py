@@ -363,7 +363,8 @@ def main(args: argparse.Namespace) -> dict:
     (out / "table2.md").write_text(report.markdown_table(rows))
     report.plot_confusion(pred, targets, CLASSES, out / "test-confusion.png", f"Fashion-MNIST test: {args.model}")
     results = {
-        "model": args.model, "opt": args.opt, "lr": args.lr, "augment": args.augment, "epochs": len(history),
+        "model": args.model, "width": args.width, "opt": args.opt, "lr": args.lr, "augment": args.augment,
+        "epochs": len(history),
         "best_epoch": best_ckpt["epoch"], "val_accuracy": best, "test_accuracy": test_acc,
         "precision": float(np.mean([r["precision"] for r in rows])),
         "recall": float(np.mean([r["recall"] for r in rows])),
@@ -387,6 +388,10 @@ def compare(root: Path) -> dict:
             runs[path.parent.name] = m
     if not runs:
         raise SystemExit(f"no Fashion-MNIST runs (*/metrics.json) below {root}")
+    for n, m in runs.items():  # latency measured again here, all runs under the same conditions
+        model = build_model(m["model"], m.get("width", 32))
+        model.load_state_dict(torch.load(root / n / "best.pt", map_location="cpu", weights_only=True)["model"])
+        m["cpu_ms_per_image"] = cpu_latency_ms(model)
     names = sorted(runs, key=lambda n: (MODELS.index(runs[n]["model"]), list(OPTIMIZERS).index(runs[n]["opt"]), n))
     lines = ["| class | " + " | ".join(f"{n} P / R / F1" for n in names) + " |", "|---|" + "---|" * len(names)]
     for i, c in enumerate(CLASSES):
