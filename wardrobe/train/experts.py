@@ -135,6 +135,7 @@ def train_expert(job: dict) -> dict:
             loss = F.cross_entropy(model(x), torch.from_numpy(targets[sel][perm]), label_smoothing=0.1)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
             sched.step()
             step += 1
@@ -181,6 +182,18 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return p
 
 
+MIN_STEPS = 40
+"""Each network takes at least this many steps an epoch: a small group gets smaller batches (the
+same photos, so the same compute) rather than a handful of steps that a one-cycle schedule cannot
+warm up in (with 6 to 15 steps at batch 128, small experts diverged to saturated outputs)."""
+
+
+def batch_and_rate(n_photos: int, args) -> tuple[int, float]:
+    """Batch size for a network's training set and its peak rate, scaled linearly with the batch."""
+    bs = int(min(args.batch_size, max(16, n_photos // MIN_STEPS)))
+    return bs, args.lr * bs / args.batch_size
+
+
 def product_split(args) -> tuple[dict, dict[str, str], list[str]]:
     """Small product images, article types and groups per split, from the classifier's split."""
     root = next((Path(s.partition("=")[2]) for s in args.data if s.startswith("product-photos=")), None)
@@ -208,8 +221,7 @@ def main(args: argparse.Namespace) -> dict:
     train_labels = np.array(data["train"]["labels"])
     train_groups = np.array([mapping[c] for c in train_labels])
     threads = max(1, (os.cpu_count() or 1) // args.workers)
-    common = dict(data=str(out / "train-images.npy"), batch_size=args.batch_size, lr=args.lr, threads=threads,
-                  out=str(out / "nets"))
+    common = dict(data=str(out / "train-images.npy"), threads=threads, out=str(out / "nets"))
     jobs = [dict(common, name="single", classes=classes, train_idx=np.arange(len(train_labels)).tolist(),
                  targets=[classes.index(c) for c in train_labels], epochs=args.epochs, seed=args.seed)]
     rng = np.random.default_rng(args.seed)
@@ -232,6 +244,8 @@ def main(args: argparse.Namespace) -> dict:
     log.info("%d networks over %d article types in %d groups (%s), %d at a time, %d threads each", len(jobs),
              len(classes), len(groups), ", ".join(f"{g} {int((train_groups == g).sum())}" for g in groups),
              args.workers, threads)
+    for j in jobs:
+        j["batch_size"], j["lr"] = batch_and_rate(len(j["train_idx"]), args)
     jobs.sort(key=lambda j: -len(j["train_idx"]) * j["epochs"])  # longest first balances the workers
     for pos, j in enumerate(jobs):
         j["position"] = pos % args.workers
