@@ -34,8 +34,9 @@ from wardrobe.nets import AlexNetSlim
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
 from wardrobe.train import distributed, report
-from wardrobe.train.classifier import augment_batch, normalise, seed_everything
+from wardrobe.train.classifier import augment_batch, normalise, start_run
 from wardrobe.train.data import build_splits
+from wardrobe.train.models import load_fitting
 
 log = logging.getLogger(__name__)
 
@@ -101,21 +102,8 @@ def build_attribute_model(arch: str, weights: Path | None) -> nn.Module:
     else:
         raise SystemExit(f"unknown --model {arch!r}; choose from {', '.join(MODELS)}")
     if weights is not None:
-        if not weights.exists():
-            raise SystemExit(f"--weights {weights}: no such file")
-        if weights.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(weights)
-        else:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-            state = state.get("model", state)
-        own = model.state_dict()
-        fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-        if len(fitting) < len(own) // 2:
-            raise SystemExit(f"--weights {weights} does not fit {arch}: {len(fitting)} of {len(own)} tensors match")
-        model.load_state_dict(fitting, strict=False)
-        log.info("loaded %d of %d tensors from %s", len(fitting), len(own), weights)
+        loaded = load_fitting(model, weights, arch)
+        log.info("loaded %d of %d tensors from %s", loaded, len(model.state_dict()), weights)
     return model
 
 
@@ -286,13 +274,8 @@ def main(args: argparse.Namespace) -> dict:
         return attach(*args.attach, args.output_dir)
     if not args.data:
         raise SystemExit("--data is required (or --compare DIR)")
-    seed_everything(args.seed)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    dist = distributed.init(args.device)
-    args.device = distributed.device_for(dist, args.device)
+    dist = start_run(args)
     out: Path = args.output_dir
-    out.mkdir(parents=True, exist_ok=True)
     pre = Preprocess()  # the default bundle's 128 -> 112 squash, so the classifier's image cache is reused
     size = args.input_size or pre.crop
     styles = read_styles(args.data)
@@ -453,7 +436,7 @@ def finish(model, args, splits, pre, size, history, out: Path) -> dict:
     best = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
     model.load_state_dict(best["model"])
     probs = {(name, tta): predict_probs(model, splits[name][0], pre, size, args.device, tta)
-             for name in ("val", "test") for tta in (False, True)}
+             for name, tta in (("test", False), ("test", True), ("val", True))}
     test_t = splits["test"][1]
     results = {
         "model": args.model, "weights": str(args.weights) if args.weights else None, "input_size": size,

@@ -91,6 +91,18 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def start_run(args: argparse.Namespace) -> distributed.Dist:
+    """What every training preset does first: seed, CPU threads, join torchrun's job (args.device
+    becomes this rank's device), and make the run folder."""
+    seed_everything(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dist = distributed.init(args.device)
+    args.device = distributed.device_for(dist, args.device)
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    return dist
+
+
 def sample_weights(split: Split, balance: float, home_share: float) -> np.ndarray:
     """Per-photo sampling weights: class counts raised to -balance, then sources rescaled to home_share."""
     w = np.ones(len(split.targets))
@@ -240,13 +252,8 @@ def make_optimizer(args, model):
 def main(args: argparse.Namespace) -> dict:
     """Train, keep the best checkpoint by validation score, evaluate it on the test split."""
     args = resolve(args)
-    seed_everything(args.seed)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    dist = distributed.init(args.device)
-    args.device = distributed.device_for(dist, args.device)
+    dist = start_run(args)
     out: Path = args.output_dir
-    out.mkdir(parents=True, exist_ok=True)
     taxonomy = Taxonomy.load(args.taxonomy)
     pre = Preprocess(resize=args.resize, crop=args.crop, mode=args.resize_mode)
     classes, splits = build_splits(args.data, taxonomy, pre, args.seed, args.cache_dir, args.limit)

@@ -216,8 +216,7 @@ def main(args: argparse.Namespace) -> dict:
     (out / "nets").mkdir(parents=True, exist_ok=True)
     data, mapping, classes = product_split(args)
     groups = sorted({mapping[c] for c in classes})
-    for name in ("train", "val", "test"):
-        np.save(out / f"{name}-images.npy", data[name]["images"])
+    np.save(out / "train-images.npy", data["train"]["images"])  # the workers memory-map it
     train_labels = np.array(data["train"]["labels"])
     train_groups = np.array([mapping[c] for c in train_labels])
     threads = max(1, (os.cpu_count() or 1) // args.workers)

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wardrobe.train import distributed, report
-from wardrobe.train.classifier import seed_everything
+from wardrobe.train.classifier import start_run
 
 log = logging.getLogger(__name__)
 
@@ -302,13 +302,8 @@ def main(args: argparse.Namespace) -> dict:
     args.opt = args.opt or ("dynamic" if args.model == "ours" else "adam")
     args.lr = args.lr or OPTIMIZERS[args.opt][0]
     args.augment = args.augment or ("shift-flip" if args.model == "ours" else "none")
-    seed_everything(args.seed)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    dist = distributed.init(args.device)
-    args.device = distributed.device_for(dist, args.device)
+    dist = start_run(args)
     out: Path = args.output_dir
-    out.mkdir(parents=True, exist_ok=True)
     splits = load_splits(args.data_dir, args.seed)
     mean, std = float(splits["train"][0].mean() / 255), float(splits["train"][0].std() / 255)
     tensors = {k: (to_tensor(x, mean, std), torch.from_numpy(y)) for k, (x, y) in splits.items()}

@@ -13,23 +13,36 @@ ARCHITECTURES = ("alexnet-slim", "alexnet", "resnet18")
 
 
 def build_model(arch: str, num_outputs: int, weights: Path | None = None) -> nn.Module:
-    """Build an architecture with num_outputs logits; pretrained weights only from a local file.
-
-    Weights whose shapes do not fit (the pretrained model's own last layer) are left out, so the
-    new last layer starts fresh.
-    """
+    """Build an architecture with num_outputs logits; pretrained weights only from a local file."""
     if arch not in ARCHITECTURES:
         raise SystemExit(f"unknown --model {arch!r}; choose from {', '.join(ARCHITECTURES)}")
     model = build(arch, num_outputs)
     if weights is not None:
+        load_fitting(model, weights, arch)
+    return model
+
+
+def load_fitting(model: nn.Module, weights: Path, arch: str) -> int:
+    """Load the tensors of a local state dict, checkpoint or safetensors file that fit the model.
+
+    Weights whose shapes do not fit (another model's own last layer) are left out, so that layer
+    starts fresh; a file that fits less than half the model is refused. Returns how many loaded.
+    """
+    if not weights.exists():
+        raise SystemExit(f"--weights {weights}: no such file")
+    if weights.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(weights)
+    else:
         state = torch.load(weights, map_location="cpu", weights_only=True)
         state = state.get("model", state)
-        own = model.state_dict()
-        fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-        if len(fitting) < len(own) // 2:
-            raise SystemExit(f"--weights {weights} does not fit {arch}: only {len(fitting)} of {len(own)} tensors match")
-        model.load_state_dict(fitting, strict=False)
-    return model
+    own = model.state_dict()
+    fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if len(fitting) < len(own) // 2:
+        raise SystemExit(f"--weights {weights} does not fit {arch}: only {len(fitting)} of {len(own)} tensors match")
+    model.load_state_dict(fitting, strict=False)
+    return len(fitting)
 
 
 def head_layers(model: nn.Module) -> list[nn.Module]:
