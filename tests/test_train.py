@@ -150,3 +150,34 @@ def test_shipped_taxonomy_covers_every_label():
     home = [g for (s, _), g in t.mapping.items() if s == "clothing-photos"]
     assert len(home) == 17 and len(set(home)) == 17
     assert sum(1 for s, _ in t.mapping if s == "product-photos") >= 70  # every articleType of the shop data
+
+
+def test_vae_home_retrains_only_the_garment_outputs_of_a_run(datasets, tmp_path):
+    """Park's winner on the home photos: the frozen backbone's features give back the run's own
+    predictions (the "shipped" row), and every method is scored on the same rare classes."""
+    from wardrobe.train.__main__ import main as train_main
+
+    data = ["--data", f"clothing-photos={datasets['clothing-photos']}", "--data",
+            f"product-photos={datasets['product-photos']}", "--cache-dir", str(tmp_path / "cache")]
+    run, out = tmp_path / "run", tmp_path / "vae-home"
+    assert train_main(["classifier", *data, "--epochs", "1", "--batch-size", "16", "--output-dir", str(run)]) == 0
+    assert train_main(["vae-home", "--run", str(run), *data, "--views", "2", "--draws", "512", "--seeds", "0",
+                       "--times", "5", "--vae-epochs", "2", "--rare-below", "8", "--output-dir", str(out)]) == 0
+    res = json.loads((out / "results.json").read_text())
+    metrics = json.loads((run / "metrics.json").read_text())
+    shipped = next(r for r in res["rows"] if r["method"] == "shipped" and r["split"] == "val")
+    assert shipped["home_top1"] == pytest.approx(metrics["val"]["clothing-photos"]["top1"])
+    home_train = np.load(out / "features.npz")
+    assert home_train["train_views"].shape == (2, len(home_train["train_y"]), 256)
+    assert {(r["method"], r["split"]) for r in res["rows"]} == {
+        (m, s) for m in ("shipped", "head", "oversample-x5", "vae-x5") for s in ("val", "test")}
+    ckpt_classes = __import__("torch").load(run / "best.pt", weights_only=False)["classes"]
+    home = home_train["train_src"] == "clothing-photos"
+    counts = np.bincount(home_train["train_y"][home], minlength=len(ckpt_classes))
+    assert res["rare"] == [c for i, c in enumerate(ckpt_classes) if 0 < counts[i] < 8]
+    table = (out / "table.md").read_text()
+    assert "vae-x5" in table and "val rare_recall" in table
+    # Other data than the run was trained on is refused, not silently mis-labelled.
+    with pytest.raises(SystemExit, match="other classes"):
+        train_main(["vae-home", "--run", str(run), "--data", f"clothing-photos={datasets['clothing-photos']}", "--cache-dir",
+                    str(tmp_path / "cache"), "--output-dir", str(tmp_path / "other")])

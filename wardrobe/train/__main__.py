@@ -15,6 +15,7 @@ PRESET_COMMANDS = {
     "fashion-mnist": "fashion_mnist",
     "attributes": "attributes",
     "vae-oversample": "vae_oversample",
+    "vae-home": "vae_home",
     "experts": "experts",
 }
 
