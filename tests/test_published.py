@@ -238,12 +238,16 @@ def test_experts_preset_runs_in_parallel_processes(tmp_path):
     assert train_main(["experts", "--data", f"product-photos={PRODUCTS}", "--epochs", "1", "--batch-size", "32",
                        "--workers", "2", "--cache-dir", str(tmp_path / "cache"), "--output-dir", str(out)]) == 0
     m = json.loads((out / "metrics.json").read_text())
-    assert set(m["accuracy"]) == {"single", "experts", "experts+other"}
-    # Equal compute: the experts together see as many photos as the single network (rounding aside).
-    assert m["compute"]["experts"] == pytest.approx(m["compute"]["single"], rel=0.35)
+    assert set(m["accuracy"]) == {"single", "experts", "experts+other", "router+experts"}
+    # Equal compute: the experts together see as many photos as the single network (rounding aside),
+    # and so do the router and its experts.
+    for variant in ("experts", "router+experts"):
+        assert m["compute"][variant] == pytest.approx(m["compute"]["single"], rel=0.35)
     nets = {p.stem for p in (out / "nets").glob("*.pt")}
-    assert "single" in nets and {"expert-footwear", "expert+other-footwear"} <= nets
-    assert "errors_by_an_expert_outside_the_true_group" in m["failures"]["experts"]
+    assert {"single", "router"} <= nets and {"expert-footwear", "expert+other-footwear", "routed-footwear"} <= nets
+    assert all("errors_by_an_expert_outside_the_true_group" in f for f in m["failures"].values())
+    assert set(m["failures"]) == {"experts", "experts+other", "router+experts"}
+    assert 0 <= m["router_group_accuracy"] <= 1
     assert (out / "experts.md").is_file()
 
 

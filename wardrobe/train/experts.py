@@ -12,7 +12,10 @@ Compared at equal total compute with one ResNet over all article types: every ex
 number of epochs over its own photos, so the experts together see exactly the photos the single
 network sees. The improvement tried: each expert also learns an "other" class from a share of
 photos outside its group (its epochs shortened to keep the compute equal), so that an expert can
-say "not mine" instead of being confidently wrong about a garment it never saw.
+say "not mine" instead of being confidently wrong about a garment it never saw. A second
+improvement: a router network over the 6 groups, trained on a share of the budget, weighs each
+expert's answer by the router's belief in its group (p(type) = p(group) x p(type | group)); its
+experts train for the rest of the budget, so the compute stays equal.
 
     wardrobe train experts --data clothing-photos=DIR --data product-photos=DIR --output-dir runs/experts
 """
@@ -172,6 +175,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=float, default=3, help="passes over its own photos, for every network")
     p.add_argument("--other-share", type=float, default=0.25,
                    help="the improvement: out-of-group photos added to each expert as 'other' (0: off)")
+    p.add_argument("--router-share", type=float, default=0.25,
+                   help="the second improvement: this share of the budget trains a router over the groups (0: off)")
     p.add_argument("--batch-size", "-b", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--workers", type=int, default=2, help="networks trained at once, each in its own process")
@@ -240,6 +245,16 @@ def main(args: argparse.Namespace) -> dict:
                              targets=[*(g_classes.index(c) for c in train_labels[own]), *[len(g_classes)] * n_other],
                              epochs=args.epochs * len(own) / (len(own) + n_other),  # equal compute
                              seed=args.seed + 101 + k))
+    if args.router_share > 0:
+        jobs.append(dict(common, name="router", classes=groups, train_idx=np.arange(len(train_labels)).tolist(),
+                         targets=[groups.index(g) for g in train_groups], epochs=args.epochs * args.router_share,
+                         seed=args.seed + 300))
+        for k, g in enumerate(groups):
+            own = np.flatnonzero(train_groups == g)
+            g_classes = sorted({c for c in train_labels[own]})
+            jobs.append(dict(common, name=f"routed-{g}", classes=g_classes, train_idx=own.tolist(),
+                             targets=[g_classes.index(c) for c in train_labels[own]],
+                             epochs=args.epochs * (1 - args.router_share), seed=args.seed + 201 + k))
     log.info("%d networks over %d article types in %d groups (%s), %d at a time, %d threads each", len(jobs),
              len(classes), len(groups), ", ".join(f"{g} {int((train_groups == g).sum())}" for g in groups),
              args.workers, threads)
@@ -258,6 +273,7 @@ def main(args: argparse.Namespace) -> dict:
         "single": done["single"]["samples"],
         "experts": sum(r["samples"] for n, r in done.items() if n.startswith("expert-")),
         "experts+other": sum(r["samples"] for n, r in done.items() if n.startswith("expert+other-")),
+        "router+experts": sum(r["samples"] for n, r in done.items() if n == "router" or n.startswith("routed-")),
         "seconds": {n: r["seconds"] for n, r in done.items()},
     }
     report.save_json(results, out / "metrics.json")
@@ -275,14 +291,13 @@ def evaluate_all(test, jobs, done, classes, mapping, groups, args) -> dict:
     y = np.array([classes.index(c) for c in labels])
     true_group = np.array([mapping[c] for c in labels])
     preds = {"single": probabilities(done["single"]["path"], len(classes), images).argmax(1)}
-    failures = {}
+    confidence = {}
     for variant, prefix in (("experts", "expert-"), ("experts+other", "expert+other-")):
         names = [f"{prefix}{g}" for g in groups if f"{prefix}{g}" in done]
         if not names:
             continue
         best_p = np.full(len(y), -1.0)
         best_c = np.zeros(len(y), int)
-        best_g = np.empty(len(y), object)
         for name in names:
             ecls = jobs[name]["classes"]
             p = probabilities(done[name]["path"], len(ecls), images)
@@ -291,14 +306,27 @@ def evaluate_all(test, jobs, done, classes, mapping, groups, args) -> dict:
             arg = np.array([classes.index(ecls[own[i]]) for i in p[:, own].argmax(1)])
             better = top > best_p
             best_p[better], best_c[better] = top[better], arg[better]
-            best_g[better] = name[len(prefix):]
-        preds[variant] = best_c
-        wrong = best_c != y
-        outside = wrong & (best_g != true_group)
+        preds[variant], confidence[variant] = best_c, best_p
+    if "router" in done:
+        router = probabilities(done["router"]["path"], len(groups), images)
+        score = np.zeros((len(y), len(classes)))
+        for k, g in enumerate(groups):
+            ecls = jobs[f"routed-{g}"]["classes"]
+            score[:, [classes.index(c) for c in ecls]] = router[:, k : k + 1] * probabilities(
+                done[f"routed-{g}"]["path"], len(ecls), images)
+        preds["router+experts"], confidence["router+experts"] = score.argmax(1), score.max(1)
+        confidence["router"] = router.max(1)
+    failures = {}
+    for variant, conf in confidence.items():
+        if variant == "router":
+            continue
+        wrong = preds[variant] != y
+        # Experts own disjoint types, so the group of the answer is the group of the expert that won.
+        outside = wrong & (np.array([mapping[classes[c]] for c in preds[variant]]) != true_group)
         failures[variant] = {
             "errors": int(wrong.sum()),
             "errors_by_an_expert_outside_the_true_group": int(outside.sum()),
-            "their_mean_confidence": float(best_p[outside].mean()) if outside.any() else float("nan"),
+            "their_mean_confidence": float(conf[outside].mean()) if outside.any() else float("nan"),
         }
     res = {"classes": len(classes), "test_photos": int(len(y)), "failures": failures, "accuracy": {}}
     for name, pred in preds.items():
@@ -306,6 +334,8 @@ def evaluate_all(test, jobs, done, classes, mapping, groups, args) -> dict:
                                  **{g: float((pred[true_group == g] == y[true_group == g]).mean())
                                     for g in groups if (true_group == g).any()}}
         res["accuracy"][name]["n"] = {g: int((true_group == g).sum()) for g in groups}
+    if "router" in done:
+        res["router_group_accuracy"] = float((np.array(groups)[router.argmax(1)] == true_group).mean())
     return res
 
 
@@ -319,6 +349,8 @@ def summarise(res: dict, groups: list[str]) -> str:
                                                       for n in names) + " |")
     comp = res["compute"]
     lines.append("| training photos seen | " + " | ".join(f"{comp.get(n, 0):,}" for n in names) + " |")
+    if "router_group_accuracy" in res:
+        lines.append(f"\nrouter: the right group for {100 * res['router_group_accuracy']:.1f} % of test photos")
     for v, f in res["failures"].items():
         lines.append(f"\n{v}: {f['errors']} errors, {f['errors_by_an_expert_outside_the_true_group']} of them won by "
                      f"an expert outside the photo's group (mean confidence {f['their_mean_confidence']:.2f})")
