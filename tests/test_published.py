@@ -248,7 +248,7 @@ def test_experts_preset_runs_in_parallel_processes(tmp_path):
     assert all("errors_by_an_expert_outside_the_true_group" in f for f in m["failures"].values())
     assert set(m["failures"]) == {"experts", "experts+other", "router+experts"}
     assert 0 <= m["router_group_accuracy"] <= 1
-    assert (out / "experts.md").is_file()
+    assert (out / "experts.md").is_file() and (out / "experts.png").is_file()
 
 
 # ---------------------------------------------------------------- the occasion head on the appliance

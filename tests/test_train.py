@@ -176,7 +176,7 @@ def test_vae_home_retrains_only_the_garment_outputs_of_a_run(datasets, tmp_path)
     counts = np.bincount(home_train["train_y"][home], minlength=len(ckpt_classes))
     assert res["rare"] == [c for i, c in enumerate(ckpt_classes) if 0 < counts[i] < 8]
     table = (out / "table.md").read_text()
-    assert "vae-x5" in table and "val rare_recall" in table
+    assert "vae-x5" in table and "val rare_recall" in table and (out / "tradeoff.png").is_file()
     # Other data than the run was trained on is refused, not silently mis-labelled.
     with pytest.raises(SystemExit, match="other classes"):
         train_main(["vae-home", "--run", str(run), "--data", f"clothing-photos={datasets['clothing-photos']}", "--cache-dir",

@@ -279,6 +279,8 @@ def main(args: argparse.Namespace) -> dict:
     report.save_json(results, out / "metrics.json")
     table = summarise(results, groups)
     (out / "experts.md").write_text(table)
+    report.plot_bars({n: {g: a for g, a in acc.items() if g != "n"} for n, acc in results["accuracy"].items()},
+                     out / "experts.png", "test accuracy")
     print(table)
     return results
 

@@ -119,6 +119,26 @@ def plot_confusion(pred, targets, classes, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def plot_bars(values: dict[str, dict[str, float]], path: Path, ylabel: str) -> None:
+    """Grouped bars: one group per inner key, one bar per outer key (e.g. {method: {group: accuracy}})."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = list(values)
+    groups = list(dict.fromkeys(g for v in values.values() for g in v))
+    width = 0.8 / max(1, len(series))
+    fig, ax = plt.subplots(figsize=(1.2 * len(groups) + 3, 4))
+    for k, name in enumerate(series):
+        ax.bar(np.arange(len(groups)) + k * width, [values[name].get(g, np.nan) for g in groups], width, label=name)
+    ax.set_xticks(np.arange(len(groups)) + 0.4 - width / 2, groups, rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel), ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def save_json(obj, path: Path) -> None:
     """Write JSON via a temp file and rename."""
     tmp = path.with_suffix(path.suffix + ".tmp")

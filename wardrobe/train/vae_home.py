@@ -52,7 +52,7 @@ def pooled_features(model: nn.Module, images: np.ndarray, pre: Preprocess, augme
     """The backbone's global-average-pooled features (N, 256), one view per photo."""
     model.eval()
     gen = gen or torch.Generator()
-    out = [model.pool(model.features(normalise(augment_batch(torch.from_numpy(np.asarray(images[i : i + batch])),
+    out = [model.pool(model.features(normalise(augment_batch(torch.from_numpy(np.array(images[i : i + batch])),
                                                              pre.crop, augment, gen), pre))).flatten(1).numpy()
            for i in range(0, len(images), batch)]
     return np.concatenate(out) if out else np.zeros((0, 256), np.float32)
@@ -229,6 +229,7 @@ def main(args: argparse.Namespace) -> dict:
     rows = [r for r in rows if r["method"] == "shipped" or (r["method"] in methods and r["seed"] in args.seeds)]
     table = summarise(rows, ["shipped", *methods], rare, counts, classes)
     (out / "table.md").write_text(table)
+    plot_tradeoff(rows, ["shipped", *methods], out / "tradeoff.png")
     print(table)
     return {"rare": rare, "rows": rows}
 
@@ -252,3 +253,31 @@ def summarise(rows: list[dict], methods: list[str], rare: list[str], counts: np.
         lines.append(f"| {m} | " + " | ".join(f"{100 * _mean([r['per_class'].get(c, np.nan) for r in sel]):.0f}"
                                              for c in rare) + " |")
     return "\n".join(lines) + "\n"
+
+
+def plot_tradeoff(rows: list[dict], methods: list[str], path: Path) -> None:
+    """Validation recall of the rare against the other home classes, one point per method (seed mean)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for kind, marker in (("oversample", "o"), ("vae", "s")):
+        ms = [m for m in methods if m.startswith(kind)]
+        pts = [[100 * _mean([r[k] for r in rows if r["method"] == m and r["split"] == "val"])
+                for k in ("rare_recall", "other_recall")] for m in ms]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), marker=marker, label=kind)
+            for m, (x, y) in zip(ms, pts, strict=True):
+                ax.annotate(m.rsplit("-", 1)[1], (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    for m, marker in (("shipped", "*"), ("head", "^")):
+        sel = [r for r in rows if r["method"] == m and r["split"] == "val"]
+        if sel:
+            ax.scatter(100 * _mean([r["rare_recall"] for r in sel]), 100 * _mean([r["other_recall"] for r in sel]),
+                       marker=marker, s=80, label=m, zorder=3)
+    ax.set_xlabel("rare home classes: mean recall (%)"), ax.set_ylabel("other home classes: mean recall (%)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
