@@ -67,3 +67,14 @@ def test_two_process_gloo_job_is_reproducible(preset, tmp_path):
         assert (out / "metrics.json").is_file()
     a, b = (r["model"] for r in runs)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # same seed and world size
+
+
+@pytest.mark.parametrize("preset", ["experts", "vae-oversample", "vae-home", "colours", "segmentation", "export"])
+def test_presets_that_are_not_data_parallel_refuse_torchrun(preset, monkeypatch):
+    """Every rank would redo the whole job and write the same files: a clear refusal instead."""
+    from wardrobe.train.__main__ import main as train_main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(SystemExit, match=f"`{preset}` does not run under torchrun") as e:
+        train_main([preset, "--help"])
+    assert "classifier" in str(e.value) and ("--workers" in str(e.value)) == (preset == "experts")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 
 PRESET_COMMANDS = {
@@ -19,12 +20,22 @@ PRESET_COMMANDS = {
     "experts": "experts",
 }
 
+DATA_PARALLEL = {"classifier", "fashion-mnist", "attributes"}
+"""Presets that train one network and so run data-parallel under torchrun. The others either train
+no network (colours, segmentation, export), spread their own networks over processes (experts), or
+are studies of small networks on frozen features (vae-oversample, vae-home): under torchrun every
+rank would redo the whole job and write the same files, so they refuse instead."""
+
 
 def main(argv: list[str] | None = None) -> int:
     """Dispatch to a training preset; the classifier is the default."""
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     command = argv.pop(0) if argv and argv[0] in PRESET_COMMANDS else "classifier"
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and command not in DATA_PARALLEL:
+        hint = " (it spreads its networks over processes itself: --workers)" if command == "experts" else ""
+        raise SystemExit(f"`{command}` does not run under torchrun{hint}; run it as one process. "
+                         f"Data-parallel presets: {', '.join(sorted(DATA_PARALLEL))}")
     module = importlib.import_module(f"wardrobe.train.{PRESET_COMMANDS[command]}")
     module.main(module.get_args_parser().parse_args(argv))
     return 0
