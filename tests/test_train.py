@@ -177,6 +177,18 @@ def test_vae_home_retrains_only_the_garment_outputs_of_a_run(datasets, tmp_path)
     assert res["rare"] == [c for i, c in enumerate(ckpt_classes) if 0 < counts[i] < 8]
     table = (out / "table.md").read_text()
     assert "vae-x5" in table and "val rare_recall" in table and (out / "tradeoff.png").is_file()
+    # The cache in the output folder is reused for the same run only: another run starts afresh.
+    other_run = tmp_path / "run2"
+    assert train_main(["classifier", *data, "--epochs", "1", "--batch-size", "16", "--seed", "1",
+                       "--output-dir", str(other_run)]) == 0
+    key = str(np.load(out / "features.npz")["run_key"])
+    assert train_main(["vae-home", "--run", str(other_run), *data, "--views", "2", "--draws", "512", "--seeds", "0",
+                       "--times", "5", "--vae-epochs", "2", "--rare-below", "8", "--output-dir", str(out)]) == 0
+    assert str(np.load(out / "features.npz")["run_key"]) != key
+    again = json.loads((out / "results.json").read_text())
+    metrics2 = json.loads((other_run / "metrics.json").read_text())
+    shipped2 = next(r for r in again["rows"] if r["method"] == "shipped" and r["split"] == "val")
+    assert shipped2["home_top1"] == pytest.approx(metrics2["val"]["clothing-photos"]["top1"])
     # Other data than the run was trained on is refused, not silently mis-labelled.
     with pytest.raises(SystemExit, match="other classes"):
         train_main(["vae-home", "--run", str(run), "--data", f"clothing-photos={datasets['clothing-photos']}", "--cache-dir",

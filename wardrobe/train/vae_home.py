@@ -23,6 +23,7 @@ home and product validation photos, with the test split reported beside them, ne
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import time
@@ -142,12 +143,22 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return p
 
 
+def run_key(ckpt: dict) -> str:
+    """Names the trained weights, so that an output folder's cache is only reused for the same run."""
+    return hashlib.sha256(ckpt["model"]["classifier.2.weight"].numpy().tobytes()).hexdigest()[:16]
+
+
 def extract(args, ckpt: dict, out: Path) -> dict:
     """Features of every split from the run's frozen backbone (cached in the output folder)."""
     path = out / "features.npz"
     if path.exists():
-        log.info("features from %s", path)
-        return dict(np.load(path))
+        feats = dict(np.load(path))
+        if str(feats.get("run_key")) == run_key(ckpt):
+            log.info("features from %s", path)
+            return feats
+        log.info("%s holds another run's features and results: starting afresh", out)
+        for old in [path, out / "results.json", *out.glob("vae-seed*.pt")]:
+            old.unlink(missing_ok=True)
     pre = Preprocess.from_dict(ckpt["preprocess"])
     classes, splits = build_splits(args.data, Taxonomy.load(), pre, ckpt["args"]["seed"], args.cache_dir, args.limit)
     if classes != ckpt["classes"]:
@@ -163,6 +174,7 @@ def extract(args, ckpt: dict, out: Path) -> dict:
     tr = splits["train"]
     feats["train_views"] = np.stack([pooled_features(model, tr.images, pre, "light", gen) for _ in range(args.views)])
     feats["train_weights"] = sample_weights(tr, float(ckpt["args"]["balance"]), float(ckpt["args"]["home_share"]))
+    feats["run_key"] = np.array(run_key(ckpt))
     np.savez(path, **feats)
     return feats
 
