@@ -209,7 +209,9 @@ def main(args: argparse.Namespace) -> dict:
     shipped_b = ckpt["model"]["classifier.2.bias"][:n].numpy()
     rows: list[dict] = []
     if (out / "results.json").exists():  # rows already measured are kept (a stopped run continues)
-        rows = [r for r in json.loads((out / "results.json").read_text())["rows"] if r["method"] != "shipped"]
+        kept = json.loads((out / "results.json").read_text())
+        if kept["rare"] == rare:  # the same rare classes (--rare-below), else their scores mean something else
+            rows = [r for r in kept["rows"] if r["method"] != "shipped"]
     for s in ("val", "test"):
         pred = (feats[f"{s}_x"] @ shipped_w.T + shipped_b).argmax(1)
         rows.append({"method": "shipped", "seed": 0, "split": s, **score(pred, feats, s, classes, rare)})
