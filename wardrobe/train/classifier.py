@@ -91,15 +91,19 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def start(seed: int, threads: int, output_dir: Path) -> None:
+    """What every training preset does first: seed, CPU threads (0: all), make the run folder."""
+    seed_everything(seed)
+    if threads:
+        torch.set_num_threads(threads)
+    output_dir.mkdir(parents=True, exist_ok=True)
+
+
 def start_run(args: argparse.Namespace) -> distributed.Dist:
-    """What every training preset does first: seed, CPU threads, join torchrun's job (args.device
-    becomes this rank's device), and make the run folder."""
-    seed_everything(args.seed)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    """start(), then join torchrun's job (args.device becomes this rank's device)."""
+    start(args.seed, args.threads, args.output_dir)
     dist = distributed.init(args.device)
     args.device = distributed.device_for(dist, args.device)
-    args.output_dir.mkdir(parents=True, exist_ok=True)
     return dist
 
 

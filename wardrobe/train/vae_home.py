@@ -37,36 +37,24 @@ from torch import nn
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
 from wardrobe.train import report
-from wardrobe.train.classifier import augment_batch, normalise, sample_weights, seed_everything
+from wardrobe.train.classifier import sample_weights, start
 from wardrobe.train.data import build_splits
 from wardrobe.train.models import build_model
-from wardrobe.train.vae_oversample import FeatureVAE, train_vae
+from wardrobe.train.vae_oversample import FeatureVAE, mlp_head, pooled_features, train_vae
 
 log = logging.getLogger(__name__)
 
 HOME = "clothing-photos"
 
 
-@torch.no_grad()
-def pooled_features(model: nn.Module, images: np.ndarray, pre: Preprocess, augment: str = "none",
-                    gen: torch.Generator | None = None, batch: int = 256) -> np.ndarray:
-    """The backbone's global-average-pooled features (N, 256), one view per photo."""
-    model.eval()
-    gen = gen or torch.Generator()
-    out = [model.pool(model.features(normalise(augment_batch(torch.from_numpy(np.array(images[i : i + batch])),
-                                                             pre.crop, augment, gen), pre))).flatten(1).numpy()
-           for i in range(0, len(images), batch)]
-    return np.concatenate(out) if out else np.zeros((0, 256), np.float32)
-
-
 def fit_head(x: np.ndarray, y: np.ndarray, draws: np.ndarray, n_classes: int, seed: int,
              z_of=None) -> nn.Module:
-    """A one-hidden-layer head (as in vae_oversample) trained on the given draws (rows of x), one pass
+    """The final classifier of vae_oversample trained on the given draws (rows of x), one pass
     in batches of 256; z_of(rows, gen), when given, appends a fresh latent sample to every input."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     width = x.shape[1] + (0 if z_of is None else z_of(np.zeros(1, np.int64), gen).shape[1])
-    head = nn.Sequential(nn.Linear(width, 256), nn.ReLU(), nn.Dropout(0.3), nn.Linear(256, n_classes))
+    head = mlp_head(width, n_classes)
     opt = torch.optim.Adam(head.parameters(), lr=1e-3, weight_decay=1e-4)
     steps = np.array_split(draws, max(1, len(draws) // 256))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, len(steps))
@@ -180,11 +168,8 @@ def extract(args, ckpt: dict, out: Path) -> dict:
 
 
 def main(args: argparse.Namespace) -> dict:
-    seed_everything(0)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    start(0, args.threads, args.output_dir)
     out: Path = args.output_dir
-    out.mkdir(parents=True, exist_ok=True)
     ckpt = torch.load(args.run / "best.pt", map_location="cpu", weights_only=False)
     if ckpt.get("arch") != "alexnet-slim":
         raise SystemExit(f"{args.run}: vae-home works on alexnet-slim runs (the appliance's model)")
@@ -216,6 +201,7 @@ def main(args: argparse.Namespace) -> dict:
         pred = (feats[f"{s}_x"] @ shipped_w.T + shipped_b).argmax(1)
         rows.append({"method": "shipped", "seed": 0, "split": s, **score(pred, feats, s, classes, rare)})
     methods = ["head"] + [f"{kind}-x{k}" for k in args.times for kind in ("oversample", "vae")]
+    vaes: dict[int, FeatureVAE] = {}
     for seed in args.seeds:
         for method in methods:
             if any(r["method"] == method and r["seed"] == seed for r in rows):
@@ -225,7 +211,9 @@ def main(args: argparse.Namespace) -> dict:
             rng = np.random.default_rng([seed, times])  # the same draws for oversample-xK and vae-xK
             p = feats["train_weights"] * np.where(rare_photo, times, 1)
             draws = rng.choice(m, size=args.draws, p=p / p.sum()) + m * rng.integers(0, v, size=args.draws)
-            vae = feature_vae(x_train, args, seed, out) if method.startswith("vae") else None
+            if method.startswith("vae") and seed not in vaes:
+                vaes[seed] = feature_vae(x_train, args, seed, out)
+            vae = vaes[seed] if method.startswith("vae") else None
             z_of = None if vae is None else (lambda rows, gen, vae=vae: vae.sample(torch.from_numpy(x_train[rows]), gen))
             head = fit_head(x_train, y_train, draws, n, seed, z_of)
             for s in ("val", "test"):

@@ -37,7 +37,7 @@ from wardrobe.nets import AlexNetSlim
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
 from wardrobe.train import report
-from wardrobe.train.classifier import augment_batch, normalise, seed_everything
+from wardrobe.train.classifier import augment_batch, normalise, start
 from wardrobe.train.data import build_splits
 
 log = logging.getLogger(__name__)
@@ -88,13 +88,15 @@ def train_backbone(images, targets, n_classes, args, out: Path) -> AlexNetSlim:
 
 
 @torch.no_grad()
-def features(model: AlexNetSlim, images: np.ndarray, batch: int = 256) -> np.ndarray:
-    """Global-average-pooled features (N, 256) of centre crops, the backbone frozen."""
-    pre = Preprocess()
+def pooled_features(model: AlexNetSlim, images: np.ndarray, pre: Preprocess, augment: str = "none",
+                    gen: torch.Generator | None = None, batch: int = 256) -> np.ndarray:
+    """Global-average-pooled features (N, 256), the backbone frozen: centre crops, or one
+    augmented view per photo (augment as in training)."""
     model.eval()
+    gen = gen or torch.Generator()
     out = []
     for i in range(0, len(images), batch):
-        x = augment_batch(torch.from_numpy(np.asarray(images[i : i + batch])), pre.crop, "none", torch.Generator())
+        x = augment_batch(torch.from_numpy(np.array(images[i : i + batch])), pre.crop, augment, gen)
         out.append(model.pool(model.features(normalise(x, pre))).flatten(1).numpy())
     return np.concatenate(out) if out else np.zeros((0, 256), np.float32)
 
@@ -148,11 +150,16 @@ def train_vae(x: np.ndarray, args, seed: int) -> FeatureVAE:
 
 # ---------------------------------------------------------------- stage 3: the final classifier
 
+def mlp_head(width: int, n_classes: int) -> nn.Module:
+    """The final classifier: one hidden layer of 256 with dropout."""
+    return nn.Sequential(nn.Linear(width, 256), nn.ReLU(), nn.Dropout(0.3), nn.Linear(256, n_classes))
+
+
 def fit_classifier(x: np.ndarray, y: np.ndarray, n_classes: int, seed: int, epochs: int = 60) -> nn.Module:
     """A one-hidden-layer classifier on the given inputs (Adam, cross-entropy)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    clf = nn.Sequential(nn.Linear(x.shape[1], 256), nn.ReLU(), nn.Dropout(0.3), nn.Linear(256, n_classes))
+    clf = mlp_head(x.shape[1], n_classes)
     opt = torch.optim.Adam(clf.parameters(), lr=1e-3, weight_decay=1e-4)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     for _ in range(epochs):
@@ -233,11 +240,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> dict:
     """Backbone once, features once, then every n_f x seed x method; writes results.json, table.md, acc_h.png."""
-    seed_everything(0)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    start(0, args.threads, args.output_dir)
     out: Path = args.output_dir
-    out.mkdir(parents=True, exist_ok=True)
     _, splits = build_splits(args.data, Taxonomy.load(), Preprocess(), 0, args.cache_dir, args.limit)
     studied = MAJORITY + MINORITY
     index = {c: i for i, c in enumerate(studied)}
@@ -258,7 +262,7 @@ def main(args: argparse.Namespace) -> dict:
         for name, s in splits.items():
             keep = np.array([i for i, r in enumerate(s.records) if r.source == "product-photos" and r.label in index],
                             dtype=np.int64)
-            feats[f"{name}_x"] = features(backbone, s.images[keep] if len(keep) else s.images[:0])
+            feats[f"{name}_x"] = pooled_features(backbone, s.images[keep] if len(keep) else s.images[:0], Preprocess())
             feats[f"{name}_y"] = np.array([index[s.records[i].label] for i in keep], dtype=np.int64)
         np.savez(feats_path, **feats)
     for name in ("train", "test"):
