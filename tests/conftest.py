@@ -23,7 +23,7 @@ def photo(name: str) -> Path:
 
 def rgb_of(name: str) -> np.ndarray:
     """A sample photo decoded to RGB."""
-    from wardrobe.pipeline import read_image
+    from wardrobe.images import read_image
 
     return read_image(photo(name))
 

@@ -18,7 +18,7 @@ os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
 
 
 def main() -> None:
-    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory
 
     from wardrobe.cli import build_parser, overrides, setup_logging
     from wardrobe.daemon import Daemon
@@ -34,9 +34,10 @@ def main() -> None:
         argv = argv[1:]
     args = build_parser().parse_args(["run", *argv])
     setup_logging(True)
-    daemon = Daemon(args.config, overrides(args))
+    factory = MockFactory()
+    daemon = Daemon(args.config, overrides(args), pin_factory=factory)
     daemon.start()
-    pin = Device.pin_factory.pin(daemon.settings.button.pin)
+    pin = factory.pin(daemon.settings.button.pin)
 
     def commands() -> None:
         for line in sys.stdin:

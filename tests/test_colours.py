@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import rgb_of
+from wardrobe.baseline import original_colours
 from wardrobe.colours import (
     FAMILIES,
     Cluster,
@@ -14,11 +15,10 @@ from wardrobe.colours import (
     dominant_colours,
     garment_weights,
     load_colour_model,
-    original_colours,
-    rgb_to_lab,
     rule_family,
     spoken_colours,
 )
+from wardrobe.images import rgb_to_lab
 from wardrobe.segment import auto_mask, threshold_mask
 
 

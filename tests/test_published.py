@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from tests.conftest import ROOT
+from wardrobe.errors import TrainingError
 
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 PRODUCTS = ROOT / "assets" / "product-photos"
@@ -30,7 +31,7 @@ needs_fashion_mnist = pytest.mark.skipif(
 
 @needs_fashion_mnist
 def test_fashion_mnist_split_is_the_papers():
-    from wardrobe.train.fashion_mnist import load_splits
+    from wardrobe.train.published.fashion_mnist import load_splits
 
     s = load_splits(FASHION_MNIST, seed=0)
     assert {k: len(v[1]) for k, v in s.items()} == {"train": 48_000, "val": 12_000, "test": 10_000}
@@ -69,7 +70,7 @@ def test_fashion_mnist_table_compares_runs(tmp_path, capsys):
 
 
 def test_dynamic_decay_is_adadelta_with_a_decaying_rate():
-    from wardrobe.train.fashion_mnist import DynamicDecay
+    from wardrobe.train.published.fashion_mnist import DynamicDecay
 
     torch.manual_seed(0)
     target = torch.randn(20)
@@ -100,22 +101,22 @@ def test_dynamic_decay_is_adadelta_with_a_decaying_rate():
 
 
 def test_corrupt_idx_file_is_refused(tmp_path):
-    from wardrobe.train.fashion_mnist import read_idx
+    from wardrobe.train.published.fashion_mnist import read_idx
 
     bad = tmp_path / "t10k-labels-idx1-ubyte.gz"
     with gzip.open(bad, "wb") as f:
         f.write(bytes([0, 0, 8, 1]) + (10_000).to_bytes(4, "big") + bytes(100))
-    with pytest.raises(SystemExit, match="truncated"):
+    with pytest.raises(TrainingError, match="truncated"):
         read_idx(bad)
     bad.write_bytes(b"not an idx file")
-    with pytest.raises((SystemExit, OSError)):
+    with pytest.raises((TrainingError, OSError)):
         read_idx(bad)
 
 
 # ---------------------------------------------------------------- attributes (Ren et al.)
 
 def test_attribute_targets_are_multi_label():
-    from wardrobe.train.attributes import LABELS, attribute_targets
+    from wardrobe.train.published.attributes import LABELS, attribute_targets
 
     t = attribute_targets([
         {"usage": "Smart Casual", "season": "Summer", "gender": "Unisex"},
@@ -127,7 +128,7 @@ def test_attribute_targets_are_multi_label():
 
 
 def test_tta_views_are_flips_and_shifts():
-    from wardrobe.train.attributes import views
+    from wardrobe.train.published.attributes import views
 
     x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8)
     v = views(x, 6, tta=True)
@@ -162,12 +163,12 @@ def test_attributes_preset_runs(model, tmp_path):
 
 
 def test_attribute_weights_that_do_not_fit_are_refused(tmp_path):
-    from wardrobe.train.attributes import build_attribute_model
+    from wardrobe.train.published.attributes import build_attribute_model
 
     torch.save({"model": {"fc.weight": torch.zeros(3, 3)}}, tmp_path / "other.pt")
-    with pytest.raises(SystemExit, match="does not fit"):
+    with pytest.raises(TrainingError, match="does not fit"):
         build_attribute_model("alexnet-slim", tmp_path / "other.pt")
-    with pytest.raises(SystemExit, match="no such file"):
+    with pytest.raises(TrainingError, match="no such file"):
         build_attribute_model("alexnet-slim", tmp_path / "missing.pt")
 
 
@@ -189,7 +190,7 @@ def test_vae_oversample_preset_runs(tmp_path):
 
 
 def test_imbalanced_split_and_scores():
-    from wardrobe.train.vae_oversample import imbalanced, scores
+    from wardrobe.train.published.vae_oversample import imbalanced, scores
 
     y = np.repeat(np.arange(4), 20)
     sel = imbalanced(y, {2, 3}, 5, np.random.default_rng(0))
@@ -202,7 +203,7 @@ def test_imbalanced_split_and_scores():
 
 
 def test_vae_beta_rises_to_epoch_90_and_the_vae_learns():
-    from wardrobe.train.vae_oversample import FeatureVAE, beta_at
+    from wardrobe.train.published.vae_oversample import FeatureVAE, beta_at
 
     assert beta_at(0, 1.0) == pytest.approx(1 / 90) and beta_at(89, 1.0) == 1.0 and beta_at(99, 1.0) == 1.0
     torch.manual_seed(0)
@@ -224,7 +225,7 @@ def test_vae_beta_rises_to_epoch_90_and_the_vae_learns():
 # ---------------------------------------------------------------- label-mapped experts
 
 def test_every_article_type_maps_to_one_group():
-    from wardrobe.train.experts import GROUP_OF_SUBCATEGORY, group_mapping
+    from wardrobe.train.published.experts import GROUP_OF_SUBCATEGORY, group_mapping
 
     mapping = group_mapping(PRODUCTS / "styles.csv")
     assert set(mapping.values()) <= set(GROUP_OF_SUBCATEGORY.values())

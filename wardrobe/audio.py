@@ -14,7 +14,6 @@ from wardrobe.errors import AudioError
 
 log = logging.getLogger(__name__)
 
-PLAYERS = ("sounddevice", "wav", "none")
 
 
 class Player(Protocol):

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from wardrobe.errors import WardrobeError
+
 log = logging.getLogger(__name__)
 
 SIZES = {"640x480": (640, 480), "pi-still-3280x2464": (3280, 2464)}
@@ -30,7 +32,7 @@ def median_ms(fn, repeat: int) -> float:
 
 def original_describe(rgb: np.ndarray) -> list:
     """The original method end to end on colours: threshold mask, KMeans on all pixels in RGB, KD-tree per call."""
-    from wardrobe.colours import original_colours
+    from wardrobe.baseline import original_colours
     from wardrobe.segment import threshold_mask
 
     return original_colours(rgb, (threshold_mask(rgb) > 0).astype(np.uint8))
@@ -41,7 +43,8 @@ def measure_photo(pipeline, rgb: np.ndarray, repeat: int) -> dict[str, float]:
     import cv2
 
     from wardrobe import phrase
-    from wardrobe.pipeline import WORK_SIDE, shrink
+    from wardrobe.images import shrink
+    from wardrobe.pipeline import WORK_SIDE
     from wardrobe.segment import segment
 
     out: dict[str, float] = {}
@@ -50,9 +53,9 @@ def measure_photo(pipeline, rgb: np.ndarray, repeat: int) -> dict[str, float]:
     out["resize"] = median_ms(lambda: shrink(rgb, WORK_SIDE), repeat)
     small = shrink(rgb, WORK_SIDE)
     garment = None
-    if pipeline.classifier is not None:
-        garment = pipeline.classifier.predict(small).garment
-        out["classify"] = median_ms(lambda: pipeline.classifier.predict(small), repeat)
+    if pipeline.model_version is not None:
+        garment = pipeline.classify(small).garment
+        out["classify"] = median_ms(lambda: pipeline.classify(small), repeat)
     alpha = segment(small, pipeline.method, pipeline.plate)
     out["segment"] = median_ms(lambda: segment(small, pipeline.method, pipeline.plate), repeat)
     out["colour"] = median_ms(lambda: pipeline.colours(small, alpha, garment), repeat)
@@ -69,19 +72,19 @@ def run_bench(args, settings) -> int:
     """Print a table of median milliseconds per stage and size, with ratios to the original method."""
     import cv2
 
+    from wardrobe import wiring
     from wardrobe.audio import NullPlayer
-    from wardrobe.cli import build_pipeline
-    from wardrobe.pipeline import read_image
-    from wardrobe.speech import Speaker, load_voice
+    from wardrobe.images import read_image
+    from wardrobe.speech import Speaker
 
     photos = args.photos or sorted(p for p in ASSETS.glob("*.jpg"))
     if not photos:
-        raise SystemExit("no photos to measure: pass some, or keep assets/photos/*.jpg")
+        raise WardrobeError("no photos to measure: pass some, or keep assets/photos/*.jpg")
     t = time.perf_counter()
-    pipeline = build_pipeline(settings)
+    pipeline = wiring.build_pipeline(settings)
     load_pipeline_ms = (time.perf_counter() - t) * 1000
     results: dict = {"photos": [str(p) for p in photos], "repeat": args.repeat, "load_pipeline_ms": load_pipeline_ms,
-                     "runtime": pipeline.classifier.runtime if pipeline.classifier else None, "sizes": {}}
+                     "runtime": pipeline.runtime, "sizes": {}}
     for size_name, (w, h) in SIZES.items():
         rows: dict[str, list[float]] = {}
         for photo in photos:
@@ -91,19 +94,19 @@ def run_bench(args, settings) -> int:
         med = {k: statistics.median(v) for k, v in rows.items()}
         med["speedup vs original"] = med["original segment+colour"] / med["segment+colour"]
         results["sizes"][size_name] = med
-    voice = load_voice(settings.speech.engine, settings.speech.model, settings.speech.fallback)
+    voice = wiring.load_voice(settings)
     speaker = Speaker(voice, NullPlayer())
     sentences = [pipeline.describe(read_image(p)).clauses for p in photos]
     cold = []
     for clauses in sentences:
-        speaker._cache.clear()
+        speaker.clear_cache()
         t = time.perf_counter()
         speaker.audio(clauses[0])
         cold.append((time.perf_counter() - t) * 1000)
     warm = [median_ms(lambda c=c: speaker.audio(c[0]), args.repeat) for c in sentences]
     whole = []
     for clauses in sentences:
-        speaker._cache.clear()
+        speaker.clear_cache()
         t = time.perf_counter()
         speaker.audio(" ".join(clauses))
         whole.append((time.perf_counter() - t) * 1000)
@@ -154,7 +157,7 @@ def run_daemon_bench(args) -> int:
                 if "ready in" in line:
                     break
             else:
-                raise SystemExit("the daemon did not start")
+                raise WardrobeError("the daemon did not start: run `wardrobe run` with the same flags to see why")
             cold_s = time.perf_counter() - t0
             time.sleep(2)
             rss_mb = int(re.search(r"VmRSS:\s+(\d+)", open(f"/proc/{proc.pid}/status").read()).group(1)) / 1024

@@ -58,6 +58,8 @@ class Bundle:
     occasions: dict[str, float] = field(default_factory=dict)
     """Occasion outputs (e.g. "usage:formal") that follow the colour outputs, each with the sigmoid
     probability above which it may be spoken (empty: no occasion head)."""
+    background_class: str | None = None
+    """The class that means "no garment in the photo" (None: the model has no such class)."""
     metrics: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
 
@@ -97,11 +99,14 @@ class Bundle:
             occasions = {str(k): float(v) for k, v in meta.get("occasions", {}).items()}
         except (AttributeError, TypeError, ValueError) as e:
             raise ModelError(f"{path}: bad occasions block: {e}") from e
+        background = meta.get("background_class")
+        if background is not None and background not in classes:
+            raise ModelError(f"{path}: background_class {background!r} is not one of the classes")
         return cls(path=path, version=str(meta["version"]), created=str(meta["created"]), arch=str(meta["arch"]),
                    classes=classes, preprocess=pre, runtimes=runtimes, default_runtime=default,
                    temperature=float(meta.get("temperature", 1.0)),
                    colour_families=list(meta.get("colour_families", [])), occasions=occasions,
-                   metrics=meta.get("metrics", {}), meta=meta)
+                   background_class=background, metrics=meta.get("metrics", {}), meta=meta)
 
 
 def verify_manifest(path: Path) -> None:

@@ -10,10 +10,11 @@ from typing import Protocol
 import numpy as np
 
 from wardrobe.errors import CameraError
+from wardrobe.settings import CAMERA_KINDS as CAMERAS
 
 log = logging.getLogger(__name__)
 
-CAMERAS = ("picamera", "usb", "folder")
+
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
@@ -107,7 +108,7 @@ class FolderCamera:
     def capture(self) -> np.ndarray:
         """The next photo."""
         from wardrobe.errors import ImageError
-        from wardrobe.pipeline import read_image
+        from wardrobe.images import read_image
 
         photos = self.photos()
         path = photos[self.index % len(photos)]

@@ -11,10 +11,10 @@ import numpy as np
 
 from wardrobe.bundle import Bundle
 from wardrobe.errors import ModelError
+from wardrobe.settings import RUNTIMES
 
 log = logging.getLogger(__name__)
 
-RUNTIMES = ("onnx", "torch")
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,8 @@ class Prediction:
     """The colour head's families, most likely first (empty without a colour head)."""
     occasions: list[tuple[str, float]] = field(default_factory=list)
     """Occasions ("usage:formal") whose probability clears the bundle's threshold, most likely first."""
+    background: float = 0.0
+    """Probability that no garment is in the photo (0 when the bundle has no background class)."""
 
     @property
     def garment(self) -> str:
@@ -81,7 +83,10 @@ class TorchBackend:
             raise ModelError("the torch runtime needs torch and safetensors: pip install 'wardrobe[train]'") from e
         if threads:
             torch.set_num_threads(threads)
-        model = build(arch, num_outputs)
+        try:
+            model = build(arch, num_outputs)
+        except ImportError as e:
+            raise ModelError(f"the torch runtime cannot build a {arch}: {e}") from e
         try:
             model.load_state_dict(load_file(str(path)))
         except Exception as e:
@@ -135,11 +140,28 @@ class Classifier:
     def predict(self, rgb: np.ndarray, top: int = 3) -> Prediction:
         """The top classes with calibrated probabilities, the colour head's ranking, confident occasions."""
         p, c, o = self.probabilities(rgb)
+        classes = self.bundle.classes
+        background = 0.0
+        if self.bundle.background_class is not None:
+            i = classes.index(self.bundle.background_class)
+            background = float(p[i])
+            p = p.copy()
+            p[i] = -1.0  # never ranked as a garment
         order = np.argsort(-p)[:top]
         fams = [(self.bundle.colour_families[i], float(c[i])) for i in np.argsort(-c)] if len(c) else []
         occasions = sorted(((name, float(o[i])) for i, (name, threshold) in enumerate(self.bundle.occasions.items())
                             if o[i] >= threshold), key=lambda t: -t[1])
-        return Prediction([(self.bundle.classes[i], float(p[i])) for i in order], fams, occasions)
+        return Prediction([(classes[i], float(p[i])) for i in order], fams, occasions, background)
+
+
+def load_classifier(path: Path | None, runtime: str | None = None, threads: int = 0):
+    """The classifier, or (None, reason) when the bundle is missing or broken; never raises."""
+    if path is None:
+        return None, "no model bundle is configured"
+    try:
+        return Classifier.load(path, runtime, threads), None
+    except ModelError as e:
+        return None, str(e)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:

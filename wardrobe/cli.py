@@ -10,6 +10,14 @@ from pathlib import Path
 
 from wardrobe import __version__
 from wardrobe.errors import WardrobeError
+from wardrobe.settings import (
+    AUDIO_OUTPUTS,
+    CAMERA_KINDS,
+    NAMING_MODES,
+    RUNTIMES,
+    SEGMENTATION_METHODS,
+    VOICE_ENGINES,
+)
 
 log = logging.getLogger("wardrobe")
 
@@ -19,20 +27,20 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="TOML config file (default: /etc/wardrobe/config.toml if present)")
     p.add_argument("--state-dir", type=Path, help="writable state directory (default /var/lib/wardrobe)")
     p.add_argument("--model", type=Path, help="model bundle directory")
-    p.add_argument("--runtime", choices=("onnx", "torch"), help="classifier runtime (default: the bundle's)")
-    p.add_argument("--segmentation", choices=("auto", "plate", "threshold"), help="background removal method")
+    p.add_argument("--runtime", choices=RUNTIMES, help="classifier runtime (default: the bundle's)")
+    p.add_argument("--segmentation", choices=SEGMENTATION_METHODS, help="background removal method")
     p.add_argument("--colour-k", type=int, help="KMeans clusters (0: chosen per photo)")
-    p.add_argument("--colour-naming", choices=("lab", "rgb"), help="CSS3 naming space")
-    p.add_argument("--voice", choices=("piper", "espeak", "coqui"), help="speech engine")
+    p.add_argument("--colour-naming", choices=NAMING_MODES, help="CSS3 naming space")
+    p.add_argument("--voice", choices=VOICE_ENGINES, help="speech engine")
     p.add_argument("--voice-model", type=Path, help="Piper .onnx voice or Coqui model directory")
     p.add_argument("--debug", action="store_true", help="log per-stage timings and details")
 
 
 def add_devices(p: argparse.ArgumentParser) -> None:
     """Flags of the commands that own devices (run, doctor), plus the common ones."""
-    p.add_argument("--camera", choices=("picamera", "usb", "folder"), help="camera backend")
+    p.add_argument("--camera", choices=CAMERA_KINDS, help="camera backend")
     p.add_argument("--camera-source", help="USB device or photo folder")
-    p.add_argument("--output", choices=("sounddevice", "wav", "none"), help="audio output")
+    p.add_argument("--output", choices=AUDIO_OUTPUTS, help="audio output")
     p.add_argument("--button-pin", type=int, help="BCM pin of the button")
     add_common(p)
 
@@ -126,41 +134,20 @@ def setup_logging(debug: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def build_pipeline(settings):
-    """Load the classifier (tolerating a missing one), the colour namer and the plate."""
-    from wardrobe.colours import ColourNamer
-    from wardrobe.pipeline import Pipeline, load_classifier, read_image
-    from wardrobe.settings import default_bundle
-
-    classifier, problem = load_classifier(default_bundle(settings), settings.model.runtime)
-    if classifier is None:
-        log.warning("garments will not be named: %s", problem)
-    plate = read_image(settings.plate_path()) if settings.vision.segmentation == "plate" else None
-    return Pipeline(classifier, ColourNamer(settings.vision.colour_naming), settings.vision.segmentation, plate,
-                    settings.vision.colour_k or None, problem, settings.vision.family_hint_min)
-
-
 def cmd_describe(args: argparse.Namespace, settings) -> int:
     """Describe each photo; a bad photo reports an error and the rest still run."""
-    from wardrobe.audio import NullPlayer, SoundDevicePlayer, WavSink
+    from wardrobe import wiring
     from wardrobe.debug import write_debug
-    from wardrobe.speech import Speaker, load_voice
+    from wardrobe.speech import Speaker
 
     if args.wav and len(args.photos) != 1:
         raise WardrobeError("--wav takes one photo; use --wav-dir for several")
-    pipeline = build_pipeline(settings)
-    speak = not args.quiet
+    pipeline = wiring.build_pipeline(settings)
     speaker = None
-    if speak:
-        if args.wav:
-            player = WavSink(path=args.wav)
-        elif args.wav_dir:
-            player = None  # one sink per photo, named after it
-        elif settings.speech.output == "none":
-            player = NullPlayer()
-        else:
-            player = SoundDevicePlayer(settings.speech.device, settings.speech.volume)
-        speaker = Speaker(load_voice(settings.speech.engine, settings.speech.model, settings.speech.fallback), player)
+    if not args.quiet:
+        # With --wav-dir each photo gets its own file sink, set below.
+        player = None if args.wav_dir else wiring.open_player(settings, wav=args.wav)
+        speaker = Speaker(wiring.load_voice(settings), player)
     failures = 0
     for photo in args.photos:
         try:
@@ -176,7 +163,7 @@ def cmd_describe(args: argparse.Namespace, settings) -> int:
         if speaker is not None:
             try:
                 if args.wav_dir:
-                    speaker.player = WavSink(path=args.wav_dir / f"{photo.stem}.wav")
+                    speaker.player = wiring.open_player(settings, wav=args.wav_dir / f"{photo.stem}.wav")
                 speaker.say(text if args.detail else d.clauses)
             except WardrobeError as e:
                 failures += 1
@@ -198,7 +185,7 @@ def cmd_calibrate(args: argparse.Namespace, settings) -> int:
     import cv2
     import numpy as np
 
-    from wardrobe.pipeline import read_image
+    from wardrobe.images import read_image
 
     rgb = read_image(args.background)
     if float(np.median(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))) < 40:
@@ -291,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             from wardrobe.daemon import run_daemon
 
-            return run_daemon(args.config, overrides(args))
+            return run_daemon(args.config, overrides(args), settings)
         if args.command == "bench":
             from wardrobe.bench import run_bench, run_daemon_bench
 

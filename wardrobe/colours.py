@@ -16,8 +16,11 @@ from importlib import resources
 
 import numpy as np
 
+from wardrobe.errors import ConfigError
+from wardrobe.images import lab_to_rgb, rgb_to_lab
+from wardrobe.settings import NAMING_MODES
+
 FAMILIES = ("black", "white", "gray", "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "beige")
-NAMING_MODES = ("lab", "rgb")
 
 
 @dataclass(frozen=True)
@@ -43,23 +46,6 @@ class Colour:
     def to_json(self) -> dict:
         """The JSON form of describe --json."""
         return {"name": self.name, "css3": self.css3, "family": self.family, "rgb": list(self.rgb), "share": round(self.share, 3)}
-
-
-def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
-    """sRGB uint8 (..., 3) to CIELAB float32 (L 0..100), D65."""
-    import cv2
-
-    a = np.asarray(rgb, np.float32).reshape(-1, 1, 3) / 255.0
-    return cv2.cvtColor(a, cv2.COLOR_RGB2Lab).reshape(np.shape(rgb))
-
-
-def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
-    """CIELAB to sRGB uint8."""
-    import cv2
-
-    a = np.asarray(lab, np.float32).reshape(-1, 1, 3)
-    rgb = cv2.cvtColor(a, cv2.COLOR_Lab2RGB).reshape(np.shape(lab))
-    return np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8)
 
 
 def region_weights(alpha: np.ndarray, region: str) -> np.ndarray:
@@ -208,7 +194,7 @@ class ColourNamer:
         from scipy.spatial import cKDTree
 
         if mode not in NAMING_MODES:
-            raise ValueError(f"unknown colour naming mode {mode!r}; choose from {', '.join(NAMING_MODES)}")
+            raise ConfigError(f"unknown colour naming mode {mode!r}; choose from {', '.join(NAMING_MODES)}")
         self.mode = mode
         self.css3_names = sorted(webcolors.names("css3"))
         self.css3_rgb = np.array([tuple(webcolors.name_to_rgb(n)) for n in self.css3_names], np.uint8)
@@ -298,21 +284,3 @@ def spoken_colours(colours: list[Colour], second_min_share: float = 0.2) -> list
             return [main, c]
     return [main]
 
-
-def original_colours(rgb: np.ndarray, alpha: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
-    """The original method: KMeans on every masked pixel in RGB, nearest CSS3 by a KD-tree built per call."""
-    import cv2
-    import webcolors
-    from scipy.spatial import cKDTree
-
-    px = rgb[alpha > 0].astype(np.float32)
-    if len(px) == 0:
-        return []
-    cv2.setRNGSeed(0)
-    crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
-    _, labels, centers = cv2.kmeans(px, min(k, len(px)), None, crit, 1, cv2.KMEANS_PP_CENTERS)
-    shares = np.bincount(labels.ravel(), minlength=len(centers)) / len(labels)
-    names = sorted(webcolors.names("css3"))
-    tree = cKDTree(np.array([tuple(webcolors.name_to_rgb(n)) for n in names], np.float32))
-    order = np.argsort(-shares)
-    return [(names[int(tree.query(centers[i])[1])], float(shares[i])) for i in order]

@@ -14,7 +14,7 @@ import signal
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -126,8 +126,11 @@ class History:
 class Daemon:
     """Owns camera, button, voice and audio; runs the press loop until stopped."""
 
-    def __init__(self, config_path: Path | None, overrides: dict, pin_factory=None) -> None:
+    def __init__(self, config_path: Path | None, overrides: dict, pin_factory=None, settings=None) -> None:
+        """config_path and overrides are read again on reload; settings, when given, are the first ones
+        (already loaded and validated by the caller); pin_factory: gpiozero's, default from the environment."""
         self.config_path, self.overrides, self.pin_factory = config_path, overrides, pin_factory
+        self.initial_settings = settings
         self.events = PressQueue()
         self.stopping = threading.Event()
         self.reload_requested = threading.Event()
@@ -148,17 +151,16 @@ class Daemon:
 
     def start(self) -> None:
         """Load everything once, warm up, say Ready, tell systemd."""
-        from wardrobe.cli import build_pipeline
-        from wardrobe.speech import Speaker, load_voice
+        from wardrobe import wiring
+        from wardrobe.speech import Speaker
 
         t0 = time.perf_counter()
-        self.settings = self.load_settings()
+        self.settings = self.initial_settings or self.load_settings()
         self.camera_backoff = Backoff(self.settings.daemon.retry_max_s)
         self.history = History(self.settings.state_dir / "history", self.settings.daemon.history_keep,
                                self.settings.daemon.history_max_mb)
-        s = self.settings.speech
-        self.speaker = Speaker(load_voice(s.engine, s.model, s.fallback), self.open_player())
-        self.pipeline = build_pipeline(self.settings)
+        self.speaker = Speaker(wiring.load_voice(self.settings), self.open_player())
+        self.pipeline = wiring.build_pipeline(self.settings)
         self.open_camera()
         self.open_button()
         self.speaker.warm_up(WARM_PHRASES)
@@ -169,33 +171,24 @@ class Daemon:
             self.say(SAY_NO_CAMERA)
         sd_notify("READY=1")
         log.info("ready in %.1f s (voice %s, model %s, camera %s)", time.perf_counter() - t0, self.speaker.voice.name,
-                 self.pipeline.classifier.bundle.version if self.pipeline.classifier else "none",
-                 self.settings.camera.kind if self.camera else "missing")
+                 self.pipeline.model_version or "none", self.settings.camera.kind if self.camera else "missing")
 
     def open_player(self):
         """The configured audio output; a missing device is logged and tried again at each utterance."""
-        from wardrobe.audio import NullPlayer, SoundDevicePlayer, WavSink
+        from wardrobe import wiring
 
-        s = self.settings.speech
-        if s.output == "wav":
-            return WavSink(folder=self.settings.state_dir / "speech")
-        if s.output == "none":
-            return NullPlayer()
         try:
-            player = SoundDevicePlayer(s.device, s.volume)
-            player.check()
-            return player
+            return wiring.open_player(self.settings, check=True)
         except AudioError as e:
             log.error("audio output unavailable: %s (will try again)", e)
             return None
 
     def open_camera(self) -> None:
         """Open the camera, or schedule another try."""
-        from wardrobe.camera import open_camera
+        from wardrobe import wiring
 
-        c = self.settings.camera
         try:
-            self.camera = open_camera(c.kind, c.source, (c.width, c.height))
+            self.camera = wiring.open_camera(self.settings)
             self.camera_backoff.reset()
             if self.camera_was_lost:
                 log.info("camera is back")
@@ -283,12 +276,12 @@ class Daemon:
             return
         capture_ms = (time.perf_counter() - t0) * 1000 - click_ms
         d = self.pipeline.describe(rgb, image=f"press-{self.presses}")
-        d.timings_ms["click"] = click_ms
-        d.timings_ms["capture"] = capture_ms
         self.last = d
         self.say(d.clauses)
-        d.timings_ms["press_to_first_speech"] = (self.speaker.first_play_at - t0) * 1000
-        d.timings_ms["press_to_spoken"] = (time.perf_counter() - t0) * 1000
+        d = replace(d, timings_ms={**d.timings_ms, "click": click_ms, "capture": capture_ms,
+                                   "press_to_first_speech": (self.speaker.first_play_at - t0) * 1000,
+                                   "press_to_spoken": (time.perf_counter() - t0) * 1000})
+        self.last = d
         log.info("described: sentence=%s garment=%s confidence=%s colours=%s problems=%s timings_ms=%s",
                  json.dumps(d.sentence), d.garment, None if d.garment_confidence is None else round(d.garment_confidence, 3),
                  ",".join(c.name for c in d.colours), ",".join(d.problems) or "-",
@@ -327,7 +320,7 @@ class Daemon:
 
     def reload(self) -> None:
         """SIGHUP: re-read config and model bundle; keep the voice; keep the old model if the new one fails."""
-        from wardrobe.cli import build_pipeline
+        from wardrobe import wiring
 
         try:
             new = self.load_settings()
@@ -337,22 +330,22 @@ class Daemon:
         old_pipeline, old_settings = self.pipeline, self.settings
         self.settings = new
         try:
-            pipeline = build_pipeline(new)
+            pipeline = wiring.build_pipeline(new)
         except WardrobeError as e:
             log.error("reload failed, keeping the running configuration: %s", e)
             self.settings = old_settings
             return
-        if pipeline.classifier is None and old_pipeline.classifier is not None:
+        if pipeline.model_version is None and old_pipeline.model_version is not None:
             log.error("the new model could not be loaded (%s); keeping model %s", pipeline.model_problem,
-                      old_pipeline.classifier.bundle.version)
-            pipeline.classifier, pipeline.model_problem = old_pipeline.classifier, None
+                      old_pipeline.model_version)
+            pipeline.keep_model_of(old_pipeline)
         self.pipeline = pipeline
         if new.camera != old_settings.camera:
             if self.camera is not None:
                 self.camera.close()
             self.open_camera()
         log.info("reloaded: model %s, voice kept (%s)",
-                 pipeline.classifier.bundle.version if pipeline.classifier else "none", self.speaker.voice.name)
+                 pipeline.model_version or "none", self.speaker.voice.name)
 
     def shutdown(self) -> None:
         """Release devices."""
@@ -364,9 +357,9 @@ class Daemon:
         log.info("stopped after %d presses", self.presses)
 
 
-def run_daemon(config_path: Path | None, overrides: dict) -> int:
+def run_daemon(config_path: Path | None, overrides: dict, settings=None) -> int:
     """`wardrobe run`: start, loop, stop; an unexpected error exits non-zero so systemd restarts us."""
-    daemon = Daemon(config_path, overrides)
+    daemon = Daemon(config_path, overrides, settings=settings)
     daemon.start()
     daemon.run()
     return 0

@@ -11,7 +11,7 @@ def write_debug(folder: Path, photo: Path, pipeline, description) -> list[Path]:
     """Write PHOTO-mask.png (background tinted magenta) and PHOTO-colours.png (one swatch per colour)."""
     import cv2
 
-    from wardrobe.pipeline import read_image
+    from wardrobe.images import read_image
     from wardrobe.segment import segment
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -63,7 +63,7 @@ def check_audio(settings) -> str:
 def check_model(settings) -> str:
     """Verify the bundle and describe a sample photo with it."""
     from wardrobe.classify import Classifier
-    from wardrobe.pipeline import read_image
+    from wardrobe.images import read_image
     from wardrobe.settings import default_bundle
 
     path = default_bundle(settings)

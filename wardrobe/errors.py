@@ -27,3 +27,11 @@ class SpeechError(WardrobeError, RuntimeError):
 
 class AudioError(WardrobeError, OSError):
     """The audio output is missing or refused to play."""
+
+
+class RemoteError(WardrobeError, RuntimeError):
+    """A step on a closet reached over SSH failed."""
+
+
+class TrainingError(WardrobeError, ValueError):
+    """Training data, weights or arguments are unusable (the companion training script)."""

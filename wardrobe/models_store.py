@@ -44,7 +44,7 @@ def _fsync_dir(path: Path) -> None:
 def health_check(bundle_path: Path, photos: list[Path]) -> str:
     """Load the bundle and describe the photos; ModelError if it fails, gives NaN, or sees one class in all."""
     from wardrobe.classify import Classifier
-    from wardrobe.pipeline import read_image
+    from wardrobe.images import read_image
 
     clf = Classifier.load(bundle_path)
     garments = [clf.predict(read_image(p)).garment for p in photos]

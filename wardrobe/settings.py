@@ -7,24 +7,39 @@ import sys
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from wardrobe.errors import ConfigError
 
 DEFAULT_CONFIG = Path("/etc/wardrobe/config.toml")
+
+# The choices of every setting that names a backend or method: the one list each; the modules that
+# implement them and the command line import these.
+Segmentation = Literal["auto", "plate", "threshold"]
+NamingMode = Literal["lab", "rgb"]
+Runtime = Literal["onnx", "torch"]
+VoiceEngine = Literal["piper", "espeak", "coqui"]
+AudioOutput = Literal["sounddevice", "wav", "none"]
+CameraKind = Literal["picamera", "usb", "folder"]
+SEGMENTATION_METHODS: tuple[str, ...] = get_args(Segmentation)
+NAMING_MODES: tuple[str, ...] = get_args(NamingMode)
+RUNTIMES: tuple[str, ...] = get_args(Runtime)
+VOICE_ENGINES: tuple[str, ...] = get_args(VoiceEngine)
+AUDIO_OUTPUTS: tuple[str, ...] = get_args(AudioOutput)
+CAMERA_KINDS: tuple[str, ...] = get_args(CameraKind)
 
 
 @dataclass(frozen=True)
 class VisionSettings:
     """How a photo is segmented and its colours found."""
 
-    segmentation: str = "auto"
+    segmentation: Segmentation = "auto"
     """Background removal: "auto" (any background), "plate" (calibrated empty closet) or "threshold" (white only)."""
     background: Path | None = None
     """The empty-closet photo for the plate method (written by `wardrobe calibrate --background`)."""
     colour_k: int = 3
     """KMeans clusters; 0 chooses per photo."""
-    colour_naming: str = "lab"
+    colour_naming: NamingMode = "lab"
     """CSS3 nearest-name space: "lab" (perceptual) or "rgb" (the original)."""
     family_hint_min: float = 0.5
     """Probability (0..1) above which the classifier's colour head sets the main colour's family."""
@@ -36,7 +51,7 @@ class ModelSettings:
 
     bundle: Path | None = None
     """Bundle directory; unset: the installed current model or the shipped default."""
-    runtime: str | None = None
+    runtime: Runtime | None = None
     """"onnx" or "torch"; unset: the bundle's default."""
     threads: int = 0
     """CPU threads for inference; 0: the runtime's choice."""
@@ -46,13 +61,13 @@ class ModelSettings:
 class SpeechSettings:
     """Voice and audio output."""
 
-    engine: str = "piper"
+    engine: VoiceEngine = "piper"
     """"piper" (neural, default), "espeak" (light) or "coqui" (Tacotron2-family, optional extra)."""
     model: Path | None = None
     """Voice model: a Piper .onnx file or a Coqui model directory; unset: the bundled Joe voice."""
     fallback: bool = True
     """Use espeak-ng if the configured voice cannot be loaded."""
-    output: str = "sounddevice"
+    output: AudioOutput = "sounddevice"
     """"sounddevice" (speaker), "wav" (files) or "none"."""
     device: str | None = None
     """sounddevice output device name or index; unset: the system default."""
@@ -64,7 +79,7 @@ class SpeechSettings:
 class CameraSettings:
     """Where photos come from."""
 
-    kind: str = "picamera"
+    kind: CameraKind = "picamera"
     """"picamera" (Raspberry Pi camera), "usb" (OpenCV device) or "folder" (replays photos)."""
     source: str | None = None
     """USB device index or path, or the folder of photos for "folder"."""
@@ -117,25 +132,19 @@ class Settings:
 
     def validate(self) -> Settings:
         """Raise ConfigError naming the fix for the first bad value; return self."""
-        from wardrobe.audio import PLAYERS
-        from wardrobe.camera import CAMERAS
-        from wardrobe.classify import RUNTIMES
-        from wardrobe.colours import NAMING_MODES
-        from wardrobe.segment import METHODS
-        from wardrobe.speech import ENGINES
-
         v, m, s = self.vision, self.model, self.speech
         checks = [
-            (v.segmentation in METHODS, f"vision.segmentation must be one of {', '.join(METHODS)}"),
+            (v.segmentation in SEGMENTATION_METHODS,
+             f"vision.segmentation must be one of {', '.join(SEGMENTATION_METHODS)}"),
             (v.colour_naming in NAMING_MODES, f"vision.colour_naming must be one of {', '.join(NAMING_MODES)}"),
             (0 <= v.colour_k <= 8, "vision.colour_k must be 0 (automatic) to 8"),
             (0 <= v.family_hint_min <= 1, "vision.family_hint_min must be between 0 and 1"),
             (m.runtime is None or m.runtime in RUNTIMES, f"model.runtime must be one of {', '.join(RUNTIMES)}"),
             (m.threads >= 0, "model.threads must be 0 or more"),
-            (s.engine in ENGINES, f"speech.engine must be one of {', '.join(ENGINES)}"),
-            (s.output in PLAYERS, f"speech.output must be one of {', '.join(PLAYERS)}"),
+            (s.engine in VOICE_ENGINES, f"speech.engine must be one of {', '.join(VOICE_ENGINES)}"),
+            (s.output in AUDIO_OUTPUTS, f"speech.output must be one of {', '.join(AUDIO_OUTPUTS)}"),
             (0 <= s.volume <= 1, "speech.volume must be between 0 and 1"),
-            (self.camera.kind in CAMERAS, f"camera.kind must be one of {', '.join(CAMERAS)}"),
+            (self.camera.kind in CAMERA_KINDS, f"camera.kind must be one of {', '.join(CAMERA_KINDS)}"),
             (self.camera.kind != "folder" or bool(self.camera.source), "camera.kind = \"folder\" needs camera.source"),
             (self.camera.width > 0 and self.camera.height > 0, "camera.width and camera.height must be positive"),
             (0 <= self.button.pin <= 27, "button.pin must be a BCM pin number 0..27"),

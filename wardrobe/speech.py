@@ -18,10 +18,10 @@ from typing import Protocol
 import numpy as np
 
 from wardrobe.errors import SpeechError
+from wardrobe.settings import VOICE_ENGINES as ENGINES
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("piper", "espeak", "coqui")
 
 
 class Voice(Protocol):
@@ -168,6 +168,10 @@ class Speaker:
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return audio
+
+    def clear_cache(self) -> None:
+        """Forget synthesised audio (the bench measures uncached synthesis)."""
+        self._cache.clear()
 
     def warm_up(self, phrases: list[str]) -> None:
         """Synthesise phrases ahead so their first use starts at once."""

@@ -7,17 +7,20 @@ import logging
 import os
 import sys
 
+from wardrobe.errors import WardrobeError
+
 PRESET_COMMANDS = {
     # command: module in wardrobe.train with get_args_parser() and main(args)
     "classifier": "classifier",
     "colours": "colours",
     "export": "export",
+    "evaluate": "evaluate",
     "segmentation": "segmentation",
-    "fashion-mnist": "fashion_mnist",
-    "attributes": "attributes",
-    "vae-oversample": "vae_oversample",
-    "vae-home": "vae_home",
-    "experts": "experts",
+    "fashion-mnist": "published.fashion_mnist",
+    "attributes": "published.attributes",
+    "vae-oversample": "published.vae_oversample",
+    "vae-home": "published.vae_home",
+    "experts": "published.experts",
 }
 
 DATA_PARALLEL = {"classifier", "fashion-mnist", "attributes"}
@@ -36,8 +39,15 @@ def main(argv: list[str] | None = None) -> int:
         hint = " (it spreads its networks over processes itself: --workers)" if command == "experts" else ""
         raise SystemExit(f"`{command}` does not run under torchrun{hint}; run it as one process. "
                          f"Data-parallel presets: {', '.join(sorted(DATA_PARALLEL))}")
-    module = importlib.import_module(f"wardrobe.train.{PRESET_COMMANDS[command]}")
-    module.main(module.get_args_parser().parse_args(argv))
+    try:
+        module = importlib.import_module(f"wardrobe.train.{PRESET_COMMANDS[command]}")
+    except ImportError as e:
+        raise SystemExit(f"wardrobe train {command} needs the train extra ({e.name} is missing): "
+                         "pip install 'wardrobe[train]'") from None
+    try:
+        module.main(module.get_args_parser().parse_args(argv))
+    except WardrobeError as e:
+        raise SystemExit(f"wardrobe train {command}: {e}") from None
     return 0
 
 

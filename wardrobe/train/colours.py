@@ -1,7 +1,7 @@
 """Fit colour-family boundaries on shop-labelled photos and measure colour naming against the labels.
 
-`wardrobe train colours --data product-photos=DIR` writes wardrobe/data/colour_model.json (or
---output) and prints family accuracy on the held-out test split for the original method and ours.
+`wardrobe train colours --data product-photos=DIR` writes runs/colours/colour_model.json (or
+--output; the shipped one is wardrobe/data/colour_model.json) and prints family accuracy on the held-out test split for the original method and ours.
 """
 
 from __future__ import annotations
@@ -15,18 +15,18 @@ from pathlib import Path
 
 import numpy as np
 
+from wardrobe.baseline import original_colours
 from wardrobe.colours import (
     FAMILIES,
     ColourNamer,
     dominant_colours,
     garment_weights,
-    original_colours,
     rule_family,
     shop_colours,
 )
-from wardrobe.pipeline import region_of
+from wardrobe.errors import TrainingError
 from wardrobe.segment import segment
-from wardrobe.taxonomy import Taxonomy
+from wardrobe.taxonomy import Taxonomy, region_of
 from wardrobe.train.data import read_product_photos, split_records
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--bundle", type=Path, help="also score the whole describe pipeline with this model bundle")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--cache-dir", type=Path, default=Path("cache"))
-    p.add_argument("--output", type=Path, default=Path(__file__).resolve().parent.parent / "data" / "colour_model.json")
+    p.add_argument("--output", type=Path, default=Path("runs/colours/colour_model.json"),
+                   help="colour model to write (ship it by copying it to wardrobe/data/colour_model.json)")
     p.add_argument("--report", type=Path, default=Path("runs/colours/report.json"))
     return p
 
@@ -76,7 +77,8 @@ def pipeline_accuracy(bundle: Path, model: dict, records, accept) -> dict:
     from tqdm import tqdm
 
     from wardrobe.classify import Classifier
-    from wardrobe.pipeline import Pipeline, read_image
+    from wardrobe.images import read_image
+    from wardrobe.pipeline import Pipeline
 
     clf = Classifier.load(bundle)
     out = {}
@@ -138,7 +140,7 @@ def main(args: argparse.Namespace) -> dict:
     """Compute features, fit on train, choose k and lightness scale on val, report on test."""
     kind, _, path = args.data.partition("=")
     if kind != "product-photos":
-        raise SystemExit("--data must be product-photos=DIR (the photos with shop colour labels)")
+        raise TrainingError("--data must be product-photos=DIR (the photos with shop colour labels)")
     root = Path(path)
     labels, regions = {}, {}
     taxonomy = Taxonomy.load()

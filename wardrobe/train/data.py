@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wardrobe.errors import TrainingError
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
 
@@ -68,17 +69,17 @@ def read_source(spec: str) -> list[Record]:
     """Read a dataset given as KIND=PATH (clothing-photos, product-photos or folder)."""
     kind, sep, path = spec.partition("=")
     if not sep:
-        raise SystemExit(f"--data expects KIND=PATH, got {spec!r}")
+        raise TrainingError(f"--data expects KIND=PATH, got {spec!r}")
     root = Path(path)
     if not root.is_dir():
-        raise SystemExit(f"--data {kind}: no such directory {root}")
+        raise TrainingError(f"--data {kind}: no such directory {root}")
     if kind == "clothing-photos":
         return read_clothing_photos(root)
     if kind == "product-photos":
         return read_product_photos(root)
     if kind == "folder":
         return read_image_folder(root)
-    raise SystemExit(f"--data: unknown kind {kind!r} (clothing-photos, product-photos, folder)")
+    raise TrainingError(f"--data: unknown kind {kind!r} (clothing-photos, product-photos, folder)")
 
 
 def split_records(
@@ -146,7 +147,7 @@ def load_images(paths: list[str], pre: Preprocess, cache_dir: Path | None, worke
         arrays = list(tqdm(pool.imap(_decode, jobs, chunksize=64), total=len(jobs), desc="decode", unit="img"))
     bad = [p for p, a in zip(paths, arrays, strict=True) if a is None]
     if bad:
-        raise SystemExit(f"{len(bad)} photos could not be read, first: {bad[0]}")
+        raise TrainingError(f"{len(bad)} photos could not be read, first: {bad[0]}")
     out = np.stack(arrays)  # type: ignore[arg-type]
     if cache:
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -182,9 +183,12 @@ def colour_sets(records: list[Record]) -> np.ndarray:
 
 def build_splits(
     specs: list[str], taxonomy: Taxonomy, pre: Preprocess, seed: int, cache_dir: Path | None,
-    limit: int | None = None,
+    limit: int | None = None, decode: bool = True,
 ) -> tuple[list[str], dict[str, Split]]:
-    """Read every source, map labels through the taxonomy, split, decode. Returns (classes, splits)."""
+    """Read every source, map labels through the taxonomy, split, decode. Returns (classes, splits).
+
+    With decode=False the splits carry no images (an empty array): for callers that read the files themselves.
+    """
     records: list[Record] = []
     for spec in specs:
         records.extend(read_source(spec))
@@ -202,7 +206,8 @@ def build_splits(
     for name, recs in splits.items():
         recs = sorted(recs, key=lambda r: r.path)
         out[name] = Split(
-            images=load_images([r.path for r in recs], pre, cache_dir),
+            images=load_images([r.path for r in recs], pre, cache_dir) if decode
+            else np.zeros((0, pre.resize, pre.resize, 3), np.uint8),
             targets=np.array([index[taxonomy.garment(r.source, r.label)] for r in recs], dtype=np.int64),
             sources=np.array([r.source for r in recs]),
             records=recs,

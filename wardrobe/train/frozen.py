@@ -1,0 +1,387 @@
+"""Fine-tune a pretrained EfficientNet-Lite on two CPU cores: cache the frozen early blocks once, train the rest.
+
+The stem and the first `--freeze-blocks` blocks keep their ImageNet weights. Their outputs are computed
+once per view of every photo with ONNX Runtime (several times faster than torch here) and kept in a
+float16 memory map; each epoch then trains only the later blocks and the heads on those maps.
+Views: the inference view and its mirror for every training photo, plus random crops with mild
+brightness changes (never hue: the colour head must see true colours) for the scarce home photos.
+
+Three heads share the network's last layer, in this order:
+- garments, with one extra class, "no garment", trained on garment-free corners of home photos;
+- colour families (the shop's base colour, product photos only);
+- occasions (the shop's usage: casual, formal, ethnic, sports), a sigmoid each, product photos only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from wardrobe.colours import FAMILIES
+from wardrobe.preprocess import Preprocess
+from wardrobe.train import report
+from wardrobe.train.data import Record, Split
+from wardrobe.train.engine import Checkpoint, Progress, colour_set_loss, fit, warmup_cosine
+
+log = logging.getLogger(__name__)
+
+BACKGROUND = "no garment"
+"""The extra class for photos with no garment in them (bundle.json names it as background_class)."""
+OCCASIONS = ("usage:casual", "usage:formal", "usage:ethnic", "usage:sports")
+SOURCE_SHARES = {"clothing-photos": 0.45, "product-photos": 0.47, "background": 0.08}
+"""Share of each batch drawn from each source: home photos are a tenth of the data but what the closet sees."""
+HOME_VIEWS, PRODUCT_VIEWS = 4, 2
+"""Training views per photo: the inference view, its mirror, then random crops (home photos only)."""
+BACKGROUND_SIDE = 0.42
+"""Side of a corner crop, as a share of the photo's short side, tried as a garment-free sample."""
+BACKGROUND_MAX_GARMENT = 0.02
+"""A corner crop is garment-free when the segmentation mask covers at most this share of it."""
+
+
+def views(rgb: np.ndarray, side: int, n: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """n square uint8 views: the inference view (squash to side), its mirror, then random resized crops."""
+    import cv2
+
+    def squash(img: np.ndarray) -> np.ndarray:
+        h, w = img.shape[:2]
+        return cv2.resize(img, (side, side), interpolation=cv2.INTER_AREA if max(h, w) > side else cv2.INTER_LINEAR)
+
+    base = squash(rgb)
+    out = [base, base[:, ::-1]][:n]
+    h, w = rgb.shape[:2]
+    while len(out) < n:
+        area, aspect = rng.uniform(0.5, 1.0), math.exp(rng.uniform(-0.3, 0.3))
+        ch, cw = min(h, round(h * math.sqrt(area / aspect))), min(w, round(w * math.sqrt(area * aspect)))
+        top, left = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+        v = squash(rgb[top : top + ch, left : left + cw]).astype(np.float32) * rng.uniform(0.88, 1.12)
+        v = np.clip(v, 0, 255).astype(np.uint8)
+        out.append(v[:, ::-1] if rng.random() < 0.5 else v)
+    return [np.ascontiguousarray(v) for v in out]
+
+
+def background_crop(rgb: np.ndarray, side: int) -> np.ndarray | None:
+    """The most garment-free corner square of a home photo, or None when every corner holds garment."""
+    import cv2
+
+    from wardrobe.segment import segment
+
+    alpha = segment(rgb, "auto")
+    h, w = alpha.shape
+    s = int(BACKGROUND_SIDE * min(h, w))
+    corners = [(0, 0), (0, w - s), (h - s, 0), (h - s, w - s)]
+    shares = [alpha[t : t + s, x : x + s].mean() / 255 for t, x in corners]
+    best = int(np.argmin(shares))
+    if shares[best] > BACKGROUND_MAX_GARMENT:
+        return None
+    t, x = corners[best]
+    return cv2.resize(rgb[t : t + s, x : x + s], (side, side), interpolation=cv2.INTER_LINEAR)
+
+
+def read_usage(records: list[Record]) -> dict[str, str]:
+    """The shop's usage label of each product photo, by path (from styles.csv beside the images)."""
+    out: dict[str, str] = {}
+    for root in {Path(r.path).parent.parent for r in records if r.source == "product-photos"}:
+        with open(root / "styles.csv", newline="") as f:
+            for row in csv.DictReader(f):
+                out[str(root / row["image"])] = row.get("usage", "")
+    return out
+
+
+@dataclass
+class FeatureSet:
+    """Cached prefix outputs of one split, one row per view."""
+
+    features: np.ndarray
+    """(N, C, H, W) float16, usually a read-only memory map."""
+    targets: np.ndarray
+    """Garment class index; len(classes) for the background class."""
+    colour_sets: np.ndarray
+    """(N, families) bool, all False when unknown."""
+    occasions: np.ndarray
+    """(N, len(OCCASIONS)) float32: 1/0, or -1 when unknown."""
+    sources: np.ndarray
+    """clothing-photos, product-photos or background."""
+    photo: np.ndarray
+    """Index of the row's photo in the split's records (-1 for nothing)."""
+
+
+def prefix_session(model, cut: int, side: int, path: Path, threads: int):
+    """Export the frozen prefix to ONNX and open it in ONNX Runtime."""
+    import onnxruntime as ort
+
+    class Prefix(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = model
+
+        def forward(self, x):
+            return self.m.prefix(x, cut)
+
+    model.eval()
+    torch.onnx.export(Prefix(), (torch.zeros(1, 3, side, side),), str(path), input_names=["image"],
+                      output_names=["features"], dynamic_axes={"image": {0: "batch"}, "features": {0: "batch"}},
+                      opset_version=17, dynamo=False)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads or torch.get_num_threads()
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def cache_split(name: str, split: Split, usage: dict[str, str], session, pre: Preprocess, train: bool,
+                background: bool, folder: Path, seed: int) -> FeatureSet:
+    """Compute (or reopen) the cached prefix outputs of every view of one split."""
+    import cv2
+    from tqdm import tqdm
+
+    done = folder / f"{name}.json"
+    if done.exists():
+        meta = json.loads(done.read_text())
+        arrays = np.load(folder / f"{name}-labels.npz")
+        feats = np.lib.format.open_memmap(folder / f"{name}-features.npy", mode="r")
+        assert len(feats) == meta["rows"]
+        return FeatureSet(feats, arrays["targets"], arrays["colour_sets"], arrays["occasions"], arrays["sources"],
+                          arrays["photo"])
+    rng = np.random.default_rng(seed)
+    rows: list[tuple] = []
+    feats_list: list[np.ndarray] = []
+    batch: list[np.ndarray] = []
+
+    def flush() -> None:
+        if batch:
+            x = pre.normalise(np.stack(batch))
+            feats_list.append(session.run(None, {"image": x})[0].astype(np.float16))
+            batch.clear()
+
+    for i, rec in enumerate(tqdm(split.records, desc=f"cache {name}", unit="photo")):
+        bgr = cv2.imread(rec.path, cv2.IMREAD_COLOR)
+        if bgr is None:
+            continue
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        home = rec.source == "clothing-photos"
+        n = (HOME_VIEWS if home else PRODUCT_VIEWS) if train else 1
+        occ = np.full(len(OCCASIONS), -1.0, np.float32)
+        if rec.source == "product-photos":
+            u = "usage:" + usage.get(rec.path, "").lower()
+            occ[:] = [float(u == o) for o in OCCASIONS]
+        for v in views(rgb, pre.crop, n, rng):
+            batch.append(v)
+            rows.append((int(split.targets[i]), split.colour_sets[i], occ, rec.source, i))
+        if background and home:
+            crop = background_crop(rgb, pre.crop)
+            if crop is not None:
+                for v in ([crop, crop[:, ::-1].copy()] if train else [crop]):
+                    batch.append(v)
+                    rows.append((-1, np.zeros(len(FAMILIES), bool), np.full(len(OCCASIONS), -1.0, np.float32),
+                                 "background", i))
+        if len(batch) >= 64:
+            flush()
+    flush()
+    feats = np.concatenate(feats_list)
+    np.save(folder / f"{name}-features.npy", feats)
+    labels = dict(targets=np.array([r[0] for r in rows], np.int64),
+                  colour_sets=np.array([r[1] for r in rows], bool).reshape(len(rows), len(FAMILIES)),
+                  occasions=np.array([r[2] for r in rows], np.float32).reshape(len(rows), len(OCCASIONS)),
+                  sources=np.array([r[3] for r in rows]), photo=np.array([r[4] for r in rows], np.int64))
+    np.savez(folder / f"{name}-labels.npz", **labels)
+    done.write_text(json.dumps({"rows": len(rows)}))
+    return cache_split(name, split, usage, session, pre, train, background, folder, seed)
+
+
+def source_weights(fs: FeatureSet, balance: float) -> np.ndarray:
+    """Per-row weights: class counts raised to -balance within each source, sources scaled to SOURCE_SHARES."""
+    w = np.zeros(len(fs.targets))
+    present = [s for s in SOURCE_SHARES if (fs.sources == s).any()]
+    for src in present:
+        m = fs.sources == src
+        t = fs.targets[m] - fs.targets[m].min()
+        counts = np.bincount(t).astype(float)
+        w[m] = counts[t] ** -balance
+        w[m] *= SOURCE_SHARES[src] / w[m].sum()
+    return w / w.sum()
+
+
+def losses(out: torch.Tensor, y: torch.Tensor, sets: torch.Tensor, occ: torch.Tensor, n: int, f: int,
+           label_smoothing: float, colour_weight: float, occasion_weight: float) -> torch.Tensor:
+    """Garment cross-entropy + colour-set loss (known rows) + occasion binary cross-entropy (known rows)."""
+
+    loss = F.cross_entropy(out[:, :n], y, label_smoothing=label_smoothing)
+    if colour_weight:
+        loss = loss + colour_weight * colour_set_loss(out[:, n : n + f], sets)
+    known = occ >= 0
+    if occasion_weight and known.any():
+        loss = loss + occasion_weight * F.binary_cross_entropy_with_logits(out[:, n + f :][known], occ[known])
+    return loss
+
+
+@torch.no_grad()
+def suffix_logits(model, fs: FeatureSet, cut: int, batch: int = 256) -> np.ndarray:
+    """Logits of every cached row, in evaluation mode."""
+    model.eval()
+    outs = [model.suffix(torch.from_numpy(np.asarray(fs.features[i : i + batch], np.float32)), cut).numpy()
+            for i in range(0, len(fs.targets), batch)]
+    return np.concatenate(outs)
+
+
+def metrics(logits: np.ndarray, fs: FeatureSet, n: int, f: int) -> dict:
+    """Garment top-1/top-2 per source (background as a class), colour family, garment-free photos named."""
+    real = fs.sources != "background"
+    out = report.accuracy_by_source(logits[real, :n], fs.targets[real], fs.sources[real])
+    out["colour_family_acc"] = report.set_accuracy(logits[real, n : n + f], fs.colour_sets[real])
+    bg = ~real
+    pred = logits[:, :n].argmax(1)
+    if bg.any():
+        out["background"] = {"n": int(bg.sum()), "named_as_garment": float((pred[bg] != n - 1).mean())}
+    out["garments_lost"] = float((pred[real] == n - 1).mean())
+    return out
+
+
+def occasion_thresholds(probs: np.ndarray, occ: np.ndarray, min_precision: float = 0.9,
+                        min_said: int = 20) -> dict[str, dict]:
+    """Per occasion, the lowest threshold whose validation precision reaches min_precision."""
+    out = {}
+    for j, name in enumerate(OCCASIONS):
+        known = occ[:, j] >= 0
+        p, y = probs[known, j], occ[known, j] > 0.5
+        best = None
+        for t in np.unique(np.round(p, 3))[::-1]:
+            said = p >= t
+            if said.sum() >= min_said and y[said].mean() >= min_precision:
+                best = (float(t), float(y[said].mean()), float(said[y].mean()) if y.any() else 0.0)
+        if best:
+            out[name] = {"threshold": best[0], "precision": best[1], "recall": best[2]}
+    return out
+
+
+def run(args: argparse.Namespace, model, classes: list[str], splits: dict[str, Split], pre: Preprocess,
+        meta: dict) -> dict:
+    """Cache, train the suffix with checkpoint/resume/time limit, pick occasions, evaluate on test."""
+    out: Path = args.output_dir
+    cut = args.freeze_blocks
+    n, f = len(classes), len(FAMILIES)
+    key = hashlib.sha256(json.dumps([args.model, cut, pre.to_dict(), str(args.weights),
+                                     {k: [r.path for r in s.records] for k, s in splits.items()},
+                                     HOME_VIEWS, PRODUCT_VIEWS, args.seed]).encode()).hexdigest()[:12]
+    folder = args.cache_dir / f"frozen-{args.model}-{key}"
+    folder.mkdir(parents=True, exist_ok=True)
+    usage = read_usage([r for s in splits.values() for r in s.records])
+    session = prefix_session(model, cut, pre.crop, folder / "prefix.onnx", args.threads)
+    sets = {name: cache_split(name, s, usage, session, pre, name == "train", True, folder, args.seed + i)
+            for i, (name, s) in enumerate(splits.items())}
+    for fs in sets.values():
+        fs.targets = np.where(fs.targets < 0, n - 1, fs.targets)  # the background class is the last
+    for name, fs in sets.items():
+        log.info("%s: %d cached views (%s)", name, len(fs.targets),
+                 ", ".join(f"{s} {c}" for s, c in zip(*np.unique(fs.sources, return_counts=True), strict=True)))
+    for p in model.parameters():
+        p.requires_grad = False
+    trainable = [p for b in model.net._blocks[cut:] for p in b.parameters()] + list(model.net._conv_head.parameters()) \
+        + list(model.net._bn1.parameters())
+    head = list(model.net._fc.parameters())
+    for p in trainable + head:
+        p.requires_grad = True
+    optimizer = torch.optim.AdamW([{"params": trainable, "lr": args.lr}, {"params": head, "lr": args.lr * 10}],
+                                  weight_decay=args.weight_decay)
+    epoch_size = args.epoch_size or len(sets["train"].targets)
+    scheduler = warmup_cosine(optimizer, math.ceil(epoch_size / args.batch_size), args.epochs, args.warmup_epochs)
+    checkpoint = Checkpoint(out / "checkpoint.pt")
+    progress = checkpoint.resume(model, optimizer, scheduler) if args.resume else Progress()
+    train = sets["train"]
+    weights = source_weights(train, args.balance)
+
+    def one_epoch(epoch: int) -> tuple[float, dict]:
+        t0 = time.monotonic()
+        rng = np.random.default_rng(args.seed * 1000 + epoch)
+        torch.manual_seed(args.seed * 1000 + epoch)
+        idx = rng.choice(len(weights), size=epoch_size, replace=True, p=weights)
+        model.train()
+        for b in model.net._blocks[:cut]:
+            b.eval()
+        run_loss, seen = 0.0, 0
+        for s in range(0, len(idx), args.batch_size):
+            b = np.sort(idx[s : s + args.batch_size])
+            x = torch.from_numpy(np.asarray(train.features[b], np.float32))
+            if args.feature_shift:  # a pixel of translation on the cached map: cheap augmentation
+                dx, dy = (int(v) for v in rng.integers(-1, 2, size=2))
+                x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
+            logits = model.suffix(x, cut)
+            loss = losses(logits, torch.from_numpy(train.targets[b]), torch.from_numpy(train.colour_sets[b]),
+                          torch.from_numpy(train.occasions[b]), n, f, args.label_smoothing, args.colour_weight,
+                          args.occasion_weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            run_loss += loss.item() * len(b)
+            seen += len(b)
+        val = metrics(suffix_logits(model, sets["val"], cut), sets["val"], n, f)
+        score = float(np.mean([val[s]["top1"] for s in ("clothing-photos", "product-photos") if s in val]))
+        log.info("epoch %d: loss %.3f, val home %.3f, product %.3f, colour %.3f, background named %.3f (%.0f s)",
+                 epoch, run_loss / max(seen, 1), val.get("clothing-photos", {}).get("top1", float("nan")),
+                 val.get("product-photos", {}).get("top1", float("nan")), val["colour_family_acc"],
+                 val.get("background", {}).get("named_as_garment", float("nan")), time.monotonic() - t0)
+        return score, {"train_loss": run_loss / max(seen, 1), "val_loss": float("nan"), "val": val}
+
+    def on_epoch(progress: Progress, improved: bool) -> None:
+        if improved:
+            torch.save({"model": model.state_dict(), **meta, "epoch": progress.epoch,
+                        "val": json.dumps(progress.history[-1]["val"])}, out / "best.pt")
+        checkpoint.save(progress, model, optimizer, scheduler)
+        report.plot_history(progress.history, out / "loss.png")
+
+    fit(progress, one_epoch, args.epochs, args.patience, args.max_minutes, on_epoch)
+    return finish(model, sets, splits, classes, cut, out)
+
+
+def finish(model, sets: dict[str, FeatureSet], splits: dict[str, Split], classes: list[str], cut: int,
+           out: Path) -> dict:
+    """Best weights; occasions that reach 90 % validation precision kept (the rest cut from the last layer); test."""
+    best = torch.load(out / "best.pt", map_location="cpu", weights_only=True)
+    model.load_state_dict(best["model"])
+    n, f = len(classes), len(FAMILIES)
+    val_logits = suffix_logits(model, sets["val"], cut)
+    occ_probs = 1 / (1 + np.exp(-val_logits[:, n + f :]))
+    speak = occasion_thresholds(occ_probs, sets["val"].occasions)
+    keep = list(range(n + f)) + [n + f + OCCASIONS.index(o) for o in speak]
+    fc = model.net._fc
+    new = torch.nn.Linear(fc.in_features, len(keep))
+    with torch.no_grad():
+        new.weight.copy_(fc.weight[keep])
+        new.bias.copy_(fc.bias[keep])
+    model.net._fc = new
+    results = {}
+    for name in ("val", "test"):
+        fs = sets[name]
+        logits = suffix_logits(model, fs, cut)
+        results[name] = metrics(logits, fs, n, f)
+        real = fs.sources != "background"
+        np.savez_compressed(out / f"{name}-logits.npz", logits=logits, targets=fs.targets, sources=fs.sources,
+                            colour_sets=fs.colour_sets, occasions=fs.occasions, photo=fs.photo)
+        results[name]["per_class"] = report.full_report(logits[real, :n], fs.targets[real], fs.sources[real],
+                                                        classes, out, name).get("per_class")
+        if speak:
+            o = 1 / (1 + np.exp(-logits[:, n + f :]))
+            results[name]["occasions"] = {}
+            for j, (occ, th) in enumerate(speak.items()):
+                col = fs.occasions[:, OCCASIONS.index(occ)]
+                known = col >= 0
+                said = known & (o[:, j] >= th["threshold"])
+                results[name]["occasions"][occ] = {
+                    "precision": float((col[said] > 0.5).mean()) if said.any() else None,
+                    "recall": float(said[col > 0.5].mean()) if (col > 0.5).any() else None}
+    occasions = {o: v["threshold"] for o, v in speak.items()}
+    torch.save({**best, "model": model.state_dict(), "occasions": occasions,
+                "occasion_metrics": speak}, out / "best.pt")
+    (out / "metrics.json").write_text(json.dumps({"best_epoch": best["epoch"], **results}, indent=2, default=str))
+    log.info("test: %s", json.dumps({k: v for k, v in results["test"].items() if k != "per_class"}, default=str))
+    return results
