@@ -293,3 +293,33 @@ def test_occasion_head_is_attached_exported_and_said_on_a_long_press(tmp_path):
         assert d.occasion == "usage:formal"
         assert "formal wear" in d.detailed() and "formal" not in d.sentence
         assert "sportswear" not in d.detailed()
+
+
+class _Payload:
+    """Pickled, it runs a command when unpickled: what a hostile checkpoint.pt carries."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_compare_never_unpickles_code_from_a_run_folder(tmp_path):
+    """`fashion-mnist --compare DIR` reads checkpoints found in DIR: a crafted one must not run anything."""
+    from wardrobe.train.__main__ import main as train_main
+
+    marker = tmp_path / "owned"
+    run = tmp_path / "runs" / "evil"
+    run.mkdir(parents=True)
+    per_class = [{"class": c, "precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 1} for c in range(10)]
+    (run / "metrics.json").write_text(json.dumps({
+        "model": "cnn", "opt": "adam", "per_class": per_class, "paper_f1": 0.9, "precision": 0.5, "recall": 0.5,
+        "f1": 0.5, "test_accuracy": 0.5, "epochs": 1, "best_epoch": 0, "params": 1, "train_seconds": 1}))
+    for name in ("best.pt", "checkpoint.pt"):
+        torch.save({"model": {}, "history": [], "x": _Payload(marker)}, run / name)
+    with pytest.raises(SystemExit, match="not a plain checkpoint"):
+        train_main(["fashion-mnist", "--compare", str(tmp_path / "runs")])
+    assert not marker.exists()

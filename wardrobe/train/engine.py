@@ -12,6 +12,7 @@ checkpoints with resume, and the time limit. Presets keep only their method.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import random
@@ -183,6 +184,17 @@ def make_optimizer(args, model):
     return torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
 
 
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint's tensors and plain data, never pickled code (torch's weights_only); TrainingError otherwise."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise TrainingError(f"{path}: no such file") from None
+    except Exception as e:
+        raise TrainingError(f"{path} is not a plain checkpoint (refusing to unpickle it): "
+                            f"{str(e).splitlines()[0]}") from e
+
+
 def warmup_cosine(optimizer, steps_per_epoch: int, epochs: float, warmup_epochs: float = 1.0):
     """Linear warm-up, then cosine decay to zero over the run, stepped once per batch."""
     total = max(1, int(steps_per_epoch * epochs))
@@ -206,12 +218,14 @@ class Checkpoint:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.loaded: dict = {}
+        """What resume() read, for a preset's own extra state (passed to save() as keywords)."""
 
     def save(self, progress: Progress, model: nn.Module, optimizer, scheduler, **extra) -> None:
         """Model, optimizer, scheduler, progress and the RNG, as one file replaced in one step."""
         tmp = self.path.with_suffix(".tmp")
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "epoch": progress.epoch, "best": progress.best,
+                    "scheduler": scheduler.state_dict() if scheduler is not None else None, "epoch": progress.epoch, "best": progress.best,
                     "stale": progress.stale, "history": progress.history, "rng": torch.get_rng_state(), **extra}, tmp)
         tmp.replace(self.path)
 
@@ -223,13 +237,18 @@ class Checkpoint:
             ckpt = torch.load(self.path, map_location="cpu", weights_only=True)
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
-            scheduler.load_state_dict(ckpt["scheduler"])
+            if scheduler is not None:
+                scheduler.load_state_dict(ckpt["scheduler"])
         except Exception as e:
             raise TrainingError(f"{self.path} cannot be resumed ({e}); move it away to start afresh") from e
         if "rng" in ckpt:
             torch.set_rng_state(ckpt["rng"])
+        self.loaded = ckpt
         log.info("resumed from %s at epoch %d", self.path, ckpt["epoch"] + 1)
-        return Progress(ckpt["epoch"] + 1, ckpt["best"], ckpt["stale"], list(ckpt["history"]))
+        history = ckpt["history"]
+        if isinstance(history, str):  # checkpoints written before the engine kept the history as JSON
+            history = json.loads(history)
+        return Progress(ckpt["epoch"] + 1, ckpt["best"], ckpt["stale"], list(history))
 
 
 def fit(progress: Progress, one_epoch: Callable[[int], tuple[float, dict]], epochs: int, patience: int,

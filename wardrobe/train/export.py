@@ -22,7 +22,7 @@ from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
 from wardrobe.train import report
 from wardrobe.train.data import build_splits, load_images
-from wardrobe.train.engine import predict_logits
+from wardrobe.train.engine import load_checkpoint, predict_logits
 from wardrobe.train.models import build_model
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def main(args: argparse.Namespace) -> dict:
 
     from wardrobe.classify import Classifier
 
-    ckpt = torch.load(args.run / "best.pt", map_location="cpu", weights_only=True)
+    ckpt = load_checkpoint(args.run / "best.pt")
     run_args = ckpt["args"]
     classes: list[str] = ckpt["classes"]
     families: list[str] = ckpt.get("colour_families", [])

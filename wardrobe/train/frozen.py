@@ -32,7 +32,7 @@ from wardrobe.colours import FAMILIES
 from wardrobe.preprocess import Preprocess
 from wardrobe.train import report
 from wardrobe.train.data import Record, Split
-from wardrobe.train.engine import Checkpoint, Progress, colour_set_loss, fit, warmup_cosine
+from wardrobe.train.engine import Checkpoint, Progress, colour_set_loss, fit, load_checkpoint, warmup_cosine
 
 log = logging.getLogger(__name__)
 
@@ -283,6 +283,8 @@ def run(args: argparse.Namespace, model, classes: list[str], splits: dict[str, S
     for name, fs in sets.items():
         log.info("%s: %d cached views (%s)", name, len(fs.targets),
                  ", ".join(f"{s} {c}" for s, c in zip(*np.unique(fs.sources, return_counts=True), strict=True)))
+    if args.probe:
+        return probe(model, sets, classes, cut, out)
     for p in model.parameters():
         p.requires_grad = False
     trainable = [p for b in model.net._blocks[cut:] for p in b.parameters()] + list(model.net._conv_head.parameters()) \
@@ -346,7 +348,7 @@ def run(args: argparse.Namespace, model, classes: list[str], splits: dict[str, S
 def finish(model, sets: dict[str, FeatureSet], splits: dict[str, Split], classes: list[str], cut: int,
            out: Path) -> dict:
     """Best weights; occasions that reach 90 % validation precision kept (the rest cut from the last layer); test."""
-    best = torch.load(out / "best.pt", map_location="cpu", weights_only=True)
+    best = load_checkpoint(out / "best.pt")
     model.load_state_dict(best["model"])
     n, f = len(classes), len(FAMILIES)
     val_logits = suffix_logits(model, sets["val"], cut)
@@ -384,4 +386,45 @@ def finish(model, sets: dict[str, FeatureSet], splits: dict[str, Split], classes
                 "occasion_metrics": speak}, out / "best.pt")
     (out / "metrics.json").write_text(json.dumps({"best_epoch": best["epoch"], **results}, indent=2, default=str))
     log.info("test: %s", json.dumps({k: v for k, v in results["test"].items() if k != "per_class"}, default=str))
+    return results
+
+
+@torch.no_grad()
+def pooled_features(model, fs: FeatureSet, cut: int, rows: np.ndarray, batch: int = 256) -> np.ndarray:
+    """The frozen network's 1280-wide pooled features of the given cached rows."""
+    model.eval()
+    return np.concatenate([model.pooled(torch.from_numpy(np.asarray(fs.features[np.sort(rows[i : i + batch])],
+                                                                    np.float32)), cut).numpy()
+                           for i in range(0, len(rows), batch)])
+
+
+def probe(model, sets: dict[str, FeatureSet], classes: list[str], cut: int, out: Path) -> dict:
+    """The floor fine-tuning must beat: a logistic regression on the untouched ImageNet network's pooled features
+    (inference views only; garment classes and the background class; colour family as a second regression)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    train = sets["train"]
+    first = np.r_[True, train.photo[1:] != train.photo[:-1]]  # a photo's first row is its inference view
+    rows = np.flatnonzero(first | (train.sources == "background"))
+    x = pooled_features(model, train, cut, rows)
+    scaler = StandardScaler().fit(x)
+    garments = LogisticRegression(max_iter=300, C=0.5, class_weight="balanced").fit(scaler.transform(x),
+                                                                                    train.targets[rows])
+    known = train.colour_sets[rows].any(1)
+    single = known & (train.colour_sets[rows].sum(1) == 1)
+    colours = LogisticRegression(max_iter=300, C=0.5).fit(scaler.transform(x[single]),
+                                                          train.colour_sets[rows][single].argmax(1))
+    results = {}
+    n = len(classes)
+    for name in ("val", "test"):
+        fs = sets[name]
+        z = scaler.transform(pooled_features(model, fs, cut, np.arange(len(fs.targets))))
+        logits = np.full((len(z), n), -1e9)
+        logits[:, garments.classes_] = garments.predict_log_proba(z)
+        col = np.full((len(z), len(FAMILIES)), -1e9)
+        col[:, colours.classes_] = colours.predict_log_proba(z)
+        results[name] = metrics(np.concatenate([logits, col], 1), fs, n, len(FAMILIES))
+    (out / "metrics.json").write_text(json.dumps({"probe": True, **results}, indent=2))
+    log.info("linear probe, test: %s", json.dumps(results["test"]))
     return results

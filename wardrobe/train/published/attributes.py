@@ -291,7 +291,7 @@ def main(args: argparse.Namespace) -> dict:
     ckpt_path = out / "checkpoint.pt"
     state = None
     if args.resume and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        state = engine.load_checkpoint(ckpt_path)
         model.load_state_dict(state["model"])
         start, best, history = state["epoch"] + 1, state["best"], state["history"]
         log.info("resumed from %s at epoch %d", ckpt_path, start)
@@ -425,7 +425,7 @@ def head_only(model, splits, pre, size, args, out: Path) -> dict:
 
 def finish(model, args, splits, pre, size, history, out: Path) -> dict:
     """Test the best epoch with and without TTA; write metrics.json, attributes.md and ap.png."""
-    best = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
+    best = engine.load_checkpoint(out / "best.pt")
     model.load_state_dict(best["model"])
     probs = {(name, tta): predict_probs(model, splits[name][0], pre, size, args.device, tta)
              for name, tta in (("test", False), ("test", True), ("val", True))}

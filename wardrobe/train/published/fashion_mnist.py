@@ -312,37 +312,31 @@ def main(args: argparse.Namespace) -> dict:
     optimizer, scheduler = make_optimizer(args.opt, model, args.lr, steps * args.epochs, args.final_lr,
                                           args.weight_decay)
     gen = torch.Generator().manual_seed(args.seed)
-    history: list[dict] = []
-    start, best = 0, -1.0
-    ckpt_path = out / "checkpoint.pt"
-    if args.resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(ckpt["scheduler"])
-        gen.set_state(ckpt["gen"])
-        start, best, history = ckpt["epoch"] + 1, ckpt["best"], ckpt["history"]
-        log.info("resumed from %s at epoch %d", ckpt_path, start)
-    for epoch in range(start, args.epochs):
+    checkpoint = engine.Checkpoint(out / "checkpoint.pt")
+    progress = checkpoint.resume(model, optimizer, scheduler) if args.resume else engine.Progress()
+    if "gen" in checkpoint.loaded:
+        gen.set_state(checkpoint.loaded["gen"])
+
+    def one_epoch(epoch: int) -> tuple[float, dict]:
         t0 = time.monotonic()
         train_loss = train_one_epoch(ddp, optimizer, scheduler, *tensors["train"], args, gen, epoch, dist)
         dist.sync_buffers(model)
         val_loss, val_acc, _ = evaluate(model, *tensors["val"], args.device)
-        history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "val_score": val_acc,
-                        "lr": optimizer.param_groups[0]["lr"], "seconds": time.monotonic() - t0})
         log.info("epoch %d: train loss %.4f, val loss %.4f, val accuracy %.4f, rate %.2e (%.0f s)", epoch,
                  train_loss, val_loss, val_acc, optimizer.param_groups[0]["lr"], time.monotonic() - t0)
-        if val_acc > best:
-            best = val_acc
-            if dist.main:
-                torch.save({"model": model.state_dict(), "epoch": epoch}, out / "best.pt")
-        if dist.main:
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-                        "best": best, "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                        "history": history, "gen": gen.get_state()}, ckpt_path.with_suffix(".tmp"))
-            ckpt_path.with_suffix(".tmp").replace(ckpt_path)
-            report.plot_history(history, out / "loss.png")
+        return val_acc, {"train_loss": train_loss, "val_loss": val_loss, "lr": optimizer.param_groups[0]["lr"]}
+
+    def on_epoch(progress: engine.Progress, improved: bool) -> None:
+        if not dist.main:
+            return
+        if improved:
+            torch.save({"model": model.state_dict(), "epoch": progress.epoch}, out / "best.pt")
+        checkpoint.save(progress, model, optimizer, scheduler, gen=gen.get_state())
+        report.plot_history(progress.history, out / "loss.png")
+
+    progress = engine.fit(progress, one_epoch, args.epochs, patience=args.epochs + 1, max_minutes=0,
+                          on_epoch=on_epoch, stop_all=dist.any)
+    history, best = progress.history, progress.best
     distributed.finish(dist)
     if not dist.main:
         return {}
@@ -381,7 +375,7 @@ def compare(root: Path) -> dict:
         raise TrainingError(f"no Fashion-MNIST runs (*/metrics.json) below {root}")
     for n, m in runs.items():  # latency measured again here, all runs under the same conditions
         model = build_model(m["model"], m.get("width", 32))
-        model.load_state_dict(torch.load(root / n / "best.pt", map_location="cpu", weights_only=True)["model"])
+        model.load_state_dict(engine.load_checkpoint(root / n / "best.pt")["model"])
         m["cpu_ms_per_image"] = cpu_latency_ms(model)
     names = sorted(runs, key=lambda n: (MODELS.index(runs[n]["model"]), list(OPTIMIZERS).index(runs[n]["opt"]), n))
     lines = ["| class | " + " | ".join(f"{n} P / R / F1" for n in names) + " |", "|---|" + "---|" * len(names)]
@@ -418,7 +412,7 @@ def plot_curves(root: Path, names: list[str], path: Path) -> None:
         ckpt = root / n / "checkpoint.pt"
         if not ckpt.exists():
             continue
-        history = torch.load(ckpt, map_location="cpu", weights_only=False)["history"]
+        history = engine.load_checkpoint(ckpt)["history"]
         ep = [h["epoch"] + 1 for h in history]
         ax[0].plot(ep, [h["val_score"] for h in history], marker="o", markersize=3, label=n)
         if "lr" in history[0]:

@@ -168,7 +168,7 @@ def extract(args, ckpt: dict, out: Path) -> dict:
 def main(args: argparse.Namespace) -> dict:
     start(0, args.threads, args.output_dir)
     out: Path = args.output_dir
-    ckpt = torch.load(args.run / "best.pt", map_location="cpu", weights_only=False)
+    ckpt = engine.load_checkpoint(args.run / "best.pt")
     if ckpt.get("arch") != "alexnet-slim":
         raise TrainingError(f"{args.run}: vae-home works on alexnet-slim runs (the appliance's model)")
     classes = ckpt["classes"]
