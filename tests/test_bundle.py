@@ -100,3 +100,18 @@ def test_temperature_scaling_softens_confidence():
     clf = Classifier.load(SHIPPED, "onnx")
     p, _, _ = clf.probabilities(rgb_of("home-shirt.jpg"))
     assert abs(p.sum() - 1) < 1e-6 and np.all(p >= 0)
+
+
+def test_shipped_model_says_when_no_garment_is_there():
+    """The background class: garment-free corners of real home photos (test split) are not named as garments,
+    and no sample garment photo is lost to it."""
+    from tests.conftest import PHOTOS
+    from wardrobe.images import read_image
+    from wardrobe.train.frozen import background_crop
+
+    clf = Classifier.load(SHIPPED, "onnx")
+    assert clf.bundle.background_class == "no garment"
+    crops = [c for p in sorted(PHOTOS.glob("home-*.jpg")) if (c := background_crop(read_image(p), 224)) is not None]
+    assert len(crops) >= 3
+    assert sum(clf.predict(c).background >= 0.5 for c in crops) >= len(crops) - 1
+    assert all(clf.predict(read_image(p)).background < 0.5 for p in PHOTOS.glob("*.jpg"))

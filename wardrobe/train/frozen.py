@@ -409,7 +409,7 @@ def probe(model, sets: dict[str, FeatureSet], classes: list[str], cut: int, out:
     rows = np.flatnonzero(first | (train.sources == "background"))
     x = pooled_features(model, train, cut, rows)
     scaler = StandardScaler().fit(x)
-    garments = LogisticRegression(max_iter=300, C=0.5, class_weight="balanced").fit(scaler.transform(x),
+    garments = LogisticRegression(max_iter=300, C=0.5).fit(scaler.transform(x),
                                                                                     train.targets[rows])
     known = train.colour_sets[rows].any(1)
     single = known & (train.colour_sets[rows].sum(1) == 1)

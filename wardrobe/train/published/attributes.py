@@ -286,52 +286,50 @@ def main(args: argparse.Namespace) -> dict:
         if args.weights is None:
             raise TrainingError("--head-only trains a head on a pretrained backbone: give --weights")
         return head_only(model, splits, pre, size, args, out)
-    history: list[dict] = []
-    start, best = 0, -1.0
-    ckpt_path = out / "checkpoint.pt"
-    state = None
-    if args.resume and ckpt_path.exists():
-        state = engine.load_checkpoint(ckpt_path)
+    checkpoint = engine.Checkpoint(out / "checkpoint.pt")
+    progress, state = engine.Progress(), None
+    if args.resume and checkpoint.path.exists():  # the optimizer is restored below, once its phase is known
+        state = engine.load_checkpoint(checkpoint.path)
         model.load_state_dict(state["model"])
-        start, best, history = state["epoch"] + 1, state["best"], state["history"]
-        log.info("resumed from %s at epoch %d", ckpt_path, start)
-    gen = torch.Generator().manual_seed(args.seed + start)
-    began = time.monotonic()
+        progress = engine.Progress(state["epoch"] + 1, state["best"], 0, list(state["history"]))
+        log.info("resumed from %s at epoch %d", checkpoint.path, progress.epoch)
+    gen = torch.Generator().manual_seed(args.seed + progress.epoch)
     images, targets = splits["train"]
     epoch_size = min(args.epoch_size or len(targets), len(targets))
-    optimizer, opt_phase = None, None
-    for epoch in range(start, args.epochs):
+    current = {"optimizer": None, "phase": None, "ddp": None}
+
+    def one_epoch(epoch: int) -> tuple[float, dict]:
         frozen, lr = phase_of(args, epoch)
-        if (frozen, lr) != opt_phase:  # a new phase: new trainable set, new Adam
+        if (frozen, lr) != current["phase"]:  # a new phase: new trainable set, new Adam
             set_phase(model, frozen, args.unfreeze)
-            ddp = dist.wrap(model, args.device)  # DDP follows the parameters trainable when it is built
-            optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+            current["ddp"] = dist.wrap(model, args.device)  # DDP follows the parameters trainable when it is built
+            current["optimizer"] = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
             if state is not None and state.get("phase") == [frozen, lr]:
-                optimizer.load_state_dict(state["optimizer"])
-            opt_phase = (frozen, lr)
+                current["optimizer"].load_state_dict(state["optimizer"])
+            current["phase"] = (frozen, lr)
         t0 = time.monotonic()
-        loss = train_one_epoch(ddp, optimizer, images, targets, epoch_size, pre, size, args, gen, epoch, frozen, dist)
+        loss = train_one_epoch(current["ddp"], current["optimizer"], images, targets, epoch_size, pre, size, args,
+                               gen, epoch, frozen, dist)
         dist.sync_buffers(model)
         val_probs = predict_probs(model, splits["val"][0], pre, size, args.device, tta=False)
         val = summary(val_probs, splits["val"][1])
-        history.append({"epoch": epoch, "train_loss": loss, "val_loss": bce(val_probs, splits["val"][1]),
-                        "val_score": val["mAP"],
-                        "frozen": frozen, "lr": lr, "seconds": time.monotonic() - t0})
         log.info("epoch %d (%s, lr %.0e): train loss %.4f, val mAP %.4f (%.0f s)", epoch,
                  "backbone frozen" if frozen else "training", lr, loss, val["mAP"], time.monotonic() - t0)
-        if val["mAP"] > best:
-            best = val["mAP"]
-            if dist.main:
-                torch.save({"model": model.state_dict(), "epoch": epoch, "arch": args.model, "labels": LABELS},
-                           out / "best.pt")
-        if dist.main:
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "phase": [frozen, lr],
-                        "epoch": epoch, "best": best, "history": history}, ckpt_path.with_suffix(".tmp"))
-            ckpt_path.with_suffix(".tmp").replace(ckpt_path)
-            report.plot_history(history, out / "loss.png")
-        if dist.any(bool(args.max_minutes) and time.monotonic() - began > args.max_minutes * 60):
-            log.info("time limit of %.0f minutes reached: stopping", args.max_minutes)
-            break
+        return val["mAP"], {"train_loss": loss, "val_loss": bce(val_probs, splits["val"][1]), "frozen": frozen,
+                            "lr": lr}
+
+    def on_epoch(progress: engine.Progress, improved: bool) -> None:
+        if not dist.main:
+            return
+        if improved:
+            torch.save({"model": model.state_dict(), "epoch": progress.epoch, "arch": args.model, "labels": LABELS},
+                       out / "best.pt")
+        checkpoint.save(progress, model, current["optimizer"], None, phase=list(current["phase"]))
+        report.plot_history(progress.history, out / "loss.png")
+
+    # No early stop: the two phases are the paper's schedule.
+    history = engine.fit(progress, one_epoch, args.epochs, args.epochs + 1, args.max_minutes, on_epoch,
+                         stop_all=dist.any).history
     distributed.finish(dist)
     return finish(model, args, splits, pre, size, history, out) if dist.main else {}
 
