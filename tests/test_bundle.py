@@ -78,7 +78,7 @@ def test_incompatible_format_is_refused_with_the_reason(bundle):
 
 def test_wrong_class_count_is_refused_at_load(bundle):
     meta = json.loads((bundle / "bundle.json").read_text())
-    meta["classes"] = meta["classes"][:-1]
+    meta["classes"] = meta["classes"][1:]  # one name fewer than the outputs
     (bundle / "bundle.json").write_text(json.dumps(meta))
     write_manifest(bundle)
     clf = Classifier.load(bundle, "onnx")
@@ -103,15 +103,15 @@ def test_temperature_scaling_softens_confidence():
 
 
 def test_shipped_model_says_when_no_garment_is_there():
-    """The background class: garment-free corners of real home photos (test split) are not named as garments,
-    and no sample garment photo is lost to it."""
+    """The background class: garment-free corners of the real sample photos (test split) are not named as
+    garments, and no sample garment photo is lost to it."""
     from tests.conftest import PHOTOS
     from wardrobe.images import read_image
     from wardrobe.train.frozen import background_crop
 
     clf = Classifier.load(SHIPPED, "onnx")
     assert clf.bundle.background_class == "no garment"
-    crops = [c for p in sorted(PHOTOS.glob("home-*.jpg")) if (c := background_crop(read_image(p), 224)) is not None]
+    crops = [c for p in sorted(PHOTOS.glob("*.jpg")) if (c := background_crop(read_image(p), 224)) is not None]
     assert len(crops) >= 3
-    assert sum(clf.predict(c).background >= 0.5 for c in crops) >= len(crops) - 1
+    assert all(clf.predict(c).background >= 0.5 for c in crops)
     assert all(clf.predict(read_image(p)).background < 0.5 for p in PHOTOS.glob("*.jpg"))

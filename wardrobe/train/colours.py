@@ -27,6 +27,7 @@ from wardrobe.colours import (
 from wardrobe.errors import TrainingError
 from wardrobe.segment import segment
 from wardrobe.taxonomy import Taxonomy, region_of
+from wardrobe.train import engine
 from wardrobe.train.data import read_product_photos, split_records
 
 log = logging.getLogger(__name__)
@@ -40,12 +41,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                                 description="Fit colour-family boundaries on product photos and report accuracy.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", required=True, metavar="product-photos=DIR", help="the product photos")
-    p.add_argument("--seed", type=int, default=0, help="split seed (the classifier's split)")
+    engine.add_flags(p, "seed")
     p.add_argument("--train-limit", type=int, default=9000, help="training photos used for fitting")
     p.add_argument("--eval-limit", type=int, default=0, help="val/test photos used (0: all)")
     p.add_argument("--bundle", type=Path, help="also score the whole describe pipeline with this model bundle")
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--cache-dir", type=Path, default=Path("cache"))
+    engine.add_flags(p, "cache_dir")
     p.add_argument("--output", type=Path, default=Path("runs/colours/colour_model.json"),
                    help="colour model to write (ship it by copying it to wardrobe/data/colour_model.json)")
     p.add_argument("--report", type=Path, default=Path("runs/colours/report.json"))

@@ -25,6 +25,7 @@ import numpy as np
 from wardrobe.colours import shop_colours
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
+from wardrobe.train import engine
 from wardrobe.train.data import build_splits
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--data", action="append", required=True, metavar="KIND=PATH",
                    help="clothing-photos=DIR and/or product-photos=DIR (the training script's split, same seed)")
     p.add_argument("--home-colours", type=Path, help="CSV image,split,families of home photos labelled by eye")
-    p.add_argument("--seed", type=int, default=0, help="split seed (the classifier's)")
+    engine.add_flags(p, "seed")
     p.add_argument("--limit", type=int, default=0, help="at most this many photos per source and split (0: all)")
     p.add_argument("--splits", default="val,test", help="splits to score")
     p.add_argument("--output", type=Path, default=Path("runs/evaluate.json"))
@@ -57,6 +58,7 @@ def load_home_colours(path: Path, root: Path) -> dict[str, tuple[str, ...]]:
 
 def main(args: argparse.Namespace) -> dict:
     """Run the pipeline over each split and write the scores."""
+    import cv2
     from tqdm import tqdm
 
     from wardrobe.classify import Classifier
@@ -111,9 +113,11 @@ def main(args: argparse.Namespace) -> dict:
             if r.source == "clothing-photos":
                 crop = background_crop(rgb, 224)
                 if crop is not None:
-                    b = pipe.describe(crop, r.path + "#corner")
-                    rows.append({"source": "garment-free", "said": b.garment,
-                                 "no_garment": "no-garment" in b.problems})
+                    # The corner itself, and the same corner blurred flat: a plain wall out of focus.
+                    for kind, img in (("garment-free", crop), ("plain-wall", cv2.GaussianBlur(crop, (0, 0), 12))):
+                        b = pipe.describe(img, r.path + "#" + kind)
+                        rows.append({"source": kind, "said": b.garment, "no_garment": "no-garment" in b.problems,
+                                     "model_background": clf.predict(img).background})
         results[name] = summarise(rows)
         log.info("%s: %s", name, json.dumps(results[name]))
     if "val" in results and "test" in results:
@@ -139,7 +143,10 @@ def summarise(rows: list[dict]) -> dict:
                 out["colour"][src] = {"n": len(labelled), **{
                     str(t): float(np.mean([r[f"family@{t}"] in r["accept"] for r in labelled]))
                     for t in HINT_THRESHOLDS}}
-    free = [r for r in rows if r["source"] == "garment-free"]
-    if free:
-        out["garment_free"] = {"n": len(free), "named_as_garment": float(np.mean([not r["no_garment"] for r in free]))}
+    for kind in ("garment-free", "plain-wall"):
+        free = [r for r in rows if r["source"] == kind]
+        if free:
+            out["garment_free"][kind] = {
+                "n": len(free), "named_as_garment": float(np.mean([not r["no_garment"] for r in free])),
+                "model_says_no_garment": float(np.mean([r["model_background"] >= 0.5 for r in free]))}
     return out

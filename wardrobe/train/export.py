@@ -20,7 +20,7 @@ import torch
 from wardrobe.bundle import FORMAT_VERSION, Bundle, write_manifest
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
-from wardrobe.train import report
+from wardrobe.train import engine, report
 from wardrobe.train.data import build_splits, load_images
 from wardrobe.train.engine import load_checkpoint, predict_logits
 from wardrobe.train.models import build_model
@@ -35,14 +35,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--run", type=Path, required=True, help="training run folder (holds best.pt)")
     p.add_argument("--output", type=Path, required=True, help="bundle directory to write (replaced)")
-    p.add_argument("--data", action="append", metavar="KIND=PATH", help="datasets (default: the run's own)")
+    engine.add_flags(p, "data", "limit", "cache_dir", data={"help": "datasets (default: the run's own)"})
     p.add_argument("--calibration-batches", type=int, default=8, help="batches of 32 training photos for int8 calibration")
     p.add_argument("--latency-photos", type=int, default=50, help="photos timed per runtime")
     p.add_argument("--threads", type=int, default=1,
                    help="inference threads while measuring (1: as the appliance's one press at a time on a Pi core)")
     p.add_argument("--version", help="bundle version (default: creation time)")
-    p.add_argument("--limit", type=int, help="use at most this many photos per split (smoke tests)")
-    p.add_argument("--cache-dir", type=Path, default=Path("cache"))
     return p
 
 

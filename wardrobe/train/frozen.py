@@ -49,22 +49,18 @@ BACKGROUND_MAX_GARMENT = 0.02
 """A corner crop is garment-free when the segmentation mask covers at most this share of it."""
 
 
-def views(rgb: np.ndarray, side: int, n: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """n square uint8 views: the inference view (squash to side), its mirror, then random resized crops."""
-    import cv2
-
-    def squash(img: np.ndarray) -> np.ndarray:
-        h, w = img.shape[:2]
-        return cv2.resize(img, (side, side), interpolation=cv2.INTER_AREA if max(h, w) > side else cv2.INTER_LINEAR)
-
-    base = squash(rgb)
+def views(rgb: np.ndarray, pre: Preprocess, n: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """n square uint8 views: the inference view (the bundle's own resize and crop), its mirror, then random
+    resized crops with a mild brightness change (never hue)."""
+    base = pre.center_crop(pre.resized(rgb))
     out = [base, base[:, ::-1]][:n]
     h, w = rgb.shape[:2]
     while len(out) < n:
         area, aspect = rng.uniform(0.5, 1.0), math.exp(rng.uniform(-0.3, 0.3))
         ch, cw = min(h, round(h * math.sqrt(area / aspect))), min(w, round(w * math.sqrt(area * aspect)))
         top, left = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
-        v = squash(rgb[top : top + ch, left : left + cw]).astype(np.float32) * rng.uniform(0.88, 1.12)
+        crop = rgb[top : top + ch, left : left + cw]
+        v = pre.center_crop(pre.resized(crop)).astype(np.float32) * rng.uniform(0.88, 1.12)
         v = np.clip(v, 0, 255).astype(np.uint8)
         out.append(v[:, ::-1] if rng.random() < 0.5 else v)
     return [np.ascontiguousarray(v) for v in out]
@@ -174,7 +170,7 @@ def cache_split(name: str, split: Split, usage: dict[str, str], session, pre: Pr
         if rec.source == "product-photos":
             u = "usage:" + usage.get(rec.path, "").lower()
             occ[:] = [float(u == o) for o in OCCASIONS]
-        for v in views(rgb, pre.crop, n, rng):
+        for v in views(rgb, pre, n, rng):
             batch.append(v)
             rows.append((int(split.targets[i]), split.colour_sets[i], occ, rec.source, i))
         if background and home:

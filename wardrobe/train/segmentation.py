@@ -20,6 +20,7 @@ import numpy as np
 
 from wardrobe.errors import TrainingError
 from wardrobe.segment import auto_mask, plate_mask, threshold_mask
+from wardrobe.train import engine
 from wardrobe.train.data import read_source, split_records
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="clothing-photos=DIR (backgrounds) and product-photos=DIR (garments)")
     p.add_argument("--count", type=int, default=200, help="composites")
     p.add_argument("--split", default="val", choices=("train", "val", "test"), help="which split's photos to use")
-    p.add_argument("--seed", type=int, default=0)
+    engine.add_flags(p, "seed")
     p.add_argument("--report", type=Path, default=Path("runs/segmentation/report.json"))
     return p
 
