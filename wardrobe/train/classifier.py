@@ -91,8 +91,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def resolve(args: argparse.Namespace) -> argparse.Namespace:
-    """Fill flags left unset from the preset."""
-    preset = PRESETS[args.preset]
+    """Fill flags left unset from the preset (an EfficientNet-Lite chosen with --model gets the lite0 recipe
+    at the side it was pretrained at)."""
+    preset = dict(PRESETS[args.preset])
+    if args.model in LITE and preset["model"] not in LITE:
+        preset = dict(PRESETS["lite0"])
+    if args.model in LITE and args.model != preset["model"]:
+        preset["resize"] = preset["crop"] = LITE[args.model]
     for k, v in preset.items():
         if getattr(args, k, None) is None:
             setattr(args, k, v)
