@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import SHIPPED, rgb_of
-from wardrobe.bundle import Bundle, write_manifest
+from wardrobe.bundle import Bundle, sha256_file, write_manifest
 from wardrobe.classify import Classifier
 from wardrobe.errors import ModelError
 
@@ -115,3 +115,52 @@ def test_shipped_model_says_when_no_garment_is_there():
     assert len(crops) >= 3
     assert all(clf.predict(c).background >= 0.5 for c in crops)
     assert all(clf.predict(read_image(p)).background < 0.5 for p in PHOTOS.glob("*.jpg"))
+
+
+def _rewrite(bundle, **changes):
+    meta = json.loads((bundle / "bundle.json").read_text())
+    meta.update(changes)
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    write_manifest(bundle)
+
+
+def test_weights_outside_the_bundle_are_refused(bundle, tmp_path):
+    """bundle.json naming ../elsewhere.onnx or an absolute path: the file would never be checksummed."""
+    outside = tmp_path / "outside.onnx"
+    outside.write_bytes((bundle / "model.onnx").read_bytes())
+    for name in ("../outside.onnx", str(outside)):
+        _rewrite(bundle, runtimes={"onnx": name, "torch": "model.safetensors"})
+        with pytest.raises(ModelError, match="not a plain file name"):
+            Bundle.load(bundle)
+
+
+def test_manifest_entries_outside_the_bundle_are_refused(bundle, tmp_path):
+    (tmp_path / "elsewhere").write_text("x")
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    for name in ("../elsewhere", str(tmp_path / "elsewhere")):
+        manifest["files"][name] = sha256_file(tmp_path / "elsewhere")
+        (bundle / "manifest.json").write_text(json.dumps(manifest))
+        with pytest.raises(ModelError, match="not a plain file name"):
+            Bundle.load(bundle)
+        del manifest["files"][name]
+
+
+def test_hidden_files_in_a_bundle_are_refused(bundle):
+    (bundle / ".evil").write_text("import os")
+    with pytest.raises(ModelError, match="does not list: .evil"):
+        Bundle.load(bundle)
+
+
+@pytest.mark.parametrize("version", ["../../somewhere", "a/b", "/tmp", ".."])
+def test_versions_that_are_paths_are_refused(bundle, tmp_path, version):
+    from wardrobe.models_store import ModelStore
+
+    _rewrite(bundle, version=version)
+    with pytest.raises(ModelError, match="not a plain name"):
+        Bundle.load(bundle)
+    store = ModelStore(tmp_path / "models")
+    (tmp_path / "somewhere").mkdir()
+    (tmp_path / "somewhere" / "bundle.json").write_text("{}")
+    with pytest.raises(ModelError, match="not a plain name"):
+        store.rollback(version)
+    assert not (store.root / "current").exists()

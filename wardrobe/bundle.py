@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,22 @@ from wardrobe.preprocess import Preprocess
 
 FORMAT_VERSION = 1
 REQUIRED = ("format_version", "version", "created", "arch", "classes", "preprocess", "runtimes")
+VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+"""A version names a folder on the closet: letters, digits, dot, dash and underscore, no path."""
+
+
+def check_version(version: str) -> str:
+    """The version if it is a safe folder name; ModelError otherwise (never a path like ../x or a/b)."""
+    if not isinstance(version, str) or not VERSION_PATTERN.fullmatch(version) or version in (".", ".."):
+        raise ModelError(f"model version {version!r} is not a plain name (letters, digits, . _ -; no paths)")
+    return version
+
+
+def plain_file_name(name: str, what: str, path: Path) -> str:
+    """A file name inside the bundle folder itself: no directories, no .., not absolute, not hidden."""
+    if not isinstance(name, str) or not name or name != Path(name).name or name.startswith(".") or "\\" in name:
+        raise ModelError(f"{path}: {what} {name!r} is not a plain file name inside the bundle")
+    return name
 
 
 def sha256_file(path: Path) -> str:
@@ -90,8 +107,10 @@ class Bundle:
         classes = list(meta["classes"])
         if len(classes) < 2 or len(set(classes)) != len(classes):
             raise ModelError(f"{path}: the class list must hold at least two distinct names")
+        check_version(meta["version"])
         runtimes = dict(meta["runtimes"])
         for rt, fname in runtimes.items():
+            plain_file_name(fname, f"the {rt} weights file", path)
             if not (path / fname).is_file():
                 raise ModelError(f"{path}: the {rt} weights file {fname} is missing")
         default = meta.get("default_runtime") or next(iter(runtimes))
@@ -118,7 +137,9 @@ def verify_manifest(path: Path) -> None:
         raise ModelError(f"{path} has no manifest.json: refusing an unverifiable bundle") from None
     except (OSError, ValueError, KeyError) as e:
         raise ModelError(f"{path}/manifest.json is unreadable: {e}") from e
-    present = {p.name for p in path.iterdir() if p.is_file() and p.name != "manifest.json" and not p.name.startswith(".")}
+    for name in files:
+        plain_file_name(name, "the manifest entry", path)
+    present = {p.name for p in path.iterdir() if p.name != "manifest.json"}  # hidden files and folders count too
     extra = present - set(files)
     if extra:
         raise ModelError(f"{path} holds files the manifest does not list: {', '.join(sorted(extra))}")

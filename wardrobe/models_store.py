@@ -16,7 +16,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from wardrobe.bundle import Bundle
+from wardrobe.bundle import Bundle, check_version
 from wardrobe.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,7 @@ class ModelStore:
 
     def switch(self, version: str) -> None:
         """Point `current` at an installed version by renaming a new symlink over it."""
+        check_version(version)
         if not (self.root / version / "bundle.json").is_file():
             raise ModelError(f"model version {version} is not installed")
         tmp = self.root / ".current.tmp"
