@@ -94,3 +94,33 @@ def test_cli_install_models_rollback(tmp_path):
     r = wardrobe("describe", "--json", "--quiet", "--state-dir", str(state), str(SHIPPED.parent.parent / "assets"
                                                                                   / "photos" / "home-pants.jpg"))
     assert json.loads(r.stdout)["garment"] is not None
+
+
+def test_a_model_that_fails_its_health_check_is_never_installed(tmp_path):
+    """Not listed, not a rollback target, and the corrected bundle with the same version installs."""
+    from wardrobe.cli import health_photos
+
+    store = ModelStore(tmp_path / "models")
+    store.install(make_version(tmp_path / "a", "good"), health_photos())
+    with pytest.raises(ModelError, match="failed its health check"):
+        store.install(make_version(tmp_path / "b", "fixed", broken_bias=True), health_photos())
+    assert [i.version for i in store.versions()] == ["good"] and not (store.root / "fixed").exists()
+    with pytest.raises(ModelError, match="not installed"):
+        store.rollback("fixed")
+    assert store.install(make_version(tmp_path / "c", "fixed"), health_photos()) == "fixed"
+    assert store.current() == "fixed"
+    assert not list(store.root.glob(".incoming-*"))
+
+
+def test_a_killed_install_leaves_nothing_behind(tmp_path):
+    """The temp folder of an install whose process died is removed by the next install."""
+    import subprocess
+
+    store = ModelStore(tmp_path / "models")
+    store.install(make_version(tmp_path / "a", "good"))
+    child = subprocess.Popen(["true"])  # a process that has exited: its pid no longer exists
+    child.wait()
+    left = store.root / f".incoming-next-{child.pid}"
+    shutil.copytree(SHIPPED, left)
+    store.install(make_version(tmp_path / "b", "next"))
+    assert not left.exists() and store.current() == "next"

@@ -41,6 +41,17 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _alive(pid: int) -> bool:
+    """Whether a process with this id exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def health_check(bundle_path: Path, photos: list[Path]) -> str:
     """Load the bundle and describe the photos; ModelError if it fails, gives NaN, or sees one class in all."""
     from wardrobe.classify import Classifier
@@ -94,34 +105,59 @@ class ModelStore:
         return sorted(out, key=lambda i: i.created)
 
     def install(self, bundle_dir: Path, health_photos: list[Path] | None = None, keep: int = 3) -> str:
-        """Verify, copy to a temp dir, fsync, rename into place, health-check, switch; roll back on failure."""
+        """Verify, copy to a temp dir, fsync, health-check the copy, rename into place, switch.
+
+        A bundle that fails any step is never installed: no folder, no listing, nothing to roll back to,
+        and a corrected bundle with the same version installs normally afterwards.
+        """
         bundle = Bundle.load(bundle_dir)  # refuses tampered or incompatible bundles with the reason
         version = bundle.version
         self.root.mkdir(parents=True, exist_ok=True)
+        self.remove_leftovers()
         target = self.root / version
+        previous = self.current()
         if not target.exists():
             tmp = self.root / f".incoming-{version}-{os.getpid()}"
             shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir()
-            for f in sorted(Path(bundle_dir).iterdir()):
-                if f.is_file():
-                    shutil.copyfile(f, tmp / f.name)
-                    with open(tmp / f.name, "rb+") as fh:
-                        os.fsync(fh.fileno())
-            Bundle.load(tmp)  # the copy itself must verify
-            os.rename(tmp, target)
+            try:
+                tmp.mkdir()
+                for f in sorted(Path(bundle_dir).iterdir()):
+                    if f.is_file():
+                        shutil.copyfile(f, tmp / f.name)
+                        with open(tmp / f.name, "rb+") as fh:
+                            os.fsync(fh.fileno())
+                Bundle.load(tmp)  # the copy itself must verify
+                self._health(tmp, version, health_photos, previous)
+                os.rename(tmp, target)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
             _fsync_dir(self.root)
             log.info("installed model %s", version)
-        previous = self.current()
-        if health_photos:
-            try:
-                log.info("health check: %s", health_check(target, health_photos))
-            except ModelError as e:
-                raise ModelError(f"model {version} failed its health check ({e}); {previous or 'no model'} stays "
-                                 "current") from e
+        else:
+            self._health(target, version, health_photos, previous)
         self.switch(version)
         self.prune(keep)
         return version
+
+    @staticmethod
+    def _health(path: Path, version: str, photos: list[Path] | None, previous: str | None) -> None:
+        if photos:
+            try:
+                log.info("health check: %s", health_check(path, photos))
+            except ModelError as e:
+                raise ModelError(f"model {version} failed its health check ({e}); {previous or 'no model'} stays "
+                                 "current") from e
+
+    def remove_leftovers(self) -> list[str]:
+        """Delete temp folders of installs that were killed (their process is gone)."""
+        removed = []
+        for p in self.root.glob(".incoming-*"):
+            pid = p.name.rsplit("-", 1)[-1]
+            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                shutil.rmtree(p, ignore_errors=True)
+                removed.append(p.name)
+                log.info("removed %s, left by an install that was stopped", p.name)
+        return removed
 
     def switch(self, version: str) -> None:
         """Point `current` at an installed version by renaming a new symlink over it."""
