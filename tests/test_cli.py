@@ -154,6 +154,12 @@ def test_calibrate_refuses_a_dark_photo(tmp_path):
     ("[speech]\nvolume = 3\n", "speech.volume must be between 0 and 1"),
     ("[speach]\n", "unknown config section"),
     ("not toml [", "not valid TOML"),
+    # Each of these gave a traceback before.
+    ("vision = 3\n", "vision must be a table"),
+    ("[[camera]]\nkind = \"usb\"\n", "camera must be a table"),
+    ("state_dir = 5\n", "state_dir must be a path in quotes"),
+    ("[vision]\ncolour_k = inf\n", "vision.colour_k must be a (finite) number"),
+    ("[button]\npin = nan\n", "button.pin must be a (finite) number"),
 ])
 def test_bad_config_fails_with_one_line_naming_the_fix(tmp_path, toml, message):
     cfg = tmp_path / "config.toml"

@@ -160,3 +160,19 @@ def test_unreachable_closet_is_a_plain_error(tmp_path):
     r = caretaker("push-model", str(make_version(tmp_path, "x")), "nobody@127.0.0.1", "--ssh-option",
                   f"Port={free_port()}", "--ssh-option", "ConnectTimeout=3")
     assert r.returncode == 2 and "making a folder on the closet failed" in r.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["models", "--host=-oProxyCommand=touch {marker}"],
+    ["rollback", "--", "-oProxyCommand=touch {marker}@closet"],
+    ["push-model", "models/default", "--", "-oProxyCommand=touch {marker}"],
+])
+def test_a_host_that_looks_like_an_ssh_option_is_refused(tmp_path, args):
+    """ssh reads "-oProxyCommand=..." as an option and runs the command on the caretaker's machine."""
+    marker = tmp_path / "owned"
+    argv = [a.format(marker=marker) for a in args]
+    r = subprocess.run([sys.executable, "-m", "wardrobe", *argv], capture_output=True, text=True, cwd=ROOT,
+                       timeout=60)
+    assert r.returncode == 2 and "is not a closet address" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    assert not marker.exists()

@@ -32,6 +32,14 @@ class Remote:
     """Succeeds when the appliance is still running after the reload."""
     timeout_s: float = 600.0
 
+    def __post_init__(self) -> None:
+        # ssh would read "-oProxyCommand=..." as an option and run it: a closet's name never starts with "-".
+        if not self.target or self.target.startswith("-") or any(c.isspace() for c in self.target):
+            raise RemoteError(f"{self.target!r} is not a closet address (user@host or a Host alias)")
+        for o in self.ssh_options:
+            if "=" not in o or o.startswith("-"):
+                raise RemoteError(f"--ssh-option {o!r}: expected KEY=VALUE")
+
     def options(self) -> list[str]:
         """-o KEY=VALUE for each extra option."""
         return [x for o in self.ssh_options for x in ("-o", o)]

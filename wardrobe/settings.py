@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import tomllib
@@ -177,8 +178,8 @@ def _coerce(cls: type, section: str, data: dict[str, Any]):
             if not isinstance(value, bool):
                 raise ConfigError(f"{section}.{key} must be true or false")
         elif isinstance(default, (int, float)) and not isinstance(default, bool):
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise ConfigError(f"{section}.{key} must be a number")
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                raise ConfigError(f"{section}.{key} must be a (finite) number")
             if isinstance(default, int) and value != int(value):
                 raise ConfigError(f"{section}.{key} must be a whole number")
             value = type(default)(value)
@@ -209,8 +210,13 @@ def load(path: Path | None = None, overrides: dict[str, dict[str, Any]] | None =
     unknown = set(data) - set(sections) - {"state_dir"}
     if unknown:
         raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}")
+    for name in sections:
+        if not isinstance(data.get(name, {}), dict):
+            raise ConfigError(f"{name} must be a table: write [{name}] on a line of its own, then its settings")
     built = {name: _coerce(cls, name, {**data.get(name, {}), **(overrides or {}).get(name, {})})
              for name, cls in sections.items()}
+    if "state_dir" in data and not isinstance(data["state_dir"], str):
+        raise ConfigError("state_dir must be a path in quotes")
     state = (overrides or {}).get("", {}).get("state_dir") or data.get("state_dir") or os.environ.get("WARDROBE_STATE_DIR")
     settings = Settings(**built)
     if state:
