@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -198,3 +199,19 @@ def test_describe_does_not_need_torch():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["garment"] == "trousers"
+
+
+def test_doctor_and_bench_find_their_photos_after_a_plain_install(tmp_path):
+    """Installed with `pip install .`, the package sits in site-packages with no assets/ beside it."""
+    site = tmp_path / "site-packages"
+    shutil.copytree(ROOT / "wardrobe", site / "wardrobe", ignore=shutil.ignore_patterns("__pycache__"))
+    code = ("import sys; sys.path.insert(0, sys.argv[1])\n"
+            "from wardrobe import doctor\n"
+            "from wardrobe.images import sample_photos\n"
+            "assert doctor.__file__.startswith(sys.argv[1]), doctor.__file__\n"
+            "assert doctor.SAMPLE.is_file(), doctor.SAMPLE\n"
+            "photos = sample_photos()\n"
+            "assert photos and all(p.is_file() for p in photos), photos\n"
+            "assert all(str(p).startswith(sys.argv[1]) for p in photos), photos\n")
+    r = subprocess.run([sys.executable, "-c", code, str(site)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr

@@ -6,7 +6,6 @@ import json
 import logging
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -16,7 +15,6 @@ log = logging.getLogger(__name__)
 
 SIZES = {"640x480": (640, 480), "pi-still-3280x2464": (3280, 2464)}
 """Photo sizes measured: VGA, and the Pi Camera Module 2's full still."""
-ASSETS = Path(__file__).resolve().parent.parent / "assets" / "photos"
 
 
 def median_ms(fn, repeat: int) -> float:
@@ -74,12 +72,12 @@ def run_bench(args, settings) -> int:
 
     from wardrobe import wiring
     from wardrobe.audio import NullPlayer
-    from wardrobe.images import read_image
+    from wardrobe.images import read_image, sample_photos
     from wardrobe.speech import Speaker
 
-    photos = args.photos or sorted(p for p in ASSETS.glob("*.jpg"))
+    photos = args.photos or sample_photos()
     if not photos:
-        raise WardrobeError("no photos to measure: pass some, or keep assets/photos/*.jpg")
+        raise WardrobeError("no photos to measure: pass some")
     t = time.perf_counter()
     pipeline = wiring.build_pipeline(settings)
     load_pipeline_ms = (time.perf_counter() - t) * 1000
@@ -143,10 +141,13 @@ def run_daemon_bench(args) -> int:
     import sys
     import tempfile
 
+    from wardrobe.images import sample_photos
+
     presses = max(3, args.repeat * 2)
+    folder = sample_photos()[0].parent
     with tempfile.TemporaryDirectory() as state:
         env = {**os.environ, "GPIOZERO_PIN_FACTORY": "mock", "PYTHONUNBUFFERED": "1"}
-        cmd = [sys.executable, "-m", "wardrobe", "run", "--camera", "folder", "--camera-source", str(ASSETS),
+        cmd = [sys.executable, "-m", "wardrobe", "run", "--camera", "folder", "--camera-source", str(folder),
                "--output", "none", "--state-dir", state]
         if args.model:
             cmd += ["--model", str(args.model)]
@@ -175,7 +176,7 @@ def run_daemon_bench(args) -> int:
             proc.wait(timeout=30)
     result = {"presses": presses, "cold_start_s": cold_s, "idle_rss_mb": rss_mb,
               **{f"{k}_ms": statistics.median(v) for k, v in timings.items()}}
-    print(f"daemon, {presses} presses on {len(list(ASSETS.glob('*.jpg')))} sample photos (medians)")
+    print(f"daemon, {presses} presses on {len(list(folder.glob('*.jpg')))} sample photos (medians)")
     for k, v in result.items():
         print(f"  {k:30s} {v:9.2f}" if isinstance(v, float) else f"  {k:30s} {v}")
     if args.out:

@@ -205,9 +205,9 @@ def cmd_calibrate(args: argparse.Namespace, settings) -> int:
 
 def health_photos() -> list[Path]:
     """Photos every model must describe sensibly before it is switched to."""
-    from importlib import resources
+    from wardrobe.images import packaged_photos
 
-    return sorted(Path(str(resources.files("wardrobe.data").joinpath("health"))).glob("*.jpg"))
+    return packaged_photos()
 
 
 def remote_of(args: argparse.Namespace, target: str):

@@ -9,7 +9,8 @@ import numpy as np
 
 from wardrobe.errors import WardrobeError
 
-SAMPLE = Path(__file__).resolve().parent.parent / "assets" / "photos" / "product-jeans-blue.jpg"
+SAMPLE = Path(__file__).resolve().parent / "data" / "health" / "product-jeans-blue.jpg"
+"""A photo the model must name: shipped inside the package, so it is there after `pip install .`."""
 
 
 def check_camera(settings) -> str:

@@ -56,3 +56,16 @@ def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
 
     a = np.asarray(lab, np.float32).reshape(-1, 1, 3)
     return np.clip(np.round(cv2.cvtColor(a, cv2.COLOR_Lab2RGB) * 255), 0, 255).astype(np.uint8).reshape(np.shape(lab))
+
+
+def packaged_photos() -> list[Path]:
+    """The sample garment photos shipped inside the package (wardrobe/data/health): found after any install."""
+    from importlib import resources
+
+    return sorted(Path(str(resources.files("wardrobe.data").joinpath("health"))).glob("*.jpg"))
+
+
+def sample_photos() -> list[Path]:
+    """The repository's 18 sample photos (assets/photos) in a checkout, else the packaged ones."""
+    assets = Path(__file__).resolve().parent.parent / "assets" / "photos"
+    return sorted(assets.glob("*.jpg")) or packaged_photos()
