@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from wardrobe.colours import FAMILIES
 from wardrobe.errors import TrainingError
@@ -23,8 +22,8 @@ from wardrobe.train import distributed, engine, report
 from wardrobe.train.data import Split, build_splits
 from wardrobe.train.engine import (
     Checkpoint,
+    MultiHeadLoss,
     augment_batch,
-    colour_set_loss,
     make_optimizer,
     normalise,
     predict_logits,
@@ -106,21 +105,6 @@ def resolve(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
-class MultiHeadLoss(nn.Module):
-    """Cross-entropy on the garment logits plus the weighted colour-set loss on the rest."""
-
-    def __init__(self, num_classes: int, colour_weight: float, label_smoothing: float) -> None:
-        super().__init__()
-        self.n, self.w = num_classes, colour_weight
-        self.ce = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-
-    def forward(self, logits: torch.Tensor, y: torch.Tensor, sets: torch.Tensor | None = None) -> torch.Tensor:
-        loss = self.ce(logits[:, : self.n], y)
-        if self.w and sets is not None and logits.shape[1] > self.n:
-            loss = loss + self.w * colour_set_loss(logits[:, self.n :], sets)
-        return loss
-
-
 def train_one_epoch(model, criterion, optimizer, scheduler, split, indices, args, pre, gen, epoch,
                     dist=distributed.SINGLE) -> float:
     """One pass over the sampled indices (this rank's shard of them); returns the mean training loss."""
@@ -135,12 +119,7 @@ def train_one_epoch(model, criterion, optimizer, scheduler, split, indices, args
         y = torch.from_numpy(split.targets[np.sort(idx)])
         sets = torch.from_numpy(split.colour_sets[np.sort(idx)]).to(args.device)
         x, y = normalise(x, pre).to(args.device), y.to(args.device)
-        loss = criterion(model(x), y, sets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        total += loss.item() * len(idx)
+        total += engine.step(criterion(model(x), y, sets), optimizer, scheduler) * len(idx)
         count += len(idx)
         bar.set_postfix(loss=f"{total / count:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.4f}")
     return dist.mean(total / max(count, 1))

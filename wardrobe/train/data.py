@@ -35,6 +35,8 @@ class Record:
     """Photos sharing a group never straddle splits (the sender of a home photo)."""
     colour: str = ""
     """The shop's colour label (product photos), empty when unknown."""
+    usage: str = ""
+    """The shop's usage label (product photos: Casual, Formal, ...), empty when unknown."""
 
 
 def read_clothing_photos(root: Path) -> list[Record]:
@@ -50,7 +52,8 @@ def read_product_photos(root: Path) -> list[Record]:
     """The catalogue photos: styles.csv with image,...,articleType,baseColour,..."""
     with open(root / "styles.csv", newline="") as f:
         return [
-            Record(str(root / r["image"]), "product-photos", r["articleType"], r["image"], r["baseColour"])
+            Record(str(root / r["image"]), "product-photos", r["articleType"], r["image"], r["baseColour"],
+                   r.get("usage", ""))
             for r in csv.DictReader(f)
         ]
 

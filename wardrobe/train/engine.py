@@ -95,14 +95,19 @@ def start_run(args: argparse.Namespace) -> distributed.Dist:
     return dist
 
 
+def class_balanced(targets: np.ndarray, balance: float) -> np.ndarray:
+    """Weights summing to 1 over one group of photos: each photo's class count raised to -balance."""
+    counts = np.bincount(targets).astype(float)
+    w = counts[targets] ** -balance
+    return w / w.sum()
+
+
 def sample_weights(split: Split, balance: float, home_share: float) -> np.ndarray:
     """Per-photo sampling weights: class counts raised to -balance, then sources rescaled to home_share."""
     w = np.ones(len(split.targets))
     for src in np.unique(split.sources):
         in_src = split.sources == src
-        counts = np.bincount(split.targets[in_src], minlength=split.targets.max() + 1).astype(float)
-        w[in_src] = counts[split.targets[in_src]] ** -balance
-        w[in_src] /= w[in_src].sum()
+        w[in_src] = class_balanced(split.targets[in_src], balance)
     home = split.sources == "clothing-photos"
     if home_share > 0 and home.any() and (~home).any():
         w[home] *= home_share / w[home].sum()
@@ -156,6 +161,30 @@ def colour_set_loss(colour_logits: torch.Tensor, sets: torch.Tensor) -> torch.Te
         return colour_logits.sum() * 0.0
     logp = F.log_softmax(colour_logits[known], dim=1)
     return -torch.logsumexp(logp.masked_fill(~sets[known], -torch.inf), dim=1).mean()
+
+
+class MultiHeadLoss(nn.Module):
+    """Cross-entropy on the garment logits plus the weighted colour-set loss on the colour logits after them."""
+
+    def __init__(self, num_classes: int, colour_weight: float, label_smoothing: float) -> None:
+        super().__init__()
+        self.n, self.w = num_classes, colour_weight
+        self.ce = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+
+    def forward(self, logits: torch.Tensor, y: torch.Tensor, sets: torch.Tensor | None = None) -> torch.Tensor:
+        loss = self.ce(logits[:, : self.n], y)
+        if self.w and sets is not None and logits.shape[1] > self.n:
+            loss = loss + self.w * colour_set_loss(logits[:, self.n :], sets)
+        return loss
+
+
+def step(loss: torch.Tensor, optimizer, scheduler) -> float:
+    """One optimiser step (and one scheduler step) on a batch's loss; returns the loss as a number."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+    return loss.item()
 
 
 @torch.no_grad()

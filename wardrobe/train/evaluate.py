@@ -63,23 +63,21 @@ def main(args: argparse.Namespace) -> dict:
 
     from wardrobe.classify import Classifier
     from wardrobe.colours import ColourNamer
-    from wardrobe.pipeline import Pipeline, read_image, shrink
+    from wardrobe.images import read_image, shrink
+    from wardrobe.pipeline import WORK_SIDE, Pipeline
     from wardrobe.train.frozen import background_crop
 
     clf = Classifier.load(args.bundle)
     namer = ColourNamer()
     pipe = Pipeline(clf, namer, family_hint_min=2.0)  # clusters only; the head's hint is applied below
-    _, splits = build_splits(args.data, Taxonomy.load(), Preprocess(), args.seed, None, decode=False)
     shop = shop_colours()
-    shop_label: dict[str, str] = {}
+    taxonomy = Taxonomy.load()
+    by_eye: dict[str, tuple[str, ...]] = {}
+    _, splits = build_splits(args.data, taxonomy, Preprocess(), args.seed, None, decode=False)
     for spec in args.data:
         kind, _, path = spec.partition("=")
-        if kind == "product-photos":
-            with open(Path(path) / "styles.csv", newline="") as f:
-                shop_label.update({str(Path(path) / r["image"]): r["baseColour"] for r in csv.DictReader(f)})
         if kind == "clothing-photos" and args.home_colours:
             by_eye = load_home_colours(args.home_colours, Path(path))
-    by_eye = by_eye if args.home_colours else {}
     results: dict = {"bundle": str(args.bundle), "version": clf.bundle.version}
     rng = np.random.default_rng(args.seed)
     for name in args.splits.split(","):
@@ -91,15 +89,14 @@ def main(args: argparse.Namespace) -> dict:
                 mine = [r for r in recs if r.source == src]
                 keep += [mine[i] for i in sorted(rng.choice(len(mine), min(args.limit, len(mine)), replace=False))]
             recs = keep
-        taxonomy = Taxonomy.load()
         for r in tqdm(recs, desc=f"describe {name}", unit="photo"):
             rgb = read_image(r.path)
             d = pipe.describe(rgb, r.path)
-            pred = clf.predict(shrink(rgb, 640))
+            pred = clf.predict(shrink(rgb, WORK_SIDE))  # the colour head's family, as the pipeline sees it
             head = pred.colour_families[0] if pred.colour_families else None
             accept: tuple[str, ...] = ()
-            if r.source == "product-photos" and shop_label.get(r.path) in shop:
-                accept = tuple(shop[shop_label[r.path]][0])
+            if r.source == "product-photos" and r.colour in shop:
+                accept = tuple(shop[r.colour][0])
             elif r.path in by_eye:
                 accept = by_eye[r.path]
             row = {"source": r.source, "truth": taxonomy.garment(r.source, r.label), "said": d.garment,

@@ -15,7 +15,6 @@ Three heads share the network's last layer, in this order:
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import logging
@@ -31,8 +30,17 @@ import torch.nn.functional as F
 from wardrobe.colours import FAMILIES
 from wardrobe.preprocess import Preprocess
 from wardrobe.train import report
-from wardrobe.train.data import Record, Split
-from wardrobe.train.engine import Checkpoint, Progress, colour_set_loss, fit, load_checkpoint, warmup_cosine
+from wardrobe.train.data import Split
+from wardrobe.train.engine import (
+    Checkpoint,
+    MultiHeadLoss,
+    Progress,
+    class_balanced,
+    fit,
+    load_checkpoint,
+    step,
+    warmup_cosine,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,16 +92,6 @@ def background_crop(rgb: np.ndarray, side: int) -> np.ndarray | None:
     return cv2.resize(rgb[t : t + s, x : x + s], (side, side), interpolation=cv2.INTER_LINEAR)
 
 
-def read_usage(records: list[Record]) -> dict[str, str]:
-    """The shop's usage label of each product photo, by path (from styles.csv beside the images)."""
-    out: dict[str, str] = {}
-    for root in {Path(r.path).parent.parent for r in records if r.source == "product-photos"}:
-        with open(root / "styles.csv", newline="") as f:
-            for row in csv.DictReader(f):
-                out[str(root / row["image"])] = row.get("usage", "")
-    return out
-
-
 @dataclass
 class FeatureSet:
     """Cached prefix outputs of one split, one row per view."""
@@ -112,9 +110,9 @@ class FeatureSet:
     """Index of the row's photo in the split's records (-1 for nothing)."""
 
 
-def prefix_session(model, cut: int, side: int, path: Path, threads: int):
-    """Export the frozen prefix to ONNX and open it in ONNX Runtime."""
-    import onnxruntime as ort
+def prefix_backend(model, cut: int, side: int, path: Path, threads: int):
+    """Export the frozen prefix to ONNX and open it with the appliance's own ONNX Runtime backend."""
+    from wardrobe.classify import OnnxBackend
 
     class Prefix(torch.nn.Module):
         def __init__(self) -> None:
@@ -128,26 +126,26 @@ def prefix_session(model, cut: int, side: int, path: Path, threads: int):
     torch.onnx.export(Prefix(), (torch.zeros(1, 3, side, side),), str(path), input_names=["image"],
                       output_names=["features"], dynamic_axes={"image": {0: "batch"}, "features": {0: "batch"}},
                       opset_version=17, dynamo=False)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads or torch.get_num_threads()
-    opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return OnnxBackend(path, threads or torch.get_num_threads())
 
 
-def cache_split(name: str, split: Split, usage: dict[str, str], session, pre: Preprocess, train: bool,
-                background: bool, folder: Path, seed: int) -> FeatureSet:
-    """Compute (or reopen) the cached prefix outputs of every view of one split."""
+def open_cached(folder: Path, name: str) -> FeatureSet:
+    """A split's cached features (a read-only memory map) and labels."""
+    arrays = np.load(folder / f"{name}-labels.npz")
+    feats = np.lib.format.open_memmap(folder / f"{name}-features.npy", mode="r")
+    return FeatureSet(feats, arrays["targets"], arrays["colour_sets"], arrays["occasions"], arrays["sources"],
+                      arrays["photo"])
+
+
+def cache_split(name: str, split: Split, backend, pre: Preprocess, train: bool, folder: Path,
+                seed: int) -> FeatureSet:
+    """Compute (or reopen) the cached prefix outputs of every view of one split, and of its home photos'
+    garment-free corners."""
     import cv2
     from tqdm import tqdm
 
-    done = folder / f"{name}.json"
-    if done.exists():
-        meta = json.loads(done.read_text())
-        arrays = np.load(folder / f"{name}-labels.npz")
-        feats = np.lib.format.open_memmap(folder / f"{name}-features.npy", mode="r")
-        assert len(feats) == meta["rows"]
-        return FeatureSet(feats, arrays["targets"], arrays["colour_sets"], arrays["occasions"], arrays["sources"],
-                          arrays["photo"])
+    if (folder / f"{name}.json").exists():  # written last: the cache is complete
+        return open_cached(folder, name)
     rng = np.random.default_rng(seed)
     rows: list[tuple] = []
     feats_list: list[np.ndarray] = []
@@ -156,7 +154,7 @@ def cache_split(name: str, split: Split, usage: dict[str, str], session, pre: Pr
     def flush() -> None:
         if batch:
             x = pre.normalise(np.stack(batch))
-            feats_list.append(session.run(None, {"image": x})[0].astype(np.float16))
+            feats_list.append(backend.logits(x).astype(np.float16))
             batch.clear()
 
     for i, rec in enumerate(tqdm(split.records, desc=f"cache {name}", unit="photo")):
@@ -168,12 +166,11 @@ def cache_split(name: str, split: Split, usage: dict[str, str], session, pre: Pr
         n = (HOME_VIEWS if home else PRODUCT_VIEWS) if train else 1
         occ = np.full(len(OCCASIONS), -1.0, np.float32)
         if rec.source == "product-photos":
-            u = "usage:" + usage.get(rec.path, "").lower()
-            occ[:] = [float(u == o) for o in OCCASIONS]
+            occ[:] = [float(f"usage:{rec.usage.lower()}" == o) for o in OCCASIONS]
         for v in views(rgb, pre, n, rng):
             batch.append(v)
             rows.append((int(split.targets[i]), split.colour_sets[i], occ, rec.source, i))
-        if background and home:
+        if home:
             crop = background_crop(rgb, pre.crop)
             if crop is not None:
                 for v in ([crop, crop[:, ::-1].copy()] if train else [crop]):
@@ -190,8 +187,8 @@ def cache_split(name: str, split: Split, usage: dict[str, str], session, pre: Pr
                   occasions=np.array([r[2] for r in rows], np.float32).reshape(len(rows), len(OCCASIONS)),
                   sources=np.array([r[3] for r in rows]), photo=np.array([r[4] for r in rows], np.int64))
     np.savez(folder / f"{name}-labels.npz", **labels)
-    done.write_text(json.dumps({"rows": len(rows)}))
-    return cache_split(name, split, usage, session, pre, train, background, folder, seed)
+    (folder / f"{name}.json").write_text(json.dumps({"rows": len(rows)}))
+    return open_cached(folder, name)
 
 
 def source_weights(fs: FeatureSet, balance: float) -> np.ndarray:
@@ -200,20 +197,14 @@ def source_weights(fs: FeatureSet, balance: float) -> np.ndarray:
     present = [s for s in SOURCE_SHARES if (fs.sources == s).any()]
     for src in present:
         m = fs.sources == src
-        t = fs.targets[m] - fs.targets[m].min()
-        counts = np.bincount(t).astype(float)
-        w[m] = counts[t] ** -balance
-        w[m] *= SOURCE_SHARES[src] / w[m].sum()
+        w[m] = SOURCE_SHARES[src] * class_balanced(fs.targets[m] - fs.targets[m].min(), balance)
     return w / w.sum()
 
 
 def losses(out: torch.Tensor, y: torch.Tensor, sets: torch.Tensor, occ: torch.Tensor, n: int, f: int,
            label_smoothing: float, colour_weight: float, occasion_weight: float) -> torch.Tensor:
-    """Garment cross-entropy + colour-set loss (known rows) + occasion binary cross-entropy (known rows)."""
-
-    loss = F.cross_entropy(out[:, :n], y, label_smoothing=label_smoothing)
-    if colour_weight:
-        loss = loss + colour_weight * colour_set_loss(out[:, n : n + f], sets)
+    """The classifier's garment and colour loss, plus occasion binary cross-entropy on rows that know it."""
+    loss = MultiHeadLoss(n, colour_weight, label_smoothing)(out[:, : n + f], y, sets)
     known = occ >= 0
     if occasion_weight and known.any():
         loss = loss + occasion_weight * F.binary_cross_entropy_with_logits(out[:, n + f :][known], occ[known])
@@ -270,9 +261,8 @@ def run(args: argparse.Namespace, model, classes: list[str], splits: dict[str, S
                                      HOME_VIEWS, PRODUCT_VIEWS, args.seed]).encode()).hexdigest()[:12]
     folder = args.cache_dir / f"frozen-{args.model}-{key}"
     folder.mkdir(parents=True, exist_ok=True)
-    usage = read_usage([r for s in splits.values() for r in s.records])
-    session = prefix_session(model, cut, pre.crop, folder / "prefix.onnx", args.threads)
-    sets = {name: cache_split(name, s, usage, session, pre, name == "train", True, folder, args.seed + i)
+    backend = prefix_backend(model, cut, pre.crop, folder / "prefix.onnx", args.threads)
+    sets = {name: cache_split(name, s, backend, pre, name == "train", folder, args.seed + i)
             for i, (name, s) in enumerate(splits.items())}
     for fs in sets.values():
         fs.targets = np.where(fs.targets < 0, n - 1, fs.targets)  # the background class is the last
@@ -283,8 +273,8 @@ def run(args: argparse.Namespace, model, classes: list[str], splits: dict[str, S
         return probe(model, sets, classes, cut, out)
     for p in model.parameters():
         p.requires_grad = False
-    trainable = [p for b in model.net._blocks[cut:] for p in b.parameters()] + list(model.net._conv_head.parameters()) \
-        + list(model.net._bn1.parameters())
+    net = model.net
+    trainable = [p for m in (*net._blocks[cut:], net._conv_head, net._bn1) for p in m.parameters()]
     head = list(model.net._fc.parameters())
     for p in trainable + head:
         p.requires_grad = True
@@ -312,15 +302,10 @@ def run(args: argparse.Namespace, model, classes: list[str], splits: dict[str, S
             if args.feature_shift:  # a pixel of translation on the cached map: cheap augmentation
                 dx, dy = (int(v) for v in rng.integers(-1, 2, size=2))
                 x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
-            logits = model.suffix(x, cut)
-            loss = losses(logits, torch.from_numpy(train.targets[b]), torch.from_numpy(train.colour_sets[b]),
-                          torch.from_numpy(train.occasions[b]), n, f, args.label_smoothing, args.colour_weight,
-                          args.occasion_weight)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            run_loss += loss.item() * len(b)
+            loss = losses(model.suffix(x, cut), torch.from_numpy(train.targets[b]),
+                          torch.from_numpy(train.colour_sets[b]), torch.from_numpy(train.occasions[b]), n, f,
+                          args.label_smoothing, args.colour_weight, args.occasion_weight)
+            run_loss += step(loss, optimizer, scheduler) * len(b)
             seen += len(b)
         val = metrics(suffix_logits(model, sets["val"], cut), sets["val"], n, f)
         score = float(np.mean([val[s]["top1"] for s in ("clothing-photos", "product-photos") if s in val]))
