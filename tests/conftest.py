@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,32 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = ROOT / "assets" / "photos"
 SHIPPED = ROOT / "models" / "default"
+KEYS = Path(tempfile.mkdtemp(prefix="wardrobe-test-keys-"))
+"""This test session's signing keys: caretaker.key signs the test bundles; trusted/ is the closets' trust folder."""
+SIGNING_KEY = KEYS / "caretaker.key"
+TRUSTED = KEYS / "trusted"
+
+
+def pytest_configure(config) -> None:
+    """A fresh caretaker key pair, trusted by every closet the tests start (WARDROBE_TRUSTED_KEYS)."""
+    from wardrobe.signing import keygen
+
+    if not SIGNING_KEY.exists():
+        keygen(KEYS / "caretaker", "test caretaker")
+        TRUSTED.mkdir()
+        shutil.copy(KEYS / "caretaker.pub", TRUSTED / "caretaker.pub")
+    os.environ["WARDROBE_TRUSTED_KEYS"] = str(TRUSTED)
+
+
+def pytest_unconfigure(config) -> None:
+    shutil.rmtree(KEYS, ignore_errors=True)
+
+
+def trust():
+    """What the test closets trust: the session's caretaker key, nothing unsigned."""
+    from wardrobe.signing import Trust
+
+    return Trust(TRUSTED)
 
 
 def photo(name: str) -> Path:

@@ -17,10 +17,10 @@ LAYERS = {
     # Lower numbers sit lower: a module imports only from its own layer or below.
     "wardrobe": 0, "wardrobe.errors": 0, "wardrobe.data": 0,
     "wardrobe.settings": 1, "wardrobe.images": 1, "wardrobe.preprocess": 1, "wardrobe.taxonomy": 1,
-    "wardrobe.nets": 1, "wardrobe.baseline": 1, "wardrobe.button": 1,
+    "wardrobe.nets": 1, "wardrobe.baseline": 1, "wardrobe.button": 1, "wardrobe.whitebalance": 1,
     "wardrobe.audio": 2, "wardrobe.camera": 2, "wardrobe.segment": 2, "wardrobe.bundle": 2, "wardrobe.speech": 2,
-    "wardrobe.quality": 2,
-    "wardrobe.colours": 3, "wardrobe.classify": 3, "wardrobe.debug": 3, "wardrobe.push": 3,
+    "wardrobe.quality": 2, "wardrobe.light": 2,
+    "wardrobe.colours": 3, "wardrobe.classify": 3, "wardrobe.debug": 3, "wardrobe.push": 3, "wardrobe.signing": 3,
     "wardrobe.phrase": 4, "wardrobe.models_store": 4,
     "wardrobe.pipeline": 5, "wardrobe.doctor": 5,
     "wardrobe.wiring": 6,

@@ -19,8 +19,9 @@ from wardrobe.colours import FAMILIES
 KEYS = {"image", "garment", "garment_confidence", "alternatives", "colours", "sentence", "problems", "timings_ms"}
 
 
-def wardrobe(*args: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WARDROBE_STATE_DIR": os.environ.get("WARDROBE_STATE_DIR", "/nonexistent-state")}
+def wardrobe(*args: str, cwd: Path = ROOT, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WARDROBE_STATE_DIR": os.environ.get("WARDROBE_STATE_DIR", "/nonexistent-state"),
+           **(env or {})}
     return subprocess.run([sys.executable, "-m", "wardrobe", *args], capture_output=True, text=True, cwd=cwd,
                           timeout=timeout, env=env)
 
@@ -215,3 +216,91 @@ def test_doctor_and_bench_find_their_photos_after_a_plain_install(tmp_path):
             "assert all(str(p).startswith(sys.argv[1]) for p in photos), photos\n")
     r = subprocess.run([sys.executable, "-c", code, str(site)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("where", ["/proc/nope", "a-file"])
+def test_wav_dir_that_cannot_be_written_is_one_line(tmp_path, where):
+    target = where if where.startswith("/") else str(tmp_path / where)
+    if not where.startswith("/"):
+        (tmp_path / where).write_text("I am a file")
+    r = wardrobe("describe", "--wav-dir", target, str(photo("home-pants.jpg")))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+    assert target in r.stderr
+
+
+def test_two_photos_with_the_same_name_get_two_wav_files(tmp_path):
+    for folder, name in (("a", "home-pants.jpg"), ("b", "home-shirt.jpg")):
+        (tmp_path / folder).mkdir()
+        shutil.copy(photo(name), tmp_path / folder / "x.jpg")
+    out = tmp_path / "out"
+    r = wardrobe("describe", "--json", "--wav-dir", str(out), str(tmp_path / "a" / "x.jpg"), str(tmp_path / "b" / "x.jpg"))
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [Path(row["wav"]).name for row in rows] == ["x.wav", "x-2.wav"]
+    assert sorted(p.name for p in out.iterdir()) == ["x-2.wav", "x.wav"]
+    assert (out / "x.wav").read_bytes() != (out / "x-2.wav").read_bytes()
+
+
+def test_quiet_with_wav_still_writes_the_file(tmp_path):
+    r = wardrobe("describe", "--quiet", "--wav", str(tmp_path / "q.wav"), str(photo("home-pants.jpg")))
+    assert r.returncode == 0 and (tmp_path / "q.wav").stat().st_size > 1000, r.stderr
+
+
+def test_json_without_a_speaker_prints_and_succeeds():
+    """The README's own example on a machine with no sound card (like this one)."""
+    r = wardrobe("describe", "--json", str(photo("home-pants.jpg")))
+    assert r.returncode == 0 and json.loads(r.stdout)["garment"] == "trousers", r.stderr
+    assert "Error querying device" not in r.stderr
+
+
+def test_a_tiny_image_says_and_reports_the_same(tmp_path):
+    import cv2
+
+    for side in (1, 8):
+        cv2.imwrite(str(tmp_path / f"{side}.png"), np.full((side, side, 3), (30, 30, 160), np.uint8))
+    r = wardrobe("describe", "--json", "--quiet", str(tmp_path / "1.png"), str(tmp_path / "8.png"))
+    assert r.returncode == 0, r.stderr
+    for row in map(json.loads, r.stdout.splitlines()):
+        assert "can't see a garment" in row["sentence"]
+        assert row["garment"] is None and row["alternatives"] == [] and row["occasion"] is None
+    assert "Warning" not in r.stderr
+
+
+def test_install_model_into_an_unwritable_state_dir_is_one_line(tmp_path):
+    from tests.test_models_store import make_version
+
+    r = wardrobe("install-model", str(make_version(tmp_path, "v")), "--state-dir", "/proc/nope")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "cannot make the model store" in r.stderr, r.stderr
+
+
+def test_torch_runtime_works_without_torchvision():
+    """EfficientNet-Lite does not need torchvision; the first version imported it for every architecture."""
+    code = ("import sys; sys.modules['torchvision'] = None\n"
+            "from wardrobe.cli import main\n"
+            f"sys.exit(main(['describe', '--json', '--quiet', '--runtime', 'torch', {str(photo('home-pants.jpg'))!r}]))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                       env={**os.environ, "WARDROBE_STATE_DIR": "/nonexistent-state"})
+    assert r.returncode == 0 and json.loads(r.stdout)["garment"] == "trousers", r.stderr
+
+
+@pytest.mark.slow
+def test_a_plain_pip_install_works_on_its_own(tmp_path):
+    """`pip install .` (not -e), as a closet installs: the shipped model, doctor and bench from site-packages."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    r = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(ROOT)], capture_output=True, text=True,
+                       timeout=1200)
+    assert r.returncode == 0, r.stderr[-2000:]
+    exe = str(venv / "bin" / "wardrobe")
+    env = {**os.environ, "WARDROBE_STATE_DIR": str(tmp_path / "state")}
+    env.pop("PYTHONPATH", None)
+    run = lambda *a: subprocess.run([exe, *a], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)  # noqa: E731
+    r = run("describe", "--json", str(photo("home-pants.jpg")))
+    assert r.returncode == 0 and json.loads(r.stdout)["garment"] == "trousers", r.stderr
+    camera = tmp_path / "camera"
+    shutil.copytree(PHOTOS, camera)
+    r = run("doctor", "--camera", "folder", "--camera-source", str(camera), "--output", "none")
+    assert "OK       model: model" in r.stdout and "share/wardrobe/models/default" in r.stdout, r.stdout
+    assert "OK       camera" in r.stdout and "OK       voice" in r.stdout, r.stdout
+    r = run("bench", "--repeat", "1")
+    assert r.returncode == 0 and "classify" in r.stdout, r.stdout + r.stderr

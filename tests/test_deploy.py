@@ -42,6 +42,41 @@ def test_unit_has_watchdog_user_and_hardening():
     assert {"video", "gpio", "audio"} <= set(groups.split("=", 1)[1].split())
 
 
+def exposure(unit_text: str, tmp_path: Path) -> float:
+    """systemd's own exposure score of the unit (0 safest, 10 most exposed), read offline."""
+    import re
+
+    d = tmp_path / "security"
+    d.mkdir(exist_ok=True)
+    (d / "wardrobe.service").write_text(unit_text)
+    r = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--no-pager", str(d / "wardrobe.service")],
+                       capture_output=True, text=True)
+    m = re.search(r"Overall exposure level for wardrobe.service: ([0-9.]+)", r.stdout + r.stderr)
+    assert m, r.stdout + r.stderr
+    return float(m.group(1))
+
+
+def test_unit_is_hardened_to_an_exposure_of_two_or_less(tmp_path):
+    assert exposure(UNIT.read_text(), tmp_path) <= 2.0
+    # the check is real: the unit of the first version scored 7.6 EXPOSED
+    first = UNIT.read_text().split("# Hardening")[0] + (
+        "NoNewPrivileges=yes\nProtectSystem=strict\nProtectHome=yes\nPrivateTmp=yes\nReadWritePaths=/var/lib/wardrobe\n"
+        "ProtectKernelTunables=yes\nProtectKernelModules=yes\nProtectControlGroups=yes\nRestrictSUIDSGID=yes\n"
+        "LockPersonality=yes\nRestrictRealtime=no\n\n[Install]\nWantedBy=multi-user.target\n")
+    assert exposure(first, tmp_path) > 7
+
+
+def test_hardened_unit_still_reaches_camera_gpio_audio_and_state():
+    """What the daemon needs stays open: the device classes, the state directory, a local socket for sd_notify."""
+    text = UNIT.read_text()
+    allowed = {line.split("=", 1)[1].split()[0] for line in text.splitlines() if line.startswith("DeviceAllow=")}
+    assert {"char-video4linux", "char-media", "char-dma_heap", "/dev/vchiq", "char-gpiochip", "char-alsa"} <= allowed
+    assert "ReadWritePaths=/var/lib/wardrobe" in text and "StateDirectory=wardrobe" in text
+    families = next(x for x in text.splitlines() if x.startswith("RestrictAddressFamilies="))
+    assert "AF_UNIX" in families  # sd_notify and the watchdog
+    assert "PrivateDevices=yes" not in text  # it would hide /dev/video0, /dev/gpiochip0 and /dev/snd
+
+
 def test_install_dry_run_prints_every_step_and_changes_nothing(tmp_path):
     r = subprocess.run(["bash", str(ROOT / "deploy" / "install-pi.sh"), "--dry-run", "--root", str(tmp_path)],
                        capture_output=True, text=True)
@@ -52,11 +87,15 @@ def test_install_dry_run_prints_every_step_and_changes_nothing(tmp_path):
 
 
 def test_install_into_a_scratch_root_twice(tmp_path):
+    from tests.conftest import TRUSTED
+
     env = {**os.environ, "WARDROBE_PIP_ARGS": "--no-deps"}
     for _ in range(2):  # idempotent
-        r = subprocess.run(["bash", str(ROOT / "deploy" / "install-pi.sh"), "--root", str(tmp_path)],
+        r = subprocess.run(["bash", str(ROOT / "deploy" / "install-pi.sh"), "--root", str(tmp_path),
+                            "--trust-key", str(TRUSTED / "caretaker.pub")],
                            capture_output=True, text=True, env=env, timeout=600)
         assert r.returncode == 0, r.stdout + r.stderr
+    assert (tmp_path / "etc/wardrobe/trusted-keys/caretaker.pub").read_bytes() == (TRUSTED / "caretaker.pub").read_bytes()
     assert (tmp_path / "opt/wardrobe/venv/bin/wardrobe").is_file()
     assert (tmp_path / "etc/systemd/system/wardrobe.service").read_text() == UNIT.read_text()
     assert "config.toml exists: kept" in r.stdout and "exists" in r.stdout
@@ -66,6 +105,13 @@ def test_install_into_a_scratch_root_twice(tmp_path):
     assert s.camera.kind == "picamera" and s.button.pin == 17
 
 
+def test_install_refuses_a_file_that_is_not_a_public_key(tmp_path):
+    r = subprocess.run(["bash", str(ROOT / "deploy" / "install-pi.sh"), "--root", str(tmp_path), "--trust-key",
+                        str(ROOT / "README.md")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "is not a wardrobe public key" in r.stderr
+    assert not (tmp_path / "opt").exists()
+
+
 def test_doctor_reports_each_part_in_plain_words(tmp_path):
     os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
     shutil.copytree(ROOT / "assets" / "photos", tmp_path / "camera")
@@ -73,9 +119,13 @@ def test_doctor_reports_each_part_in_plain_words(tmp_path):
     assert "OK       camera: folder camera gives" in r.stdout
     assert "OK       model: model" in r.stdout and "sample photo: trousers" in r.stdout
     assert "OK       voice: voice piper:en_US-joe-medium speaks" in r.stdout
+    assert "OK       updates: new models must be signed by: caretaker" in r.stdout
     assert r.returncode == 0, r.stdout
     r = wardrobe("doctor", "--camera", "folder", "--camera-source", str(tmp_path / "gone"), "--output", "none",
                  "--model", str(tmp_path / "no-model"))
     assert r.returncode == 1
     assert "PROBLEM  camera: camera folder" in r.stdout and "is missing" in r.stdout
     assert "PROBLEM  model: no model bundle at" in r.stdout
+    r = wardrobe("doctor", "--camera", "folder", "--camera-source", str(tmp_path / "camera"), "--output", "none",
+                 env={"WARDROBE_TRUSTED_KEYS": str(tmp_path / "no-keys")})
+    assert r.returncode == 1 and "PROBLEM  updates: no trusted signing keys" in r.stdout

@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 
 import pytest
 
-from tests.conftest import SHIPPED
+from tests.conftest import SHIPPED, SIGNING_KEY, trust
 from tests.test_cli import wardrobe
 from wardrobe.bundle import write_manifest
 from wardrobe.errors import ModelError
 from wardrobe.models_store import ModelStore
+from wardrobe.signing import sign_bundle
+
+_made = itertools.count()
 
 
-def make_version(tmp_path, version: str, broken_bias: bool = False):
-    """A copy of the shipped bundle under another version name (optionally rigged to one class)."""
+def make_version(tmp_path, version: str, broken_bias: bool = False, sign: bool = True):
+    """A copy of the shipped bundle under another version name, newer than the ones made before it,
+    signed with the test caretaker's key (optionally unsigned, or rigged to answer one class)."""
     d = tmp_path / f"bundle-{version}"
     shutil.copytree(SHIPPED, d)
     meta = json.loads((d / "bundle.json").read_text())
     meta["version"] = version
-    meta["created"] = f"2026-01-01T00:00:{len(version):02d}+00:00"
+    n = next(_made)
+    meta["created"] = f"2026-01-01T{n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}+00:00"
     if broken_bias:
         # A model that answers class 0 whatever it sees: rig the last layer's bias (torch weights).
         from safetensors.torch import load_file, save_file
@@ -34,6 +40,8 @@ def make_version(tmp_path, version: str, broken_bias: bool = False):
         meta["default_runtime"] = "torch"
     (d / "bundle.json").write_text(json.dumps(meta))
     write_manifest(d)
+    if sign:
+        sign_bundle(d, SIGNING_KEY)
     return d
 
 
@@ -42,7 +50,7 @@ def test_install_switch_rollback_prune(tmp_path):
 
     store = ModelStore(tmp_path / "models")
     for v in ("v1", "v22", "v333", "v4444"):
-        store.install(make_version(tmp_path, v), health_photos(), keep=3)
+        store.install(make_version(tmp_path, v), trust(), health_photos(), keep=3)
         assert store.current() == v
         assert (store.root / "current" / "bundle.json").is_file()
     assert [i.version for i in store.versions()] == ["v22", "v333", "v4444"]  # v1 pruned, keep 3
@@ -54,11 +62,11 @@ def test_install_switch_rollback_prune(tmp_path):
 
 def test_tampered_bundle_is_refused_and_current_stays(tmp_path):
     store = ModelStore(tmp_path / "models")
-    store.install(make_version(tmp_path, "good"))
+    store.install(make_version(tmp_path, "good"), trust())
     bad = make_version(tmp_path, "bad")
     (bad / "model.onnx").write_bytes((bad / "model.onnx").read_bytes()[:-10])
     with pytest.raises(ModelError, match="checksum"):
-        store.install(bad)
+        store.install(bad, trust())
     assert store.current() == "good" and not (store.root / "bad").exists()
 
 
@@ -66,16 +74,16 @@ def test_model_that_sees_one_class_fails_its_health_check(tmp_path):
     from wardrobe.cli import health_photos
 
     store = ModelStore(tmp_path / "models")
-    store.install(make_version(tmp_path, "good"), health_photos())
+    store.install(make_version(tmp_path, "good"), trust(), health_photos())
     with pytest.raises(ModelError, match="failed its health check.*good stays current"):
-        store.install(make_version(tmp_path, "rigged", broken_bias=True), health_photos())
+        store.install(make_version(tmp_path, "rigged", broken_bias=True), trust(), health_photos())
     assert store.current() == "good"
 
 
 def test_half_copied_install_leaves_the_old_model(tmp_path):
     """A copy cut off before its rename is just a hidden temp dir: current never points at it."""
     store = ModelStore(tmp_path / "models")
-    store.install(make_version(tmp_path, "good"))
+    store.install(make_version(tmp_path, "good"), trust())
     partial = store.root / ".incoming-next-999"
     shutil.copytree(SHIPPED, partial)
     (partial / "model.onnx").write_bytes(b"half")
@@ -101,13 +109,13 @@ def test_a_model_that_fails_its_health_check_is_never_installed(tmp_path):
     from wardrobe.cli import health_photos
 
     store = ModelStore(tmp_path / "models")
-    store.install(make_version(tmp_path / "a", "good"), health_photos())
+    store.install(make_version(tmp_path / "a", "good"), trust(), health_photos())
     with pytest.raises(ModelError, match="failed its health check"):
-        store.install(make_version(tmp_path / "b", "fixed", broken_bias=True), health_photos())
+        store.install(make_version(tmp_path / "b", "fixed", broken_bias=True), trust(), health_photos())
     assert [i.version for i in store.versions()] == ["good"] and not (store.root / "fixed").exists()
     with pytest.raises(ModelError, match="not installed"):
         store.rollback("fixed")
-    assert store.install(make_version(tmp_path / "c", "fixed"), health_photos()) == "fixed"
+    assert store.install(make_version(tmp_path / "c", "fixed"), trust(), health_photos()) == "fixed"
     assert store.current() == "fixed"
     assert not list(store.root.glob(".incoming-*"))
 
@@ -117,10 +125,10 @@ def test_a_killed_install_leaves_nothing_behind(tmp_path):
     import subprocess
 
     store = ModelStore(tmp_path / "models")
-    store.install(make_version(tmp_path / "a", "good"))
+    store.install(make_version(tmp_path / "a", "good"), trust())
     child = subprocess.Popen(["true"])  # a process that has exited: its pid no longer exists
     child.wait()
     left = store.root / f".incoming-next-{child.pid}"
     shutil.copytree(SHIPPED, left)
-    store.install(make_version(tmp_path / "b", "next"))
+    store.install(make_version(tmp_path / "b", "next"), trust())
     assert not left.exists() and store.current() == "next"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, TRUSTED
 from tests.test_models_store import make_version
 
 
@@ -60,7 +60,8 @@ Subsystem sftp /usr/lib/openssh/sftp-server
 def closet(sshd, tmp_path):
     """Flags that point the caretaker commands at a scratch closet reached through the real sshd."""
     state = tmp_path / "closet-state"
-    remote = f"env PYTHONPATH={ROOT} WARDROBE_STATE_DIR={state} {sys.executable} -m wardrobe"
+    remote = (f"env PYTHONPATH={ROOT} WARDROBE_STATE_DIR={state} WARDROBE_TRUSTED_KEYS={TRUSTED} "
+              f"{sys.executable} -m wardrobe")
     flags = ["--ssh-option", f"Port={sshd['port']}", "--ssh-option", f"IdentityFile={sshd['key']}",
              "--ssh-option", "StrictHostKeyChecking=no", "--ssh-option", "UserKnownHostsFile=/dev/null",
              "--ssh-option", "LogLevel=ERROR", "--remote-wardrobe", remote, "--reload-command", "true",

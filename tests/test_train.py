@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import PHOTOS, sources
+from tests.conftest import PHOTOS, SIGNING_KEY, sources, trust
 from wardrobe.taxonomy import Taxonomy
 
 COPIES = 10
@@ -99,8 +99,10 @@ def test_train_export_load_describe(datasets, tmp_path):
 
     bundle_dir = tmp_path / "bundle"
     assert train_main(["export", "--run", str(run), "--output", str(bundle_dir), "--cache-dir",
-                       str(tmp_path / "cache"), "--latency-photos", "3", "--calibration-batches", "1"]) == 0
+                       str(tmp_path / "cache"), "--latency-photos", "3", "--calibration-batches", "1",
+                       "--sign", str(SIGNING_KEY)]) == 0
     b = Bundle.load(bundle_dir)
+    assert "signed by caretaker" in trust().check(bundle_dir)
     assert set(b.runtimes) == {"onnx", "torch"} and b.temperature > 0 and b.colour_families
     assert b.metrics["test"]["onnx"]["latency_ms_median"] > 0
     for runtime in ("onnx", "torch"):

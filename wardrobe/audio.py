@@ -26,17 +26,20 @@ class Player(Protocol):
 def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
     """Write mono int16 audio as a WAV file, via a temp file and rename so no half file is left."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        with wave.open(str(tmp), "wb") as w:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f, wave.open(f, "wb") as w:  # open first: no half-made writer on failure
             w.setnchannels(1)
             w.setsampwidth(2)
             w.setframerate(sample_rate)
             w.writeframes(np.asarray(audio, np.int16).tobytes())
         os.replace(tmp, path)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
         raise AudioError(f"cannot write {path}: {e.strerror or e}") from e
 
 

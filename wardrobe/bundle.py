@@ -3,6 +3,7 @@
 A bundle is a directory:
     bundle.json      format_version, version, created, arch, classes, preprocess, runtimes, temperature, metrics
     manifest.json    {"files": {name: sha256}} for every other file
+    signature.json   optional Ed25519 signature over manifest.json (see signing.py)
     model.onnx       int8-quantized ONNX (the describe default)
     model.safetensors  fp32 weights for the torch runtime (quantized dynamically at load)
 No pickled code: loading never executes anything from the bundle.
@@ -21,6 +22,9 @@ from wardrobe.preprocess import Preprocess
 
 FORMAT_VERSION = 1
 REQUIRED = ("format_version", "version", "created", "arch", "classes", "preprocess", "runtimes")
+SIGNATURE = "signature.json"
+UNHASHED = ("manifest.json", SIGNATURE)
+"""The two files the manifest cannot list: itself, and the signature over it."""
 VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 """A version names a folder on the closet: letters, digits, dot, dash and underscore, no path."""
 
@@ -49,8 +53,11 @@ def sha256_file(path: Path) -> str:
 
 
 def write_manifest(directory: Path) -> dict:
-    """Hash every file in the bundle except the manifest itself and write manifest.json."""
-    files = {p.name: sha256_file(p) for p in sorted(directory.iterdir()) if p.is_file() and p.name != "manifest.json"}
+    """Hash every file in the bundle except the manifest and its signature, and write manifest.json.
+
+    A new manifest invalidates an old signature, so that is removed: sign again after this."""
+    (directory / SIGNATURE).unlink(missing_ok=True)
+    files = {p.name: sha256_file(p) for p in sorted(directory.iterdir()) if p.is_file() and p.name not in UNHASHED}
     manifest = {"format_version": FORMAT_VERSION, "files": files}
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
@@ -139,7 +146,7 @@ def verify_manifest(path: Path) -> None:
         raise ModelError(f"{path}/manifest.json is unreadable: {e}") from e
     for name in files:
         plain_file_name(name, "the manifest entry", path)
-    present = {p.name for p in path.iterdir() if p.name != "manifest.json"}  # hidden files and folders count too
+    present = {p.name for p in path.iterdir() if p.name not in UNHASHED}  # hidden files and folders count too
     extra = present - set(files)
     if extra:
         raise ModelError(f"{path} holds files the manifest does not list: {', '.join(sorted(extra))}")

@@ -106,7 +106,7 @@ class FolderCamera:
         return found
 
     def capture(self) -> np.ndarray:
-        """The next photo."""
+        """The next photo (ImageError if that photo is broken; CameraError if the folder is gone)."""
         from wardrobe.errors import ImageError
         from wardrobe.images import read_image
 
@@ -115,8 +115,8 @@ class FolderCamera:
         self.index += 1
         try:
             return read_image(path, max_side=4096)
-        except ImageError as e:
-            raise CameraError(f"the camera gave a broken picture: {e}") from e
+        except ImageError as e:  # a bad frame, not a lost camera
+            raise ImageError(f"the camera gave a broken picture: {e}") from e
 
     def close(self) -> None:
         """Nothing to release."""

@@ -79,10 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("describe", help="describe garment photos, print and speak the sentence")
     d.add_argument("photos", nargs="+", type=Path, metavar="PHOTO")
-    d.add_argument("--json", action="store_true", help="print one JSON object per photo")
+    d.add_argument("--json", action="store_true", help="print one JSON object per photo (not spoken, unless --wav "
+                                                         "or --wav-dir)")
     d.add_argument("--wav", type=Path, help="write the speech to this WAV file instead of playing (one photo)")
     d.add_argument("--wav-dir", type=Path, help="write one WAV per photo into this folder instead of playing")
-    d.add_argument("--quiet", action="store_true", help="do not speak")
+    d.add_argument("--quiet", action="store_true", help="do not play on the speaker (--wav/--wav-dir still write)")
     d.add_argument("--detail", action="store_true", help="the long-press sentence (confidence, alternatives)")
     d.add_argument("--debug-dir", type=Path, help="write mask overlays and colour swatches as PNGs here")
     add_common(d)
@@ -122,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_remote(rb)
     add_common(rb)
 
+    kg = sub.add_parser("keygen", help="make the caretaker's signing key pair: NAME.key (secret) and NAME.pub")
+    kg.add_argument("name", type=Path, metavar="NAME", help="path and name of the pair, e.g. ~/wardrobe-signing")
+    kg.add_argument("--comment", default="", help="a note kept in the .pub file (e.g. who holds the key)")
+    sg = sub.add_parser("sign", help="sign a model bundle with the caretaker's key (after checking its manifest)")
+    sg.add_argument("bundle", type=Path)
+    sg.add_argument("--key", type=Path, required=True, help="the private key made by `wardrobe keygen` (NAME.key)")
+
     sub.add_parser("train", help="the companion training script (see `wardrobe train --help`)", add_help=False)
     return p
 
@@ -142,12 +150,24 @@ def cmd_describe(args: argparse.Namespace, settings) -> int:
 
     if args.wav and len(args.photos) != 1:
         raise WardrobeError("--wav takes one photo; use --wav-dir for several")
+    if args.wav and args.wav_dir:
+        raise WardrobeError("--wav and --wav-dir: choose one")
+    if args.wav_dir:
+        if args.wav_dir.exists() and not args.wav_dir.is_dir():
+            raise WardrobeError(f"--wav-dir {args.wav_dir} is a file, not a folder")
+        try:
+            args.wav_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise WardrobeError(f"cannot write speech into {args.wav_dir}: {e.strerror or e}") from None
     pipeline = wiring.build_pipeline(settings)
+    # Files are written whenever asked for; the speaker is used unless --quiet or --json (JSON is for programs).
+    to_files = bool(args.wav or args.wav_dir)
     speaker = None
-    if not args.quiet:
+    if to_files or not (args.quiet or args.json):
         # With --wav-dir each photo gets its own file sink, set below.
         player = None if args.wav_dir else wiring.open_player(settings, wav=args.wav)
         speaker = Speaker(wiring.load_voice(settings), player)
+    wav_names: set[str] = set()
     failures = 0
     for photo in args.photos:
         try:
@@ -160,22 +180,37 @@ def cmd_describe(args: argparse.Namespace, settings) -> int:
         text = d.detailed() if args.detail else d.sentence
         if args.debug_dir:
             write_debug(args.debug_dir, photo, pipeline, d)
+        wav = args.wav
         if speaker is not None:
             try:
                 if args.wav_dir:
-                    speaker.player = wiring.open_player(settings, wav=args.wav_dir / f"{photo.stem}.wav")
+                    wav = args.wav_dir / unique_wav_name(photo, wav_names)
+                    speaker.player = wiring.open_player(settings, wav=wav)
                 speaker.say(text if args.detail else d.clauses)
             except WardrobeError as e:
                 failures += 1
+                wav = None
                 log.error("could not speak for %s: %s", photo, e)
         if args.json:
             out = d.to_json()
             out["sentence"] = text
+            if to_files:
+                out["wav"] = str(wav) if wav else None
             print(json.dumps(out), flush=True)
         else:
-            print(f"{photo}: {text}", flush=True)
+            print(f"{photo}: {text}" + (f" [{wav}]" if to_files and wav else ""), flush=True)
         log.debug("%s timings: %s", photo, d.timings_ms)
     return 1 if failures else 0
+
+
+def unique_wav_name(photo: Path, used: set[str]) -> str:
+    """PHOTO.wav, or PHOTO-2.wav, -3, ... when photos from different folders share a name."""
+    name, n = f"{photo.stem}.wav", 1
+    while name in used:
+        n += 1
+        name = f"{photo.stem}-{n}.wav"
+    used.add(name)
+    return name
 
 
 def cmd_calibrate(args: argparse.Namespace, settings) -> int:
@@ -239,7 +274,10 @@ def cmd_models(args: argparse.Namespace, settings) -> int:
         args.version = rest[0] if rest else None
     store = ModelStore(settings.state_dir / "models")
     if args.command == "install-model":
-        version = store.install(args.bundle, health_photos(), keep=args.keep)
+        from wardrobe.signing import Trust
+
+        trust = Trust(settings.model.trusted_keys, settings.model.allow_unsigned)
+        version = store.install(args.bundle, trust, health_photos(), keep=args.keep)
         print(f"model {version} installed and current; tell the running appliance: sudo systemctl reload wardrobe")
     elif args.command == "rollback":
         print(f"current model is now {store.rollback(args.version)}; sudo systemctl reload wardrobe")
@@ -252,6 +290,24 @@ def cmd_models(args: argparse.Namespace, settings) -> int:
     return 0
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    """keygen and sign: the caretaker's side of signed bundles (no closet settings involved)."""
+    from wardrobe import signing
+
+    try:
+        if args.command == "keygen":
+            private, public = signing.keygen(args.name.expanduser(), args.comment)
+            print(f"private key {private} (keep it secret, back it up)\npublic key {public} (copy it into "
+                  f"/etc/wardrobe/trusted-keys/ on each closet: install-pi.sh --trust-key {public})")
+        else:
+            kid = signing.sign_bundle(args.bundle, args.key.expanduser())
+            print(f"{args.bundle} signed with key {kid}")
+    except WardrobeError as e:
+        print(f"wardrobe: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `wardrobe` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -260,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return train_main(argv[1:])
     args = build_parser().parse_args(argv)
+    if args.command in ("keygen", "sign"):
+        return cmd_keys(args)
     setup_logging(args.debug)
     from wardrobe import settings as settings_mod
 
@@ -285,5 +343,9 @@ def main(argv: list[str] | None = None) -> int:
             return run_daemon_bench(args) if args.daemon else run_bench(args, settings)
     except WardrobeError as e:
         print(f"wardrobe: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a disk or folder problem the commands did not foresee: still one line
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"wardrobe: {where}{e.strerror or e}", file=sys.stderr)
         return 2
     return 2

@@ -20,13 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from wardrobe.button import HOLD, PRESS, PressQueue
-from wardrobe.errors import AudioError, CameraError, ConfigError, SpeechError, WardrobeError
+from wardrobe.errors import AudioError, CameraError, ConfigError, ImageError, SpeechError, WardrobeError
 
 log = logging.getLogger(__name__)
 
 SAY_READY = "Ready."
 SAY_NO_CAMERA = "I can't find the camera. Please check that it is plugged in."
 SAY_CAMERA_BACK = "The camera is working again."
+SAY_BAD_PICTURE = "The picture came out broken. Please press again."
 SAY_SORRY = "Sorry, something went wrong. Please try again."
 SAY_NOTHING_YET = "Press the button first, then hold it to hear more."
 WARM_PHRASES = [SAY_READY, SAY_NO_CAMERA, SAY_SORRY]
@@ -266,6 +267,10 @@ class Daemon:
                 return
         try:
             rgb = self.camera.capture()
+        except ImageError as e:  # one bad frame: the camera itself is still there
+            log.error("bad picture: %s", e)
+            self.say(SAY_BAD_PICTURE)
+            return
         except CameraError as e:
             log.error("camera lost: %s", e)
             self.camera.close()
@@ -278,9 +283,11 @@ class Daemon:
         d = self.pipeline.describe(rgb, image=f"press-{self.presses}")
         self.last = d
         self.say(d.clauses)
-        d = replace(d, timings_ms={**d.timings_ms, "click": click_ms, "capture": capture_ms,
-                                   "press_to_first_speech": (self.speaker.first_play_at - t0) * 1000,
-                                   "press_to_spoken": (time.perf_counter() - t0) * 1000})
+        timings = {**d.timings_ms, "click": click_ms, "capture": capture_ms}
+        if self.speaker.first_play_at >= t0:  # nothing was played (no speaker): no speech times to report
+            timings["press_to_first_speech"] = (self.speaker.first_play_at - t0) * 1000
+            timings["press_to_spoken"] = (time.perf_counter() - t0) * 1000
+        d = replace(d, timings_ms=timings)
         self.last = d
         log.info("described: sentence=%s garment=%s confidence=%s colours=%s problems=%s timings_ms=%s",
                  json.dumps(d.sentence), d.garment, None if d.garment_confidence is None else round(d.garment_confidence, 3),

@@ -90,8 +90,23 @@ def check_voice(settings) -> str:
     return f"voice {voice.name} speaks ({len(audio) / voice.sample_rate:.1f} s for 'Ready.')"
 
 
+def check_updates(settings) -> str:
+    """Whose signed models this closet accepts."""
+    from wardrobe.signing import Trust
+
+    m = settings.model
+    keys = Trust(m.trusted_keys).keys()
+    if m.allow_unsigned:
+        return f"UNSIGNED models are accepted (model.allow_unsigned = true); {len(keys)} trusted key(s)"
+    if not keys:
+        raise WardrobeError(f"no trusted signing keys in {m.trusted_keys}: every new model will be refused "
+                            "(add the caretaker's key: install-pi.sh --trust-key NAME.pub)")
+    return f"new models must be signed by: {', '.join(sorted(f.stem for f, _ in keys.values()))}"
+
+
 CHECKS = [("camera", check_camera), ("button", check_button), ("audio", check_audio), ("model", check_model),
-          ("voice", check_voice)]
+          ("voice", check_voice),
+          ("updates", check_updates)]
 
 
 def run_doctor(settings) -> int:

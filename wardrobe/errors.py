@@ -35,3 +35,7 @@ class RemoteError(WardrobeError, RuntimeError):
 
 class TrainingError(WardrobeError, ValueError):
     """Training data, weights or arguments are unusable (the companion training script)."""
+
+
+class SigningKeyError(WardrobeError, ValueError):
+    """A signing key file that cannot be used (missing, unreadable, wrong kind)."""

@@ -4,6 +4,8 @@ Layout under the state directory:
     models/<version>/     one verified bundle per version (never changed after install)
     models/current        symlink to the version in use (replaced atomically by rename)
     models/history.json   install and switch order, for rollback
+    models/newest.json    the version and creation time of the newest model ever installed: an older bundle
+                          is refused (a replayed old signed bundle), going back is `rollback VERSION`
 A power cut at any moment leaves either the old or the new `current`, never a half-copied one.
 """
 
@@ -14,10 +16,12 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from wardrobe.bundle import Bundle, check_version
 from wardrobe.errors import ModelError
+from wardrobe.signing import Trust
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,15 @@ def health_check(bundle_path: Path, photos: list[Path]) -> str:
     return f"{len(photos)} photos described: {', '.join(garments)}"
 
 
+def _created(text: str, where: Path) -> datetime:
+    """A bundle's creation time, comparable with the others (naive times are read as UTC)."""
+    try:
+        t = datetime.fromisoformat(str(text))
+    except ValueError:
+        raise ModelError(f"{where}: its creation time {text!r} is not a date and time") from None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
 class ModelStore:
     """The versioned model directory of one closet."""
 
@@ -71,6 +84,7 @@ class ModelStore:
         self.root = Path(root)
         self.link = self.root / "current"
         self.history_file = self.root / "history.json"
+        self.newest_file = self.root / "newest.json"
 
     def _history(self) -> list[str]:
         try:
@@ -104,16 +118,56 @@ class ModelStore:
                 out.append(Installed(p.name, p, b.created, p.name == cur, top1))
         return sorted(out, key=lambda i: i.created)
 
-    def install(self, bundle_dir: Path, health_photos: list[Path] | None = None, keep: int = 3) -> str:
-        """Verify, copy to a temp dir, fsync, health-check the copy, rename into place, switch.
+    def _newest(self) -> tuple[str, datetime] | None:
+        """The newest model ever installed here (from newest.json, else from the installed versions)."""
+        try:
+            doc = json.loads(self.newest_file.read_text())
+            return str(doc["version"]), _created(doc["created"], self.newest_file)
+        except (FileNotFoundError, ValueError, KeyError, TypeError, ModelError):
+            pass
+        dated = []
+        for i in self.versions():
+            try:
+                dated.append((i.version, _created(i.created, i.path)))
+            except ModelError:
+                continue
+        return max(dated, key=lambda d: d[1]) if dated else None
+
+    def _record_newest(self, version: str, created: datetime) -> None:
+        newest = self._newest()
+        if newest is None or created > newest[1]:
+            tmp = self.root / ".newest.json.tmp"
+            with open(tmp, "w") as f:
+                json.dump({"version": version, "created": created.isoformat()}, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.newest_file)
+
+    def _refuse_downgrade(self, version: str, created: datetime) -> None:
+        newest = self._newest()
+        if newest and created < newest[1] and version != self.current():
+            raise ModelError(f"model {version} is older than {newest[0]}, already installed here: refusing to go "
+                             f"back (an old bundle sent again?); to use an older installed model on purpose: "
+                             f"wardrobe rollback VERSION")
+
+    def install(self, bundle_dir: Path, trust: Trust, health_photos: list[Path] | None = None, keep: int = 3) -> str:
+        """Verify, check the signature, copy to a temp dir, fsync, health-check the copy, rename into place, switch.
 
         A bundle that fails any step is never installed: no folder, no listing, nothing to roll back to,
-        and a corrected bundle with the same version installs normally afterwards.
+        and a corrected bundle with the same version installs normally afterwards. A bundle older than the
+        newest one installed is refused: versions only go forward, except by `rollback VERSION`.
         """
         bundle = Bundle.load(bundle_dir)  # refuses tampered or incompatible bundles with the reason
+        signer = trust.check(Path(bundle_dir))  # refuses unsigned, untrusted or re-manifested bundles
         version = bundle.version
-        self.root.mkdir(parents=True, exist_ok=True)
+        created = _created(bundle.created, Path(bundle_dir))
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ModelError(f"cannot make the model store {self.root}: {e.strerror or e} (use --state-dir to choose "
+                             "a writable folder)") from None
         self.remove_leftovers()
+        self._refuse_downgrade(version, created)
         target = self.root / version
         previous = self.current()
         if not target.exists():
@@ -126,16 +180,18 @@ class ModelStore:
                         shutil.copyfile(f, tmp / f.name)
                         with open(tmp / f.name, "rb+") as fh:
                             os.fsync(fh.fileno())
-                Bundle.load(tmp)  # the copy itself must verify
+                Bundle.load(tmp)  # the copy itself must verify, signature included
+                trust.check(tmp)
                 self._health(tmp, version, health_photos, previous)
                 os.rename(tmp, target)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
             _fsync_dir(self.root)
-            log.info("installed model %s", version)
+            log.info("installed model %s, %s", version, signer)
         else:
             self._health(target, version, health_photos, previous)
         self.switch(version)
+        self._record_newest(version, created)
         self.prune(keep)
         return version
 

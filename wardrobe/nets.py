@@ -32,10 +32,13 @@ class AlexNetSlim(nn.Module):
 
 def build(arch: str, num_classes: int) -> nn.Module:
     """An untrained network of the named architecture with num_classes outputs."""
-    import torchvision
-
     if arch == "alexnet-slim":
         return AlexNetSlim(num_classes)
+    if arch in ("alexnet", "resnet18"):
+        try:
+            import torchvision
+        except ImportError as e:  # a missing or broken torchvision (ImportError or its own ops error)
+            raise ImportError(f"{arch} needs torchvision: pip install torchvision ({e})") from e
     if arch == "alexnet":
         m = torchvision.models.alexnet(weights=None)
         m.classifier[6] = nn.Linear(4096, num_classes)

@@ -98,10 +98,14 @@ def garment_clauses(alternatives: list[Alternative], colours: list[Colour], deta
     return clauses
 
 
+BLOCKING = ("too-dark", "overexposed", "no-garment")
+"""Problems that are said instead of a description: the garment is not named at all."""
+
+
 def clauses_for(alternatives: list[Alternative], colours: list[Colour], problems: list[str], detail: bool = False,
                 occasion: str | None = None) -> list[str]:
     """The whole utterance as clauses (spoken one after another; the first can start sooner)."""
-    blocking = [p for p in ("too-dark", "overexposed", "no-garment") if p in problems]
+    blocking = [p for p in BLOCKING if p in problems]
     if blocking:
         return [PROBLEM_WORDS[blocking[0]]]
     clauses = garment_clauses(alternatives, colours, detail, occasion)

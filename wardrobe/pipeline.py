@@ -138,6 +138,8 @@ class Pipeline:
         t["colour"] = (time.perf_counter() - t0) * 1000
         if alternatives and alternatives[0].confidence < phrase.PROBABLY:
             problems.append("low-confidence")
+        if any(p in problems for p in phrase.BLOCKING):
+            alternatives, occasion = [], None  # the sentence names no garment, so neither does the JSON
         t0 = time.perf_counter()
         clauses = phrase.clauses_for(alternatives, colours, problems)
         t["phrase"] = (time.perf_counter() - t0) * 1000

@@ -51,3 +51,37 @@ def problems(rgb: np.ndarray, alpha: np.ndarray) -> list[str]:
     if float(cv2.Laplacian(small, cv2.CV_64F).var()) < BLUR_VARIANCE:
         out.append("blurry")
     return out
+
+
+EDGE_TOUCH = 0.3
+"""Share of one frame edge the garment must cover to count as touching it."""
+TOUCHED_EDGES = 3
+"""Edges the garment must touch before "Hold it further away" (a held-up garment often hangs past the
+bottom edge, and a close-up fills two edges: neither is worth a word)."""
+SMALL_SHARE = 0.10
+"""Below this share of the frame, "Hold it closer"."""
+OFF_CENTRE = 0.22
+"""Horizontal distance of the garment's centre from the frame's centre (share of the width) for "move"."""
+
+
+def aiming(alpha: np.ndarray) -> list[str]:
+    """Aiming codes from the garment mask: aim-further, aim-closer, aim-left, aim-right (at most one of each kind).
+
+    Directions are the user's: the camera faces the user, so a garment on the right of the photo is on the
+    user's left and should move to the user's right ("aim-right")."""
+    fg = alpha > 127
+    share = float(fg.mean())
+    if share < MIN_GARMENT_SHARE:
+        return []  # no garment: "I can't see a garment" says it
+    edges = [fg[0].mean(), fg[-1].mean(), fg[:, 0].mean(), fg[:, -1].mean()]
+    out = []
+    if sum(e >= EDGE_TOUCH for e in edges) >= TOUCHED_EDGES:
+        out.append("aim-further")
+    elif share < SMALL_SHARE:
+        out.append("aim-closer")
+    cols = np.nonzero(fg.any(axis=0))[0]
+    centre = float((fg.sum(axis=0) * np.arange(fg.shape[1])).sum() / fg.sum()) / fg.shape[1] - 0.5
+    spans_width = cols.size and cols[0] == 0 and cols[-1] == fg.shape[1] - 1
+    if abs(centre) >= OFF_CENTRE and not spans_width:
+        out.append("aim-right" if centre > 0 else "aim-left")
+    return out

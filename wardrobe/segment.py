@@ -118,7 +118,7 @@ def auto_mask(rgb: np.ndarray, iterations: int = 2, side: int = WORK_SIDE, grabc
     gc[edge_ring(h, w, max(1, round(0.02 * min(h, w)))) & (dist <= 6.0)] = cv2.GC_BGD
     result = _grabcut(small, gc.copy(), dist > 3.0, iterations)
     core = centre_ellipse(h, w, 0.2)
-    if result.mean() < MIN_SHARE and float(np.median(dist[core])) > CORE_DISTINCT:
+    if result.mean() < MIN_SHARE and core.any() and float(np.median(dist[core])) > CORE_DISTINCT:
         # Collapsed, though the centre differs from the border: the garment is close to the
         # background's colours. A held-up garment is central, so insist on the centre and let
         # GrabCut grow the garment from it. (A centre like the border is an empty closet.)

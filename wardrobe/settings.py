@@ -22,12 +22,14 @@ Runtime = Literal["onnx", "torch"]
 VoiceEngine = Literal["piper", "espeak", "coqui"]
 AudioOutput = Literal["sounddevice", "wav", "none"]
 CameraKind = Literal["picamera", "usb", "folder"]
+WhiteBalanceMode = Literal["auto", "card", "grey-world", "off"]
 SEGMENTATION_METHODS: tuple[str, ...] = get_args(Segmentation)
 NAMING_MODES: tuple[str, ...] = get_args(NamingMode)
 RUNTIMES: tuple[str, ...] = get_args(Runtime)
 VOICE_ENGINES: tuple[str, ...] = get_args(VoiceEngine)
 AUDIO_OUTPUTS: tuple[str, ...] = get_args(AudioOutput)
 CAMERA_KINDS: tuple[str, ...] = get_args(CameraKind)
+WHITE_BALANCE_MODES: tuple[str, ...] = get_args(WhiteBalanceMode)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,11 @@ class VisionSettings:
     """CSS3 nearest-name space: "lab" (perceptual) or "rgb" (the original)."""
     family_hint_min: float = 0.5
     """Probability (0..1) above which the classifier's colour head sets the main colour's family."""
+    white_balance: WhiteBalanceMode = "auto"
+    """"auto" (the white card if calibrated, else the photo's own estimate when its cast is strong), "card"
+    (only the calibrated white card), "grey-world" (always the photo's estimate) or "off"."""
+    aiming: bool = True
+    """Say aiming help ("Hold it closer", "Move it a little to your left") before the description."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,10 @@ class ModelSettings:
     """"onnx" or "torch"; unset: the bundle's default."""
     threads: int = 0
     """CPU threads for inference; 0: the runtime's choice."""
+    trusted_keys: Path = Path("/etc/wardrobe/trusted-keys")
+    """Folder of the caretakers' public keys (*.pub): a new model must be signed by one of them."""
+    allow_unsigned: bool = False
+    """Accept unsigned model bundles too (only for a closet whose caretaker does not sign)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,12 @@ class CameraSettings:
     """Capture width in pixels (the Pi camera's binned still mode by default)."""
     height: int = 1232
     """Capture height in pixels."""
+    light_pin: int = 0
+    """BCM pin of the capture LED (0: no light); it is on only while the photo is taken."""
+    light_brightness: float = 1.0
+    """The LED's brightness while on, 0..1 (PWM)."""
+    light_settle_s: float = 0.15
+    """Seconds between the light coming on and the photo (for the camera's exposure to settle)."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +155,8 @@ class Settings:
             (v.segmentation in SEGMENTATION_METHODS,
              f"vision.segmentation must be one of {', '.join(SEGMENTATION_METHODS)}"),
             (v.colour_naming in NAMING_MODES, f"vision.colour_naming must be one of {', '.join(NAMING_MODES)}"),
+            (v.white_balance in WHITE_BALANCE_MODES,
+             f"vision.white_balance must be one of {', '.join(WHITE_BALANCE_MODES)}"),
             (0 <= v.colour_k <= 8, "vision.colour_k must be 0 (automatic) to 8"),
             (0 <= v.family_hint_min <= 1, "vision.family_hint_min must be between 0 and 1"),
             (m.runtime is None or m.runtime in RUNTIMES, f"model.runtime must be one of {', '.join(RUNTIMES)}"),
@@ -149,6 +168,10 @@ class Settings:
             (self.camera.kind != "folder" or bool(self.camera.source), "camera.kind = \"folder\" needs camera.source"),
             (self.camera.width > 0 and self.camera.height > 0, "camera.width and camera.height must be positive"),
             (0 <= self.button.pin <= 27, "button.pin must be a BCM pin number 0..27"),
+            (0 <= self.camera.light_pin <= 27 and self.camera.light_pin != self.button.pin or self.camera.light_pin == 0,
+             "camera.light_pin must be a BCM pin 1..27 other than the button's (0: no light)"),
+            (0 < self.camera.light_brightness <= 1, "camera.light_brightness must be above 0 and at most 1"),
+            (0 <= self.camera.light_settle_s <= 2, "camera.light_settle_s must be 0 to 2 seconds"),
             (self.button.hold_s > 0 and self.button.bounce_s >= 0, "button.hold_s must be positive"),
             (self.daemon.history_keep >= 0 and self.daemon.history_max_mb >= 0, "daemon.history_* must be 0 or more"),
             (self.daemon.watchdog_s > 0 and self.daemon.retry_max_s > 0, "daemon timings must be positive"),
@@ -156,10 +179,17 @@ class Settings:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        if v.white_balance == "card" and not self.white_card_path().is_file():
+            raise ConfigError("vision.white_balance is \"card\" but no white card is calibrated: "
+                              "run `wardrobe calibrate --white PHOTO` first")
         if v.segmentation == "plate" and not self.plate_path().is_file():
             raise ConfigError("vision.segmentation is \"plate\" but there is no background photo: "
                               "run `wardrobe calibrate --background PHOTO` first")
         return self
+
+    def white_card_path(self) -> Path:
+        """Where the white card's place is stored (written by `wardrobe calibrate --white`)."""
+        return self.state_dir / "white-card.json"
 
     def plate_path(self) -> Path:
         """Where the calibrated background photo is (configured, or in the state directory)."""
@@ -218,6 +248,9 @@ def load(path: Path | None = None, overrides: dict[str, dict[str, Any]] | None =
     if "state_dir" in data and not isinstance(data["state_dir"], str):
         raise ConfigError("state_dir must be a path in quotes")
     state = (overrides or {}).get("", {}).get("state_dir") or data.get("state_dir") or os.environ.get("WARDROBE_STATE_DIR")
+    keys = os.environ.get("WARDROBE_TRUSTED_KEYS")
+    if keys and "trusted_keys" not in data.get("model", {}):  # like WARDROBE_STATE_DIR: the file wins
+        built["model"] = replace(built["model"], trusted_keys=Path(keys))
     settings = Settings(**built)
     if state:
         settings = replace(settings, state_dir=Path(state))

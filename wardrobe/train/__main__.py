@@ -15,6 +15,7 @@ PRESET_COMMANDS = {
     "colours": "colours",
     "export": "export",
     "evaluate": "evaluate",
+    "see-better": "seebetter",
     "segmentation": "segmentation",
     "fashion-mnist": "published.fashion_mnist",
     "attributes": "published.attributes",

@@ -41,6 +41,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1,
                    help="inference threads while measuring (1: as the appliance's one press at a time on a Pi core)")
     p.add_argument("--version", help="bundle version (default: creation time)")
+    p.add_argument("--sign", type=Path, metavar="KEY", help="sign the bundle with this private key (wardrobe keygen)")
     return p
 
 
@@ -117,6 +118,10 @@ def main(args: argparse.Namespace) -> dict:
 
     from wardrobe.classify import Classifier
 
+    if args.sign:  # a bad key fails now, not after the export's hour of work
+        from wardrobe.signing import load_private
+
+        load_private(args.sign)
     ckpt = load_checkpoint(args.run / "best.pt")
     run_args = ckpt["args"]
     classes: list[str] = ckpt["classes"]
@@ -201,6 +206,10 @@ def main(args: argparse.Namespace) -> dict:
     (tmp / "bundle.json").write_text(json.dumps(meta, indent=2))
     write_manifest(tmp)
     Bundle.load(tmp)
+    if args.sign:
+        from wardrobe.signing import sign_bundle
+
+        log.info("signed with key %s", sign_bundle(tmp, args.sign))
     if out.exists():
         old = out.with_name(out.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
