@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from wardrobe.colours import Colour
 from wardrobe.phrase import Alternative, clauses_for, sentence
 
@@ -56,3 +58,19 @@ def test_long_press_adds_a_confident_occasion_only():
     assert "wear" not in sentence(alts, [NAVY], [], occasion="usage:formal")  # a short press never says it
     assert "looks like" not in sentence(alts, [NAVY], [], detail=True, occasion=None)
     assert sentence(alts, [NAVY], [], detail=True, occasion="usage:sports").endswith("It looks like sportswear.")
+
+
+@pytest.mark.parametrize("pattern, expected", [
+    (None, "A navy blue shirt with white."),
+    ("striped", "A navy blue and white striped shirt."),
+    ("checked", "A navy blue and white checked shirt."),
+    ("solid", "A plain navy blue shirt with white."),
+    ("floral", "A navy blue and white flowered shirt."),
+])
+def test_a_sure_pattern_is_said_with_the_colours(pattern, expected):
+    assert sentence([Alternative("shirt", 0.9)], [NAVY, WHITE], [], pattern=pattern) == expected
+
+
+def test_a_pattern_on_one_colour_and_a_hedged_garment():
+    s = sentence([Alternative("shirt", 0.6), Alternative("blouse", 0.3)], [NAVY], [], pattern="striped")
+    assert s == "Probably a navy blue striped shirt, maybe a blouse."

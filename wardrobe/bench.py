@@ -62,7 +62,36 @@ def measure_photo(pipeline, rgb: np.ndarray, repeat: int) -> dict[str, float]:
     out["original segment+colour"] = median_ms(lambda: original_describe(rgb), max(1, repeat // 2))
     d = pipeline.describe(rgb)
     out["phrase"] = median_ms(lambda: phrase.sentence(d.alternatives, d.colours, d.problems), repeat)
+    out.update(measure_additions(small, alpha, d, repeat))
     out["describe total"] = median_ms(lambda: pipeline.describe(rgb), repeat)
+    return out
+
+
+def measure_additions(small: np.ndarray, alpha: np.ndarray, d, repeat: int) -> dict[str, float]:
+    """The "see better" and "know my clothes" stages: white balance (card; the photo's own estimate, applied),
+    aiming help, and matching against a closet of 60 enrolled garments."""
+    import tempfile
+    from pathlib import Path
+
+    from wardrobe import quality
+    from wardrobe.closet import Closet, signature
+    from wardrobe.whitebalance import ESTIMATOR, ESTIMATORS, WhiteBalance, WhiteCard, apply_gains
+
+    out: dict[str, float] = {}
+    card = WhiteBalance("card", WhiteCard((0.02, 0.02, 0.1, 0.1)))
+    out["white balance: card"] = median_ms(lambda: card.correct(small), repeat)
+    out["white balance: estimate"] = median_ms(lambda: apply_gains(small, ESTIMATORS[ESTIMATOR](small)), repeat)
+    out["aiming"] = median_ms(lambda: quality.aiming(alpha, small), repeat)
+    if d.embedding is not None and d.colours:
+        rng = np.random.default_rng(0)
+        with tempfile.TemporaryDirectory() as tmp:
+            closet = Closet(Path(tmp) / "closet.db")
+            for i in range(60):
+                closet.enrol(rng.normal(size=d.embedding.shape), signature(d.colours), b"", "bench", name=f"g{i}")
+            out["closet match (60 garments)"] = median_ms(lambda: closet.match(d.embedding, d.colours), repeat)
+            closet.close()
+    out["additions total"] = (out["white balance: card"] + out["aiming"]
+                              + out.get("closet match (60 garments)", 0.0))
     return out
 
 

@@ -84,6 +84,11 @@ class Bundle:
     probability above which it may be spoken (empty: no occasion head)."""
     background_class: str | None = None
     """The class that means "no garment in the photo" (None: the model has no such class)."""
+    patterns: dict[str, float] = field(default_factory=dict)
+    """Pattern outputs ("striped", ...) that follow the occasions, each with the probability above which it
+    may be said (empty: no pattern head)."""
+    embedding: str | None = None
+    """The name of the model's embedding output (pooled features), or None when it has none."""
     metrics: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
 
@@ -125,6 +130,10 @@ class Bundle:
             occasions = {str(k): float(v) for k, v in meta.get("occasions", {}).items()}
         except (AttributeError, TypeError, ValueError) as e:
             raise ModelError(f"{path}: bad occasions block: {e}") from e
+        try:
+            patterns = {str(k): float(v) for k, v in meta.get("patterns", {}).items()}
+        except (AttributeError, TypeError, ValueError) as e:
+            raise ModelError(f"{path}: bad patterns block: {e}") from e
         background = meta.get("background_class")
         if background is not None and background not in classes:
             raise ModelError(f"{path}: background_class {background!r} is not one of the classes")
@@ -132,7 +141,14 @@ class Bundle:
                    classes=classes, preprocess=pre, runtimes=runtimes, default_runtime=default,
                    temperature=float(meta.get("temperature", 1.0)),
                    colour_families=list(meta.get("colour_families", [])), occasions=occasions,
-                   background_class=background, metrics=meta.get("metrics", {}), meta=meta)
+                   background_class=background, patterns=patterns,
+                   embedding=str(meta["embedding"]) if meta.get("embedding") else None,
+                   metrics=meta.get("metrics", {}), meta=meta)
+
+    @property
+    def outputs(self) -> int:
+        """Width of the model's logits: garments, colour families, occasions, patterns."""
+        return len(self.classes) + len(self.colour_families) + len(self.occasions) + len(self.patterns)
 
 
 def verify_manifest(path: Path) -> None:

@@ -28,6 +28,12 @@ class Prediction:
     """Occasions ("usage:formal") whose probability clears the bundle's threshold, most likely first."""
     background: float = 0.0
     """Probability that no garment is in the photo (0 when the bundle has no background class)."""
+    pattern: str | None = None
+    """The pattern ("striped", "solid", ...) when the model is sure of it (its threshold); None otherwise."""
+    pattern_probs: np.ndarray | None = None
+    """The pattern head's probabilities in the bundle's pattern order (None without a pattern head)."""
+    embedding: np.ndarray | None = None
+    """The network's pooled features, L2-normalised (None when the bundle has no embedding output)."""
 
     @property
     def garment(self) -> str:
@@ -41,10 +47,13 @@ class Prediction:
 
 
 class Backend(Protocol):
-    """Runs the network: a float32 NCHW batch in, logits out."""
+    """Runs the network: a float32 NCHW batch in, logits (and the embedding, when the model has one) out."""
 
     def logits(self, x: np.ndarray) -> np.ndarray:
-        """Raw scores, shape (N, classes)."""
+        """Raw scores, shape (N, outputs)."""
+
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Raw scores and the pooled embedding (N, width), or None when the model has no embedding."""
 
 
 class OnnxBackend:
@@ -67,7 +76,12 @@ class OnnxBackend:
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         """Run the session."""
-        return np.asarray(self.session.run(None, {self.input: x.astype(np.float32)})[0])
+        return self.forward(x)[0]
+
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Run the session: its first output is the logits, a second one the embedding."""
+        outs = self.session.run(None, {self.input: x.astype(np.float32)})
+        return np.asarray(outs[0]), (np.asarray(outs[1]) if len(outs) > 1 else None)
 
 
 class TorchBackend:
@@ -98,8 +112,16 @@ class TorchBackend:
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         """Forward pass without gradients."""
+        return self.forward(x)[0]
+
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Logits, and the pooled features for networks that have them (EfficientNet-Lite)."""
         with self.torch.inference_mode():
-            return self.model(self.torch.from_numpy(x)).numpy()
+            t = self.torch.from_numpy(x)
+            if hasattr(self.model, "pooled"):
+                pooled = self.model.pooled(self.model.prefix(t, 0), 0)
+                return self.model.net._fc(pooled).numpy(), pooled.numpy()
+            return self.model(t).numpy(), None
 
 
 class Classifier:
@@ -119,27 +141,35 @@ class Classifier:
         if runtime == "onnx":
             backend: Backend = OnnxBackend(f, threads)
         elif runtime == "torch":
-            outputs = len(bundle.classes) + len(bundle.colour_families) + len(bundle.occasions)
+            outputs = bundle.outputs
             backend = TorchBackend(f, bundle.arch, outputs, threads=threads)
         else:
             raise ModelError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
         return cls(bundle, backend, runtime)
 
-    def probabilities(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Temperature-scaled softmax over the garment classes, softmax over colour families, and
-        a sigmoid per occasion output."""
-        z = self.backend.logits(self.bundle.preprocess(rgb))[0].astype(np.float64)
+    def probabilities(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                                       np.ndarray | None]:
+        """Temperature-scaled softmax over the garment classes, softmax over colour families, a sigmoid per
+        occasion output, softmax over patterns, and the L2-normalised embedding (or None)."""
+        z, emb = self.backend.forward(self.bundle.preprocess(rgb))
+        z = z[0].astype(np.float64)
         if not np.all(np.isfinite(z)):
             raise ModelError("the model produced non-numbers (NaN or infinity)")
-        n, f = len(self.bundle.classes), len(self.bundle.colour_families)
-        if len(z) != n + f + len(self.bundle.occasions):
+        b = self.bundle
+        n, f, o = len(b.classes), len(b.colour_families), len(b.occasions)
+        if len(z) != b.outputs:
             raise ModelError(f"the model gives {len(z)} outputs but the bundle names {n} classes, {f} colour "
-                             f"families and {len(self.bundle.occasions)} occasions")
-        return softmax(z[:n] / self.bundle.temperature), softmax(z[n : n + f]), 1 / (1 + np.exp(-z[n + f :]))
+                             f"families, {o} occasions and {len(b.patterns)} patterns")
+        if emb is not None:
+            emb = emb[0].astype(np.float32)
+            emb = emb / max(float(np.linalg.norm(emb)), 1e-12)
+        return (softmax(z[:n] / b.temperature), softmax(z[n : n + f]), 1 / (1 + np.exp(-z[n + f : n + f + o])),
+                softmax(z[n + f + o :]), emb)
 
     def predict(self, rgb: np.ndarray, top: int = 3) -> Prediction:
-        """The top classes with calibrated probabilities, the colour head's ranking, confident occasions."""
-        p, c, o = self.probabilities(rgb)
+        """The top classes with calibrated probabilities, the colour head's ranking, confident occasions,
+        a confident pattern and the embedding."""
+        p, c, o, pat, emb = self.probabilities(rgb)
         classes = self.bundle.classes
         background = 0.0
         if self.bundle.background_class is not None:
@@ -151,7 +181,13 @@ class Classifier:
         fams = [(self.bundle.colour_families[i], float(c[i])) for i in np.argsort(-c)] if len(c) else []
         occasions = sorted(((name, float(o[i])) for i, (name, threshold) in enumerate(self.bundle.occasions.items())
                             if o[i] >= threshold), key=lambda t: -t[1])
-        return Prediction([(classes[i], float(p[i])) for i in order], fams, occasions, background)
+        pattern = None
+        if len(pat):
+            i = int(np.argmax(pat))
+            name = list(self.bundle.patterns)[i]
+            pattern = name if pat[i] >= self.bundle.patterns[name] else None
+        return Prediction([(classes[i], float(p[i])) for i in order], fams, occasions, background, pattern,
+                          pat if len(pat) else None, emb)
 
 
 def load_classifier(path: Path | None, runtime: str | None = None, threads: int = 0):

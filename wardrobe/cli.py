@@ -88,8 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--debug-dir", type=Path, help="write mask overlays and colour swatches as PNGs here")
     add_common(d)
 
-    c = sub.add_parser("calibrate", help="store a photo of the empty closet for the plate method")
-    c.add_argument("--background", type=Path, required=True, metavar="PHOTO")
+    c = sub.add_parser("calibrate", help="store the empty closet (plate method) or find the white reference card")
+    c.add_argument("--background", type=Path, metavar="PHOTO", help="a photo of the empty closet, light on")
+    c.add_argument("--white", type=Path, metavar="PHOTO", help="a photo showing the white card fixed in the closet")
     add_common(c)
 
     b = sub.add_parser("bench", help="measure per-stage speed (medians) against the original method")
@@ -122,6 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("args", nargs="*", metavar="[USER@HOST] [VERSION]")
     add_remote(rb)
     add_common(rb)
+
+    en = sub.add_parser("enrol", help="teach the closet one of the user's own garments from its photos")
+    en.add_argument("photos", nargs="+", type=Path, metavar="PHOTO", help="photos of the garment (several angles help)")
+    en.add_argument("--name", required=True, help='what to call it, e.g. "navy cable-knit"')
+    add_common(en)
+    el = sub.add_parser("enrolled", help="list the enrolled garments; rename, remove, export or import them")
+    el.add_argument("action", nargs="?", default="list", choices=("list", "rename", "remove", "export", "import"))
+    el.add_argument("args", nargs="*", metavar="ARG", help="rename ID|NAME NEW-NAME; remove ID|NAME; export FILE; "
+                                                           "import FILE")
+    add_common(el)
 
     kg = sub.add_parser("keygen", help="make the caretaker's signing key pair: NAME.key (secret) and NAME.pub")
     kg.add_argument("name", type=Path, metavar="NAME", help="path and name of the pair, e.g. ~/wardrobe-signing")
@@ -214,6 +225,33 @@ def unique_wav_name(photo: Path, used: set[str]) -> str:
 
 
 def cmd_calibrate(args: argparse.Namespace, settings) -> int:
+    """Store the empty-closet photo (temp file + rename) and/or the white card's place."""
+    if not (args.background or args.white):
+        raise WardrobeError("calibrate needs --background PHOTO (the empty closet) or --white PHOTO (the white card)")
+    if args.white:
+        calibrate_white(args.white, settings)
+    if args.background:
+        calibrate_background(args.background, settings)
+    return 0
+
+
+def calibrate_white(photo: Path, settings) -> None:
+    """Find the white card in the photo and store where it is; every capture is then corrected by it."""
+    from wardrobe.images import read_image
+    from wardrobe.whitebalance import find_white_card
+
+    card = find_white_card(read_image(photo))
+    target = settings.white_card_path()
+    try:
+        card.save(target)
+    except OSError as e:
+        raise WardrobeError(f"cannot write {target}: {e.strerror or e}; use --state-dir to choose a writable folder") from e
+    x, y, w, h = card.box
+    print(f"white card found at {100 * x:.0f}%,{100 * y:.0f}% of the frame ({100 * w:.0f}% x {100 * h:.0f}%); stored in "
+          f"{target}. Keep it there: with vision.white_balance = \"auto\" or \"card\" every photo is corrected by it")
+
+
+def calibrate_background(photo: Path, settings) -> None:
     """Check and store the empty-closet photo (temp file + rename)."""
     import os
 
@@ -222,7 +260,7 @@ def cmd_calibrate(args: argparse.Namespace, settings) -> int:
 
     from wardrobe.images import read_image
 
-    rgb = read_image(args.background)
+    rgb = read_image(photo)
     if float(np.median(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))) < 40:
         raise WardrobeError("the background photo is too dark; turn on the closet light and try again")
     target = settings.plate_path()
@@ -235,7 +273,6 @@ def cmd_calibrate(args: argparse.Namespace, settings) -> int:
     except OSError as e:
         raise WardrobeError(f"cannot write {target}: {e}; use --state-dir to choose a writable folder") from e
     print(f"background stored in {target}; set vision.segmentation = \"plate\" to use it")
-    return 0
 
 
 def health_photos() -> list[Path]:
@@ -290,6 +327,76 @@ def cmd_models(args: argparse.Namespace, settings) -> int:
     return 0
 
 
+def cmd_closet(args: argparse.Namespace, settings) -> int:
+    """enrol and enrolled: the user's own garments, kept in state_dir/closet.db."""
+    import time
+
+    from wardrobe import wiring
+    from wardrobe.closet import ClosetError
+
+    if args.command == "enrol":
+        import cv2
+
+        from wardrobe.closet import signature
+        from wardrobe.images import read_image, shrink
+        from wardrobe.phrase import BLOCKING
+
+        pipeline = wiring.build_pipeline(settings)
+        closet = wiring.open_closet(settings, pipeline.classifier, create=True)
+        if pipeline.classifier is None or not pipeline.classifier.bundle.embedding:
+            raise ClosetError("the model in use has no embedding output, which enrolling needs: install a model made "
+                              "by `wardrobe train patterns` (the shipped model has one)")
+        failures = 0
+        for photo in args.photos:
+            try:
+                d = pipeline.describe_file(photo)
+            except WardrobeError as e:
+                print(f"{photo}: error: {e}", file=sys.stderr)
+                failures += 1
+                continue
+            blocking = [p for p in BLOCKING if p in d.problems]
+            if blocking or d.embedding is None or not d.colours:
+                print(f"{photo}: not enrolled: {d.sentence}", file=sys.stderr)
+                failures += 1
+                continue
+            if d.enrolled is not None and d.enrolled.garment.name != args.name:
+                print(f"{photo}: note: it looks like {d.enrolled.garment.label!r}, already enrolled", file=sys.stderr)
+            ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(shrink(read_image(photo), 320), cv2.COLOR_RGB2BGR),
+                                    [cv2.IMWRITE_JPEG_QUALITY, 90])
+            gid = closet.enrol(d.embedding, signature(d.colours), jpeg.tobytes(), pipeline.model_version,
+                               name=args.name)
+            print(f"{photo}: enrolled as {args.name!r} (id {gid}; {d.sentence})")
+        return 1 if failures else 0
+    closet = wiring.open_closet(settings, create=args.action == "import", strict=True)
+    rest = list(args.args)
+    need = {"list": 0, "rename": 2, "remove": 1, "export": 1, "import": 1}[args.action]
+    if len(rest) != need:
+        raise WardrobeError(f"enrolled {args.action} takes {need} argument(s): see `wardrobe enrolled --help`")
+    if closet is None:
+        if args.action == "list":
+            print(f"no garments enrolled yet ({settings.state_dir / 'closet.db'} does not exist)")
+            return 0
+        raise ClosetError("no garments are enrolled yet")
+    if args.action == "rename":
+        g = closet.rename(rest[0], rest[1])
+        print(f"garment {g.id} is now called {g.name!r}")
+    elif args.action == "remove":
+        g = closet.remove(rest[0])
+        print(f"forgot garment {g.id} ({g.label})")
+    elif args.action == "export":
+        print(f"{closet.export(Path(rest[0]))} garments exported to {rest[0]}")
+    elif args.action == "import":
+        print(f"{closet.import_from(Path(rest[0]))} garments imported from {rest[0]}")
+    else:
+        for g in closet.garments():
+            main = g.colours[0]["name"] if g.colours else "?"
+            print(f"{g.id:4d}  {g.label}  ({main}; enrolled {time.strftime('%Y-%m-%d', time.localtime(g.created))}, "
+                  f"model {g.model_version})")
+        if not closet.garments():
+            print("no garments enrolled")
+    return 0
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     """keygen and sign: the caretaker's side of signed bundles (no closet settings involved)."""
     from wardrobe import signing
@@ -327,6 +434,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_describe(args, settings)
         if args.command == "calibrate":
             return cmd_calibrate(args, settings)
+        if args.command in ("enrol", "enrolled"):
+            return cmd_closet(args, settings)
         if args.command in ("models", "install-model", "rollback", "push-model"):
             return cmd_models(args, settings)
         if args.command == "doctor":

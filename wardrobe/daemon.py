@@ -139,6 +139,7 @@ class Daemon:
         self.camera_backoff = Backoff(60.0)
         self.camera_was_lost = False
         self.button = None
+        self.light = None
         self.last = None
         self.presses = 0
 
@@ -164,6 +165,7 @@ class Daemon:
         self.pipeline = wiring.build_pipeline(self.settings)
         self.open_camera()
         self.open_button()
+        self.open_light()
         self.speaker.warm_up(WARM_PHRASES)
         self.pipeline.describe(np.full((240, 320, 3), 128, np.uint8))  # first-call costs paid now
         self.install_signals()
@@ -211,6 +213,18 @@ class Daemon:
         except Exception as e:  # gpiozero raises many kinds when there are no pins
             self.button = None
             log.error("button on GPIO%d unavailable: %s; SIGUSR1 still acts as a press", b.pin, e)
+
+    def open_light(self) -> None:
+        """The capture LED, if one is configured; without it photos are taken under the room's light."""
+        from wardrobe.light import CaptureLight, NoLight
+
+        c = self.settings.camera
+        self.light = NoLight()
+        if c.light_pin:
+            try:
+                self.light = CaptureLight(c.light_pin, c.light_brightness, c.light_settle_s, self.pin_factory)
+            except Exception as e:  # gpiozero raises many kinds when there are no pins
+                log.error("capture light on GPIO%d unavailable: %s; photos use the room's light", c.light_pin, e)
 
     def install_signals(self) -> None:
         """SIGUSR1 = press, SIGHUP = reload config and model, SIGTERM/SIGINT = stop."""
@@ -266,7 +280,7 @@ class Daemon:
                 self.say(SAY_NO_CAMERA)
                 return
         try:
-            rgb = self.camera.capture()
+            rgb = self.light.capture(self.camera)
         except ImageError as e:  # one bad frame: the camera itself is still there
             log.error("bad picture: %s", e)
             self.say(SAY_BAD_PICTURE)
@@ -351,6 +365,9 @@ class Daemon:
             if self.camera is not None:
                 self.camera.close()
             self.open_camera()
+            if self.light is not None:
+                self.light.close()
+            self.open_light()
         log.info("reloaded: model %s, voice kept (%s)",
                  pipeline.model_version or "none", self.speaker.voice.name)
 
@@ -361,6 +378,8 @@ class Daemon:
             self.camera.close()
         if self.button is not None:
             self.button.close()
+        if self.light is not None:
+            self.light.close()
         log.info("stopped after %d presses", self.presses)
 
 

@@ -51,6 +51,26 @@ def check_button(settings) -> str:
         button.close()
 
 
+def check_light(settings) -> str:
+    """Switch the capture LED on and off once."""
+    c = settings.camera
+    if not c.light_pin:
+        return "no capture light configured (camera.light_pin = 0): photos use the room's light"
+    from wardrobe.light import CaptureLight
+
+    try:
+        light = CaptureLight(c.light_pin, c.light_brightness, 0.0)
+    except Exception as e:
+        raise WardrobeError(f"cannot reach the capture light on GPIO{c.light_pin} ({e})") from e
+    try:
+        light.led.value = c.light_brightness
+        time.sleep(0.3)
+        light.led.off()
+    finally:
+        light.close()
+    return f"capture light on GPIO{c.light_pin} switched on and off (brightness {c.light_brightness:.0%})"
+
+
 def check_audio(settings) -> str:
     """Find the output device."""
     from wardrobe.audio import SoundDevicePlayer
@@ -104,7 +124,7 @@ def check_updates(settings) -> str:
     return f"new models must be signed by: {', '.join(sorted(f.stem for f, _ in keys.values()))}"
 
 
-CHECKS = [("camera", check_camera), ("button", check_button), ("audio", check_audio), ("model", check_model),
+CHECKS = [("camera", check_camera), ("button", check_button), ("light", check_light), ("audio", check_audio), ("model", check_model),
           ("voice", check_voice),
           ("updates", check_updates)]
 

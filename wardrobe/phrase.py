@@ -19,6 +19,10 @@ PROBLEM_WORDS = {
     "no-garment": "I can't see a garment. Please hold it up in front of the camera.",
     "blurry": "The picture is blurry, please hold the garment still.",
     "no-model": "I can't tell what garment it is.",
+    "aim-further": "Hold it a little further away.",
+    "aim-closer": "Hold it closer.",
+    "aim-left": "Move it a little to your left.",
+    "aim-right": "Move it a little to your right.",
 }
 """What is said for each problem code."""
 
@@ -60,11 +64,24 @@ OCCASION_WORDS = {"usage:casual": "casual wear", "usage:formal": "formal wear", 
 """How a confident occasion output is said on a long press."""
 
 
+PATTERN_WORDS = {"solid": "plain", "striped": "striped", "checked": "checked", "printed": "printed",
+                 "floral": "flowered", "dotted": "polka-dot"}
+"""How a confident pattern is said."""
+
+
 def garment_clauses(alternatives: list[Alternative], colours: list[Colour], detail: bool = False,
-                    occasion: str | None = None) -> list[str]:
-    """Clauses naming the garment with its colours, hedged by confidence."""
+                    occasion: str | None = None, pattern: str | None = None) -> list[str]:
+    """Clauses naming the garment with its colours (and its pattern when sure), hedged by confidence."""
     main, second = colour_words(colours)
     coloured = f"{main} " if main else ""
+    if pattern in PATTERN_WORDS and alternatives:
+        word = PATTERN_WORDS[pattern]
+        if pattern == "solid":
+            coloured = f"{word} {coloured}"
+        elif second:  # a pattern is made of both colours: "a navy blue and white striped shirt"
+            coloured, second = f"{main} and {second.removeprefix(' with ')} {word} ", ""
+        else:
+            coloured = f"{coloured}{word} "
     if not alternatives:
         if not main:
             return []
@@ -99,22 +116,32 @@ def garment_clauses(alternatives: list[Alternative], colours: list[Colour], deta
 
 
 BLOCKING = ("too-dark", "overexposed", "no-garment")
+AIMING = ("aim-further", "aim-closer", "aim-left", "aim-right")
 """Problems that are said instead of a description: the garment is not named at all."""
 
 
 def clauses_for(alternatives: list[Alternative], colours: list[Colour], problems: list[str], detail: bool = False,
-                occasion: str | None = None) -> list[str]:
+                occasion: str | None = None, pattern: str | None = None) -> list[str]:
     """The whole utterance as clauses (spoken one after another; the first can start sooner)."""
     blocking = [p for p in BLOCKING if p in problems]
     if blocking:
         return [PROBLEM_WORDS[blocking[0]]]
-    clauses = garment_clauses(alternatives, colours, detail, occasion)
+    aiming = [PROBLEM_WORDS[p] for p in AIMING if p in problems]  # said first: the user can act on it now
+    clauses = aiming + garment_clauses(alternatives, colours, detail, occasion, pattern)
     if "blurry" in problems:
         clauses.append(PROBLEM_WORDS["blurry"])
     return clauses
 
 
 def sentence(alternatives: list[Alternative], colours: list[Colour], problems: list[str], detail: bool = False,
-             occasion: str | None = None) -> str:
+             occasion: str | None = None, pattern: str | None = None) -> str:
     """The utterance as one string."""
-    return " ".join(clauses_for(alternatives, colours, problems, detail, occasion))
+    return " ".join(clauses_for(alternatives, colours, problems, detail, occasion, pattern))
+
+
+def yours(name: str, garment: str | None) -> str:
+    """The user's own garment: "Your navy cable-knit sweater." (the garment word added when the name lacks it)."""
+    words = name.strip()
+    if garment and garment.lower() not in words.lower():
+        words = f"{words} {garment}"
+    return f"Your {words}."

@@ -6,6 +6,7 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,6 +16,10 @@ from wardrobe.errors import ModelError
 from wardrobe.images import read_image, shrink
 from wardrobe.segment import segment
 from wardrobe.taxonomy import region_of
+from wardrobe.whitebalance import WhiteBalance
+
+if TYPE_CHECKING:
+    from wardrobe.closet import Closet, Match
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +38,14 @@ class Description:
     timings_ms: dict[str, float] = field(default_factory=dict)
     occasion: str | None = None
     """The model's confident occasion ("usage:formal"), said on a long press; None when unsure or no head."""
+    white_balance: str = "off"
+    """How the photo's light was corrected: "off", "card", "grey-edge", "none needed", "card unusable"."""
+    pattern: str | None = None
+    """The garment's pattern when the model is sure of it ("striped", "solid", ...); None otherwise."""
+    embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """The model's embedding of the photo (for the user's own clothes); not in the JSON."""
+    enrolled: Match | None = None
+    """The user's own enrolled garment this photo shows, or None."""
 
     def to_json(self) -> dict:
         """The describe --json object."""
@@ -45,12 +58,16 @@ class Description:
             "sentence": self.sentence,
             "problems": self.problems,
             "occasion": self.occasion,
+            "white_balance": self.white_balance,
+            "pattern": self.pattern,
+            "enrolled": self.enrolled.to_json() if self.enrolled else None,
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
 
     def detailed(self) -> str:
         """The long-press version: second colour, alternatives, confidence, a confident occasion."""
-        return phrase.sentence(self.alternatives, self.colours, self.problems, detail=True, occasion=self.occasion)
+        return phrase.sentence(self.alternatives, self.colours, self.problems, detail=True, occasion=self.occasion,
+                               pattern=self.pattern)
 
 
 NO_GARMENT_MIN = 0.5
@@ -63,13 +80,30 @@ WORK_SIDE = 640
 """Photos are described at most this large (pixels, long side): enough for colour, cheap on a Pi."""
 
 
+def on_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The garment cut out along its mask onto white, cropped to it (the whole photo when the mask is empty)."""
+    fg = alpha > 127
+    if fg.mean() < quality.MIN_GARMENT_SHARE:
+        return rgb
+    ys, xs = np.nonzero(fg)
+    out = np.where(fg[..., None], rgb, np.uint8(255))
+    return np.ascontiguousarray(out[ys.min():ys.max() + 1, xs.min():xs.max() + 1])
+
+
 class Pipeline:
     """Holds the loaded parts (classifier, colour namer, background plate) and describes photos."""
 
     def __init__(self, classifier=None, namer: ColourNamer | None = None, method: str = "auto",
                  plate: np.ndarray | None = None, k: int | None = 3, model_problem: str | None = None,
-                 family_hint_min: float = 0.5) -> None:
+                 family_hint_min: float = 0.5, white: WhiteBalance | None = None, aiming: bool = False,
+                 closet: Closet | None = None) -> None:
         self.classifier = classifier
+        self.white = white or WhiteBalance("off")
+        """How each photo's light is corrected before anything else looks at it."""
+        self.aiming = aiming
+        """Whether aiming help ("Hold it closer") is added to the problems."""
+        self.closet = closet
+        """The user's enrolled garments, matched first (None: no enrolled closet)."""
         self.namer = namer or ColourNamer()
         self.method, self.plate, self.k = method, plate, k
         self.family_hint_min = family_hint_min
@@ -102,12 +136,17 @@ class Pipeline:
         rgb = shrink(rgb, WORK_SIDE)
         t["resize"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
+        rgb, white = self.white.correct(rgb)
+        t["white_balance"] = (time.perf_counter() - t0) * 1000
+        t0 = time.perf_counter()
         alpha = segment(rgb, self.method, self.plate)
         t["segment"] = (time.perf_counter() - t0) * 1000
         problems = quality.problems(rgb, alpha)
         alternatives: list[phrase.Alternative] = []
         family_hint: tuple[str, float] | None = None
         occasion: str | None = None
+        pattern: str | None = None
+        embedding = None
         t0 = time.perf_counter()
         if self.classifier is not None:
             try:
@@ -115,6 +154,7 @@ class Pipeline:
                 alternatives = [phrase.Alternative(g, p) for g, p in pred.ranked]
                 family_hint = pred.colour_families[0] if pred.colour_families else None
                 occasion = pred.occasions[0][0] if pred.occasions else None
+                embedding = pred.embedding
                 if pred.background >= NO_GARMENT_MIN:
                     alternatives = []  # the model sees no garment: say so rather than guess one
                     if "no-garment" not in problems:
@@ -140,14 +180,37 @@ class Pipeline:
             problems.append("low-confidence")
         if any(p in problems for p in phrase.BLOCKING):
             alternatives, occasion = [], None  # the sentence names no garment, so neither does the JSON
+        elif self.aiming:
+            problems += quality.aiming(alpha, rgb)
+        if alternatives and self.classifier is not None and self.classifier.bundle.patterns:
+            t0 = time.perf_counter()
+            pattern = self.pattern(rgb, alpha)[0]
+            t["pattern"] = (time.perf_counter() - t0) * 1000
+        enrolled = None
+        if self.closet is not None and not any(p in problems for p in phrase.BLOCKING):
+            t0 = time.perf_counter()
+            enrolled = self.closet.match(embedding, colours)
+            t["enrolled"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
-        clauses = phrase.clauses_for(alternatives, colours, problems)
+        if enrolled is not None:  # the user's own garment: its name first; the long press gives the rest
+            clauses = [*(phrase.PROBLEM_WORDS[p] for p in phrase.AIMING if p in problems),
+                       phrase.yours(enrolled.garment.label, alternatives[0].garment if alternatives else None)]
+        else:
+            clauses = phrase.clauses_for(alternatives, colours, problems, pattern=pattern)
         t["phrase"] = (time.perf_counter() - t0) * 1000
         top = alternatives[0] if alternatives else None
         return Description(image=image, garment=top.garment if top else None,
                            garment_confidence=top.confidence if top else None, alternatives=alternatives,
                            colours=colours, sentence=" ".join(clauses), clauses=clauses, problems=problems,
-                           timings_ms=t, occasion=occasion)
+                           timings_ms=t, occasion=occasion, white_balance=white, pattern=pattern,
+                           embedding=embedding, enrolled=enrolled)
+
+    def pattern(self, rgb: np.ndarray, alpha: np.ndarray) -> tuple[str | None, np.ndarray | None]:
+        """The garment's pattern (None when unsure) and the pattern probabilities, judged on the garment alone
+        on a white ground, as the shop's photos the pattern head learnt from show it: a patterned carpet
+        behind plain trousers is not their pattern."""
+        pred = self.classifier.predict(on_white(rgb, alpha))
+        return pred.pattern, pred.pattern_probs
 
     def colours(self, rgb: np.ndarray, alpha: np.ndarray, garment: str | None = None,
                 family_hint: tuple[str, float] | None = None) -> list[Colour]:

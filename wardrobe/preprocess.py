@@ -45,10 +45,16 @@ class Preprocess:
             std=tuple(float(x) for x in d["std"]),  # type: ignore[arg-type]
         )
 
-    def resized(self, rgb: np.ndarray) -> np.ndarray:
-        """Resize an RGB uint8 image as training caches it (before cropping)."""
+    def resized(self, rgb: np.ndarray, exact: bool = False) -> np.ndarray:
+        """Resize an RGB uint8 image as training caches it (before cropping).
+
+        exact: resize in float32 and keep the fractions: OpenCV's 8-bit resizing rounds some pixels one
+        level up on one CPU and down on another (x86-64 and ARM differ), which moves an int8 model's
+        logits by up to 0.28; the float result differs by rounding error only."""
         import cv2
 
+        if exact:
+            rgb = np.asarray(rgb, np.float32)
         h, w = rgb.shape[:2]
         if self.mode == "squash":
             size = (self.resize, self.resize)
@@ -75,4 +81,4 @@ class Preprocess:
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         """RGB uint8 image to a float32 batch of one, shape (1, 3, crop, crop)."""
-        return self.normalise(self.center_crop(self.resized(rgb)))[None]
+        return self.normalise(self.center_crop(self.resized(rgb, exact=True)))[None]

@@ -64,11 +64,29 @@ OFF_CENTRE = 0.22
 """Horizontal distance of the garment's centre from the frame's centre (share of the width) for "move"."""
 
 
-def aiming(alpha: np.ndarray) -> list[str]:
+def outside_structure(rgb: np.ndarray, fg: np.ndarray) -> float:
+    """Edge strength (as structure()) of the photo away from the garment mask: low when the rest of the
+    frame is plain background, so the mask's size and place can be trusted."""
+    import cv2
+
+    small = fit_long_side(rgb, 256, enlarge=True)
+    mask = cv2.resize(fg.astype(np.uint8), (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST)
+    grow = max(3, round(0.08 * max(small.shape[:2])))
+    away = cv2.dilate(mask, np.ones((grow, grow), np.uint8)) == 0
+    if away.mean() < 0.2:
+        return 0.0
+    g = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 2)
+    mag = np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1))
+    return float(np.percentile(mag[away], 90))
+
+
+def aiming(alpha: np.ndarray, rgb: np.ndarray) -> list[str]:
     """Aiming codes from the garment mask: aim-further, aim-closer, aim-left, aim-right (at most one of each kind).
 
     Directions are the user's: the camera faces the user, so a garment on the right of the photo is on the
-    user's left and should move to the user's right ("aim-right")."""
+    user's left and should move to the user's right ("aim-right"). "Closer" and the directions are only said
+    when the rest of the frame is plain: on a busy background a small mask usually means the garment fills
+    the frame and only part of it was found (measured: 13 of 13 such home photos, docs/see-better.md)."""
     fg = alpha > 127
     share = float(fg.mean())
     if share < MIN_GARMENT_SHARE:
@@ -76,8 +94,10 @@ def aiming(alpha: np.ndarray) -> list[str]:
     edges = [fg[0].mean(), fg[-1].mean(), fg[:, 0].mean(), fg[:, -1].mean()]
     out = []
     if sum(e >= EDGE_TOUCH for e in edges) >= TOUCHED_EDGES:
-        out.append("aim-further")
-    elif share < SMALL_SHARE:
+        return ["aim-further"]
+    if outside_structure(rgb, fg) >= STRUCTURE_MIN:
+        return out
+    if share < SMALL_SHARE:
         out.append("aim-closer")
     cols = np.nonzero(fg.any(axis=0))[0]
     centre = float((fg.sum(axis=0) * np.arange(fg.shape[1])).sum() / fg.sum()) / fg.shape[1] - 0.5

@@ -22,7 +22,7 @@ Runtime = Literal["onnx", "torch"]
 VoiceEngine = Literal["piper", "espeak", "coqui"]
 AudioOutput = Literal["sounddevice", "wav", "none"]
 CameraKind = Literal["picamera", "usb", "folder"]
-WhiteBalanceMode = Literal["auto", "card", "grey-world", "off"]
+WhiteBalanceMode = Literal["auto", "card", "estimate", "off"]
 SEGMENTATION_METHODS: tuple[str, ...] = get_args(Segmentation)
 NAMING_MODES: tuple[str, ...] = get_args(NamingMode)
 RUNTIMES: tuple[str, ...] = get_args(Runtime)
@@ -47,8 +47,9 @@ class VisionSettings:
     family_hint_min: float = 0.5
     """Probability (0..1) above which the classifier's colour head sets the main colour's family."""
     white_balance: WhiteBalanceMode = "auto"
-    """"auto" (the white card if calibrated, else the photo's own estimate when its cast is strong), "card"
-    (only the calibrated white card), "grey-world" (always the photo's estimate) or "off"."""
+    """"auto" (the white card when one is calibrated, else no correction), "card" (the calibrated card only),
+    "estimate" (the photo's own estimate of its light, applied when the cast is strong: for a closet under a
+    coloured bulb) or "off"."""
     aiming: bool = True
     """Say aiming help ("Hold it closer", "Move it a little to your left") before the description."""
 

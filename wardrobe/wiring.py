@@ -20,13 +20,48 @@ def build_pipeline(settings: Settings):
     from wardrobe.colours import ColourNamer
     from wardrobe.images import read_image
     from wardrobe.pipeline import Pipeline
+    from wardrobe.whitebalance import WhiteBalance, WhiteCard
 
     classifier, problem = load_classifier(default_bundle(settings), settings.model.runtime, settings.model.threads)
     if classifier is None:
         log.warning("garments will not be named: %s", problem)
     plate = read_image(settings.plate_path()) if settings.vision.segmentation == "plate" else None
-    return Pipeline(classifier, ColourNamer(settings.vision.colour_naming), settings.vision.segmentation, plate,
-                    settings.vision.colour_k or None, problem, settings.vision.family_hint_min)
+    v = settings.vision
+    white = WhiteBalance(v.white_balance, WhiteCard.load(settings.white_card_path()))
+    return Pipeline(classifier, ColourNamer(v.colour_naming), v.segmentation, plate, v.colour_k or None, problem,
+                    v.family_hint_min, white, v.aiming, open_closet(settings, classifier))
+
+
+def open_closet(settings: Settings, classifier=None, create: bool = False, strict: bool = False):
+    """The user's enrolled garments (None when none were ever enrolled), their embeddings brought up to date
+    with the classifier's model. A damaged database is logged and skipped (describing goes on), or raised
+    with strict or create."""
+    from wardrobe.closet import Closet, ClosetError
+
+    path = settings.state_dir / "closet.db"
+    if not create and not path.is_file():
+        return None
+    try:
+        closet = Closet(path)
+        if classifier is not None and classifier.bundle.embedding:
+            n = closet.reembed(classifier.bundle.version, lambda jpeg: embed_thumbnail(classifier, jpeg))
+            if n:
+                log.info("enrolled garments: %d embeddings made again for model %s", n, classifier.bundle.version)
+        return closet
+    except ClosetError as e:
+        if create or strict:
+            raise
+        log.error("enrolled garments unavailable: %s", e)
+        return None
+
+
+def embed_thumbnail(classifier, jpeg: bytes):
+    """The classifier's embedding of a stored thumbnail."""
+    import cv2
+    import numpy as np
+
+    bgr = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    return classifier.predict(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)).embedding
 
 
 def load_voice(settings: Settings):

@@ -16,6 +16,8 @@ PRESET_COMMANDS = {
     "export": "export",
     "evaluate": "evaluate",
     "see-better": "seebetter",
+    "patterns": "patterns",
+    "closet": "closet_eval",
     "segmentation": "segmentation",
     "fashion-mnist": "published.fashion_mnist",
     "attributes": "published.attributes",

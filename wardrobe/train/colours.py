@@ -10,7 +10,7 @@ import argparse
 import csv
 import json
 import logging
-from multiprocessing import Pool
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -106,7 +106,7 @@ def compute(records, regions: dict[str, str], workers: int, cache: Path) -> list
     done: dict = json.loads(cache.read_text()) if cache.exists() else {}
     todo = [(r.path, regions[r.path]) for r in records if r.path not in done]
     if todo:
-        with Pool(workers) as pool:
+        with get_context("forkserver").Pool(workers) as pool:  # no inherited locks (see data.load_images)
             for (path, _), f in zip(todo, tqdm(pool.imap(features, todo, chunksize=32), total=len(todo), desc="colours"), strict=True):
                 done[path] = f
         cache.parent.mkdir(parents=True, exist_ok=True)

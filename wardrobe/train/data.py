@@ -9,7 +9,7 @@ import os
 import random
 from collections import defaultdict
 from dataclasses import dataclass
-from multiprocessing import Pool
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,8 @@ class Record:
     """The shop's colour label (product photos), empty when unknown."""
     usage: str = ""
     """The shop's usage label (product photos: Casual, Formal, ...), empty when unknown."""
+    name: str = ""
+    """The shop's product name (product photos, e.g. "Turtle Check Men Navy Blue Shirt"), empty when unknown."""
 
 
 def read_clothing_photos(root: Path) -> list[Record]:
@@ -53,7 +55,7 @@ def read_product_photos(root: Path) -> list[Record]:
     with open(root / "styles.csv", newline="") as f:
         return [
             Record(str(root / r["image"]), "product-photos", r["articleType"], r["image"], r["baseColour"],
-                   r.get("usage", ""))
+                   r.get("usage", ""), r.get("name", ""))
             for r in csv.DictReader(f)
         ]
 
@@ -146,7 +148,9 @@ def load_images(paths: list[str], pre: Preprocess, cache_dir: Path | None, worke
         return np.zeros((0, pre.resize, pre.resize, 3), np.uint8)
     workers = workers or min(8, os.cpu_count() or 1)
     jobs = [(p, pre.to_dict()) for p in paths]
-    with Pool(workers) as pool:
+    # forkserver, not fork: the calling process may hold threads (ONNX Runtime, torch, a running appliance in
+    # the tests) whose locks a forked child would inherit locked, and hang on.
+    with get_context("forkserver").Pool(workers) as pool:
         arrays = list(tqdm(pool.imap(_decode, jobs, chunksize=64), total=len(jobs), desc="decode", unit="img"))
     bad = [p for p, a in zip(paths, arrays, strict=True) if a is None]
     if bad:

@@ -86,11 +86,12 @@ def confidence_bands(probs: np.ndarray, targets: np.ndarray, sources: np.ndarray
     return out
 
 
-def export_onnx(model: torch.nn.Module, crop: int, path: Path) -> None:
+def export_onnx(model: torch.nn.Module, crop: int, path: Path, outputs: tuple[str, ...] = ("logits",)) -> None:
     """fp32 ONNX with a dynamic batch dimension."""
     dummy = torch.zeros(1, 3, crop, crop)
-    torch.onnx.export(model, (dummy,), str(path), input_names=["image"], output_names=["logits"],
-                      dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False)
+    torch.onnx.export(model, (dummy,), str(path), input_names=["image"], output_names=list(outputs),
+                      dynamic_axes={"image": {0: "batch"}, **{o: {0: "batch"} for o in outputs}}, opset_version=17,
+                      dynamo=False)
 
 
 def quantize_onnx(fp32: Path, int8: Path, calibration: np.ndarray) -> None:

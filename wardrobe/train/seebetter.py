@@ -8,9 +8,10 @@ under four lights, each with each correction, and the main colour's family is sc
 shop's label (product photos) or the families labelled by eye (home photos):
 - lights: as taken; warm 2700 K and cool 6500 K bulbs seen by a camera balanced for 4500 K whose own
   auto white balance removes half the cast (log scale); dim (a fifth of the light, with sensor noise);
-- corrections: none; grey-world always; "auto" (grey-world only when the cast it finds reaches a
-  threshold, chosen on validation); the white card (a white card, reflectance 0.85, pasted into the
-  top-left corner before the light is applied, read at its calibrated place).
+- corrections: none; an estimate from the photo always (grey-world, grey-edge); "auto" (an estimate
+  only when the cast it finds reaches a threshold: estimator and threshold chosen on validation); the
+  white card (reflectance 0.85, pasted into the top-left corner before the light is applied, read at
+  its calibrated place).
 Aiming help. How often each aiming message fires on the photos as taken; a sample of them is written
 as a contact sheet for checking by eye (--sheet).
 """
@@ -31,7 +32,7 @@ from wardrobe.taxonomy import Taxonomy
 from wardrobe.train import engine
 from wardrobe.train.data import build_splits
 from wardrobe.train.evaluate import load_home_colours
-from wardrobe.whitebalance import WhiteBalance, WhiteCard, cast_strength, grey_world_gains, to_linear, to_srgb
+from wardrobe.whitebalance import ESTIMATORS, WhiteBalance, WhiteCard, cast_strength, to_linear, to_srgb
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +98,77 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     engine.add_flags(p, "seed")
     p.add_argument("--limit", type=int, default=300, help="product photos per split (home: every labelled one)")
     p.add_argument("--splits", default="val,test")
+    p.add_argument("--part", choices=("white-balance", "aiming"), default="white-balance")
+    p.add_argument("--sheets", type=Path, help="aiming: write contact sheets of each message's photos here")
     p.add_argument("--output", type=Path, default=Path("runs/see-better.json"))
     return p
 
 
 def main(args: argparse.Namespace) -> dict:
+    """Run the chosen part and write its JSON."""
+    results = aiming_rates(args) if args.part == "aiming" else white_balance(args)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2))
+    return results
+
+
+def aiming_rates(args: argparse.Namespace) -> dict:
+    """How often each aiming message fires on held-out home photos as taken; contact sheets to check by eye."""
+    from tqdm import tqdm
+
+    from wardrobe.classify import Classifier
+    from wardrobe.images import read_image
+    from wardrobe.phrase import AIMING
+    from wardrobe.pipeline import Pipeline
+
+    pipe = Pipeline(Classifier.load(args.bundle), aiming=True)
+    _, splits = build_splits(args.data, Taxonomy.load(), Preprocess(), args.seed, None, decode=False)
+    results: dict = {"bundle": str(args.bundle)}
+    fired: dict[str, list[str]] = {m: [] for m in (*AIMING, "blurry")}
+    for split in args.splits.split(","):
+        home = [r for r in splits[split].records if r.source == "clothing-photos"]
+        counts = {m: 0 for m in fired}
+        for r in tqdm(home, desc=f"aiming {split}", unit="photo"):
+            d = pipe.describe(read_image(r.path), r.path)
+            for m in fired:
+                if m in d.problems:
+                    counts[m] += 1
+                    fired[m].append(r.path)
+        results[split] = {"n": len(home), "rate": {m: round(c / max(1, len(home)), 4) for m, c in counts.items()},
+                          "count": counts}
+        log.info("aiming %s: %s", split, results[split])
+    if args.sheets:
+        rng = np.random.default_rng(args.seed)
+        for m, paths in fired.items():
+            if paths:
+                pick = [paths[i] for i in sorted(rng.choice(len(paths), min(12, len(paths)), replace=False))]
+                contact_sheet(pick, args.sheets / f"aiming-{m}.png", m)
+                results.setdefault("sheets", {})[m] = pick
+    return results
+
+
+def contact_sheet(paths: list[str], out: Path, title: str) -> None:
+    """Up to 12 photos, 4 x 3, each with its number (to check a message by eye)."""
+    import cv2
+
+    from wardrobe.images import fit_long_side, read_image
+
+    tiles = []
+    for i, p in enumerate(paths):
+        tile = np.full((260, 260, 3), 255, np.uint8)
+        small = fit_long_side(read_image(p), 240, enlarge=True)
+        tile[10:10 + small.shape[0], 10:10 + small.shape[1]] = small
+        cv2.putText(tile, str(i + 1), (12, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 0, 0), 2)
+        tiles.append(tile)
+    while len(tiles) % 4:
+        tiles.append(np.full((260, 260, 3), 255, np.uint8))
+    sheet = np.vstack([np.hstack(tiles[i:i + 4]) for i in range(0, len(tiles), 4)])
+    cv2.putText(sheet, title, (10, sheet.shape[0] - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+
+
+def white_balance(args: argparse.Namespace) -> dict:
     """Describe every photo under every light with every correction; score the main colour's family."""
     from tqdm import tqdm
 
@@ -137,9 +204,9 @@ def main(args: argparse.Namespace) -> dict:
                 lit = under(rgb, light, np.random.default_rng(seed))
                 lit_card = under(carded, light, np.random.default_rng(seed))
                 row = {"source": r.source, "light": light_name, "accept": accept,
-                       "cast": cast_strength(grey_world_gains(lit))}
+                       **{f"cast:{e}": cast_strength(f(lit)) for e, f in ESTIMATORS.items()}}
                 for method, photo, wb in (("none", lit, WhiteBalance("off")),
-                                          ("grey-world", lit, WhiteBalance("grey-world")),
+                                          *((e, lit, WhiteBalance("estimate", estimator=e)) for e in ESTIMATORS),
                                           ("card", lit_card, WhiteBalance("card", card))):
                     pipe.white = wb
                     d = pipe.describe(photo, r.path)
@@ -149,39 +216,39 @@ def main(args: argparse.Namespace) -> dict:
         log.info("%s: %s", split, json.dumps(results[split]["auto_by_threshold"]))
     if "val" in results:
         val = results["val"]["auto_by_threshold"]
-        best = max(CAST_THRESHOLDS, key=lambda t: val[str(t)])
-        results["chosen_cast_threshold"] = best
-        log.info("grey-world threshold chosen on validation: %s", best)
+        best = max(val, key=lambda k: (round(val[k], 6), float(k.split("@")[1])))  # ties: the least correction
+        estimator, threshold = best.split("@")
+        results["chosen"] = {"estimator": estimator, "threshold": float(threshold)}
+        log.info("chosen on validation: %s", results["chosen"])
         for split in args.splits.split(","):
-            results[split]["table"] = table(results[split], best)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2))
+            results[split]["table"] = table(results[split], estimator, float(threshold))
     return results
 
 
-def correct(row: dict, method: str, threshold: float) -> bool:
+def correct(row: dict, method: str, estimator: str = "grey-edge", threshold: float = 0.0) -> bool:
     """Whether the main colour's family was right with this correction."""
     if method == "auto":
-        said = row["grey-world"] if row["cast"] >= threshold else row["none"]
+        said = row[estimator] if row[f"cast:{estimator}"] >= threshold else row["none"]
     else:
         said = row[method]
     return said in row["accept"]
 
 
 def summarise(rows: list[dict]) -> dict:
-    """auto's accuracy over every photo and light for each threshold, and the rows themselves."""
-    return {"auto_by_threshold": {str(t): float(np.mean([correct(r, "auto", t) for r in rows]))
-                                  for t in CAST_THRESHOLDS}, "rows": rows}
+    """auto's accuracy over every photo and light for each estimator and threshold, and the rows themselves."""
+    return {"auto_by_threshold": {f"{e}@{t}": float(np.mean([correct(r, "auto", e, t) for r in rows]))
+                                  for e in ESTIMATORS for t in CAST_THRESHOLDS}, "rows": rows}
 
 
-def table(result: dict, threshold: float) -> dict:
-    """Accuracy per source and light for none / grey-world / auto at the chosen threshold / card."""
+def table(result: dict, estimator: str, threshold: float) -> dict:
+    """Accuracy (%) per source and light: none, each estimate always, auto as chosen, the white card."""
     rows = result["rows"]
     out: dict = {}
     for src in sorted({r["source"] for r in rows}):
         for light in LIGHTS:
             mine = [r for r in rows if r["source"] == src and r["light"] == light]
             out.setdefault(src, {})[light] = {
-                "n": len(mine), **{m: round(100 * float(np.mean([correct(r, m, threshold) for r in mine])), 1)
-                                   for m in ("none", "grey-world", "auto", "card")}}
+                "n": len(mine),
+                **{m: round(100 * float(np.mean([correct(r, m, estimator, threshold) for r in mine])), 1)
+                   for m in ("none", *ESTIMATORS, "auto", "card")}}
     return out

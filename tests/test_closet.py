@@ -1,0 +1,162 @@
+"""The user's own clothes: enrolment in a real SQLite file, matching real photos, and the CLI around it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.conftest import PHOTOS, ROOT, SHIPPED, rgb_of
+from tests.test_cli import wardrobe
+from wardrobe.closet import Closet, ClosetError
+from wardrobe.images import shrink
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    from wardrobe.classify import Classifier
+    from wardrobe.pipeline import Pipeline
+
+    return Pipeline(Classifier.load(SHIPPED))
+
+
+def another_view(rgb: np.ndarray) -> np.ndarray:
+    """The same garment again: a tighter crop, turned a little, a bit darker and warmer."""
+    h, w = rgb.shape[:2]
+    out = rgb[int(0.06 * h):int(0.94 * h), int(0.05 * w):int(0.92 * w)]
+    m = cv2.getRotationMatrix2D((out.shape[1] / 2, out.shape[0] / 2), 5, 1.0)
+    out = cv2.warpAffine(out, m, (out.shape[1], out.shape[0]), borderMode=cv2.BORDER_REFLECT)
+    return np.clip(out.astype(np.float32) * [0.95, 0.9, 0.85], 0, 255).astype(np.uint8)
+
+
+def enrol(closet: Closet, pipeline, name: str, photo: str) -> int:
+    from wardrobe.closet import signature
+
+    d = pipeline.describe(shrink(rgb_of(photo), 640))
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(shrink(rgb_of(photo), 320), cv2.COLOR_RGB2BGR))
+    return closet.enrol(d.embedding, signature(d.colours), jpeg.tobytes(), pipeline.model_version, name=name)
+
+
+def test_the_shipped_model_has_an_embedding(pipeline):
+    d = pipeline.describe(shrink(rgb_of("home-outwear.jpg"), 640))
+    assert d.embedding is not None and d.embedding.shape == (1280,)
+    assert np.linalg.norm(d.embedding) == pytest.approx(1, abs=1e-3)
+
+
+def test_enrolled_garments_are_recognised_and_others_are_not(tmp_path, pipeline):
+    closet = Closet(tmp_path / "closet.db")
+    for name, photo in (("red winter coat", "home-outwear.jpg"), ("navy jumper", "home-longsleeve.jpg"),
+                        ("black work trousers", "home-pants.jpg")):
+        enrol(closet, pipeline, name, photo)
+    pipeline.closet = closet
+    try:
+        d = pipeline.describe(another_view(shrink(rgb_of("home-outwear.jpg"), 640)))
+        assert d.enrolled is not None and d.enrolled.garment.name == "red winter coat"
+        assert d.sentence == "Your red winter coat coat or jacket." or d.sentence.startswith("Your red winter coat")
+        assert d.to_json()["enrolled"]["name"] == "red winter coat"
+        for other in ("home-shirt.jpg", "home-dress.jpg", "home-skirt.jpg", "product-jeans-blue.jpg"):
+            assert pipeline.describe(shrink(rgb_of(other), 640)).enrolled is None, other
+        assert "Your" not in pipeline.describe(shrink(rgb_of("home-shirt.jpg"), 640)).sentence
+    finally:
+        pipeline.closet = None
+
+
+def test_rename_remove_and_wal(tmp_path, pipeline):
+    closet = Closet(tmp_path / "closet.db")
+    gid = enrol(closet, pipeline, "coat", "home-outwear.jpg")
+    assert closet.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert closet.rename(str(gid), "red coat").name == "red coat"
+    assert closet.find("RED COAT").id == gid
+    with pytest.raises(ClosetError, match="no enrolled garment"):
+        closet.remove("blue hat")
+    closet.remove("red coat")
+    assert closet.garments() == []
+
+
+def test_an_acknowledged_enrolment_survives_a_sudden_death(tmp_path):
+    """The enrolling process is killed right after the write returns: the garment is there."""
+    code = ("import os, sys, numpy as np\n"
+            "from wardrobe.closet import Closet\n"
+            "c = Closet(sys.argv[1])\n"
+            "gid = c.enrol(np.ones(1280, np.float32), [{'lab': [50, 0, 0], 'share': 1, 'name': 'gray'}], b'jpeg',"
+            " 'v1', name='grey scarf')\n"
+            "print(gid, flush=True)\n"
+            "os._exit(9)  # no close, no cleanup\n")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "closet.db")], capture_output=True, text=True,
+                       cwd=ROOT)
+    assert r.returncode == 9 and r.stdout.strip() == "1", r.stderr
+    assert [g.name for g in Closet(tmp_path / "closet.db").garments()] == ["grey scarf"]
+
+
+def test_another_process_sees_new_enrolments_without_a_restart(tmp_path, pipeline):
+    daemon_side = Closet(tmp_path / "closet.db")
+    assert daemon_side.garments() == []
+    enrol(Closet(tmp_path / "closet.db"), pipeline, "coat", "home-outwear.jpg")
+    assert [g.name for g in daemon_side.garments()] == ["coat"]
+
+
+def test_export_and_import_move_the_closet(tmp_path, pipeline):
+    old = Closet(tmp_path / "old.db")
+    enrol(old, pipeline, "coat", "home-outwear.jpg")
+    enrol(old, pipeline, "jumper", "home-longsleeve.jpg")
+    assert old.export(tmp_path / "backup.db") == 2
+    new = Closet(tmp_path / "new.db")
+    assert new.import_from(tmp_path / "backup.db") == 2
+    assert [g.name for g in new.garments()] == ["coat", "jumper"]
+    (tmp_path / "junk.db").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(ClosetError):
+        new.import_from(tmp_path / "junk.db")
+
+
+def test_embeddings_are_made_again_when_the_model_changes(tmp_path, pipeline):
+    from wardrobe.wiring import embed_thumbnail
+
+    closet = Closet(tmp_path / "closet.db")
+    gid = enrol(closet, pipeline, "coat", "home-outwear.jpg")
+    closet.db.execute("UPDATE garments SET model_version = 'old', embedding = ? WHERE id = ?",
+                      (np.zeros(1280, np.float32).tobytes(), gid))
+    closet._cache = None
+    assert closet.reembed(pipeline.model_version, lambda jpeg: embed_thumbnail(pipeline.classifier, jpeg)) == 1
+    g = closet.find(str(gid))
+    assert g.model_version == pipeline.model_version and np.linalg.norm(g.embedding) == pytest.approx(1, abs=1e-3)
+
+
+def test_cli_enrol_describe_enrolled(tmp_path):
+    state = str(tmp_path / "state")
+    r = wardrobe("enrol", str(PHOTOS / "home-outwear.jpg"), "--name", "red winter coat", "--state-dir", state)
+    assert r.returncode == 0 and "enrolled as 'red winter coat'" in r.stdout, r.stderr
+    view = tmp_path / "view.png"
+    cv2.imwrite(str(view), cv2.cvtColor(another_view(shrink(rgb_of("home-outwear.jpg"), 640)), cv2.COLOR_RGB2BGR))
+    r = wardrobe("describe", "--json", "--state-dir", state, str(view), str(PHOTOS / "home-shirt.jpg"))
+    coat, shirt = map(json.loads, r.stdout.splitlines())
+    assert coat["enrolled"]["name"] == "red winter coat" and coat["sentence"].startswith("Your red winter coat")
+    assert shirt["enrolled"] is None
+    r = wardrobe("enrolled", "--state-dir", state)
+    assert "red winter coat" in r.stdout
+    assert wardrobe("enrolled", "rename", "1", "old red coat", "--state-dir", state).returncode == 0
+    r = wardrobe("enrolled", "remove", "blue hat", "--state-dir", state)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no enrolled garment" in r.stderr
+    r = wardrobe("enrol", str(tmp_path / "missing.jpg"), "--name", "x", "--state-dir", state)
+    assert r.returncode == 1 and "no such file" in r.stderr
+
+
+def test_a_broken_closet_file_is_one_line(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "closet.db").write_bytes(b"garbage" * 1000)
+    r = wardrobe("enrolled", "--state-dir", str(state))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "closet database" in r.stderr, r.stderr
+    r = wardrobe("describe", "--json", "--quiet", "--state-dir", str(state), str(PHOTOS / "home-pants.jpg"))
+    assert r.returncode == 0 and json.loads(r.stdout)["garment"] == "trousers"  # describing goes on
+
+
+def test_sqlite_file_is_a_real_database(tmp_path, pipeline):
+    closet = Closet(tmp_path / "closet.db")
+    enrol(closet, pipeline, "coat", "home-outwear.jpg")
+    rows = sqlite3.connect(tmp_path / "closet.db").execute("SELECT name, model_version FROM garments").fetchall()
+    assert rows == [("coat", pipeline.model_version)]
