@@ -1,6 +1,6 @@
 """Runs the real daemon in this process with gpiozero's MockFactory and drives its button from stdin.
 
-Commands, one per line: press, hold, fault (the next description raises), slow (the next
+Commands, one per line: press, tap (no pause after the last press), double, hold, fault (the next description raises), slow (the next
 description takes 3 s more), quit.
 Usage: python -m tests.daemon_harness [--fsize-limit BYTES] -- WARDROBE RUN FLAGS...
 """
@@ -39,13 +39,30 @@ def main() -> None:
     daemon.start()
     pin = factory.pin(daemon.settings.button.pin)
 
+    from wardrobe.button import DOUBLE_S
+
+    last_release = [0.0]
+
+    def press() -> None:
+        pin.drive_low()
+        time.sleep(0.15)
+        pin.drive_high()
+        last_release[0] = time.monotonic()
+
     def commands() -> None:
         for line in sys.stdin:
             cmd = line.strip()
-            if cmd == "press":
-                pin.drive_low()
-                time.sleep(0.15)
-                pin.drive_high()
+            if cmd == "press":  # a press of its own: after the double-press window of the one before
+                time.sleep(max(0.0, last_release[0] + DOUBLE_S + 0.05 - time.monotonic()))
+                press()
+            elif cmd == "tap":  # a press right away (several quick taps make double presses)
+                press()
+            elif cmd == "double":  # two quick presses: "do these match?"
+                for _ in range(2):
+                    pin.drive_low()
+                    time.sleep(0.1)
+                    pin.drive_high()
+                    time.sleep(0.15)
             elif cmd == "hold":
                 pin.drive_low()
                 time.sleep(daemon.settings.button.hold_s + 0.5)

@@ -21,7 +21,7 @@ LAYERS = {
     "wardrobe.audio": 2, "wardrobe.camera": 2, "wardrobe.segment": 2, "wardrobe.bundle": 2, "wardrobe.speech": 2,
     "wardrobe.quality": 2, "wardrobe.light": 2,
     "wardrobe.colours": 3, "wardrobe.classify": 3, "wardrobe.debug": 3, "wardrobe.push": 3, "wardrobe.signing": 3,
-    "wardrobe.phrase": 4, "wardrobe.models_store": 4, "wardrobe.closet": 4,
+    "wardrobe.phrase": 4, "wardrobe.models_store": 4, "wardrobe.closet": 4, "wardrobe.matching": 4,
     "wardrobe.pipeline": 5, "wardrobe.doctor": 5,
     "wardrobe.wiring": 6,
     "wardrobe.daemon": 7, "wardrobe.bench": 7,

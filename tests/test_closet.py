@@ -78,6 +78,31 @@ def test_rename_remove_and_wal(tmp_path, pipeline):
     assert closet.garments() == []
 
 
+def test_sigkill_mid_enrolment_leaves_a_sound_database(tmp_path):
+    """A process enrolling in a loop is killed at a random moment: the file passes integrity_check and holds
+    every garment whose enrolment had returned."""
+    import signal
+    import time
+
+    code = ("import sys, numpy as np\n"
+            "from wardrobe.closet import Closet\n"
+            "c = Closet(sys.argv[1])\n"
+            "for i in range(100000):\n"
+            "    c.enrol(np.random.rand(1280), [{'lab': [50, 0, 0], 'share': 1, 'name': 'gray'}], b'x' * 20000, 'v',"
+            " name=f'g{i}')\n"
+            "    print(i, flush=True)\n")
+    p = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "closet.db")], stdout=subprocess.PIPE, text=True,
+                         cwd=ROOT)
+    time.sleep(3)
+    p.send_signal(signal.SIGKILL)
+    acknowledged = [int(x) for x in p.stdout.read().split()]
+    p.wait()
+    db = sqlite3.connect(tmp_path / "closet.db")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    names = {r[0] for r in db.execute("SELECT name FROM garments")}
+    assert acknowledged and {f"g{i}" for i in acknowledged} <= names
+
+
 def test_an_acknowledged_enrolment_survives_a_sudden_death(tmp_path):
     """The enrolling process is killed right after the write returns: the garment is there."""
     code = ("import os, sys, numpy as np\n"
@@ -153,6 +178,10 @@ def test_a_broken_closet_file_is_one_line(tmp_path):
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "closet database" in r.stderr, r.stderr
     r = wardrobe("describe", "--json", "--quiet", "--state-dir", str(state), str(PHOTOS / "home-pants.jpg"))
     assert r.returncode == 0 and json.loads(r.stdout)["garment"] == "trousers"  # describing goes on
+    assert "moved to" in r.stderr  # the caretaker is told; the damaged file is kept beside a fresh one
+    kept = list(state.glob("closet.db.damaged-*"))
+    assert kept and kept[0].read_bytes() == b"garbage" * 1000
+    assert wardrobe("enrolled", "--state-dir", str(state)).returncode == 0
 
 
 def test_sqlite_file_is_a_real_database(tmp_path, pipeline):
@@ -160,3 +189,25 @@ def test_sqlite_file_is_a_real_database(tmp_path, pipeline):
     enrol(closet, pipeline, "coat", "home-outwear.jpg")
     rows = sqlite3.connect(tmp_path / "closet.db").execute("SELECT name, model_version FROM garments").fetchall()
     assert rows == [("coat", pipeline.model_version)]
+
+
+def test_do_these_match(tmp_path):
+    """Two photos compared as a double press does: colour by CIEDE2000, look by the embedding."""
+    view = tmp_path / "again.png"
+    cv2.imwrite(str(view), cv2.cvtColor(another_view(shrink(rgb_of("home-longsleeve.jpg"), 640)), cv2.COLOR_RGB2BGR))
+    r = wardrobe("match", str(PHOTOS / "home-longsleeve.jpg"), str(view), "--json")
+    same = json.loads(r.stdout)
+    assert r.returncode == 0 and same["verdict"] == "match" and same["sentence"] == "They match: both navy blue."
+    r = wardrobe("match", str(PHOTOS / "home-outwear.jpg"), str(PHOTOS / "home-longsleeve.jpg"), "--json")
+    different = json.loads(r.stdout)
+    assert different["verdict"] == "different colour"
+    assert different["sentence"] == "Different: this one is navy blue, the first was red."
+
+
+def test_the_same_garment_seen_again_matches(pipeline):
+    from wardrobe.matching import compare
+
+    first = pipeline.describe(shrink(rgb_of("home-longsleeve.jpg"), 640))
+    again = pipeline.describe(another_view(shrink(rgb_of("home-longsleeve.jpg"), 640)))
+    v = compare(again, first)
+    assert v.kind == "match" and v.sentence == "They match: both navy blue."

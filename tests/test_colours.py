@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
-from tests.conftest import rgb_of
+from tests.conftest import photo, rgb_of
 from wardrobe.baseline import original_colours
 from wardrobe.colours import (
     FAMILIES,
@@ -144,3 +146,22 @@ def test_original_method_names_css3_in_rgb():
     assert names and all(isinstance(n, str) and 0 < s <= 1 for n, s in names)
     assert names[0][0] in {"black", "darkslategray", "darkslategrey", "dimgray", "dimgrey", "gainsboro", "white",
                            "whitesmoke", "lightgray", "lightgrey", "silver", "darkgray", "darkgrey", "gray", "grey"}
+
+
+@pytest.mark.parametrize("words, expected", [("basic", "A green kurta"), ("plain", "A teal kurta"),
+                                             ("descriptive", "A dark slate grey kurta")])
+def test_colour_words_follow_the_naming_mode(words, expected):
+    from tests.test_cli import wardrobe
+
+    r = wardrobe("describe", "--json", "--quiet", "--colour-names", words, str(photo("product-kurtas-green.jpg")))
+    d = json.loads(r.stdout)
+    assert d["sentence"].startswith(expected), d["sentence"]
+    if words == "basic":
+        assert all(c["name"] == c["family"] for c in d["colours"])
+
+
+def test_css3_names_in_words():
+    from wardrobe.colours import css3_words
+
+    assert css3_words("darkslategray") == "dark slate gray" and css3_words("teal") == "teal"
+    assert css3_words("lightgoldenrodyellow") == "light goldenrod yellow"

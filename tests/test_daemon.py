@@ -174,6 +174,20 @@ def test_a_broken_picture_is_not_a_lost_camera(daemon):
     assert not [line for line in d.lines if "camera lost" in line or "saying: I can't find the camera" in line]
 
 
+def test_a_double_press_compares_with_the_garment_before(daemon):
+    """Press for the first garment, double press for the second: the daemon says whether they match."""
+    d = daemon()
+    d.send("double")  # nothing to compare yet: the first half describes, the second explains the gesture
+    d.wait_for(r"saying: Show me the first garment")
+    time.sleep(3)
+    d.send("double")
+    line = d.wait_for(r"compared: ")[0]
+    verdict = json.loads(line.split("compared: ", 1)[1])
+    assert verdict["verdict"] in ("match", "different colour", "different look")
+    assert verdict["delta_e"] is not None
+    d.wait_for(r"saying: (They match|Different|Same colour)")
+
+
 def test_camera_missing_at_start(tmp_path, daemon):
     d = daemon(camera=tmp_path / "no-camera-yet")
     d.wait_for(r"saying: I can't find the camera")
@@ -188,10 +202,11 @@ def test_rapid_presses_are_not_queued(daemon):
     """Presses made while a description is under way are dropped: one press, one description."""
     d = daemon()
     d.send("slow")
-    for _ in range(6):
-        d.send("press")
+    d.send("press")
+    for _ in range(5):
+        d.send("tap")  # quick taps while busy: dropped (two of them make a double press, said after)
     d.wait_for(r"described:")
-    d.wait_for(r"dropped a press: busy")
+    d.wait_for(r"dropped a (press|double): busy")
     time.sleep(3)
     assert len([line for line in d.lines if "described:" in line]) == 1, d.log[-3000:]
     d.send("press")

@@ -103,7 +103,9 @@ def test_the_capture_light_is_on_only_while_the_photo_is_taken(tmp_path):
     rgb = light.capture(camera)
     assert rgb.shape[2] == 3 and seen == [pytest.approx(0.8)] and pin.state == 0
     (tmp_path / "a.jpg").write_bytes(b"broken")  # a failing capture still switches the light off
-    with pytest.raises(Exception):
+    from wardrobe.errors import ImageError
+
+    with pytest.raises(ImageError):
         light.capture(camera)
     assert pin.state == 0
 

@@ -69,7 +69,7 @@ def measure_photo(pipeline, rgb: np.ndarray, repeat: int) -> dict[str, float]:
 
 def measure_additions(small: np.ndarray, alpha: np.ndarray, d, repeat: int) -> dict[str, float]:
     """The "see better" and "know my clothes" stages: white balance (card; the photo's own estimate, applied),
-    aiming help, and matching against a closet of 60 enrolled garments."""
+    aiming help, and matching against a closet of 200 enrolled garments."""
     import tempfile
     from pathlib import Path
 
@@ -86,12 +86,12 @@ def measure_additions(small: np.ndarray, alpha: np.ndarray, d, repeat: int) -> d
         rng = np.random.default_rng(0)
         with tempfile.TemporaryDirectory() as tmp:
             closet = Closet(Path(tmp) / "closet.db")
-            for i in range(60):
+            for i in range(200):
                 closet.enrol(rng.normal(size=d.embedding.shape), signature(d.colours), b"", "bench", name=f"g{i}")
-            out["closet match (60 garments)"] = median_ms(lambda: closet.match(d.embedding, d.colours), repeat)
+            out["closet match (200 garments)"] = median_ms(lambda: closet.match(d.embedding, d.colours), repeat)
             closet.close()
     out["additions total"] = (out["white balance: card"] + out["aiming"]
-                              + out.get("closet match (60 garments)", 0.0))
+                              + out.get("closet match (200 garments)", 0.0))
     return out
 
 

@@ -1,4 +1,5 @@
-"""The big button: a short press describes, a long hold repeats in detail. gpiozero does the pins."""
+"""The big button: a short press describes, a long hold repeats in detail, a double press compares the garment
+with the one before ("do these match?"). gpiozero does the pins."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import queue
 
 log = logging.getLogger(__name__)
 
-PRESS, HOLD = "press", "hold"
+PRESS, HOLD, DOUBLE = "press", "hold", "double"
+DOUBLE_S = 0.6
+"""A second press released within this many seconds of the first is a double press."""
 
 
 class PressQueue:
@@ -35,21 +38,28 @@ class PressQueue:
             return None
 
     def clear(self) -> None:
-        """Forget presses that arrived while busy."""
+        """Forget presses that arrived while busy (a double press stays: its first half was the busy press)."""
+        keep = None
         while True:
             try:
-                self.q.get_nowait()
+                event = self.q.get_nowait()
             except queue.Empty:
-                return
+                break
+            keep = event if event == DOUBLE else keep
+        if keep:
+            self.q.put_nowait(keep)
 
 
 class GarmentButton:
     """A gpiozero Button: release before hold_time is a press, holding past it is a hold."""
 
     def __init__(self, pin: int | str, events: PressQueue, pull_up: bool = True, bounce_s: float = 0.05,
-                 hold_s: float = 1.0, pin_factory=None) -> None:
+                 hold_s: float = 1.0, pin_factory=None, double_s: float = DOUBLE_S) -> None:
+        import time
+
         from gpiozero import Button
 
+        self.clock, self.double_s, self._last_release = time.monotonic, double_s, -1e9
         self.events = events
         self.button = Button(pin, pull_up=pull_up, bounce_time=bounce_s, hold_time=hold_s, pin_factory=pin_factory)
         self._held = False
@@ -65,8 +75,12 @@ class GarmentButton:
         self.events.put(HOLD)
 
     def _released(self) -> None:
-        if not self._held:
-            self.events.put(PRESS)
+        if self._held:
+            return
+        now = self.clock()
+        double = now - self._last_release <= self.double_s
+        self._last_release = -1e9 if double else now  # a third quick press starts afresh
+        self.events.put(DOUBLE if double else PRESS)
 
     def close(self) -> None:
         """Release the pin."""

@@ -13,6 +13,7 @@ from wardrobe.errors import WardrobeError
 from wardrobe.settings import (
     AUDIO_OUTPUTS,
     CAMERA_KINDS,
+    COLOUR_WORDS,
     NAMING_MODES,
     RUNTIMES,
     SEGMENTATION_METHODS,
@@ -31,6 +32,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--segmentation", choices=SEGMENTATION_METHODS, help="background removal method")
     p.add_argument("--colour-k", type=int, help="KMeans clusters (0: chosen per photo)")
     p.add_argument("--colour-naming", choices=NAMING_MODES, help="CSS3 naming space")
+    p.add_argument("--colour-names", choices=COLOUR_WORDS, help="colour words said: basic, plain, descriptive")
     p.add_argument("--voice", choices=VOICE_ENGINES, help="speech engine")
     p.add_argument("--voice-model", type=Path, help="Piper .onnx voice or Coqui model directory")
     p.add_argument("--debug", action="store_true", help="log per-stage timings and details")
@@ -60,7 +62,8 @@ def add_remote(p: argparse.ArgumentParser) -> None:
 def overrides(args: argparse.Namespace) -> dict:
     """Flags that were given, as settings overrides."""
     pairs = {
-        "vision": {"segmentation": args.segmentation, "colour_k": args.colour_k, "colour_naming": args.colour_naming},
+        "vision": {"segmentation": args.segmentation, "colour_k": args.colour_k, "colour_naming": args.colour_naming,
+                   "colour_names": args.colour_names},
         "model": {"bundle": args.model, "runtime": args.runtime},
         "speech": {"engine": args.voice, "model": args.voice_model},
         "": {"state_dir": args.state_dir},
@@ -124,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_remote(rb)
     add_common(rb)
 
+    mt = sub.add_parser("match", help="do these match? compare a garment with another (as a double press does)")
+    mt.add_argument("photos", nargs=2, type=Path, metavar="PHOTO", help="the first garment, then the second")
+    mt.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    add_common(mt)
     en = sub.add_parser("enrol", help="teach the closet one of the user's own garments from its photos")
     en.add_argument("photos", nargs="+", type=Path, metavar="PHOTO", help="photos of the garment (several angles help)")
     en.add_argument("--name", required=True, help='what to call it, e.g. "navy cable-knit"')
@@ -327,6 +334,19 @@ def cmd_models(args: argparse.Namespace, settings) -> int:
     return 0
 
 
+def cmd_match(args: argparse.Namespace, settings) -> int:
+    """Describe two photos and say whether they match (colour by CIEDE2000, look by the embedding)."""
+    from wardrobe import wiring
+    from wardrobe.matching import compare
+
+    pipeline = wiring.build_pipeline(settings)
+    first, second = (pipeline.describe_file(p) for p in args.photos)
+    verdict = compare(second, first)
+    print(json.dumps({"first": first.sentence, "second": second.sentence, **verdict.to_json()}) if args.json
+          else verdict.sentence)
+    return 0
+
+
 def cmd_closet(args: argparse.Namespace, settings) -> int:
     """enrol and enrolled: the user's own garments, kept in state_dir/closet.db."""
     import time
@@ -434,6 +454,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_describe(args, settings)
         if args.command == "calibrate":
             return cmd_calibrate(args, settings)
+        if args.command == "match":
+            return cmd_match(args, settings)
         if args.command in ("enrol", "enrolled"):
             return cmd_closet(args, settings)
         if args.command in ("models", "install-model", "rollback", "push-model"):

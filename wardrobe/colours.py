@@ -19,7 +19,7 @@ import numpy as np
 
 from wardrobe.errors import ConfigError
 from wardrobe.images import lab_to_rgb, rgb_to_lab
-from wardrobe.settings import NAMING_MODES
+from wardrobe.settings import COLOUR_WORDS, NAMING_MODES
 
 FAMILIES = ("black", "white", "gray", "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "beige")
 
@@ -187,16 +187,39 @@ def shop_colours() -> dict[str, tuple[tuple[str, ...], str]]:
     return {r["label"]: (tuple(r["families"].split()), r["spoken"]) for r in csv.DictReader(text.splitlines())}
 
 
+CSS3_WORDS = sorted("""dark light medium pale deep hot lawn sea slate sky steel powder royal midnight navy cornflower
+dodger cadet forest lime olive spring lemon chiffon alice antique blanched floral ghost old navajo papaya peach misty
+lavender blush sandy rosy indian saddle burly mint cream honeydew shell orange red green blue yellow violet orchid grey
+gray white goldenrod turquoise aquamarine purple pink brown salmon khaki magenta cyan wood smoke lace linen whip almond
+puff rose drab sienna chocolate tan wheat bisque moccasin beige coral tomato crimson gold silver gainsboro thistle plum
+fuchsia maroon teal aqua azure ivory snow chartreuse fire brick indigo black web lemon dim corn silk rebecca""".split(), key=len, reverse=True)
+"""The words CSS3 colour names are made of, to say "darkslategray" as "dark slate gray"."""
+
+
+def css3_words(name: str) -> str:
+    """A CSS3 name in words, by the longest known word at each place ("darkslategray" -> "dark slate gray")."""
+    out, rest = [], name.lower()
+    while rest:
+        word = next((w for w in CSS3_WORDS if rest.startswith(w)), None)
+        if word is None:
+            return name
+        out.append(word)
+        rest = rest[len(word):]
+    return " ".join(out)
+
+
 class ColourNamer:
     """Names a CIELAB colour: nearest CSS3 name, family and plain spoken name. Build once, reuse."""
 
-    def __init__(self, mode: str = "lab", model: dict | None = None) -> None:
+    def __init__(self, mode: str = "lab", model: dict | None = None, words: str = "plain") -> None:
         import webcolors
         from scipy.spatial import cKDTree
 
         if mode not in NAMING_MODES:
             raise ConfigError(f"unknown colour naming mode {mode!r}; choose from {', '.join(NAMING_MODES)}")
-        self.mode = mode
+        if words not in COLOUR_WORDS:
+            raise ConfigError(f"unknown colour words {words!r}; choose from {', '.join(COLOUR_WORDS)}")
+        self.mode, self.words = mode, words
         self.css3_names = sorted(webcolors.names("css3"))
         self.css3_rgb = np.array([tuple(webcolors.name_to_rgb(n)) for n in self.css3_names], np.uint8)
         self.css3_lab = rgb_to_lab(self.css3_rgb)
@@ -244,8 +267,17 @@ class ColourNamer:
         """Name one cluster."""
         lab = np.asarray(cluster.lab, np.float32)
         family = self.family(lab)
-        return Colour(self.spoken(lab, family), self.css3(lab, np.asarray(cluster.rgb)), family, cluster.rgb,
-                      cluster.share, cluster.lab)
+        css3 = self.css3(lab, np.asarray(cluster.rgb))
+        return Colour(self.said(lab, family, css3), css3, family, cluster.rgb, cluster.share, cluster.lab)
+
+    def said(self, lab: np.ndarray, family: str, css3: str) -> str:
+        """The word spoken for a colour in the configured words: the family ("basic"), the plain word
+        ("plain") or the CSS3 name in words ("descriptive": "dark slate gray", "teal")."""
+        if self.words == "basic":
+            return family
+        if self.words == "descriptive":
+            return css3_words(css3)
+        return self.spoken(lab, family)
 
     def with_family_hint(self, colours: list[Colour], family: str) -> list[Colour]:
         """Trust a confident whole-photo family (the classifier's colour head) for the main colour.
@@ -260,7 +292,7 @@ class ColourNamer:
                 return [c, *colours[:i], *colours[i + 1 :]]
         main = colours[0]
         lab = np.asarray(main.lab, np.float32)
-        renamed = Colour(self.spoken(lab, family), main.css3, family, main.rgb, main.share, main.lab)
+        renamed = Colour(self.said(lab, family, main.css3), main.css3, family, main.rgb, main.share, main.lab)
         return [renamed, *colours[1:]]
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wardrobe.button import HOLD, PRESS, PressQueue
+from wardrobe.button import DOUBLE, HOLD, PRESS, PressQueue
 from wardrobe.errors import AudioError, CameraError, ConfigError, ImageError, SpeechError, WardrobeError
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ SAY_CAMERA_BACK = "The camera is working again."
 SAY_BAD_PICTURE = "The picture came out broken. Please press again."
 SAY_SORRY = "Sorry, something went wrong. Please try again."
 SAY_NOTHING_YET = "Press the button first, then hold it to hear more."
+SAY_NOTHING_TO_COMPARE = "Show me the first garment and press once, then show me the second and press twice."
 WARM_PHRASES = [SAY_READY, SAY_NO_CAMERA, SAY_SORRY]
 
 
@@ -141,6 +142,8 @@ class Daemon:
         self.button = None
         self.light = None
         self.last = None
+        self.previous = None
+        """The description before the last one (a double press compares the two)."""
         self.presses = 0
 
     # -- start-up -------------------------------------------------------------------------------
@@ -262,12 +265,25 @@ class Daemon:
                 self.describe()
             elif event == HOLD:
                 self.say(self.last.detailed() if self.last else SAY_NOTHING_YET)
+            elif event == DOUBLE:
+                self.compare()
         except WardrobeError as e:
             log.error("press failed: %s", e)
             self.say(SAY_SORRY)
         except Exception:
             log.exception("unexpected error during a press")
             self.say(SAY_SORRY)
+
+    def compare(self) -> None:
+        """Double press: the garment just described against the one before it."""
+        from wardrobe.matching import compare
+
+        if self.last is None or self.previous is None:
+            self.say(SAY_NOTHING_TO_COMPARE)
+            return
+        verdict = compare(self.last, self.previous)
+        log.info("compared: %s", json.dumps(verdict.to_json()))
+        self.say(verdict.sentence)
 
     def describe(self) -> None:
         """Click, capture, describe, speak, log, keep history."""
@@ -295,7 +311,7 @@ class Daemon:
             return
         capture_ms = (time.perf_counter() - t0) * 1000 - click_ms
         d = self.pipeline.describe(rgb, image=f"press-{self.presses}")
-        self.last = d
+        self.previous, self.last = self.last, d
         self.say(d.clauses)
         timings = {**d.timings_ms, "click": click_ms, "capture": capture_ms}
         if self.speaker.first_play_at >= t0:  # nothing was played (no speaker): no speech times to report

@@ -23,6 +23,7 @@ VoiceEngine = Literal["piper", "espeak", "coqui"]
 AudioOutput = Literal["sounddevice", "wav", "none"]
 CameraKind = Literal["picamera", "usb", "folder"]
 WhiteBalanceMode = Literal["auto", "card", "estimate", "off"]
+ColourWords = Literal["basic", "plain", "descriptive"]
 SEGMENTATION_METHODS: tuple[str, ...] = get_args(Segmentation)
 NAMING_MODES: tuple[str, ...] = get_args(NamingMode)
 RUNTIMES: tuple[str, ...] = get_args(Runtime)
@@ -30,6 +31,7 @@ VOICE_ENGINES: tuple[str, ...] = get_args(VoiceEngine)
 AUDIO_OUTPUTS: tuple[str, ...] = get_args(AudioOutput)
 CAMERA_KINDS: tuple[str, ...] = get_args(CameraKind)
 WHITE_BALANCE_MODES: tuple[str, ...] = get_args(WhiteBalanceMode)
+COLOUR_WORDS: tuple[str, ...] = get_args(ColourWords)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ class VisionSettings:
     """KMeans clusters; 0 chooses per photo."""
     colour_naming: NamingMode = "lab"
     """CSS3 nearest-name space: "lab" (perceptual) or "rgb" (the original)."""
+    colour_names: ColourWords = "plain"
+    """Colour words said: "basic" (the 12 families), "plain" (navy blue, heather gray, nude) or "descriptive"
+    (the CSS3 names: dark slate gray, teal, burly wood)."""
     family_hint_min: float = 0.5
     """Probability (0..1) above which the classifier's colour head sets the main colour's family."""
     white_balance: WhiteBalanceMode = "auto"
@@ -156,6 +161,7 @@ class Settings:
             (v.segmentation in SEGMENTATION_METHODS,
              f"vision.segmentation must be one of {', '.join(SEGMENTATION_METHODS)}"),
             (v.colour_naming in NAMING_MODES, f"vision.colour_naming must be one of {', '.join(NAMING_MODES)}"),
+            (v.colour_names in COLOUR_WORDS, f"vision.colour_names must be one of {', '.join(COLOUR_WORDS)}"),
             (v.white_balance in WHITE_BALANCE_MODES,
              f"vision.white_balance must be one of {', '.join(WHITE_BALANCE_MODES)}"),
             (0 <= v.colour_k <= 8, "vision.colour_k must be 0 (automatic) to 8"),

@@ -28,7 +28,7 @@ def build_pipeline(settings: Settings):
     plate = read_image(settings.plate_path()) if settings.vision.segmentation == "plate" else None
     v = settings.vision
     white = WhiteBalance(v.white_balance, WhiteCard.load(settings.white_card_path()))
-    return Pipeline(classifier, ColourNamer(v.colour_naming), v.segmentation, plate, v.colour_k or None, problem,
+    return Pipeline(classifier, ColourNamer(v.colour_naming, words=v.colour_names), v.segmentation, plate, v.colour_k or None, problem,
                     v.family_hint_min, white, v.aiming, open_closet(settings, classifier))
 
 
@@ -51,7 +51,28 @@ def open_closet(settings: Settings, classifier=None, create: bool = False, stric
     except ClosetError as e:
         if create or strict:
             raise
-        log.error("enrolled garments unavailable: %s", e)
+        return move_aside(path, e)
+
+
+def move_aside(path: Path, error: Exception):
+    """A damaged closet database is renamed (kept for the caretaker) and a fresh one started, so the closet
+    keeps working; None if even that fails."""
+    import time
+
+    from wardrobe.closet import Closet, ClosetError
+
+    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        path.rename(aside)
+        for extra in ("-wal", "-shm"):
+            side = path.with_name(path.name + extra)
+            if side.exists():
+                side.rename(aside.with_name(aside.name + extra))
+        log.error("the enrolled-garment database was damaged (%s): moved to %s; starting an empty one. "
+                  "Restore it from an export with `wardrobe enrolled import FILE`", error, aside)
+        return Closet(path)
+    except (OSError, ClosetError) as e:
+        log.error("enrolled garments unavailable: %s (%s)", error, e)
         return None
 
 

@@ -18,6 +18,7 @@ PRESET_COMMANDS = {
     "see-better": "seebetter",
     "patterns": "patterns",
     "closet": "closet_eval",
+    "match": "match_eval",
     "segmentation": "segmentation",
     "fashion-mnist": "published.fashion_mnist",
     "attributes": "published.attributes",

@@ -1,0 +1,58 @@
+"""Do these match? Two described garments compared by their main colours (CIEDE2000) and their look (embedding).
+
+Said after a double press, comparing the garment now in front of the camera with the one before:
+"They match: both navy blue.", "Different: this one is black, the first was navy blue.",
+"Same colour, different pattern." The thresholds are chosen on validation pairs (docs/closet.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from wardrobe.colours import ciede2000
+
+SAME_COLOUR_DELTA_E = 8.0
+"""Largest CIEDE2000 difference between two main colours still called the same colour (chosen on validation
+sock pairs of the same and of different shop colours: docs/closet.md)."""
+SAME_LOOK = 0.72
+"""Embedding similarity below which two garments of the same colour are said to look different (95 % of
+validation same-garment pairs are above it)."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The comparison and what is said."""
+
+    kind: str
+    """"match", "different colour", "different look" or "unknown"."""
+    sentence: str
+    delta_e: float | None = None
+    similarity: float | None = None
+
+    def to_json(self) -> dict:
+        return {"verdict": self.kind, "sentence": self.sentence,
+                "delta_e": None if self.delta_e is None else round(self.delta_e, 2),
+                "similarity": None if self.similarity is None else round(self.similarity, 4)}
+
+
+def compare(now, before, same_colour: float = SAME_COLOUR_DELTA_E, same_look: float = SAME_LOOK) -> Verdict:
+    """Compare the garment now (a Description) with the one before."""
+    if not now.colours or not before.colours:
+        return Verdict("unknown", "I can't compare them: I couldn't see the colours of both.")
+    a, b = now.colours[0], before.colours[0]
+    de = ciede2000(a.lab, b.lab)
+    sim = None
+    if now.embedding is not None and before.embedding is not None:
+        sim = float(np.dot(now.embedding, before.embedding))
+    if de > same_colour:
+        if a.name == b.name:  # one colour word, clearly different shades
+            darker = "darker" if a.lab[0] < b.lab[0] else "lighter"
+            return Verdict("different colour", f"Different: this one is a {darker} {a.name} than the first.", de, sim)
+        return Verdict("different colour", f"Different: this one is {a.name}, the first was {b.name}.", de, sim)
+    if now.pattern and before.pattern and now.pattern != before.pattern:
+        return Verdict("different look", "Same colour, different pattern.", de, sim)
+    if sim is not None and sim < same_look:
+        return Verdict("different look", f"Same colour, {b.name}, but they look different.", de, sim)
+    return Verdict("match", f"They match: both {b.name}.", de, sim)  # the colour as first said
