@@ -1,6 +1,7 @@
 """Runs the real daemon in this process with gpiozero's MockFactory and drives its button from stdin.
 
-Commands, one per line: press, tap (no pause after the last press), double, hold, fault (the next description raises), slow (the next
+Commands, one per line: press, tap (no pause after the last press), double, triple, hold, record (3.5 s),
+fault (the next description raises), slow (the next
 description takes 3 s more), quit.
 Usage: python -m tests.daemon_harness [--fsize-limit BYTES] -- WARDROBE RUN FLAGS...
 """
@@ -57,6 +58,15 @@ def main() -> None:
                 press()
             elif cmd == "tap":  # a press right away (several quick taps make double presses)
                 press()
+            elif cmd == "triple":  # three quick presses: the spoken help
+                for _ in range(3):
+                    press()
+                    time.sleep(0.15)
+            elif cmd == "record":  # a long hold: record a voice label
+                time.sleep(max(0.0, last_release[0] + DOUBLE_S + 0.05 - time.monotonic()))
+                pin.drive_low()
+                time.sleep(3.5)
+                pin.drive_high()
             elif cmd == "double":  # two quick presses: "do these match?"
                 for _ in range(2):
                     pin.drive_low()

@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import PHOTOS, ROOT, SHIPPED
@@ -186,6 +187,74 @@ def test_a_double_press_compares_with_the_garment_before(daemon):
     assert verdict["verdict"] in ("match", "different colour", "different look")
     assert verdict["delta_e"] is not None
     d.wait_for(r"saying: (They match|Different|Same colour)")
+
+
+def test_a_triple_press_says_the_gestures(daemon):
+    d = daemon()
+    d.send("triple")
+    d.wait_for(r"saying: Press once to hear what you are holding\. Hold for a second .* Press three times")
+
+
+@pytest.fixture(scope="module")
+def spoken_name(tmp_path_factory):
+    """'Blue socks' in a human-like voice (Piper), as the microphone would hear the user."""
+    from wardrobe.audio import write_wav
+    from wardrobe.speech import PiperVoice
+
+    voice = PiperVoice()
+    path = tmp_path_factory.mktemp("mic") / "blue-socks.wav"
+    write_wav(path, voice.synthesize("Blue socks."), voice.sample_rate)
+    return path
+
+
+def one_photo_camera(tmp_path, name="home-longsleeve.jpg"):
+    camera = tmp_path / "one-photo"
+    camera.mkdir(parents=True)
+    shutil.copy(PHOTOS / name, camera / name)
+    return camera
+
+
+def test_a_long_hold_records_a_voice_label_that_is_played_when_the_garment_is_seen_again(daemon, tmp_path,
+                                                                                          spoken_name):
+    config = tmp_path / "config.toml"
+    config.write_text(f'[speech]\nmicrophone = "{spoken_name}"\n')
+    d = daemon("--config", str(config), camera=one_photo_camera(tmp_path))
+    d.send("record")  # nothing described yet
+    d.wait_for(r"saying: Press once to hear the garment first")
+    time.sleep(1)  # a person waits for the answer: a press while it speaks is dropped
+    d.send("press")
+    d.wait_for(r"described:")
+    time.sleep(1)
+    d.send("record")
+    d.wait_for(r"saying: Say its name after the beep")
+    d.wait_for(r"voice label \S+ recorded for garment 1")
+    d.wait_for(r"played voice label")
+    clip = sorted((d.state / "voice-labels").glob("*.wav"))
+    assert len(clip) == 1 and read_wav(clip[0])[0].size > 8000
+    time.sleep(1)
+    d.send("press")  # the same garment again: "Your" and the user's own words
+    d.wait_for(r"described:", count=2)
+    d.wait_for(r"played voice label", count=2)
+    assert any("saying: Your" in line for line in d.lines)
+
+
+def test_a_long_hold_without_a_microphone_or_with_silence(daemon, tmp_path):
+    from wardrobe.audio import write_wav
+
+    silence = tmp_path / "silence.wav"
+    write_wav(silence, np.zeros(16000, np.int16), 16000)
+    for mic, said in (("none", "there is no microphone"), (str(tmp_path / "gone.wav"), "there is no microphone"),
+                      (str(silence), "I didn't hear anything")):
+        config = tmp_path / "config.toml"
+        config.write_text(f'[speech]\nmicrophone = "{mic}"\n')
+        d = daemon("--config", str(config), camera=one_photo_camera(tmp_path / mic.replace("/", "_")))
+        d.send("press")
+        d.wait_for(r"described:")
+        time.sleep(1)
+        d.send("record")
+        d.wait_for(f"saying: .*{said}")
+        d.stop()
+        assert not list((d.state / "voice-labels").glob("*.wav")) if (d.state / "voice-labels").exists() else True
 
 
 def test_camera_missing_at_start(tmp_path, daemon):

@@ -177,3 +177,16 @@ def test_a_host_that_looks_like_an_ssh_option_is_refused(tmp_path, args):
     assert r.returncode == 2 and "is not a closet address" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
     assert not marker.exists()
+
+
+def test_enrol_on_the_closet_over_ssh(closet, tmp_path):
+    """The caretaker's photos are copied to the closet and enrolled there, in its own database."""
+    import sqlite3
+
+    r = caretaker("enrol", str(ROOT / "assets" / "photos" / "home-outwear.jpg"), "--name", "red winter coat",
+                  "--on", closet["target"], *closet["flags"])
+    assert r.returncode == 0 and "enrolled as 'red winter coat'" in r.stdout, r.stderr
+    rows = sqlite3.connect(closet["state"] / "closet.db").execute("SELECT name FROM garments").fetchall()
+    assert rows == [("red winter coat",)]
+    r = caretaker("enrol", str(tmp_path / "missing.jpg"), "--name", "x", "--on", closet["target"], *closet["flags"])
+    assert r.returncode == 2 and "no such file" in r.stderr and r.stderr.count("\n") == 1

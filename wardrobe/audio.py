@@ -111,3 +111,46 @@ class NullPlayer:
 
     def play(self, audio: np.ndarray, sample_rate: int) -> None:
         """Drop the audio."""
+
+
+class Microphone(Protocol):
+    """Records mono int16 audio."""
+
+    def record(self, seconds: float, sample_rate: int) -> np.ndarray:
+        """Record for this long; AudioError if there is no microphone."""
+
+
+class SoundDeviceMicrophone:
+    """A USB microphone through PortAudio (sounddevice)."""
+
+    def __init__(self, device: str | int | None = None) -> None:
+        try:
+            import sounddevice
+        except (ImportError, OSError) as e:
+            raise AudioError(f"sounddevice/PortAudio is not available ({e}); install libportaudio2") from e
+        self.sd, self.device = sounddevice, device
+
+    def record(self, seconds: float, sample_rate: int) -> np.ndarray:
+        try:
+            audio = self.sd.rec(int(seconds * sample_rate), samplerate=sample_rate, channels=1, dtype="int16",
+                                device=self.device, blocking=True)
+        except Exception as e:  # PortAudio raises its own error types
+            raise AudioError(f"no microphone ({e})") from e
+        return np.asarray(audio).reshape(-1)
+
+
+class WavMicrophone:
+    """Replays a WAV file as if it were spoken into a microphone (tests; machines without one)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def record(self, seconds: float, sample_rate: int) -> np.ndarray:
+        try:
+            audio, rate = read_wav(self.path)
+        except (OSError, EOFError, wave.Error) as e:
+            raise AudioError(f"the microphone file {self.path} cannot be read: {e}") from e
+        if rate != sample_rate:
+            idx = np.arange(int(len(audio) * sample_rate / rate)) * rate / sample_rate
+            audio = np.interp(idx, np.arange(len(audio)), audio.astype(np.float32)).astype(np.int16)
+        return audio[: int(seconds * sample_rate)]

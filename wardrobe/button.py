@@ -1,5 +1,6 @@
-"""The big button: a short press describes, a long hold repeats in detail, a double press compares the garment
-with the one before ("do these match?"). gpiozero does the pins."""
+"""The big button and its gestures: a press describes, a hold (1 s) gives details, a double press compares with
+the garment before ("do these match?"), a long hold (3 s) records a voice label, a triple press says the help.
+gpiozero does the pins."""
 
 from __future__ import annotations
 
@@ -8,9 +9,19 @@ import queue
 
 log = logging.getLogger(__name__)
 
-PRESS, HOLD, DOUBLE = "press", "hold", "double"
+PRESS, HOLD, DOUBLE, TRIPLE, RECORD = "press", "hold", "double", "triple", "record"
 DOUBLE_S = 0.6
-"""A second press released within this many seconds of the first is a double press."""
+"""A second press released within this many seconds of the first is a double press (a third: triple)."""
+RECORD_S = 3.0
+"""Holding at least this long records a voice label for the last garment (a shorter hold: details)."""
+GESTURES = (
+    "Press once to hear what you are holding.",
+    "Hold for a second to hear more about it.",
+    "Press twice to compare it with the one before.",
+    "Hold for three seconds to record its name in your own voice.",
+    "Press three times to hear this again.",
+)
+"""The spoken help (a triple press), in the order a person learns them."""
 
 
 class PressQueue:
@@ -45,7 +56,7 @@ class PressQueue:
                 event = self.q.get_nowait()
             except queue.Empty:
                 break
-            keep = event if event == DOUBLE else keep
+            keep = event if event in (DOUBLE, TRIPLE) else keep
         if keep:
             self.q.put_nowait(keep)
 
@@ -59,7 +70,8 @@ class GarmentButton:
 
         from gpiozero import Button
 
-        self.clock, self.double_s, self._last_release = time.monotonic, double_s, -1e9
+        self.clock, self.double_s, self._last_release, self._quick = time.monotonic, double_s, -1e9, 0
+        self.record_s, self._pressed_at = RECORD_S, 0.0
         self.events = events
         self.button = Button(pin, pull_up=pull_up, bounce_time=bounce_s, hold_time=hold_s, pin_factory=pin_factory)
         self._held = False
@@ -69,18 +81,22 @@ class GarmentButton:
 
     def _pressed(self) -> None:
         self._held = False
+        self._pressed_at = self.clock()
 
     def _on_hold(self) -> None:
         self._held = True
-        self.events.put(HOLD)
 
     def _released(self) -> None:
-        if self._held:
-            return
         now = self.clock()
-        double = now - self._last_release <= self.double_s
-        self._last_release = -1e9 if double else now  # a third quick press starts afresh
-        self.events.put(DOUBLE if double else PRESS)
+        if self._held:  # a hold is told apart from a long hold when it ends
+            self._last_release, self._quick = -1e9, 0
+            self.events.put(RECORD if now - self._pressed_at >= self.record_s else HOLD)
+            return
+        self._quick = self._quick + 1 if now - self._last_release <= self.double_s else 1
+        self._last_release = now
+        if self._quick >= 3:
+            self._quick, self._last_release = 0, -1e9  # a fourth quick press starts afresh
+        self.events.put({1: PRESS, 2: DOUBLE}.get(self._quick, TRIPLE))
 
     def close(self) -> None:
         """Release the pin."""

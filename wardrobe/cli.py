@@ -134,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     en = sub.add_parser("enrol", help="teach the closet one of the user's own garments from its photos")
     en.add_argument("photos", nargs="+", type=Path, metavar="PHOTO", help="photos of the garment (several angles help)")
     en.add_argument("--name", required=True, help='what to call it, e.g. "navy cable-knit"')
+    en.add_argument("--on", dest="target", metavar="USER@HOST", help="enrol on this closet over SSH (photos copied)")
+    add_remote(en)
     add_common(en)
     el = sub.add_parser("enrolled", help="list the enrolled garments; rename, remove, export or import them")
     el.add_argument("action", nargs="?", default="list", choices=("list", "rename", "remove", "export", "import"))
@@ -354,6 +356,11 @@ def cmd_closet(args: argparse.Namespace, settings) -> int:
     from wardrobe import wiring
     from wardrobe.closet import ClosetError
 
+    if args.command == "enrol" and (args.target or args.host):
+        from wardrobe.push import remote_enrol
+
+        print(remote_enrol(remote_of(args, args.target or args.host), args.photos, args.name), end="")
+        return 0
     if args.command == "enrol":
         import cv2
 

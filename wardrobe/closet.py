@@ -182,6 +182,11 @@ class Closet:
         self._write("UPDATE garments SET name = ? WHERE id = ?", (name.strip(), g.id))
         return self.find(str(g.id))
 
+    def set_voice_label(self, gid: int, label: str) -> Garment:
+        """Give a garment a (new) recorded voice label."""
+        self._write("UPDATE garments SET voice_label = ? WHERE id = ?", (label, gid))
+        return self.find(str(gid))
+
     def remove(self, which: str) -> Garment:
         """Forget a garment."""
         g = self.find(which)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wardrobe.button import DOUBLE, HOLD, PRESS, PressQueue
+from wardrobe.button import DOUBLE, GESTURES, HOLD, PRESS, RECORD, TRIPLE, PressQueue
 from wardrobe.errors import AudioError, CameraError, ConfigError, ImageError, SpeechError, WardrobeError
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,11 @@ SAY_CAMERA_BACK = "The camera is working again."
 SAY_BAD_PICTURE = "The picture came out broken. Please press again."
 SAY_SORRY = "Sorry, something went wrong. Please try again."
 SAY_NOTHING_YET = "Press the button first, then hold it to hear more."
+SAY_NAME_FIRST = "Press once to hear the garment first, then hold for three seconds to name it."
+SAY_AFTER_BEEP = "Say its name after the beep."
+SAY_NO_MICROPHONE = "I can't hear you: there is no microphone."
+SAY_NOTHING_HEARD = "I didn't hear anything. Hold for three seconds to try again."
+SAY_SAVED = "Saved. I will call it"
 SAY_NOTHING_TO_COMPARE = "Show me the first garment and press once, then show me the second and press twice."
 WARM_PHRASES = [SAY_READY, SAY_NO_CAMERA, SAY_SORRY]
 
@@ -49,6 +54,12 @@ def sd_notify(message: str) -> bool:
     except OSError as e:
         log.warning("cannot notify systemd: %s", e)
         return False
+
+
+def beep(rate: int) -> np.ndarray:
+    """The tone before recording a voice label."""
+    t = np.arange(int(0.25 * rate)) / rate
+    return (9000 * np.sin(2 * np.pi * 880 * t) * np.minimum(1, np.minimum(t, 0.25 - t) / 0.02)).astype(np.int16)
 
 
 def click_sound(rate: int) -> np.ndarray:
@@ -144,6 +155,8 @@ class Daemon:
         self.last = None
         self.previous = None
         """The description before the last one (a double press compares the two)."""
+        self.last_rgb = None
+        """The last photo (a voice label enrols it)."""
         self.presses = 0
 
     # -- start-up -------------------------------------------------------------------------------
@@ -267,12 +280,91 @@ class Daemon:
                 self.say(self.last.detailed() if self.last else SAY_NOTHING_YET)
             elif event == DOUBLE:
                 self.compare()
+            elif event == TRIPLE:
+                self.say(list(GESTURES))
+            elif event == RECORD:
+                self.record_label()
         except WardrobeError as e:
             log.error("press failed: %s", e)
             self.say(SAY_SORRY)
         except Exception:
             log.exception("unexpected error during a press")
             self.say(SAY_SORRY)
+
+    def record_label(self) -> None:
+        """Long hold: record the user's own name for the last garment, enrol it (or re-label it), play it back."""
+        from wardrobe import wiring
+        from wardrobe.audio import write_wav
+
+        d, rgb = self.last, self.last_rgb
+        if d is None or rgb is None or d.embedding is None or not d.colours:
+            self.say(SAY_NAME_FIRST)
+            return
+        try:
+            mic = wiring.open_microphone(self.settings)
+        except AudioError as e:
+            mic = None
+            log.error("microphone unavailable: %s", e)
+        if mic is None:
+            self.say(SAY_NO_MICROPHONE)
+            return
+        self.say(SAY_AFTER_BEEP)
+        player = self.player_or_retry()
+        rate = self.speaker.voice.sample_rate
+        if player is not None:
+            player.play(beep(rate), rate)
+        try:
+            audio = mic.record(self.settings.speech.label_seconds, rate)
+        except AudioError as e:
+            log.error("recording failed: %s", e)
+            self.say(SAY_NO_MICROPHONE)
+            return
+        if len(audio) == 0 or float(np.sqrt(np.mean(audio.astype(np.float64) ** 2))) < 150:
+            self.say(SAY_NOTHING_HEARD)
+            return
+        label = time.strftime("%Y%m%d-%H%M%S")
+        write_wav(self.labels_dir / f"{label}.wav", audio, rate)
+        closet = self.pipeline.closet or wiring.open_closet(self.settings, self.pipeline.classifier, create=True)
+        self.pipeline.closet = closet
+        if d.enrolled is not None:
+            g = closet.set_voice_label(d.enrolled.garment.id, label)
+        else:
+            import cv2
+
+            from wardrobe.closet import signature
+            from wardrobe.images import shrink
+
+            ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(shrink(rgb, 320), cv2.COLOR_RGB2BGR))
+            g = closet.find(str(closet.enrol(d.embedding, signature(d.colours), jpeg.tobytes(),
+                                             self.pipeline.model_version or "", voice_label=label)))
+        log.info("voice label %s recorded for garment %d", label, g.id)
+        self.say(SAY_SAVED)
+        self.play_label(label)
+
+    @property
+    def labels_dir(self) -> Path:
+        return self.settings.state_dir / "voice-labels"
+
+    def play_label(self, label: str) -> bool:
+        """Play a recorded voice label; False if it cannot be (then the caller says the words instead)."""
+        from wardrobe.audio import read_wav
+
+        player = self.player_or_retry()
+        try:
+            audio, rate = read_wav(self.labels_dir / f"{label}.wav")
+        except Exception as e:  # a missing or damaged clip (OSError, EOFError, wave.Error, AudioError)
+            log.error("voice label %s cannot be played: %s", label, e)
+            return False
+        if player is None:
+            return False
+        try:
+            player.play(audio, rate)
+        except AudioError as e:
+            log.error("audio output failed: %s", e)
+            self.speaker.player = None
+            return False
+        log.info("played voice label %s", label)
+        return True
 
     def compare(self) -> None:
         """Double press: the garment just described against the one before it."""
@@ -311,8 +403,17 @@ class Daemon:
             return
         capture_ms = (time.perf_counter() - t0) * 1000 - click_ms
         d = self.pipeline.describe(rgb, image=f"press-{self.presses}")
-        self.previous, self.last = self.last, d
-        self.say(d.clauses)
+        self.previous, self.last, self.last_rgb = self.last, d, rgb
+        g = d.enrolled.garment if d.enrolled else None
+        if g is not None and g.voice_label and not g.name:
+            aiming = [c for c in d.clauses if not c.startswith("Your ")]
+            if aiming:
+                self.say(aiming)
+            self.say("Your")
+            if not self.play_label(g.voice_label):
+                self.say(d.clauses)
+        else:
+            self.say(d.clauses)
         timings = {**d.timings_ms, "click": click_ms, "capture": capture_ms}
         if self.speaker.first_play_at >= t0:  # nothing was played (no speaker): no speech times to report
             timings["press_to_first_speech"] = (self.speaker.first_play_at - t0) * 1000

@@ -56,7 +56,8 @@ class Remote:
             raise RemoteError(f"{what} failed: {reason}")
         return r.stdout
 
-    def copy(self, local_files: list[Path], remote_dir: str, limit_kbps: int = 0) -> None:
+    def copy(self, local_files: list[Path], remote_dir: str, limit_kbps: int = 0, what: str = "copying the bundle"
+             ) -> None:
         """scp files into a directory on the closet."""
         limit = ["-l", str(limit_kbps)] if limit_kbps else []
         cmd = ["scp", "-q", "-o", "BatchMode=yes", *limit, *self.options(), *map(str, local_files),
@@ -64,7 +65,7 @@ class Remote:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout_s)
         if r.returncode != 0:
             reason = (r.stderr.strip().splitlines() or [f"exit code {r.returncode}"])[-1]
-            raise RemoteError(f"copying the bundle failed: {reason}")
+            raise RemoteError(f"{what} failed: {reason}")
 
 
 def push_model(remote: Remote, bundle_dir: Path, keep: int = 3, limit_kbps: int = 0, say=print) -> str:
@@ -113,3 +114,23 @@ def remote_rollback(remote: Remote, version: str | None) -> str:
     remote.run(remote.reload, "reloading the appliance")
     return out
 
+
+
+def remote_enrol(remote: Remote, photos: list[Path], name: str) -> str:
+    """Enrol a garment on the closet from photos taken on the caretaker's computer."""
+    names = [Path(p).name for p in photos]
+    if len(set(names)) != len(names):
+        raise RemoteError("the photos must have different file names (they are copied into one folder)")
+    missing = [str(p) for p in photos if not Path(p).is_file()]
+    if missing:
+        raise RemoteError(f"{missing[0]}: no such file")
+    incoming = remote.run("mktemp -d /tmp/wardrobe-enrol.XXXXXX", "making a folder on the closet").strip()
+    try:
+        remote.copy([Path(p) for p in photos], incoming, what="copying the photos")
+        files = " ".join(shlex.quote(f"{incoming}/{n}") for n in names)
+        return remote.run(f"{remote.wardrobe} enrol {files} --name {shlex.quote(name)}", "enrolling on the closet")
+    finally:
+        try:
+            remote.run(f"rm -rf {shlex.quote(incoming)}", "cleaning up")
+        except RemoteError:
+            pass

@@ -91,6 +91,11 @@ class SpeechSettings:
     """sounddevice output device name or index; unset: the system default."""
     volume: float = 1.0
     """Playback volume, 0..1."""
+    microphone: str = "sounddevice"
+    """Where voice labels are recorded from: "sounddevice" (a USB microphone), "none", or a WAV file's path
+    (replayed as if spoken: for tests and closets without a microphone)."""
+    label_seconds: float = 3.0
+    """How long a voice label is recorded."""
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,18 @@ def open_player(settings: Settings, wav: Path | None = None, check: bool = False
     return player
 
 
+def open_microphone(settings: Settings):
+    """The configured microphone for voice labels (None: "none"); AudioError when it cannot be opened."""
+    from wardrobe.audio import SoundDeviceMicrophone, WavMicrophone
+
+    m = settings.speech.microphone
+    if m == "none":
+        return None
+    if m == "sounddevice":
+        return SoundDeviceMicrophone()
+    return WavMicrophone(Path(m))
+
+
 def open_camera(settings: Settings):
     """The configured camera (CameraError when it cannot be opened)."""
     from wardrobe.camera import open_camera as open_
