@@ -32,7 +32,8 @@ def make_version(tmp_path, version: str, broken_bias: bool = False, sign: bool =
         from safetensors.torch import load_file, save_file
 
         state = load_file(str(d / "model.safetensors"))
-        outputs = len(meta["classes"]) + len(meta.get("colour_families", [])) + len(meta.get("occasions", {}))
+        outputs = (len(meta["classes"]) + len(meta.get("colour_families", [])) + len(meta.get("occasions", {}))
+                   + len(meta.get("patterns", {})))
         bias = next(v for k, v in reversed(state.items()) if k.endswith(".bias") and v.shape == (outputs,))
         bias[: len(meta["classes"])] = -1e4
         bias[0] = 1e4
