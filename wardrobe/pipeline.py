@@ -85,9 +85,11 @@ def on_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     fg = alpha > 127
     if fg.mean() < quality.MIN_GARMENT_SHARE:
         return rgb
-    ys, xs = np.nonzero(fg)
-    out = np.where(fg[..., None], rgb, np.uint8(255))
-    return np.ascontiguousarray(out[ys.min():ys.max() + 1, xs.min():xs.max() + 1])
+    rows, cols = np.flatnonzero(fg.any(axis=1)), np.flatnonzero(fg.any(axis=0))
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    out = rgb[box].copy()
+    out[~fg[box]] = 255
+    return out
 
 
 class Pipeline:

@@ -54,9 +54,10 @@ def to_srgb(linear: np.ndarray) -> np.ndarray:
 
 def apply_gains(rgb: np.ndarray, gains: np.ndarray) -> np.ndarray:
     """Multiply each channel's linear light by its gain (one 256-entry table per channel)."""
+    import cv2
+
     tables = to_srgb(_LINEAR[:, None] * np.asarray(gains, np.float32)[None, :])  # (256, 3)
-    rgb = np.asarray(rgb, np.uint8)
-    return np.stack([tables[rgb[..., c], c] for c in range(3)], axis=-1)
+    return cv2.LUT(np.ascontiguousarray(rgb, np.uint8), tables.reshape(256, 1, 3))
 
 
 def gains_for(light: np.ndarray) -> np.ndarray:
