@@ -2,7 +2,7 @@
 
     wardrobe train match --bundle models/default --data clothing-photos=DIR --data product-photos=DIR
 
-Every pair of held-out product photos of socks is labelled by the shop's base colours: the same colour is
+Every pair of held-out product photos of socks (or, with --label all, of a random sample of every type) is labelled by the shop's base colours: the same colour is
 "match", a different one is "different" ("Multi" is left out); navy blue against black is reported on its
 own. Same-garment pairs are made by comparing each sock photo with another view of itself (a crop of
 85-95 %, brightness x0.85-1.15, each channel x0.93-1.07). The colour threshold (CIEDE2000 of the main
@@ -37,7 +37,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--bundle", type=Path, required=True)
     p.add_argument("--data", action="append", required=True, metavar="KIND=PATH")
-    p.add_argument("--label", default="Socks", help="the product type compared")
+    p.add_argument("--label", default="Socks", help='the product type compared, or "all" (a random sample of every type)')
+    p.add_argument("--sample", type=int, default=300, help='photos per split with --label all')
     engine.add_flags(p, "seed")
     p.add_argument("--output", type=Path, default=Path("runs/match.json"))
     return p
@@ -63,8 +64,10 @@ def main(args: argparse.Namespace) -> dict:
     rng = np.random.default_rng(args.seed)
     data: dict = {}
     for split in ("val", "test"):
-        recs = [r for r in splits[split].records if r.source == "product-photos" and r.label == args.label
-                and r.colour and r.colour != "Multi"]
+        recs = [r for r in splits[split].records if r.source == "product-photos"
+                and (args.label == "all" or r.label == args.label) and r.colour and r.colour != "Multi"]
+        if args.label == "all":
+            recs = [recs[i] for i in sorted(rng.choice(len(recs), min(args.sample, len(recs)), replace=False))]
         ds = []
         for r in recs:
             rgb = read_image(r.path)
@@ -95,6 +98,9 @@ def main(args: argparse.Namespace) -> dict:
     sims = sorted(s for _, s in data["val"]["same_garment"] if s is not None)
     look = round(float(np.percentile(sims, 5)), 3) if sims else None
     test = score("test", best)
+    from wardrobe.matching import SAME_COLOUR_DELTA_E
+
+    at_shipped = score("test", SAME_COLOUR_DELTA_E)
     confusion: dict = {}
     for same, _, de, a, b in data["test"]["pairs"]:
         if not same:
@@ -107,6 +113,7 @@ def main(args: argparse.Namespace) -> dict:
     test_sims = [s for _, s in data["test"]["same_garment"] if s is not None]
     results = {"label": args.label, "chosen_delta_e": best, "look_threshold": look,
                "val": {str(t): m for t, m in grid.items()}, "test": test,
+               "test_at_shipped_delta_e": {"delta_e": SAME_COLOUR_DELTA_E, **at_shipped},
                "test_same_garment_said_same_look": float(np.mean([s >= look for s in test_sims])) if look else None,
                "test_different_colours_said_same": close,
                "photos": {s: data[s]["photos"] for s in data}}
