@@ -35,11 +35,8 @@ def another_view(rgb: np.ndarray) -> np.ndarray:
 
 
 def enrol(closet: Closet, pipeline, name: str, photo: str) -> int:
-    from wardrobe.closet import signature
-
-    d = pipeline.describe(shrink(rgb_of(photo), 640))
-    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(shrink(rgb_of(photo), 320), cv2.COLOR_RGB2BGR))
-    return closet.enrol(d.embedding, signature(d.colours), jpeg.tobytes(), pipeline.model_version, name=name)
+    rgb = shrink(rgb_of(photo), 640)
+    return closet.enrol_described(pipeline.describe(rgb), rgb, pipeline.model_version, name=name)
 
 
 def test_the_shipped_model_has_an_embedding(pipeline):

@@ -36,7 +36,25 @@ def original_describe(rgb: np.ndarray) -> list:
     return original_colours(rgb, (threshold_mask(rgb) > 0).astype(np.uint8))
 
 
-def measure_photo(pipeline, rgb: np.ndarray, repeat: int) -> dict[str, float]:
+BENCH_CLOSET = 200
+"""Enrolled garments matched against in the bench."""
+
+
+def bench_closet(folder: str, width: int = 1280):
+    """A closet of BENCH_CLOSET random garments in folder, made once per bench run."""
+    from pathlib import Path
+
+    from wardrobe.closet import Closet
+
+    rng = np.random.default_rng(0)
+    closet = Closet(Path(folder) / "closet.db")
+    colours = [{"lab": [30.0, 5.0, -25.0], "share": 1.0, "name": "navy blue"}]
+    for i in range(BENCH_CLOSET):
+        closet.enrol(rng.normal(size=width), colours, b"", "bench", name=f"g{i}")
+    return closet
+
+
+def measure_photo(pipeline, rgb: np.ndarray, repeat: int, closet=None) -> dict[str, float]:
     """Median milliseconds of each describe stage on one photo, and of the original method."""
     import cv2
 
@@ -62,7 +80,7 @@ def measure_photo(pipeline, rgb: np.ndarray, repeat: int) -> dict[str, float]:
     out["original segment+colour"] = median_ms(lambda: original_describe(rgb), max(1, repeat // 2))
     d = pipeline.describe(rgb)
     out["phrase"] = median_ms(lambda: phrase.sentence(d.alternatives, d.colours, d.problems), repeat)
-    out.update(measure_additions(small, alpha, d, repeat))
+    out.update(measure_additions(small, alpha, d, repeat, closet))
     if pipeline.classifier is not None and pipeline.classifier.bundle.patterns:
         out["pattern (second model pass)"] = median_ms(lambda: pipeline.pattern(small, alpha), repeat)
         out["additions total"] += out["pattern (second model pass)"]
@@ -70,14 +88,10 @@ def measure_photo(pipeline, rgb: np.ndarray, repeat: int) -> dict[str, float]:
     return out
 
 
-def measure_additions(small: np.ndarray, alpha: np.ndarray, d, repeat: int) -> dict[str, float]:
+def measure_additions(small: np.ndarray, alpha: np.ndarray, d, repeat: int, closet=None) -> dict[str, float]:
     """The "see better" and "know my clothes" stages: white balance (card; the photo's own estimate, applied,
-    which is off by default and not in the total), aiming help, and matching against 200 enrolled garments."""
-    import tempfile
-    from pathlib import Path
-
+    which is off by default and not in the total), aiming help, and matching against the bench closet."""
     from wardrobe import quality
-    from wardrobe.closet import Closet, signature
     from wardrobe.whitebalance import ESTIMATOR, ESTIMATORS, WhiteBalance, WhiteCard, apply_gains
 
     out: dict[str, float] = {}
@@ -85,14 +99,8 @@ def measure_additions(small: np.ndarray, alpha: np.ndarray, d, repeat: int) -> d
     out["white balance: card"] = median_ms(lambda: card.correct(small), repeat)
     out["white balance: estimate"] = median_ms(lambda: apply_gains(small, ESTIMATORS[ESTIMATOR](small)), repeat)
     out["aiming"] = median_ms(lambda: quality.aiming(alpha, small), repeat)
-    if d.embedding is not None and d.colours:
-        rng = np.random.default_rng(0)
-        with tempfile.TemporaryDirectory() as tmp:
-            closet = Closet(Path(tmp) / "closet.db")
-            for i in range(200):
-                closet.enrol(rng.normal(size=d.embedding.shape), signature(d.colours), b"", "bench", name=f"g{i}")
-            out["closet match (200 garments)"] = median_ms(lambda: closet.match(d.embedding, d.colours), repeat)
-            closet.close()
+    if closet is not None and d.embedding is not None and d.colours:
+        out["closet match (200 garments)"] = median_ms(lambda: closet.match(d.embedding, d.colours), repeat)
     out["additions total"] = (out["white balance: card"] + out["aiming"]
                               + out.get("closet match (200 garments)", 0.0))
     return out
@@ -115,15 +123,20 @@ def run_bench(args, settings) -> int:
     load_pipeline_ms = (time.perf_counter() - t) * 1000
     results: dict = {"photos": [str(p) for p in photos], "repeat": args.repeat, "load_pipeline_ms": load_pipeline_ms,
                      "runtime": pipeline.runtime, "sizes": {}}
-    for size_name, (w, h) in SIZES.items():
-        rows: dict[str, list[float]] = {}
-        for photo in photos:
-            rgb = cv2.resize(read_image(photo, 10_000), (w, h), interpolation=cv2.INTER_CUBIC)
-            for stage, ms in measure_photo(pipeline, rgb, args.repeat).items():
-                rows.setdefault(stage, []).append(ms)
-        med = {k: statistics.median(v) for k, v in rows.items()}
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        closet = bench_closet(tmp)
+        for size_name, (w, h) in SIZES.items():
+            rows: dict[str, list[float]] = {}
+            for photo in photos:
+                rgb = cv2.resize(read_image(photo, 10_000), (w, h), interpolation=cv2.INTER_CUBIC)
+                for stage, ms in measure_photo(pipeline, rgb, args.repeat, closet).items():
+                    rows.setdefault(stage, []).append(ms)
+            results["sizes"][size_name] = {k: statistics.median(v) for k, v in rows.items()}
+        closet.close()
+    for med in results["sizes"].values():
         med["speedup vs original"] = med["original segment+colour"] / med["segment+colour"]
-        results["sizes"][size_name] = med
     voice = wiring.load_voice(settings)
     speaker = Speaker(voice, NullPlayer())
     sentences = [pipeline.describe(read_image(p)).clauses for p in photos]

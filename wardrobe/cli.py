@@ -362,10 +362,7 @@ def cmd_closet(args: argparse.Namespace, settings) -> int:
         print(remote_enrol(remote_of(args, args.target or args.host), args.photos, args.name), end="")
         return 0
     if args.command == "enrol":
-        import cv2
-
-        from wardrobe.closet import signature
-        from wardrobe.images import read_image, shrink
+        from wardrobe.images import read_image
         from wardrobe.phrase import BLOCKING
 
         pipeline = wiring.build_pipeline(settings)
@@ -376,11 +373,12 @@ def cmd_closet(args: argparse.Namespace, settings) -> int:
         failures = 0
         for photo in args.photos:
             try:
-                d = pipeline.describe_file(photo)
+                rgb = read_image(photo)
             except WardrobeError as e:
                 print(f"{photo}: error: {e}", file=sys.stderr)
                 failures += 1
                 continue
+            d = pipeline.describe(rgb, str(photo))
             blocking = [p for p in BLOCKING if p in d.problems]
             if blocking or d.embedding is None or not d.colours:
                 print(f"{photo}: not enrolled: {d.sentence}", file=sys.stderr)
@@ -388,10 +386,7 @@ def cmd_closet(args: argparse.Namespace, settings) -> int:
                 continue
             if d.enrolled is not None and d.enrolled.garment.name != args.name:
                 print(f"{photo}: note: it looks like {d.enrolled.garment.label!r}, already enrolled", file=sys.stderr)
-            ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(shrink(read_image(photo), 320), cv2.COLOR_RGB2BGR),
-                                    [cv2.IMWRITE_JPEG_QUALITY, 90])
-            gid = closet.enrol(d.embedding, signature(d.colours), jpeg.tobytes(), pipeline.model_version,
-                               name=args.name)
+            gid = closet.enrol_described(d, rgb, pipeline.model_version, name=args.name)
             print(f"{photo}: enrolled as {args.name!r} (id {gid}; {d.sentence})")
         return 1 if failures else 0
     closet = wiring.open_closet(settings, create=args.action == "import", strict=True)

@@ -89,6 +89,18 @@ def colour_gap(a: list, b: list) -> float:
     return min(min(ciede2000(a[0], y) for y in b[:2]), min(ciede2000(b[0], x) for x in a[:2]))
 
 
+def thumbnail(rgb: np.ndarray, side: int = 320) -> bytes:
+    """The JPEG kept with an enrolled garment (its embedding is made again from it after a model update)."""
+    import cv2
+
+    from wardrobe.images import shrink
+
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(shrink(rgb, side), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    if not ok:
+        raise ClosetError("the photo could not be stored as a thumbnail")
+    return jpeg.tobytes()
+
+
 def signature(colours) -> list[dict]:
     """A colour signature from the pipeline's Colour list."""
     return [{"lab": [round(float(v), 2) for v in c.lab], "share": round(float(c.share), 3), "name": c.name}
@@ -109,6 +121,8 @@ class Closet:
         except (OSError, sqlite3.Error) as e:
             raise ClosetError(f"cannot open the closet database {self.path}: {e}") from None
         self._cache: list[Garment] | None = None
+        self._gallery: np.ndarray | None = None
+        """The enrolled embeddings as one matrix, made with the cache."""
         self._version = -1
 
     def close(self) -> None:
@@ -131,6 +145,7 @@ class Closet:
             raise ClosetError(f"cannot read the closet database {self.path}: {e}") from None
         if self._cache is None or version != self._version:
             self._cache, self._version = self._rows(), version
+            self._gallery = np.stack([g.embedding for g in self._cache]) if self._cache else None
         return self._cache
 
     def enrol(self, embedding: np.ndarray, colours: list[dict], thumbnail: bytes, model_version: str,
@@ -154,6 +169,11 @@ class Closet:
             raise ClosetError(f"cannot write the closet database {self.path}: {e}") from None
         self._cache = None
         return int(cur.lastrowid)
+
+    def enrol_described(self, d, rgb: np.ndarray, model_version: str, name: str | None = None,
+                        voice_label: str | None = None) -> int:
+        """Enrol the garment of a pipeline Description (its embedding and colours) with its photo."""
+        return self.enrol(d.embedding, signature(d.colours), thumbnail(rgb), model_version, name, voice_label)
 
     def find(self, which: str) -> Garment:
         """A garment by id or by name (case-insensitive)."""
@@ -212,7 +232,7 @@ class Closet:
             return None
         emb = np.asarray(embedding, np.float32)
         emb = emb / max(float(np.linalg.norm(emb)), 1e-12)
-        sims = np.stack([g.embedding for g in garments]) @ emb
+        sims = self._gallery @ emb
         best = int(np.argmax(sims))
         g = garments[best]
         if sims[best] < min_similarity or not g.colours:
@@ -233,12 +253,15 @@ class Closet:
 
     def import_from(self, source: Path) -> int:
         """Add every garment of an exported closet file; the number added."""
-        try:
-            other = Closet(source)
-            garments = other._rows()
+        try:  # read-only: importing never changes the file imported from
+            other = sqlite3.connect(f"file:{Path(source).resolve()}?mode=ro", uri=True)
+            rows = other.execute("SELECT name, voice_label, thumbnail, embedding, model_version, colours "
+                                 "FROM garments ORDER BY id").fetchall()
             other.close()
-        except ClosetError as e:
+        except sqlite3.Error as e:
             raise ClosetError(f"{source} is not an exported closet: {e}") from None
+        garments = [Garment(0, r[0], r[1], 0.0, r[2], np.frombuffer(r[3], np.float32), r[4], json.loads(r[5]))
+                    for r in rows]
         for g in garments:
             self.enrol(g.embedding, g.colours, g.thumbnail, g.model_version, g.name, g.voice_label)
         return len(garments)

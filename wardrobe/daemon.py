@@ -329,14 +329,7 @@ class Daemon:
         if d.enrolled is not None:
             g = closet.set_voice_label(d.enrolled.garment.id, label)
         else:
-            import cv2
-
-            from wardrobe.closet import signature
-            from wardrobe.images import shrink
-
-            ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(shrink(rgb, 320), cv2.COLOR_RGB2BGR))
-            g = closet.find(str(closet.enrol(d.embedding, signature(d.colours), jpeg.tobytes(),
-                                             self.pipeline.model_version or "", voice_label=label)))
+            g = closet.find(str(closet.enrol_described(d, rgb, self.pipeline.model_version or "", voice_label=label)))
         log.info("voice label %s recorded for garment %d", label, g.id)
         self.say(SAY_SAVED)
         self.play_label(label)

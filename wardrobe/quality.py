@@ -23,13 +23,17 @@ STRUCTURE_MIN = 10.0
 Measured: plain walls 1-3, home garment photos 31 at the 1st percentile."""
 
 
-def structure(rgb: np.ndarray) -> float:
-    """How much shape the photo holds (folds, seams, edges), ignoring sensor noise."""
+def edges(small: np.ndarray) -> np.ndarray:
+    """Gradient magnitude of the smoothed grey image (sensor noise smoothed away)."""
     import cv2
 
-    small = fit_long_side(rgb, 256, enlarge=True)
     g = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 2)
-    return float(np.percentile(np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1)), 90))
+    return np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1))
+
+
+def structure(rgb: np.ndarray) -> float:
+    """How much shape the photo holds (folds, seams, edges), ignoring sensor noise."""
+    return float(np.percentile(edges(fit_long_side(rgb, 256, enlarge=True)), 90))
 
 
 def problems(rgb: np.ndarray, alpha: np.ndarray) -> list[str]:
@@ -75,9 +79,7 @@ def outside_structure(rgb: np.ndarray, fg: np.ndarray) -> float:
     away = cv2.dilate(mask, np.ones((grow, grow), np.uint8)) == 0
     if away.mean() < 0.2:
         return 0.0
-    g = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 2)
-    mag = np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1))
-    return float(np.percentile(mag[away], 90))
+    return float(np.percentile(edges(small)[away], 90))
 
 
 def aiming(alpha: np.ndarray, rgb: np.ndarray) -> list[str]:

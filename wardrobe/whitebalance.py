@@ -125,14 +125,6 @@ class WhiteCard:
             return None
         return gains_for(to_linear(ok).mean(axis=0))
 
-    def mask(self, shape: tuple[int, ...]) -> np.ndarray:
-        """The whole card as a boolean mask (to keep it out of the garment)."""
-        h, w = shape[:2]
-        x, y, bw, bh = self.box
-        m = np.zeros((h, w), bool)
-        m[int(y * h):int(np.ceil((y + bh) * h)), int(x * w):int(np.ceil((x + bw) * w))] = True
-        return m
-
     def save(self, path: Path) -> None:
         """Write the card's place as JSON (temp file and rename)."""
         tmp = path.with_name(f".{path.name}.tmp")

@@ -29,6 +29,7 @@ from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
 from wardrobe.train import engine
 from wardrobe.train.data import build_splits
+from wardrobe.train.evaluate import SPLIT_DATA
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +47,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wardrobe train closet", add_help=add_help,
                                 description="Identification and false matches of enrolled garments.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--bundle", type=Path, required=True, help="model bundle with an embedding output")
-    p.add_argument("--data", action="append", required=True, metavar="KIND=PATH", help="clothing-photos=DIR")
+    engine.add_flags(p, "bundle", "data", "seed", "report", required=("bundle", "data"),
+                     bundle={"help": "model bundle with an embedding output"}, data={"help": SPLIT_DATA},
+                     report=Path("runs/closet.json"))
     p.add_argument("--closet-size", type=int, default=60, help="garments enrolled per split")
     p.add_argument("--views", type=int, default=3, help="test views per enrolled garment")
-    engine.add_flags(p, "seed")
-    p.add_argument("--output", type=Path, default=Path("runs/closet.json"))
     return p
 
 

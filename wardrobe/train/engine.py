@@ -49,6 +49,14 @@ FLAGS: dict[str, tuple[tuple[str, ...], dict]] = {
     "output_dir": (("--output-dir",), dict(type=Path, default=Path("runs/train"), help="run folder")),
     "resume": (("--resume",), dict(action="store_true", help="continue from the run folder's checkpoint.pt")),
     "max_minutes": (("--max-minutes",), dict(type=float, default=0, help="stop after this many minutes (0: no limit)")),
+    # The bundle tools (export, patterns) and the measurements on a bundle (evaluate, see-better, closet, match):
+    "bundle": (("--bundle",), dict(type=Path, help="model bundle directory")),
+    "home_colours": (("--home-colours",), dict(type=Path, help="CSV image,split,families of home photos labelled by eye")),
+    "report": (("--output",), dict(type=Path, default=Path("runs/report.json"), help="where the figures are written (JSON)")),
+    "calibration_batches": (("--calibration-batches",), dict(type=int, default=8,
+                                                            help="batches of 32 training photos for int8 calibration")),
+    "version": (("--version",), dict(help="bundle version (default: creation time)")),
+    "sign": (("--sign",), dict(type=Path, metavar="KEY", help="sign the bundle with this private key (wardrobe keygen)")),
 }
 
 

@@ -30,6 +30,8 @@ from wardrobe.train.data import build_splits
 
 log = logging.getLogger(__name__)
 
+SPLIT_DATA = "clothing-photos=DIR and/or product-photos=DIR (the training script's split, same seed)"
+"""The --data help of every measurement on a bundle: the photos are split exactly as training split them."""
 HINT_THRESHOLDS = (1.01, 0.9, 0.7, 0.5, 0.3, 0.0)
 """Colour-head probabilities at or above which its family replaces the clusters' (1.01: never; 0: always)."""
 
@@ -39,14 +41,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wardrobe train evaluate", add_help=add_help,
                                 description="Score the whole describe pipeline of a bundle on held-out photos.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--bundle", type=Path, required=True, help="model bundle directory")
-    p.add_argument("--data", action="append", required=True, metavar="KIND=PATH",
-                   help="clothing-photos=DIR and/or product-photos=DIR (the training script's split, same seed)")
-    p.add_argument("--home-colours", type=Path, help="CSV image,split,families of home photos labelled by eye")
-    engine.add_flags(p, "seed")
+    engine.add_flags(p, "bundle", "data", "home_colours", "seed", "report", required=("bundle", "data"),
+                     data={"help": SPLIT_DATA}, report=Path("runs/evaluate.json"))
     p.add_argument("--limit", type=int, default=0, help="at most this many photos per source and split (0: all)")
     p.add_argument("--splits", default="val,test", help="splits to score")
-    p.add_argument("--output", type=Path, default=Path("runs/evaluate.json"))
     return p
 
 

@@ -36,12 +36,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--run", type=Path, required=True, help="training run folder (holds best.pt)")
     p.add_argument("--output", type=Path, required=True, help="bundle directory to write (replaced)")
     engine.add_flags(p, "data", "limit", "cache_dir", data={"help": "datasets (default: the run's own)"})
-    p.add_argument("--calibration-batches", type=int, default=8, help="batches of 32 training photos for int8 calibration")
     p.add_argument("--latency-photos", type=int, default=50, help="photos timed per runtime")
     p.add_argument("--threads", type=int, default=1,
                    help="inference threads while measuring (1: as the appliance's one press at a time on a Pi core)")
-    p.add_argument("--version", help="bundle version (default: creation time)")
-    p.add_argument("--sign", type=Path, metavar="KEY", help="sign the bundle with this private key (wardrobe keygen)")
+    engine.add_flags(p, "calibration_batches", "version", "sign")
     return p
 
 

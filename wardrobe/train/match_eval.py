@@ -24,6 +24,7 @@ from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
 from wardrobe.train import engine
 from wardrobe.train.data import build_splits
+from wardrobe.train.evaluate import SPLIT_DATA
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +36,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wardrobe train match", add_help=add_help,
                                 description="Do-these-match accuracy on held-out sock pairs.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--bundle", type=Path, required=True)
-    p.add_argument("--data", action="append", required=True, metavar="KIND=PATH")
+    engine.add_flags(p, "bundle", "data", "seed", "report", required=("bundle", "data"), data={"help": SPLIT_DATA},
+                     report=Path("runs/match.json"))
     p.add_argument("--label", default="Socks", help='the product type compared, or "all" (a random sample of every type)')
     p.add_argument("--sample", type=int, default=300, help='photos per split with --label all')
-    engine.add_flags(p, "seed")
-    p.add_argument("--output", type=Path, default=Path("runs/match.json"))
     return p
 
 

@@ -72,14 +72,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wardrobe train patterns", add_help=add_help,
                                 description="Add a pattern head (weak labels from product names) to a bundle.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--bundle", type=Path, required=True, help="the bundle to extend (its run's data and cache)")
     p.add_argument("--output", type=Path, required=True, help="the new bundle's directory (replaced)")
     p.add_argument("--home-patterns", type=Path, help="CSV image,split,pattern of home photos labelled by eye")
-    engine.add_flags(p, "cache_dir")
-    p.add_argument("--data", action="append", metavar="KIND=PATH", help="datasets (default: the bundle's run's)")
-    p.add_argument("--calibration-batches", type=int, default=8, help="batches of 32 photos for int8 calibration")
-    p.add_argument("--version", help="bundle version (default: creation time)")
-    p.add_argument("--sign", type=Path, metavar="KEY", help="sign the new bundle with this private key")
+    engine.add_flags(p, "bundle", "cache_dir", "data", "calibration_batches", "version", "sign", required=("bundle",),
+                     bundle={"help": "the bundle to extend (its run's data and cache)"},
+                     data={"help": "datasets (default: the bundle's run's)"})
     p.add_argument("--retune", action="store_true",
                    help="only choose the thresholds again, on an existing --output bundle that has a pattern head")
     return p
@@ -97,17 +94,17 @@ def main(args: argparse.Namespace) -> dict:
     run = bundle.meta["trained"]["args"]
     cut = int(run["freeze_blocks"])
     pre = bundle.preprocess
-    n_out = len(bundle.classes) + len(bundle.colour_families) + len(bundle.occasions)
-    model = build_model(bundle.arch, n_out)
-    from safetensors.torch import load_file
-
-    model.load_state_dict(load_file(str(bundle.path / bundle.runtimes["torch"])))
-    model.eval()
     data = args.data or run["data"]
     _, splits = build_splits(data, Taxonomy.load(run.get("taxonomy")), Preprocess(), int(run["seed"]), None,
                              decode=False)
     if args.retune:
         return retune(args, splits, data)
+    from safetensors.torch import load_file
+
+    model = build_model(bundle.arch, bundle.outputs)
+    model.load_state_dict(load_file(str(bundle.path / bundle.runtimes["torch"])))
+    drop_patterns(model, len(bundle.patterns))  # a bundle that has a pattern head gets a new one, not a second
+    model.eval()
     key = hashlib.sha256(json.dumps([run["model"], cut, pre.to_dict(), str(run["weights"]),
                                      {k: [r.path for r in s.records] for k, s in splits.items()},
                                      frozen.HOME_VIEWS, frozen.PRODUCT_VIEWS, int(run["seed"])]).encode()).hexdigest()[:12]
@@ -141,17 +138,15 @@ def main(args: argparse.Namespace) -> dict:
     return retune(args, splits, data)
 
 
-def appliance_probs(bundle_dir: Path, paths: list[str]) -> np.ndarray:
+def appliance_probs(pipe, paths: list[str]) -> np.ndarray:
     """The pattern probabilities the appliance itself computes (its int8 model on the garment cut out by its
     own segmentation)."""
     from tqdm import tqdm
 
-    from wardrobe.classify import Classifier
     from wardrobe.images import read_image, shrink
-    from wardrobe.pipeline import WORK_SIDE, Pipeline
+    from wardrobe.pipeline import WORK_SIDE
     from wardrobe.segment import segment
 
-    pipe = Pipeline(Classifier.load(bundle_dir))
     out = []
     for p in tqdm(paths, desc="patterns", unit="photo"):
         rgb = shrink(read_image(p), WORK_SIDE)
@@ -163,10 +158,14 @@ def retune(args, splits: dict, data: list[str]) -> dict:
     """Thresholds from the shipped int8 model's own outputs: on validation product photos and, when given,
     validation home photos labelled by eye, each pattern's threshold is the higher of the two that reach
     90 % precision; test figures per source. Written into the bundle's bundle.json."""
+    from wardrobe.classify import Classifier
+    from wardrobe.pipeline import Pipeline
+
+    pipe = Pipeline(Classifier.load(args.output))
     product = {}
     for name in ("val", "test"):
         recs = [r for r in splits[name].records if r.source == "product-photos" and pattern_of(r.name)]
-        product[name] = (appliance_probs(args.output, [r.path for r in recs]),
+        product[name] = (appliance_probs(pipe, [r.path for r in recs]),
                          np.array([PATTERNS.index(pattern_of(r.name)) for r in recs]))
     home: dict = {}
     if args.home_patterns:
@@ -175,7 +174,7 @@ def retune(args, splits: dict, data: list[str]) -> dict:
             rows = list(csv.DictReader(f))
         for name in ("val", "test"):
             mine = [r for r in rows if r["split"] == name]
-            home[name] = (appliance_probs(args.output, [str(root / r["image"]) for r in mine]),
+            home[name] = (appliance_probs(pipe, [str(root / r["image"]) for r in mine]),
                           np.array([PATTERNS.index(r["pattern"]) for r in mine]))
     thresholds = product_only = choose_thresholds(*product["val"])
     if home:
@@ -204,6 +203,17 @@ def enough_evidence(probs: np.ndarray, targets: np.ndarray, i: int, threshold: f
     """Whether home photos may overrule the product photos' threshold of pattern i: they must hold as many
     predictions of it above that threshold as a threshold needs on product photos."""
     return int(((probs.argmax(1) == i) & (probs.max(1) >= threshold)).sum()) >= MIN_PREDICTIONS
+
+
+def drop_patterns(model, n: int) -> None:
+    """Cut the last n outputs (an earlier pattern head) off the network's last linear layer."""
+    if n:
+        fc = model.net._fc
+        cut = torch.nn.Linear(fc.in_features, fc.out_features - n)
+        with torch.no_grad():
+            cut.weight.copy_(fc.weight[:-n])
+            cut.bias.copy_(fc.bias[:-n])
+        model.net._fc = cut
 
 
 def softmax(z: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ under four lights, each with each correction, and the main colour's family is sc
 shop's label (product photos) or the families labelled by eye (home photos):
 - lights: as taken; warm 2700 K and cool 6500 K bulbs seen by a camera balanced for 4500 K whose own
   auto white balance removes half the cast (log scale); dim (a fifth of the light, with sensor noise);
-- corrections: none; an estimate from the photo always (grey-world, grey-edge); "auto" (an estimate
+- corrections: none; an estimate from the photo always (grey-world, grey-edge); "estimate" (an estimate
   only when the cast it finds reaches a threshold: estimator and threshold chosen on validation); the
   white card (reflectance 0.85, pasted into the top-left corner before the light is applied, read at
   its calibrated place).
@@ -31,7 +31,7 @@ from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
 from wardrobe.train import engine
 from wardrobe.train.data import build_splits
-from wardrobe.train.evaluate import load_home_colours
+from wardrobe.train.evaluate import SPLIT_DATA, load_home_colours
 from wardrobe.whitebalance import ESTIMATORS, WhiteBalance, WhiteCard, cast_strength, to_linear, to_srgb
 
 log = logging.getLogger(__name__)
@@ -91,16 +91,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wardrobe train see-better", add_help=add_help,
                                 description="White balance under simulated lights, and aiming-message rates.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--bundle", type=Path, required=True, help="model bundle directory")
-    p.add_argument("--data", action="append", required=True, metavar="KIND=PATH",
-                   help="clothing-photos=DIR and/or product-photos=DIR (the training script's split, same seed)")
-    p.add_argument("--home-colours", type=Path, help="CSV image,split,families of home photos labelled by eye")
-    engine.add_flags(p, "seed")
+    engine.add_flags(p, "bundle", "data", "home_colours", "seed", "report", required=("bundle", "data"),
+                     data={"help": SPLIT_DATA}, report=Path("runs/see-better.json"))
     p.add_argument("--limit", type=int, default=300, help="product photos per split (home: every labelled one)")
     p.add_argument("--splits", default="val,test")
     p.add_argument("--part", choices=("white-balance", "aiming"), default="white-balance")
     p.add_argument("--sheets", type=Path, help="aiming: write contact sheets of each message's photos here")
-    p.add_argument("--output", type=Path, default=Path("runs/see-better.json"))
     return p
 
 
@@ -213,9 +209,9 @@ def white_balance(args: argparse.Namespace) -> dict:
                     row[method] = d.colours[0].family if d.colours else None
                 rows.append(row)
         results[split] = summarise(rows)
-        log.info("%s: %s", split, json.dumps(results[split]["auto_by_threshold"]))
+        log.info("%s: %s", split, json.dumps(results[split]["estimate_by_threshold"]))
     if "val" in results:
-        val = results["val"]["auto_by_threshold"]
+        val = results["val"]["estimate_by_threshold"]
         best = max(val, key=lambda k: (round(val[k], 6), float(k.split("@")[1])))  # ties: the least correction
         estimator, threshold = best.split("@")
         results["chosen"] = {"estimator": estimator, "threshold": float(threshold)}
@@ -227,7 +223,7 @@ def white_balance(args: argparse.Namespace) -> dict:
 
 def correct(row: dict, method: str, estimator: str = "grey-edge", threshold: float = 0.0) -> bool:
     """Whether the main colour's family was right with this correction."""
-    if method == "auto":
+    if method == "estimate":
         said = row[estimator] if row[f"cast:{estimator}"] >= threshold else row["none"]
     else:
         said = row[method]
@@ -235,13 +231,13 @@ def correct(row: dict, method: str, estimator: str = "grey-edge", threshold: flo
 
 
 def summarise(rows: list[dict]) -> dict:
-    """auto's accuracy over every photo and light for each estimator and threshold, and the rows themselves."""
-    return {"auto_by_threshold": {f"{e}@{t}": float(np.mean([correct(r, "auto", e, t) for r in rows]))
+    """The gated estimate's accuracy over every photo and light for each estimator and threshold, and the rows."""
+    return {"estimate_by_threshold": {f"{e}@{t}": float(np.mean([correct(r, "estimate", e, t) for r in rows]))
                                   for e in ESTIMATORS for t in CAST_THRESHOLDS}, "rows": rows}
 
 
 def table(result: dict, estimator: str, threshold: float) -> dict:
-    """Accuracy (%) per source and light: none, each estimate always, auto as chosen, the white card."""
+    """Accuracy (%) per source and light: none, each estimate always, the gated estimate as chosen, the card."""
     rows = result["rows"]
     out: dict = {}
     for src in sorted({r["source"] for r in rows}):
@@ -250,5 +246,5 @@ def table(result: dict, estimator: str, threshold: float) -> dict:
             out.setdefault(src, {})[light] = {
                 "n": len(mine),
                 **{m: round(100 * float(np.mean([correct(r, m, estimator, threshold) for r in mine])), 1)
-                   for m in ("none", *ESTIMATORS, "auto", "card")}}
+                   for m in ("none", *ESTIMATORS, "estimate", "card")}}
     return out
