@@ -119,3 +119,45 @@ def recogniser():
     model = load_colour_model() or {"palette": []}
     colours = [p["name"] for p in model["palette"]] + list(FAMILIES)
     return Recogniser(colours, Taxonomy.load().classes)
+
+
+class SmallDisk:
+    """A real, small filesystem (tmpfs) that a test can fill to the last byte, then free again."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.ballast = path / "ballast"
+
+    def fill(self) -> None:
+        """Write until the disk refuses (ENOSPC), as a disk filled by something else would."""
+        import errno
+
+        with open(self.ballast, "ab", buffering=0) as f:
+            for size in (1 << 16, 4096, 512, 1):
+                block = b"\0" * size
+                try:
+                    while True:
+                        f.write(block)
+                except OSError as e:
+                    assert e.errno == errno.ENOSPC, e
+        assert shutil.disk_usage(self.path).free < 4096
+
+    def free(self) -> None:
+        self.ballast.unlink()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """An 8 MiB tmpfs mounted for the test (needs root, as in CI; skipped elsewhere, failed in CI)."""
+    import subprocess
+
+    mnt = tmp_path / "small-disk"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0755", "wardrobe-test", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode:
+        if "CI" in os.environ:
+            pytest.fail(f"cannot mount a tmpfs to fill: {r.stderr.strip()}")
+        pytest.skip(f"cannot mount a tmpfs here (root needed): {r.stderr.strip()}")
+    yield SmallDisk(mnt)
+    subprocess.run(["umount", "-l", str(mnt)], check=False)

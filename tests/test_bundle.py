@@ -102,6 +102,25 @@ def test_temperature_scaling_softens_confidence():
     assert abs(p.sum() - 1) < 1e-6 and np.all(p >= 0)
 
 
+@pytest.mark.parametrize("runtime", ["onnx", "torch"])
+def test_photos_run_together_give_what_each_gives_alone(runtime):
+    """The pipeline sends the photo and its cut-out garment through the network in one run: the answers are
+    those of one run each."""
+    from wardrobe.pipeline import on_white
+    from wardrobe.segment import segment
+
+    clf = Classifier.load(SHIPPED, runtime)
+    rgb = rgb_of("home-shirt.jpg")
+    cut = on_white(rgb, segment(rgb, "auto", None))
+    assert cut.shape != rgb.shape
+    together = clf.predict_many([rgb, cut, rgb_of("product-jeans-blue.jpg")])
+    for alone, both in zip([clf.predict(rgb), clf.predict(cut), clf.predict(rgb_of("product-jeans-blue.jpg"))],
+                           together, strict=True):
+        assert [g for g, _ in alone.ranked] == [g for g, _ in both.ranked]
+        assert [p for _, p in alone.ranked] == pytest.approx([p for _, p in both.ranked], abs=1e-5)
+        assert alone.pattern == both.pattern and np.allclose(alone.embedding, both.embedding, atol=1e-5)
+
+
 def test_shipped_model_says_when_no_garment_is_there():
     """The background class: garment-free corners of the real sample photos (test split) are not named as
     garments, and no sample garment photo is lost to it."""

@@ -208,3 +208,69 @@ def test_the_same_garment_seen_again_matches(pipeline):
     again = pipeline.describe(another_view(shrink(rgb_of("home-longsleeve.jpg"), 640)))
     v = compare(again, first)
     assert v.kind == "match" and v.sentence == "They match: both navy blue."
+
+
+def integrity(db) -> str:
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return con.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_a_full_disk_while_enrolling_loses_nothing(small_disk):
+    """A real full disk (a filled tmpfs): enrolling, exporting and importing say so in one line, change
+    nothing, and work again once space is freed."""
+    state = small_disk.path / "state"
+    r = wardrobe("enrol", str(PHOTOS / "home-outwear.jpg"), "--name", "red winter coat", "--state-dir", str(state))
+    assert r.returncode == 0, r.stderr
+    backup = small_disk.path / "backup.db"
+    assert wardrobe("enrolled", "export", str(backup), "--state-dir", str(state)).returncode == 0
+    small_disk.fill()
+    r = wardrobe("enrol", str(PHOTOS / "home-pants.jpg"), "--name", "grey trousers", "--state-dir", str(state))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "the disk is full" in r.stderr, r.stderr
+    assert "nothing was saved" in r.stderr and "Traceback" not in r.stderr
+    r = wardrobe("enrolled", "export", str(small_disk.path / "again.db"), "--state-dir", str(state))
+    assert r.returncode != 0 and r.stderr.count("\n") == 1 and "the disk is full" in r.stderr, r.stderr
+    assert not (small_disk.path / "again.db").exists(), "a half-written export is removed"
+    r = wardrobe("enrolled", "import", str(backup), "--state-dir", str(state))
+    assert r.returncode != 0 and "the disk is full" in r.stderr, r.stderr
+    assert not list(state.glob("closet.db.damaged-*")), "a full disk is not a damaged database"
+    small_disk.free()
+    db = state / "closet.db"
+    assert integrity(db) == "ok"
+    assert [g.name for g in Closet(db).garments()] == ["red winter coat"]  # what was acknowledged is there
+    r = wardrobe("enrol", str(PHOTOS / "home-pants.jpg"), "--name", "grey trousers", "--state-dir", str(state))
+    assert r.returncode == 0, r.stderr
+    assert [g.name for g in Closet(db).garments()] == ["red winter coat", "grey trousers"]
+
+
+def test_voice_labels_travel_with_an_export(tmp_path, pipeline):
+    from wardrobe.audio import read_wav, wav_bytes
+
+    closet = Closet(tmp_path / "closet.db")
+    rgb = shrink(rgb_of("home-shirt.jpg"), 640)
+    clip = wav_bytes(np.arange(16000, dtype=np.int16) % 3000, 16000)
+    closet.enrol_described(pipeline.describe(rgb), rgb, pipeline.model_version, voice_label="20261123-120000",
+                           voice_clip=clip)
+    closet.export(tmp_path / "backup.db")
+    other = Closet(tmp_path / "new-pi" / "closet.db")
+    assert other.import_from(tmp_path / "backup.db") == 1
+    (g,) = other.garments()
+    assert g.voice_label == "20261123-120000" and g.voice_clip == clip
+    assert read_wav(g.voice_clip)[0].size == 16000
+
+
+def test_a_closet_made_before_voice_clips_opens_and_imports(tmp_path, pipeline):
+    """closet.db files of the first version (no voice_clip column) are opened and imported as they are."""
+    old = tmp_path / "old.db"
+    con = sqlite3.connect(old)
+    con.execute("CREATE TABLE garments (id INTEGER PRIMARY KEY, name TEXT, voice_label TEXT, created REAL NOT NULL, "
+                "thumbnail BLOB NOT NULL, embedding BLOB NOT NULL, model_version TEXT NOT NULL, colours TEXT NOT NULL)")
+    con.execute("INSERT INTO garments (name, created, thumbnail, embedding, model_version, colours) VALUES "
+                "('blue shirt', 0, x'00', ?, 'v1', '[]')", (np.ones(4, np.float32).tobytes(),))
+    con.commit()
+    con.close()
+    assert Closet(tmp_path / "new.db").import_from(old) == 1
+    closet = Closet(old)
+    assert [(g.name, g.voice_clip) for g in closet.garments()] == [("blue shirt", None)]

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -18,15 +19,18 @@ import numpy as np
 import pytest
 
 from tests.conftest import PHOTOS, ROOT, SHIPPED
+from tests.test_cli import wardrobe
 from tests.test_speech import content
 from wardrobe.audio import read_wav
+from wardrobe.closet import Closet
 
 
 class DaemonProcess:
     """The harness subprocess with its log collected line by line."""
 
-    def __init__(self, tmp: Path, *flags: str, fsize_limit: int | None = None, camera: Path | None = None) -> None:
-        self.state = tmp / "state"
+    def __init__(self, tmp: Path, *flags: str, fsize_limit: int | None = None, camera: Path | None = None,
+                 state: Path | None = None) -> None:
+        self.state = state or tmp / "state"
         self.camera = camera or tmp / "camera"
         if camera is None:
             self.camera.mkdir()
@@ -229,8 +233,10 @@ def test_a_long_hold_records_a_voice_label_that_is_played_when_the_garment_is_se
     d.wait_for(r"saying: Say its name after the beep")
     d.wait_for(r"voice label \S+ recorded for garment 1")
     d.wait_for(r"played voice label")
-    clip = sorted((d.state / "voice-labels").glob("*.wav"))
-    assert len(clip) == 1 and read_wav(clip[0])[0].size > 8000
+    closet = Closet(d.state / "closet.db")
+    (g,) = closet.garments()  # the recording is kept in the database, with the garment
+    assert g.voice_label and read_wav(g.voice_clip)[0].size > 8000
+    closet.close()
     time.sleep(1)
     d.send("press")  # the same garment again: "Your" and the user's own words
     d.wait_for(r"described:", count=2)
@@ -254,7 +260,34 @@ def test_a_long_hold_without_a_microphone_or_with_silence(daemon, tmp_path):
         d.send("record")
         d.wait_for(f"saying: .*{said}")
         d.stop()
-        assert not list((d.state / "voice-labels").glob("*.wav")) if (d.state / "voice-labels").exists() else True
+        assert not (d.state / "closet.db").exists() or not Closet(d.state / "closet.db").garments()
+
+
+def test_a_full_disk_while_recording_a_voice_label_loses_nothing(daemon, tmp_path, spoken_name, small_disk):
+    """The closet's disk fills up (a real tmpfs): the user hears that the name was not saved, the garment
+    enrolled before is intact, and once space is freed the same hold saves it."""
+    state = small_disk.path / "state"
+    r = wardrobe("enrol", str(PHOTOS / "home-outwear.jpg"), "--name", "red winter coat", "--state-dir", str(state))
+    assert r.returncode == 0, r.stderr
+    config = tmp_path / "config.toml"
+    config.write_text(f'[speech]\nmicrophone = "{spoken_name}"\n')
+    d = daemon("--config", str(config), "--output", "none", camera=one_photo_camera(tmp_path), state=state)
+    d.send("press")
+    d.wait_for(r"described:")
+    small_disk.fill()
+    time.sleep(1)
+    d.send("record")
+    d.wait_for(r"saying: I couldn't save the name: my storage is full")
+    d.wait_for(r"voice label not saved: .*the disk is full")
+    closet = Closet(state / "closet.db")
+    assert [g.name for g in closet.garments()] == ["red winter coat"]
+    small_disk.free()
+    time.sleep(1)
+    d.send("record")
+    d.wait_for(r"voice label \S+ recorded for garment 2")
+    d.stop()
+    assert [g.name for g in closet.garments()] == ["red winter coat", None] and closet.garments()[1].voice_clip
+    assert sqlite3.connect(state / "closet.db").execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 def test_camera_missing_at_start(tmp_path, daemon):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import wave
@@ -23,17 +24,24 @@ class Player(Protocol):
         """Play (or store) the audio; blocks until done."""
 
 
+def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
+    """Mono int16 audio as the bytes of a WAV file."""
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes(np.asarray(audio, np.int16).tobytes())
+    return buf.getvalue()
+
+
 def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
     """Write mono int16 audio as a WAV file, via a temp file and rename so no half file is left."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f, wave.open(f, "wb") as w:  # open first: no half-made writer on failure
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(sample_rate)
-            w.writeframes(np.asarray(audio, np.int16).tobytes())
+        tmp.write_bytes(wav_bytes(audio, sample_rate))
         os.replace(tmp, path)
     except OSError as e:
         try:
@@ -43,11 +51,11 @@ def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
         raise AudioError(f"cannot write {path}: {e.strerror or e}") from e
 
 
-def read_wav(path: Path) -> tuple[np.ndarray, int]:
-    """Read a mono 16-bit WAV file."""
-    with wave.open(str(path), "rb") as w:
+def read_wav(source: Path | bytes) -> tuple[np.ndarray, int]:
+    """Read a mono 16-bit WAV file (a path, or the file's bytes)."""
+    with wave.open(io.BytesIO(source) if isinstance(source, bytes) else str(source), "rb") as w:
         if w.getsampwidth() != 2:
-            raise AudioError(f"{path}: only 16-bit WAV is supported")
+            raise AudioError(f"{'the recording' if isinstance(source, bytes) else source}: only 16-bit WAV is supported")
         data = np.frombuffer(w.readframes(w.getnframes()), np.int16)
         if w.getnchannels() > 1:
             data = data.reshape(-1, w.getnchannels())[:, 0]

@@ -115,7 +115,14 @@ class TorchBackend:
         return self.forward(x)[0]
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Logits, and the pooled features for networks that have them (EfficientNet-Lite)."""
+        """Logits, and the pooled features for networks that have them (EfficientNet-Lite). Photos run one
+        at a time: dynamic quantization scales the linear layers' inputs by the whole batch's range, so a
+        photo's answer would depend on the photos beside it."""
+        if len(x) > 1:
+            outs = [self.forward(x[i : i + 1]) for i in range(len(x))]
+            embs = [e for _, e in outs]
+            return (np.concatenate([z for z, _ in outs]),
+                    None if embs[0] is None else np.concatenate(embs))
         with self.torch.inference_mode():
             t = self.torch.from_numpy(x)
             if hasattr(self.model, "pooled"):
@@ -151,25 +158,42 @@ class Classifier:
                                                        np.ndarray | None]:
         """Temperature-scaled softmax over the garment classes, softmax over colour families, a sigmoid per
         occasion output, softmax over patterns, and the L2-normalised embedding (or None)."""
-        z, emb = self.backend.forward(self.bundle.preprocess(rgb))
-        z = z[0].astype(np.float64)
-        if not np.all(np.isfinite(z)):
-            raise ModelError("the model produced non-numbers (NaN or infinity)")
+        return self.probabilities_of([rgb])[0]
+
+    def probabilities_of(self, photos: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                        np.ndarray, np.ndarray | None]]:
+        """probabilities() for several photos in one run of the network (cheaper than one run each)."""
+        zs, embs = self.backend.forward(np.concatenate([self.bundle.preprocess(rgb) for rgb in photos]))
         b = self.bundle
         n, f, o = len(b.classes), len(b.colour_families), len(b.occasions)
-        if len(z) != b.outputs:
-            raise ModelError(f"the model gives {len(z)} outputs but the bundle names {n} classes, {f} colour "
-                             f"families, {o} occasions and {len(b.patterns)} patterns")
-        if emb is not None:
-            emb = emb[0].astype(np.float32)
-            emb = emb / max(float(np.linalg.norm(emb)), 1e-12)
-        return (softmax(z[:n] / b.temperature), softmax(z[n : n + f]), 1 / (1 + np.exp(-z[n + f : n + f + o])),
-                softmax(z[n + f + o :]), emb)
+        out = []
+        for k in range(len(photos)):
+            z = zs[k].astype(np.float64)
+            if not np.all(np.isfinite(z)):
+                raise ModelError("the model produced non-numbers (NaN or infinity)")
+            if len(z) != b.outputs:
+                raise ModelError(f"the model gives {len(z)} outputs but the bundle names {n} classes, {f} colour "
+                                 f"families, {o} occasions and {len(b.patterns)} patterns")
+            emb = None
+            if embs is not None:
+                emb = embs[k].astype(np.float32)
+                emb = emb / max(float(np.linalg.norm(emb)), 1e-12)
+            out.append((softmax(z[:n] / b.temperature), softmax(z[n : n + f]),
+                        1 / (1 + np.exp(-z[n + f : n + f + o])), softmax(z[n + f + o :]), emb))
+        return out
 
     def predict(self, rgb: np.ndarray, top: int = 3) -> Prediction:
         """The top classes with calibrated probabilities, the colour head's ranking, confident occasions,
         a confident pattern and the embedding."""
-        p, c, o, pat, emb = self.probabilities(rgb)
+        return self.predict_many([rgb], top)[0]
+
+    def predict_many(self, photos: list[np.ndarray], top: int = 3) -> list[Prediction]:
+        """predict() for several photos in one run of the network."""
+        return [self.prediction(*probs, top=top) for probs in self.probabilities_of(photos)]
+
+    def prediction(self, p: np.ndarray, c: np.ndarray, o: np.ndarray, pat: np.ndarray, emb: np.ndarray | None,
+                   top: int = 3) -> Prediction:
+        """A Prediction from the heads' probabilities."""
         classes = self.bundle.classes
         background = 0.0
         if self.bundle.background_class is not None:

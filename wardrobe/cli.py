@@ -365,8 +365,8 @@ def cmd_closet(args: argparse.Namespace, settings) -> int:
         from wardrobe.images import read_image
         from wardrobe.phrase import BLOCKING
 
-        pipeline = wiring.build_pipeline(settings)
-        closet = wiring.open_closet(settings, pipeline.classifier, create=True)
+        pipeline = wiring.build_pipeline(settings, closet=False)
+        closet = pipeline.closet = wiring.open_closet(settings, pipeline.classifier, create=True)
         if pipeline.classifier is None or not pipeline.classifier.bundle.embedding:
             raise ClosetError("the model in use has no embedding output, which enrolling needs: install a model made "
                               "by `wardrobe train patterns` (the shipped model has one)")

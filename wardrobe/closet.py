@@ -1,7 +1,7 @@
 """The user's own clothes: enrolled garments in SQLite, and matching a photo against them.
 
 One table in state_dir/closet.db (WAL mode, synchronous=FULL: an acknowledged enrolment survives a power
-cut). Each garment keeps its name (or the id of a recorded voice label), a thumbnail (JPEG of the photo
+cut). Each garment keeps its name (or a recorded voice label: its id and the recording), a thumbnail (JPEG of the photo
 it was enrolled from), the model's embedding of that photo and the model version that made it, and a
 colour signature (the main colours in CIELAB with their shares). When the model changes, embeddings are
 made again from the thumbnails, so enrolment never has to be repeated.
@@ -13,6 +13,7 @@ A photo matches a garment when the embeddings are close (cosine similarity) and 
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -38,13 +39,28 @@ CREATE TABLE IF NOT EXISTS garments (
     thumbnail BLOB NOT NULL,
     embedding BLOB NOT NULL,
     model_version TEXT NOT NULL,
-    colours TEXT NOT NULL
+    colours TEXT NOT NULL,
+    voice_clip BLOB
 );
 """
+COLUMNS = "id, name, voice_label, created, thumbnail, embedding, model_version, colours, voice_clip"
+FULL_BELOW = 1 << 20
+"""Free bytes under which a failed write is put down to a full disk."""
+
+
+DAMAGED = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+"""SQLite's names for a database file that is damaged (not merely unwritable)."""
 
 
 class ClosetError(WardrobeError):
     """The enrolled closet cannot do what was asked (unknown garment, unreadable database, ...)."""
+
+    def __init__(self, message: str, damaged: bool = False, full: bool = False) -> None:
+        super().__init__(message)
+        self.damaged = damaged
+        """The database file itself is damaged (it can only be moved aside)."""
+        self.full = full
+        """The disk is full (nothing is wrong with the database)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +76,9 @@ class Garment:
     model_version: str
     colours: list[dict]
     """[{"lab": [L, a, b], "share": s, "name": "navy blue"}, ...], main colour first."""
+    voice_clip: bytes | None = None
+    """The recorded voice label as a WAV file's bytes (None: no recording, or one kept as a file by an
+    older closet in state_dir/voice-labels)."""
 
     @property
     def label(self) -> str:
@@ -101,6 +120,12 @@ def thumbnail(rgb: np.ndarray, side: int = 320) -> bytes:
     return jpeg.tobytes()
 
 
+def unit(embedding) -> np.ndarray:
+    """The embedding as float32 of length 1 (cosine similarity is then a dot product)."""
+    emb = np.asarray(embedding, np.float32)
+    return emb / max(float(np.linalg.norm(emb)), 1e-12)
+
+
 def signature(colours) -> list[dict]:
     """A colour signature from the pipeline's Colour list."""
     return [{"lab": [round(float(v), 2) for v in c.lab], "share": round(float(c.share), 3), "name": c.name}
@@ -118,8 +143,10 @@ class Closet:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
+            if "voice_clip" not in {r[1] for r in self.db.execute("PRAGMA table_info(garments)")}:
+                self.db.execute("ALTER TABLE garments ADD COLUMN voice_clip BLOB")  # a closet made before clips
         except (OSError, sqlite3.Error) as e:
-            raise ClosetError(f"cannot open the closet database {self.path}: {e}") from None
+            raise self.failed(f"cannot open the closet database {self.path}", e) from None
         self._cache: list[Garment] | None = None
         self._gallery: np.ndarray | None = None
         """The enrolled embeddings as one matrix, made with the cache."""
@@ -128,52 +155,67 @@ class Closet:
     def close(self) -> None:
         self.db.close()
 
+    def failed(self, what: str, e: Exception, folder: Path | None = None, writing: bool = True) -> ClosetError:
+        """The ClosetError for a failed database call in folder (the closet's own by default): a full disk is
+        named as such (SQLite often calls it an I/O error), a damaged file is marked damaged."""
+        name = getattr(e, "sqlite_errorname", "")
+        try:
+            full = shutil.disk_usage(folder or self.path.parent).free < FULL_BELOW
+        except OSError:
+            full = False
+        if full or name == "SQLITE_FULL":
+            saved = ", so nothing was saved" if writing else ""
+            return ClosetError(f"{what}: the disk is full{saved} (free some space and try again)", full=True)
+        return ClosetError(f"{what}: {e}", damaged=name in DAMAGED)
+
     def _rows(self, where: str = "", args: tuple = ()) -> list[Garment]:
         try:
-            rows = self.db.execute(f"SELECT id, name, voice_label, created, thumbnail, embedding, model_version, "
-                                   f"colours FROM garments {where} ORDER BY id", args).fetchall()
+            rows = self.db.execute(f"SELECT {COLUMNS} FROM garments {where} ORDER BY id", args).fetchall()
         except sqlite3.Error as e:
-            raise ClosetError(f"cannot read the closet database {self.path}: {e}") from None
-        return [Garment(r[0], r[1], r[2], r[3], r[4], np.frombuffer(r[5], np.float32).copy(), r[6], json.loads(r[7]))
-                for r in rows]
+            raise self.failed(f"cannot read the closet database {self.path}", e, writing=False) from None
+        return [Garment(r[0], r[1], r[2], r[3], r[4], np.frombuffer(r[5], np.float32).copy(), r[6], json.loads(r[7]),
+                        r[8]) for r in rows]
 
     def garments(self) -> list[Garment]:
         """Every enrolled garment, oldest first (read again when another process changed the database)."""
         try:
             version = self.db.execute("PRAGMA data_version").fetchone()[0]
         except sqlite3.Error as e:
-            raise ClosetError(f"cannot read the closet database {self.path}: {e}") from None
+            raise self.failed(f"cannot read the closet database {self.path}", e, writing=False) from None
         if self._cache is None or version != self._version:
             self._cache, self._version = self._rows(), version
             self._gallery = np.stack([g.embedding for g in self._cache]) if self._cache else None
         return self._cache
 
     def enrol(self, embedding: np.ndarray, colours: list[dict], thumbnail: bytes, model_version: str,
-              name: str | None = None, voice_label: str | None = None) -> int:
-        """Store a garment; its id once the write is on disk."""
+              name: str | None = None, voice_label: str | None = None, voice_clip: bytes | None = None) -> int:
+        """Store a garment (with its recorded voice label's WAV bytes, if any); its id once the write is on disk."""
         if not (name or voice_label):
             raise ClosetError("an enrolled garment needs a name or a voice label")
         if name is not None and not name.strip():
             raise ClosetError("the name is empty")
-        emb = np.asarray(embedding, np.float32)
-        emb = emb / max(float(np.linalg.norm(emb)), 1e-12)
+        return self._insert([(name.strip() if name else None, voice_label, time.time(), thumbnail,
+                              unit(embedding).tobytes(), model_version, json.dumps(colours), voice_clip)])
+
+    def _insert(self, rows: list[tuple]) -> int:
+        """Add garments in one transaction (all or none); the last one's id."""
         try:
             with self.db:
                 self.db.execute("BEGIN IMMEDIATE")
-                cur = self.db.execute(
-                    "INSERT INTO garments (name, voice_label, created, thumbnail, embedding, model_version, colours) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (name.strip() if name else None, voice_label, time.time(), thumbnail, emb.tobytes(),
-                     model_version, json.dumps(colours)))
+                for row in rows:
+                    cur = self.db.execute(
+                        "INSERT INTO garments (name, voice_label, created, thumbnail, embedding, model_version, "
+                        "colours, voice_clip) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
         except sqlite3.Error as e:
-            raise ClosetError(f"cannot write the closet database {self.path}: {e}") from None
+            raise self.failed(f"cannot write the closet database {self.path}", e) from None
         self._cache = None
         return int(cur.lastrowid)
 
     def enrol_described(self, d, rgb: np.ndarray, model_version: str, name: str | None = None,
-                        voice_label: str | None = None) -> int:
+                        voice_label: str | None = None, voice_clip: bytes | None = None) -> int:
         """Enrol the garment of a pipeline Description (its embedding and colours) with its photo."""
-        return self.enrol(d.embedding, signature(d.colours), thumbnail(rgb), model_version, name, voice_label)
+        return self.enrol(d.embedding, signature(d.colours), thumbnail(rgb), model_version, name, voice_label,
+                          voice_clip)
 
     def find(self, which: str) -> Garment:
         """A garment by id or by name (case-insensitive)."""
@@ -191,7 +233,7 @@ class Closet:
                 self.db.execute("BEGIN IMMEDIATE")
                 self.db.execute(sql, args)
         except sqlite3.Error as e:
-            raise ClosetError(f"cannot write the closet database {self.path}: {e}") from None
+            raise self.failed(f"cannot write the closet database {self.path}", e) from None
         self._cache = None
 
     def rename(self, which: str, name: str) -> Garment:
@@ -202,9 +244,9 @@ class Closet:
         self._write("UPDATE garments SET name = ? WHERE id = ?", (name.strip(), g.id))
         return self.find(str(g.id))
 
-    def set_voice_label(self, gid: int, label: str) -> Garment:
-        """Give a garment a (new) recorded voice label."""
-        self._write("UPDATE garments SET voice_label = ? WHERE id = ?", (label, gid))
+    def set_voice_label(self, gid: int, label: str, clip: bytes | None = None) -> Garment:
+        """Give a garment a (new) recorded voice label: its id and the recording's WAV bytes."""
+        self._write("UPDATE garments SET voice_label = ?, voice_clip = ? WHERE id = ?", (label, clip, gid))
         return self.find(str(gid))
 
     def remove(self, which: str) -> Garment:
@@ -217,10 +259,8 @@ class Closet:
         """Make the embeddings of garments enrolled with another model again from their thumbnails."""
         stale = [g for g in self.garments() if g.model_version != model_version]
         for g in stale:
-            emb = np.asarray(embed(g.thumbnail), np.float32)
-            emb = emb / max(float(np.linalg.norm(emb)), 1e-12)
             self._write("UPDATE garments SET embedding = ?, model_version = ? WHERE id = ?",
-                        (emb.tobytes(), model_version, g.id))
+                        (unit(embed(g.thumbnail)).tobytes(), model_version, g.id))
         return len(stale)
 
     def match(self, embedding: np.ndarray | None, colours: list, min_similarity: float = MATCH_SIMILARITY,
@@ -230,9 +270,7 @@ class Closet:
         garments = self.garments()
         if embedding is None or not garments or not colours:
             return None
-        emb = np.asarray(embedding, np.float32)
-        emb = emb / max(float(np.linalg.norm(emb)), 1e-12)
-        sims = self._gallery @ emb
+        sims = self._gallery @ unit(embedding)
         best = int(np.argmax(sims))
         g = garments[best]
         if sims[best] < min_similarity or not g.colours:
@@ -241,27 +279,40 @@ class Closet:
         return Match(g, float(sims[best]), de) if de <= max_delta_e else None
 
     def export(self, target: Path) -> int:
-        """Copy the closet to a file (SQLite's online backup: consistent while the appliance runs)."""
+        """Copy the closet to a file (SQLite's online backup: consistent while the appliance runs); a copy
+        that could not be finished is removed."""
+        target = Path(target)
+        existed = target.exists()
         try:
             out = sqlite3.connect(target)
-            with out:
-                self.db.backup(out)
-            out.close()
+            try:
+                with out:
+                    self.db.backup(out)
+            finally:
+                out.close()
         except sqlite3.Error as e:
-            raise ClosetError(f"cannot write {target}: {e}") from None
+            if not existed:
+                target.unlink(missing_ok=True)
+            raise self.failed(f"cannot write {target}", e, target.resolve().parent) from None
         return len(self.garments())
 
     def import_from(self, source: Path) -> int:
         """Add every garment of an exported closet file; the number added."""
         try:  # read-only: importing never changes the file imported from
             other = sqlite3.connect(f"file:{Path(source).resolve()}?mode=ro", uri=True)
-            rows = other.execute("SELECT name, voice_label, thumbnail, embedding, model_version, colours "
-                                 "FROM garments ORDER BY id").fetchall()
+            has_clips = "voice_clip" in {r[1] for r in other.execute("PRAGMA table_info(garments)")}
+            rows = other.execute("SELECT name, voice_label, thumbnail, embedding, model_version, colours, "
+                                 f"{'voice_clip' if has_clips else 'NULL'} FROM garments ORDER BY id").fetchall()
             other.close()
         except sqlite3.Error as e:
             raise ClosetError(f"{source} is not an exported closet: {e}") from None
-        garments = [Garment(0, r[0], r[1], 0.0, r[2], np.frombuffer(r[3], np.float32), r[4], json.loads(r[5]))
-                    for r in rows]
-        for g in garments:
-            self.enrol(g.embedding, g.colours, g.thumbnail, g.model_version, g.name, g.voice_label)
-        return len(garments)
+        try:
+            new = [(r[0], r[1], time.time(), r[2], unit(np.frombuffer(r[3], np.float32)).tobytes(), r[4],
+                    json.dumps(json.loads(r[5])), r[6]) for r in rows if r[0] or r[1]]
+        except (TypeError, ValueError) as e:
+            raise ClosetError(f"{source} is not an exported closet: a garment is damaged ({e})") from None
+        if len(new) < len(rows):
+            raise ClosetError(f"{source} has a garment with neither a name nor a voice label")
+        if new:  # all or none: a full disk half way through adds nothing
+            self._insert(new)
+        return len(rows)

@@ -35,6 +35,8 @@ SAY_AFTER_BEEP = "Say its name after the beep."
 SAY_NO_MICROPHONE = "I can't hear you: there is no microphone."
 SAY_NOTHING_HEARD = "I didn't hear anything. Hold for three seconds to try again."
 SAY_SAVED = "Saved. I will call it"
+SAY_NOT_SAVED = "I couldn't save the name, so nothing was changed. Please tell the caretaker."
+SAY_STORAGE_FULL = "I couldn't save the name: my storage is full. Nothing was changed. Please tell the caretaker."
 SAY_NOTHING_TO_COMPARE = "Show me the first garment and press once, then show me the second and press twice."
 WARM_PHRASES = [SAY_READY, SAY_NO_CAMERA, SAY_SORRY]
 
@@ -294,7 +296,8 @@ class Daemon:
     def record_label(self) -> None:
         """Long hold: record the user's own name for the last garment, enrol it (or re-label it), play it back."""
         from wardrobe import wiring
-        from wardrobe.audio import write_wav
+        from wardrobe.audio import wav_bytes
+        from wardrobe.closet import ClosetError
 
         d, rgb = self.last, self.last_rgb
         if d is None or rgb is None or d.embedding is None or not d.colours:
@@ -322,29 +325,37 @@ class Daemon:
         if len(audio) == 0 or float(np.sqrt(np.mean(audio.astype(np.float64) ** 2))) < 150:
             self.say(SAY_NOTHING_HEARD)
             return
-        label = time.strftime("%Y%m%d-%H%M%S")
-        write_wav(self.labels_dir / f"{label}.wav", audio, rate)
-        closet = self.pipeline.closet or wiring.open_closet(self.settings, self.pipeline.classifier, create=True)
-        self.pipeline.closet = closet
-        if d.enrolled is not None:
-            g = closet.set_voice_label(d.enrolled.garment.id, label)
-        else:
-            g = closet.find(str(closet.enrol_described(d, rgb, self.pipeline.model_version or "", voice_label=label)))
+        label, clip = time.strftime("%Y%m%d-%H%M%S"), wav_bytes(audio, rate)
+        try:  # the recording is stored in the closet's database with the garment: one write, all or nothing
+            closet = self.pipeline.closet or wiring.open_closet(self.settings, self.pipeline.classifier, create=True)
+            self.pipeline.closet = closet
+            if d.enrolled is not None:
+                g = closet.set_voice_label(d.enrolled.garment.id, label, clip)
+            else:
+                g = closet.find(str(closet.enrol_described(d, rgb, self.pipeline.model_version or "",
+                                                           voice_label=label, voice_clip=clip)))
+        except ClosetError as e:
+            log.error("voice label not saved: %s", e)
+            self.say(SAY_STORAGE_FULL if e.full else SAY_NOT_SAVED)
+            return
         log.info("voice label %s recorded for garment %d", label, g.id)
         self.say(SAY_SAVED)
-        self.play_label(label)
+        self.play_label(g)
 
     @property
     def labels_dir(self) -> Path:
+        """Where closets made before recordings were kept in the database have their voice labels."""
         return self.settings.state_dir / "voice-labels"
 
-    def play_label(self, label: str) -> bool:
-        """Play a recorded voice label; False if it cannot be (then the caller says the words instead)."""
+    def play_label(self, g) -> bool:
+        """Play an enrolled garment's recorded voice label; False if it cannot be (then the caller says the
+        words instead)."""
         from wardrobe.audio import read_wav
 
         player = self.player_or_retry()
+        label = g.voice_label
         try:
-            audio, rate = read_wav(self.labels_dir / f"{label}.wav")
+            audio, rate = read_wav(g.voice_clip if g.voice_clip else self.labels_dir / f"{label}.wav")
         except Exception as e:  # a missing or damaged clip (OSError, EOFError, wave.Error, AudioError)
             log.error("voice label %s cannot be played: %s", label, e)
             return False
@@ -403,7 +414,7 @@ class Daemon:
             if aiming:
                 self.say(aiming)
             self.say("Your")
-            if not self.play_label(g.voice_label):
+            if not self.play_label(g):
                 self.say(d.clauses)
         else:
             self.say(d.clauses)

@@ -81,7 +81,7 @@ WORK_SIDE = 640
 
 
 def on_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """The garment cut out along its mask onto white, cropped to it (the whole photo when the mask is empty)."""
+    """The garment cut out along its mask onto white, cropped to it (the photo itself when the mask is too small to be a garment)."""
     fg = alpha > 127
     if fg.mean() < quality.MIN_GARMENT_SHARE:
         return rgb
@@ -150,9 +150,10 @@ class Pipeline:
         pattern: str | None = None
         embedding = None
         t0 = time.perf_counter()
+        pattern_pred = None
         if self.classifier is not None:
             try:
-                pred = self.classifier.predict(rgb)
+                pred, pattern_pred = self.classify_with_cutout(rgb, alpha)
                 alternatives = [phrase.Alternative(g, p) for g, p in pred.ranked]
                 family_hint = pred.colour_families[0] if pred.colour_families else None
                 occasion = pred.occasions[0][0] if pred.occasions else None
@@ -173,6 +174,7 @@ class Pipeline:
             # folds and seams (a bare wall has none): the garment fills the frame.
             problems.remove("no-garment")
             alpha = np.full(alpha.shape, 255, np.uint8)
+            pattern_pred = pred  # the cut-out is now the whole photo
         t0 = time.perf_counter()
         colours: list[Colour] = []
         if "too-dark" not in problems and "no-garment" not in problems:
@@ -184,10 +186,8 @@ class Pipeline:
             alternatives, occasion = [], None  # the sentence names no garment, so neither does the JSON
         elif self.aiming:
             problems += quality.aiming(alpha, rgb)
-        if alternatives and self.classifier is not None and self.classifier.bundle.patterns:
-            t0 = time.perf_counter()
-            pattern = self.pattern(rgb, alpha)[0]
-            t["pattern"] = (time.perf_counter() - t0) * 1000
+        if alternatives and pattern_pred is not None:
+            pattern = pattern_pred.pattern
         enrolled = None
         if self.closet is not None and not any(p in problems for p in phrase.BLOCKING):
             t0 = time.perf_counter()
@@ -207,10 +207,22 @@ class Pipeline:
                            timings_ms=t, occasion=occasion, white_balance=white, pattern=pattern,
                            embedding=embedding, enrolled=enrolled)
 
+    def classify_with_cutout(self, rgb: np.ndarray, alpha: np.ndarray):
+        """The classifier's prediction for the photo, and the prediction its pattern is read from: the garment
+        alone on a white ground, as the shop's photos the pattern head learnt from show it (a patterned carpet
+        behind plain trousers is not their pattern). Both photos go through the network in one run, which
+        costs less than two; without a pattern head, or when the cut-out is the whole photo, one photo goes."""
+        photos = [rgb]
+        if self.classifier.bundle.patterns:
+            cut = on_white(rgb, alpha)
+            if cut is not rgb:
+                photos.append(cut)
+        preds = self.classifier.predict_many(photos)
+        return preds[0], (preds[-1] if self.classifier.bundle.patterns else None)
+
     def pattern(self, rgb: np.ndarray, alpha: np.ndarray) -> tuple[str | None, np.ndarray | None]:
-        """The garment's pattern (None when unsure) and the pattern probabilities, judged on the garment alone
-        on a white ground, as the shop's photos the pattern head learnt from show it: a patterned carpet
-        behind plain trousers is not their pattern."""
+        """The garment's pattern (None when unsure) and the pattern probabilities, judged on the cut-out
+        garment (classify_with_cutout)."""
         pred = self.classifier.predict(on_white(rgb, alpha))
         return pred.pattern, pred.pattern_probs
 

@@ -14,8 +14,9 @@ from wardrobe.settings import Settings, default_bundle
 log = logging.getLogger(__name__)
 
 
-def build_pipeline(settings: Settings):
-    """Load the classifier (tolerating a missing one), the colour namer and the plate."""
+def build_pipeline(settings: Settings, closet: bool = True):
+    """Load the classifier (tolerating a missing one), the colour namer, the plate and (closet) the enrolled
+    garments."""
     from wardrobe.classify import load_classifier
     from wardrobe.colours import ColourNamer
     from wardrobe.images import read_image
@@ -29,13 +30,14 @@ def build_pipeline(settings: Settings):
     v = settings.vision
     white = WhiteBalance(v.white_balance, WhiteCard.load(settings.white_card_path()))
     return Pipeline(classifier, ColourNamer(v.colour_naming, words=v.colour_names), v.segmentation, plate, v.colour_k or None, problem,
-                    v.family_hint_min, white, v.aiming, open_closet(settings, classifier))
+                    v.family_hint_min, white, v.aiming, open_closet(settings, classifier) if closet else None)
 
 
 def open_closet(settings: Settings, classifier=None, create: bool = False, strict: bool = False):
     """The user's enrolled garments (None when none were ever enrolled), their embeddings brought up to date
-    with the classifier's model. A damaged database is logged and skipped (describing goes on), or raised
-    with strict or create."""
+    with the classifier's model. A damaged database is moved aside and an empty one started; a closet that
+    cannot be used for another reason (a full disk) is logged and skipped, untouched; describing goes on.
+    With strict or create, both are raised instead."""
     from wardrobe.closet import Closet, ClosetError
 
     path = settings.state_dir / "closet.db"
@@ -51,6 +53,9 @@ def open_closet(settings: Settings, classifier=None, create: bool = False, stric
     except ClosetError as e:
         if create or strict:
             raise
+        if not e.damaged:
+            log.error("enrolled garments unavailable: %s", e)
+            return None
         return move_aside(path, e)
 
 
