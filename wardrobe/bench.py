@@ -87,7 +87,7 @@ def measure_photo(pipeline, rgb: np.ndarray, repeat: int, closet=None) -> dict[s
         both = median_ms(lambda: pipeline.classify_with_cutout(small, alpha), repeat)
         out["pattern (cut-out in the same model run)"] = max(0.0, both - median_ms(lambda: pipeline.classify(small),
                                                                                     repeat))
-        out["additions total"] += out["pattern (cut-out in the same model run)"]
+        out["additions total"] = out.pop("additions total") + out["pattern (cut-out in the same model run)"]
     out["describe total"] = median_ms(lambda: pipeline.describe(rgb), repeat)
     return out
 
