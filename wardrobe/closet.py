@@ -1,9 +1,9 @@
 """The user's own clothes: enrolled garments in SQLite, and matching a photo against them.
 
 One table in state_dir/closet.db (WAL mode, synchronous=FULL: an acknowledged enrolment survives a power
-cut). Each garment keeps its name (or a recorded voice label: its id and the recording), a thumbnail (JPEG of the photo
-it was enrolled from), the model's embedding of that photo and the model version that made it, and a
-colour signature (the main colours in CIELAB with their shares). When the model changes, embeddings are
+cut). Each garment keeps its name (or a recorded voice label: its id and the recording), a thumbnail
+(JPEG of the photo it was enrolled from), the model's embedding of that photo and the model version that
+made it, and a colour signature (the main colours in CIELAB with their shares). When the model changes, embeddings are
 made again from the thumbnails, so enrolment never has to be repeated.
 
 A photo matches a garment when the embeddings are close (cosine similarity) and the colours are close
