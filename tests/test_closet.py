@@ -257,8 +257,8 @@ def test_voice_labels_travel_with_an_export(tmp_path, pipeline):
     other = Closet(tmp_path / "new-pi" / "closet.db")
     assert other.import_from(tmp_path / "backup.db") == 1
     (g,) = other.garments()
-    assert g.voice_label == "20261123-120000" and g.voice_clip == clip
-    assert read_wav(g.voice_clip)[0].size == 16000
+    assert g.voice_label == "20261123-120000" and other.voice_clip(g.id) == clip
+    assert read_wav(other.voice_clip(g.id))[0].size == 16000
 
 
 def test_a_closet_made_before_voice_clips_opens_and_imports(tmp_path, pipeline):
@@ -273,4 +273,4 @@ def test_a_closet_made_before_voice_clips_opens_and_imports(tmp_path, pipeline):
     con.close()
     assert Closet(tmp_path / "new.db").import_from(old) == 1
     closet = Closet(old)
-    assert [(g.name, g.voice_clip) for g in closet.garments()] == [("blue shirt", None)]
+    assert [(g.name, closet.voice_clip(g.id)) for g in closet.garments()] == [("blue shirt", None)]

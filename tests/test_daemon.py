@@ -235,7 +235,7 @@ def test_a_long_hold_records_a_voice_label_that_is_played_when_the_garment_is_se
     d.wait_for(r"played voice label")
     closet = Closet(d.state / "closet.db")
     (g,) = closet.garments()  # the recording is kept in the database, with the garment
-    assert g.voice_label and read_wav(g.voice_clip)[0].size > 8000
+    assert g.voice_label and read_wav(closet.voice_clip(g.id))[0].size > 8000
     closet.close()
     time.sleep(1)
     d.send("press")  # the same garment again: "Your" and the user's own words
@@ -286,7 +286,7 @@ def test_a_full_disk_while_recording_a_voice_label_loses_nothing(daemon, tmp_pat
     d.send("record")
     d.wait_for(r"voice label \S+ recorded for garment 2")
     d.stop()
-    assert [g.name for g in closet.garments()] == ["red winter coat", None] and closet.garments()[1].voice_clip
+    assert [g.name for g in closet.garments()] == ["red winter coat", None] and closet.voice_clip(2)
     assert sqlite3.connect(state / "closet.db").execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 

@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS garments (
     voice_clip BLOB
 );
 """
-COLUMNS = "id, name, voice_label, created, thumbnail, embedding, model_version, colours, voice_clip"
+COLUMNS = "id, name, voice_label, created, thumbnail, embedding, model_version, colours"
+"""What a Garment holds: the recordings stay on disk until one is played (Closet.voice_clip)."""
 FULL_BELOW = 1 << 20
 """Free bytes under which a failed write is put down to a full disk."""
 
@@ -76,9 +77,6 @@ class Garment:
     model_version: str
     colours: list[dict]
     """[{"lab": [L, a, b], "share": s, "name": "navy blue"}, ...], main colour first."""
-    voice_clip: bytes | None = None
-    """The recorded voice label as a WAV file's bytes (None: no recording, or one kept as a file by an
-    older closet in state_dir/voice-labels)."""
 
     @property
     def label(self) -> str:
@@ -173,8 +171,8 @@ class Closet:
             rows = self.db.execute(f"SELECT {COLUMNS} FROM garments {where} ORDER BY id", args).fetchall()
         except sqlite3.Error as e:
             raise self.failed(f"cannot read the closet database {self.path}", e, writing=False) from None
-        return [Garment(r[0], r[1], r[2], r[3], r[4], np.frombuffer(r[5], np.float32).copy(), r[6], json.loads(r[7]),
-                        r[8]) for r in rows]
+        return [Garment(r[0], r[1], r[2], r[3], r[4], np.frombuffer(r[5], np.float32).copy(), r[6], json.loads(r[7]))
+                for r in rows]
 
     def garments(self) -> list[Garment]:
         """Every enrolled garment, oldest first (read again when another process changed the database)."""
@@ -186,6 +184,15 @@ class Closet:
             self._cache, self._version = self._rows(), version
             self._gallery = np.stack([g.embedding for g in self._cache]) if self._cache else None
         return self._cache
+
+    def voice_clip(self, gid: int) -> bytes | None:
+        """A garment's recorded voice label as a WAV file's bytes (None: no recording, or one kept as a file
+        by a closet made before recordings were kept here, in state_dir/voice-labels)."""
+        try:
+            row = self.db.execute("SELECT voice_clip FROM garments WHERE id = ?", (gid,)).fetchone()
+        except sqlite3.Error as e:
+            raise self.failed(f"cannot read the closet database {self.path}", e, writing=False) from None
+        return row[0] if row else None
 
     def enrol(self, embedding: np.ndarray, colours: list[dict], thumbnail: bytes, model_version: str,
               name: str | None = None, voice_label: str | None = None, voice_clip: bytes | None = None) -> int:

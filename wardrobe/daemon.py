@@ -355,8 +355,9 @@ class Daemon:
         player = self.player_or_retry()
         label = g.voice_label
         try:
-            audio, rate = read_wav(g.voice_clip if g.voice_clip else self.labels_dir / f"{label}.wav")
-        except Exception as e:  # a missing or damaged clip (OSError, EOFError, wave.Error, AudioError)
+            clip = self.pipeline.closet.voice_clip(g.id) if self.pipeline.closet is not None else None
+            audio, rate = read_wav(clip or self.labels_dir / f"{label}.wav")
+        except Exception as e:  # a missing or damaged clip (ClosetError, OSError, EOFError, wave.Error, AudioError)
             log.error("voice label %s cannot be played: %s", label, e)
             return False
         if player is None:
