@@ -274,3 +274,26 @@ def test_a_closet_made_before_voice_clips_opens_and_imports(tmp_path, pipeline):
     assert Closet(tmp_path / "new.db").import_from(old) == 1
     closet = Closet(old)
     assert [(g.name, closet.voice_clip(g.id)) for g in closet.garments()] == [("blue shirt", None)]
+
+
+def test_a_name_belongs_to_one_garment(tmp_path):
+    """A duplicate name for a different garment is refused with one line and nothing saved; more photos of
+    the same garment under its name are its views; rename and remove act on every view of a name."""
+    state = str(tmp_path / "state")
+    assert wardrobe("enrol", str(PHOTOS / "home-outwear.jpg"), "--name", "red coat", "--state-dir", state).returncode == 0
+    r = wardrobe("enrol", str(PHOTOS / "home-pants.jpg"), "--name", "Red Coat", "--state-dir", state)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "another garment is already called 'red coat'" in r.stderr
+    closet = Closet(tmp_path / "state" / "closet.db")
+    assert [g.name for g in closet.garments()] == ["red coat"]
+    view = tmp_path / "view.png"
+    cv2.imwrite(str(view), cv2.cvtColor(another_view(shrink(rgb_of("home-outwear.jpg"), 640)), cv2.COLOR_RGB2BGR))
+    r = wardrobe("enrol", str(view), "--name", "red coat", "--state-dir", state)  # the same coat: a second view
+    assert r.returncode == 0 and "enrolled as 'red coat'" in r.stdout, r.stderr
+    assert wardrobe("enrol", str(PHOTOS / "home-pants.jpg"), "--name", "grey trousers", "--state-dir", state).returncode == 0
+    r = wardrobe("enrolled", "rename", "grey trousers", "RED COAT", "--state-dir", state)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "already called 'red coat'" in r.stderr
+    assert wardrobe("enrolled", "rename", "red coat", "old red coat", "--state-dir", state).returncode == 0
+    assert sorted(g.name for g in closet.garments()) == ["grey trousers", "old red coat", "old red coat"]
+    r = wardrobe("enrolled", "remove", "old red coat", "--state-dir", state)
+    assert r.returncode == 0 and "id 1, id 2" in r.stdout
+    assert [g.name for g in closet.garments()] == ["grey trousers"]

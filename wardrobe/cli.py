@@ -135,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("photos", nargs="+", type=Path, metavar="PHOTO", help="photos of the garment (several angles help)")
     en.add_argument("--name", required=True, help='what to call it, e.g. "navy cable-knit"')
     en.add_argument("--on", dest="target", metavar="USER@HOST", help="enrol on this closet over SSH (photos copied)")
+    en.add_argument("--add-view", action="store_true",
+                    help="the name is already enrolled and these photos show that same garment, though the closet "
+                         "does not recognise them as it")
     add_remote(en)
     add_common(en)
     el = sub.add_parser("enrolled", help="list the enrolled garments; rename, remove, export or import them")
@@ -359,7 +362,7 @@ def cmd_closet(args: argparse.Namespace, settings) -> int:
     if args.command == "enrol" and (args.target or args.host):
         from wardrobe.push import remote_enrol
 
-        print(remote_enrol(remote_of(args, args.target or args.host), args.photos, args.name), end="")
+        print(remote_enrol(remote_of(args, args.target or args.host), args.photos, args.name, args.add_view), end="")
         return 0
     if args.command == "enrol":
         from wardrobe.images import read_image
@@ -371,6 +374,7 @@ def cmd_closet(args: argparse.Namespace, settings) -> int:
             raise ClosetError("the model in use has no embedding output, which enrolling needs: install a model made "
                               "by `wardrobe train patterns` (the shipped model has one)")
         failures = 0
+        same_name = closet.named(args.name)  # a name belongs to one garment: new photos must look like it
         for photo in args.photos:
             try:
                 rgb = read_image(photo)
@@ -384,8 +388,15 @@ def cmd_closet(args: argparse.Namespace, settings) -> int:
                 print(f"{photo}: not enrolled: {d.sentence}", file=sys.stderr)
                 failures += 1
                 continue
-            if d.enrolled is not None and d.enrolled.garment.name != args.name:
-                print(f"{photo}: note: it looks like {d.enrolled.garment.label!r}, already enrolled", file=sys.stderr)
+            looks_like = d.enrolled.garment if d.enrolled is not None else None
+            if same_name and not args.add_view and (looks_like is None or looks_like.id not in {g.id for g in same_name}):
+                print(f"{photo}: not enrolled: another garment is already called {same_name[0].name!r} (id "
+                      f"{same_name[0].id}) and this does not look like it; choose another name, or pass --add-view "
+                      f"if it is the same garment", file=sys.stderr)
+                failures += 1
+                continue
+            if looks_like is not None and (looks_like.name or "").lower() != args.name.strip().lower():
+                print(f"{photo}: note: it looks like {looks_like.label!r}, already enrolled", file=sys.stderr)
             gid = closet.enrol_described(d, rgb, pipeline.model_version, name=args.name)
             print(f"{photo}: enrolled as {args.name!r} (id {gid}; {d.sentence})")
         return 1 if failures else 0
@@ -403,8 +414,8 @@ def cmd_closet(args: argparse.Namespace, settings) -> int:
         g = closet.rename(rest[0], rest[1])
         print(f"garment {g.id} is now called {g.name!r}")
     elif args.action == "remove":
-        g = closet.remove(rest[0])
-        print(f"forgot garment {g.id} ({g.label})")
+        views = closet.remove(rest[0])
+        print(f"forgot {views[0].label!r} ({', '.join(f'id {g.id}' for g in views)})")
     elif args.action == "export":
         print(f"{closet.export(Path(rest[0]))} garments exported to {rest[0]}")
     elif args.action == "import":

@@ -224,15 +224,20 @@ class Closet:
         return self.enrol(d.embedding, signature(d.colours), thumbnail(rgb), model_version, name, voice_label,
                           voice_clip)
 
-    def find(self, which: str) -> Garment:
-        """A garment by id or by name (case-insensitive)."""
-        found = self._rows("WHERE id = ?", (int(which),)) if which.isdigit() else \
-            self._rows("WHERE lower(name) = lower(?)", (which.strip(),))
+    def named(self, name: str) -> list[Garment]:
+        """The enrolled views called name (case-insensitive): one garment, enrolled from one or more photos."""
+        return self._rows("WHERE lower(name) = lower(?)", (name.strip(),))
+
+    def views(self, which: str) -> list[Garment]:
+        """One garment's enrolled views: by id (that view) or by name (every view of that name)."""
+        found = self._rows("WHERE id = ?", (int(which),)) if which.isdigit() else self.named(which)
         if not found:
             raise ClosetError(f"no enrolled garment {which!r} (see `wardrobe enrolled`)")
-        if len(found) > 1:
-            raise ClosetError(f"{len(found)} garments are called {which!r}: use the id ({', '.join(str(g.id) for g in found)})")
-        return found[0]
+        return found
+
+    def find(self, which: str) -> Garment:
+        """A garment by id or by name (case-insensitive; its first view when it has several)."""
+        return self.views(which)[0]
 
     def _write(self, sql: str, args: tuple) -> None:
         try:
@@ -247,20 +252,26 @@ class Closet:
         """Give a garment a new name."""
         if not name.strip():
             raise ClosetError("the new name is empty")
-        g = self.find(which)
-        self._write("UPDATE garments SET name = ? WHERE id = ?", (name.strip(), g.id))
-        return self.find(str(g.id))
+        views = self.views(which)
+        ids = {g.id for g in views}
+        taken = [g for g in self.named(name) if g.id not in ids]
+        if taken:
+            raise ClosetError(f"another garment is already called {taken[0].name!r} (id {taken[0].id}): "
+                              f"choose another name")
+        self._write(f"UPDATE garments SET name = ? WHERE id IN ({', '.join('?' * len(ids))})",
+                    (name.strip(), *sorted(ids)))
+        return self.find(str(views[0].id))
 
     def set_voice_label(self, gid: int, label: str, clip: bytes | None = None) -> Garment:
         """Give a garment a (new) recorded voice label: its id and the recording's WAV bytes."""
         self._write("UPDATE garments SET voice_label = ?, voice_clip = ? WHERE id = ?", (label, clip, gid))
         return self.find(str(gid))
 
-    def remove(self, which: str) -> Garment:
-        """Forget a garment."""
-        g = self.find(which)
-        self._write("DELETE FROM garments WHERE id = ?", (g.id,))
-        return g
+    def remove(self, which: str) -> list[Garment]:
+        """Forget a garment: by name, every view of it; by id, that view."""
+        views = self.views(which)
+        self._write(f"DELETE FROM garments WHERE id IN ({', '.join('?' * len(views))})", tuple(g.id for g in views))
+        return views
 
     def reembed(self, model_version: str, embed) -> int:
         """Make the embeddings of garments enrolled with another model again from their thumbnails."""

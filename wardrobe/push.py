@@ -116,7 +116,7 @@ def remote_rollback(remote: Remote, version: str | None) -> str:
 
 
 
-def remote_enrol(remote: Remote, photos: list[Path], name: str) -> str:
+def remote_enrol(remote: Remote, photos: list[Path], name: str, add_view: bool = False) -> str:
     """Enrol a garment on the closet from photos taken on the caretaker's computer."""
     names = [Path(p).name for p in photos]
     if len(set(names)) != len(names):
@@ -128,7 +128,8 @@ def remote_enrol(remote: Remote, photos: list[Path], name: str) -> str:
     try:
         remote.copy([Path(p) for p in photos], incoming, what="copying the photos")
         files = " ".join(shlex.quote(f"{incoming}/{n}") for n in names)
-        return remote.run(f"{remote.wardrobe} enrol {files} --name {shlex.quote(name)}", "enrolling on the closet")
+        more = " --add-view" if add_view else ""
+        return remote.run(f"{remote.wardrobe} enrol {files} --name {shlex.quote(name)}{more}", "enrolling on the closet")
     finally:
         try:
             remote.run(f"rm -rf {shlex.quote(incoming)}", "cleaning up")
