@@ -174,10 +174,7 @@ class Classifier:
             if len(z) != b.outputs:
                 raise ModelError(f"the model gives {len(z)} outputs but the bundle names {n} classes, {f} colour "
                                  f"families, {o} occasions and {len(b.patterns)} patterns")
-            emb = None
-            if embs is not None:
-                emb = embs[k].astype(np.float32)
-                emb = emb / max(float(np.linalg.norm(emb)), 1e-12)
+            emb = unit(embs[k]) if embs is not None else None
             out.append((softmax(z[:n] / b.temperature), softmax(z[n : n + f]),
                         1 / (1 + np.exp(-z[n + f : n + f + o])), softmax(z[n + f + o :]), emb))
         return out
@@ -212,6 +209,12 @@ class Classifier:
             pattern = name if pat[i] >= self.bundle.patterns[name] else None
         return Prediction([(classes[i], float(p[i])) for i in order], fams, occasions, background, pattern,
                           pat if len(pat) else None, emb)
+
+
+def unit(embedding) -> np.ndarray:
+    """An embedding as float32 of length 1 (cosine similarity is then a dot product)."""
+    emb = np.asarray(embedding, np.float32)
+    return emb / max(float(np.linalg.norm(emb)), 1e-12)
 
 
 def load_classifier(path: Path | None, runtime: str | None = None, threads: int = 0):

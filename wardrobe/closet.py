@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wardrobe.classify import unit
 from wardrobe.colours import ciede2000
 from wardrobe.errors import WardrobeError
 
@@ -116,12 +117,6 @@ def thumbnail(rgb: np.ndarray, side: int = 320) -> bytes:
     if not ok:
         raise ClosetError("the photo could not be stored as a thumbnail")
     return jpeg.tobytes()
-
-
-def unit(embedding) -> np.ndarray:
-    """The embedding as float32 of length 1 (cosine similarity is then a dot product)."""
-    emb = np.asarray(embedding, np.float32)
-    return emb / max(float(np.linalg.norm(emb)), 1e-12)
 
 
 def signature(colours) -> list[dict]:

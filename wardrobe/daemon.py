@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wardrobe import phrase
 from wardrobe.button import DOUBLE, GESTURES, HOLD, PRESS, RECORD, TRIPLE, PressQueue
 from wardrobe.errors import AudioError, CameraError, ConfigError, ImageError, SpeechError, WardrobeError
 
@@ -312,10 +313,8 @@ class Daemon:
             self.say(SAY_NO_MICROPHONE)
             return
         self.say(SAY_AFTER_BEEP)
-        player = self.player_or_retry()
         rate = self.speaker.voice.sample_rate
-        if player is not None:
-            player.play(beep(rate), rate)
+        self.play_sound(beep(rate), rate, "beep")
         try:
             audio = mic.record(self.settings.speech.label_seconds, rate)
         except AudioError as e:
@@ -352,7 +351,6 @@ class Daemon:
         words instead)."""
         from wardrobe.audio import read_wav
 
-        player = self.player_or_retry()
         label = g.voice_label
         try:
             clip = self.pipeline.closet.voice_clip(g.id) if self.pipeline.closet is not None else None
@@ -360,13 +358,7 @@ class Daemon:
         except Exception as e:  # a missing or damaged clip (ClosetError, OSError, EOFError, wave.Error, AudioError)
             log.error("voice label %s cannot be played: %s", label, e)
             return False
-        if player is None:
-            return False
-        try:
-            player.play(audio, rate)
-        except AudioError as e:
-            log.error("audio output failed: %s", e)
-            self.speaker.player = None
+        if not self.play_sound(audio, rate, f"voice label {label}"):
             return False
         log.info("played voice label %s", label)
         return True
@@ -411,7 +403,7 @@ class Daemon:
         self.previous, self.last, self.last_rgb = self.last, d, rgb
         g = d.enrolled.garment if d.enrolled else None
         if g is not None and g.voice_label and not g.name:
-            aiming = [c for c in d.clauses if not c.startswith("Your ")]
+            aiming = [phrase.PROBLEM_WORDS[p] for p in phrase.AIMING if p in d.problems]
             if aiming:
                 self.say(aiming)
             self.say("Your")
@@ -433,13 +425,22 @@ class Daemon:
 
     def play_click(self) -> None:
         """Confirm the press at once."""
+        rate = self.speaker.voice.sample_rate
+        self.play_sound(click_sound(rate), rate, "click")
+
+    def play_sound(self, audio: np.ndarray, rate: int, what: str) -> bool:
+        """Play a sound that is not speech (click, beep, a recorded voice label); False when it could not be
+        (no audio output, or it failed: then it is reopened next time)."""
         player = self.player_or_retry()
-        if player is not None:
-            try:
-                player.play(click_sound(self.speaker.voice.sample_rate), self.speaker.voice.sample_rate)
-            except AudioError as e:
-                log.error("click not played: %s", e)
-                self.speaker.player = None
+        if player is None:
+            return False
+        try:
+            player.play(audio, rate)
+        except AudioError as e:
+            log.error("%s not played: %s", what, e)
+            self.speaker.player = None
+            return False
+        return True
 
     def player_or_retry(self):
         """The audio output, reopened if it went missing."""

@@ -111,10 +111,44 @@ def quantize_onnx(fp32: Path, int8: Path, calibration: np.ndarray) -> None:
     prepped.unlink()
 
 
-def main(args: argparse.Namespace) -> dict:
-    """Export, evaluate every runtime on the test split, choose the default, write the manifest."""
+def calibration_images(records: list, pre: Preprocess, batches: int) -> np.ndarray:
+    """What static int8 quantization is calibrated on: 32 x batches training photos (drawn with seed 0),
+    preprocessed as the model sees them."""
+    pick = np.random.default_rng(0).choice(len(records), min(len(records), 32 * batches), replace=False)
+    picked = load_images([records[i].path for i in np.sort(pick)], pre, None)
+    return np.concatenate([pre.normalise(pre.center_crop(np.asarray(img)))[None] for img in picked])
+
+
+def start_bundle(out: Path, model: torch.nn.Module) -> Path:
+    """A fresh folder beside out for a new bundle, holding the model's fp32 weights (model.safetensors)."""
     from safetensors.torch import save_file
 
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
+    (tmp / "model.safetensors").chmod(0o644)
+    return tmp
+
+
+def finish_bundle(tmp: Path, out: Path, key: Path | None = None) -> None:
+    """Checksum and verify the bundle made in tmp, sign it with key (if given), and put it in out's place."""
+    write_manifest(tmp)
+    Bundle.load(tmp)
+    if key:
+        from wardrobe.signing import sign_bundle
+
+        log.info("signed with key %s", sign_bundle(tmp, key))
+    old = out.with_name(out.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    tmp.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def main(args: argparse.Namespace) -> dict:
+    """Export, evaluate every runtime on the test split, choose the default, write the manifest."""
     from wardrobe.classify import Classifier
 
     if args.sign:  # a bad key fails now, not after the export's hour of work
@@ -132,11 +166,7 @@ def main(args: argparse.Namespace) -> dict:
     model.eval()
 
     out = args.output
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
-    (tmp / "model.safetensors").chmod(0o644)
+    tmp = start_bundle(out, model)
     data = args.data or run_args["data"]
     # Only what is used is decoded: validation and test, and the training photos picked for calibration.
     _, splits = build_splits(data, Taxonomy.load(), pre, int(run_args["seed"]), None, args.limit, decode=False)
@@ -145,11 +175,7 @@ def main(args: argparse.Namespace) -> dict:
     val_logits = predict_logits(model, splits["val"].images, pre, "cpu")
     temperature = fit_temperature(val_logits[:, : len(classes)], splits["val"].targets)
     log.info("temperature %.3f fitted on %d validation photos", temperature, len(val_logits))
-    rng = np.random.default_rng(0)
-    train = splits["train"]
-    pick = rng.choice(len(train.targets), min(len(train.targets), 32 * args.calibration_batches), replace=False)
-    picked = load_images([train.records[i].path for i in np.sort(pick)], pre, None)
-    calib = np.concatenate([pre.normalise(pre.center_crop(np.asarray(img)))[None] for img in picked])
+    calib = calibration_images(splits["train"].records, pre, args.calibration_batches)
     fp32 = args.output.with_name(args.output.name + ".fp32.onnx")  # measured below, not shipped
     export_onnx(model, pre.crop, fp32)
     quantize_onnx(fp32, tmp / "model.onnx", calib)
@@ -203,19 +229,6 @@ def main(args: argparse.Namespace) -> dict:
     if occasions:
         meta["metrics"]["occasions"] = ckpt.get("occasion_metrics", {})
     (tmp / "bundle.json").write_text(json.dumps(meta, indent=2))
-    write_manifest(tmp)
-    Bundle.load(tmp)
-    if args.sign:
-        from wardrobe.signing import sign_bundle
-
-        log.info("signed with key %s", sign_bundle(tmp, args.sign))
-    if out.exists():
-        old = out.with_name(out.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old)
-    else:
-        tmp.rename(out)
+    finish_bundle(tmp, out, args.sign)
     log.info("bundle written to %s (default runtime %s)", out, meta["default_runtime"])
     return meta

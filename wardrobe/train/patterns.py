@@ -39,7 +39,7 @@ from wardrobe.nets import build as build_model
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
 from wardrobe.train import engine
-from wardrobe.train.data import build_splits, load_images
+from wardrobe.train.data import build_splits
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +132,6 @@ def main(args: argparse.Namespace) -> dict:
         "test": per_pattern(probs["test"], targets["test"], thresholds)}
     log.info("test: %s", json.dumps(results["test"]))
     write_bundle(args, bundle, model, weight, bias, thresholds, splits, results)
-    meta = json.loads((args.output / "bundle.json").read_text())
-    meta["metrics"]["patterns"] = {"head_on_cached_features": results}
-    (args.output / "bundle.json").write_text(json.dumps(meta, indent=2))
     return retune(args, splits, data)
 
 
@@ -278,10 +275,9 @@ def per_pattern(probs: np.ndarray, targets: np.ndarray, thresholds: dict[str, fl
 
 def write_bundle(args, bundle: Bundle, model, weight: np.ndarray, bias: np.ndarray, thresholds: dict[str, float],
                  splits: dict, results: dict) -> None:
-    """The bundle again, its last layer extended by the pattern rows and an "embedding" output added."""
-    from safetensors.torch import save_file
-
-    from wardrobe.train.export import export_onnx, quantize_onnx
+    """The bundle again, its last layer extended by the pattern rows and an "embedding" output added, with the
+    head's figures on the cached features (results)."""
+    from wardrobe.train.export import calibration_images, export_onnx, finish_bundle, quantize_onnx, start_bundle
 
     fc = model.net._fc
     new = torch.nn.Linear(fc.in_features, fc.out_features + len(PATTERNS))
@@ -289,12 +285,7 @@ def write_bundle(args, bundle: Bundle, model, weight: np.ndarray, bias: np.ndarr
         new.weight.copy_(torch.cat([fc.weight, torch.from_numpy(weight)]))
         new.bias.copy_(torch.cat([fc.bias, torch.from_numpy(bias)]))
     model.net._fc = new
-    out = args.output
-    tmp = out.with_name(out.name + ".new")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
-    (tmp / "model.safetensors").chmod(0o644)
+    tmp = start_bundle(args.output, model)
 
     class WithEmbedding(torch.nn.Module):
         def __init__(self) -> None:
@@ -306,17 +297,11 @@ def write_bundle(args, bundle: Bundle, model, weight: np.ndarray, bias: np.ndarr
             return self.m.net._fc(pooled), pooled
 
     pre = bundle.preprocess
-    rng = np.random.default_rng(0)
-    train = splits["train"].records
-    pick = rng.choice(len(train), min(len(train), 32 * args.calibration_batches), replace=False)
-    picked = load_images([train[i].path for i in np.sort(pick)], pre, None)
-    calib = np.concatenate([pre.normalise(pre.center_crop(np.asarray(img)))[None] for img in picked])
     fp32 = tmp / "fp32.onnx"
     export_onnx(WithEmbedding().eval(), pre.crop, fp32, outputs=("logits", "embedding"))
-    quantize_onnx(fp32, tmp / "model.onnx", calib)
+    quantize_onnx(fp32, tmp / "model.onnx", calibration_images(splits["train"].records, pre, args.calibration_batches))
     fp32.unlink()
-    for f in ("taxonomy.csv",):
-        shutil.copy(bundle.path / f, tmp / f)
+    shutil.copy(bundle.path / "taxonomy.csv", tmp / "taxonomy.csv")
     meta = dict(bundle.meta)
     meta["version"] = args.version or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     meta["created"] = dt.datetime.now(dt.UTC).isoformat()
@@ -324,13 +309,7 @@ def write_bundle(args, bundle: Bundle, model, weight: np.ndarray, bias: np.ndarr
     meta["embedding"] = "embedding"
     meta["metrics"] = dict(meta.get("metrics", {}))
     meta["metrics"]["previous_version"] = bundle.version
+    meta["metrics"]["patterns"] = {"head_on_cached_features": results}
     (tmp / "bundle.json").write_text(json.dumps(meta, indent=2))
-    write_manifest(tmp)
-    Bundle.load(tmp)
-    old = out.with_name(out.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if out.exists():
-        out.rename(old)
-    tmp.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
-    log.info("bundle %s written to %s with patterns %s", meta["version"], out, thresholds)
+    finish_bundle(tmp, args.output)  # signed after retune() has written its thresholds
+    log.info("bundle %s written to %s with patterns %s", meta["version"], args.output, thresholds)
