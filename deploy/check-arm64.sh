@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
 # Prove wardrobe on the Pi's architecture without a Pi: an arm64 Debian 12 (Bookworm, as Raspberry Pi OS)
 # root under qemu-user emulation, install-pi.sh run inside it, then doctor, describe and the daemon.
-#   sudo deploy/check-arm64.sh [--cache DIR] [--out DIR]
+#   sudo deploy/check-arm64.sh [--cache DIR] [--out DIR] [--cpu cortex-a72|cortex-a76]
 # Needs root (debootstrap, chroot, mounts) and Debian's debootstrap, qemu-user-static and binfmt-support
 # (installed if missing). The root and the aarch64 wheels are cached in DIR (default ~/.cache/wardrobe/arm64);
 # results (JSON from both architectures, the comparison, the daemon's log) go to --out (default DIR/results).
 # Exits non-zero on the first failing step (3 when this machine cannot emulate arm64 at all: no root, no
-# binfmt_misc); each step is named as it starts.
+# binfmt_misc); each step is named as it starts. The emulated processor is a Pi 4's Cortex-A72 unless --cpu
+# (or QEMU_CPU) names another, such as the Pi 5's cortex-a76.
 set -euo pipefail
 
 SRC="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/wardrobe/arm64"
 OUT=""
+CPU="${QEMU_CPU:-cortex-a72}"
 while [ $# -gt 0 ]; do
     case "$1" in
         --cache) CACHE="${2:?--cache needs a folder}"; shift ;;
         --out) OUT="${2:?--out needs a folder}"; shift ;;
+        --cpu) CPU="${2:?--cpu needs a processor name}"; shift ;;
         -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
         *) echo "check-arm64.sh: unknown option $1" >&2; exit 2 ;;
     esac
@@ -31,7 +34,13 @@ step() { STEP=$((STEP + 1)); echo; echo "==> $STEP/10 $*"; SECONDS_AT=$SECONDS; 
 done_() { echo "    ok ($((SECONDS - SECONDS_AT)) s)"; }
 fail() { echo "FAILED at step $STEP: $*" >&2; exit 1; }
 unavailable() { echo "arm64 emulation is not available here: $*" >&2; exit 3; }
-inside() { chroot "$ROOTFS" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"; }
+case "$CPU" in
+    cortex-a72) CPU_PART=0xd08; CPU_FEATURES="fp asimd evtstrm crc32 cpuid" ;;
+    cortex-a76) CPU_PART=0xd0b; CPU_FEATURES="fp asimd evtstrm crc32 cpuid atomics fphp asimdhp asimdrdm lrcpc dcpop asimddp" ;;
+    *) echo "check-arm64.sh: --cpu must be cortex-a72 (Pi 4) or cortex-a76 (Pi 5)" >&2; exit 2 ;;
+esac
+export QEMU_CPU="$CPU"  # qemu-user reads it at every exec: every arm64 program below runs as this processor
+inside() { chroot "$ROOTFS" /usr/bin/env -i QEMU_CPU="$CPU" PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"; }
 
 [ "$(id -u)" -eq 0 ] || unavailable "run as root (debootstrap, chroot and mounts need it)"
 mkdir -p "$CACHE" "$OUT"
@@ -95,10 +104,11 @@ for m in proc sys dev dev/pts; do
     mounted+=("$ROOTFS/$m")
 done
 # qemu-user passes the host's x86 /proc/cpuinfo through; ONNX Runtime's cpuinfo library parses it as ARM
-# and crashes (SIGSEGV at import). A Pi 4's (Cortex-A72) stands in, one entry per CPU of this machine.
+# and crashes (SIGSEGV at import). The emulated processor's (a Pi 4's Cortex-A72 unless --cpu) stands in, one
+# entry per CPU of this machine.
 for ((cpu = 0; cpu < $(nproc); cpu++)); do
-    printf 'processor\t: %d\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\nCPU implementer\t: 0x41\n' "$cpu"
-    printf 'CPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n\n'
+    printf 'processor\t: %d\nBogoMIPS\t: 108.00\nFeatures\t: %s\nCPU implementer\t: 0x41\n' "$cpu" "$CPU_FEATURES"
+    printf 'CPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: %s\nCPU revision\t: 3\n\n' "$CPU_PART"
 done > "$CACHE/cpuinfo"
 printf 'Hardware\t: BCM2835\nModel\t\t: Raspberry Pi 4 Model B (emulated)\n' >> "$CACHE/cpuinfo"
 mount --bind "$CACHE/cpuinfo" "$ROOTFS/proc/cpuinfo"

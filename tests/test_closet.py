@@ -54,7 +54,7 @@ def test_enrolled_garments_are_recognised_and_others_are_not(tmp_path, pipeline)
     try:
         d = pipeline.describe(another_view(shrink(rgb_of("home-outwear.jpg"), 640)))
         assert d.enrolled is not None and d.enrolled.garment.name == "red winter coat"
-        assert d.sentence == "Your red winter coat coat or jacket." or d.sentence.startswith("Your red winter coat")
+        assert d.sentence == "Your red winter coat.", d.sentence
         assert d.to_json()["enrolled"]["name"] == "red winter coat"
         for other in ("home-shirt.jpg", "home-dress.jpg", "home-skirt.jpg", "product-jeans-blue.jpg"):
             assert pipeline.describe(shrink(rgb_of(other), 640)).enrolled is None, other

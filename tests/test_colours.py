@@ -165,3 +165,67 @@ def test_css3_names_in_words():
 
     assert css3_words("darkslategray") == "dark slate gray" and css3_words("teal") == "teal"
     assert css3_words("lightgoldenrodyellow") == "light goldenrod yellow"
+
+
+def cluster_colour(namer, rgb, share=1.0):
+    lab = tuple(float(v) for v in rgb_to_lab(np.array([[rgb]], np.uint8))[0, 0])
+    return namer.name(Cluster(lab, tuple(rgb), share))
+
+
+@pytest.mark.parametrize("rgb", [(245, 245, 242), (236, 238, 240), (128, 128, 128), (180, 180, 176), (90, 92, 95)])
+@pytest.mark.parametrize("head", ["yellow", "green", "blue", "pink", "red", "orange", "purple"])
+def test_a_near_white_or_grey_cluster_never_becomes_a_hue(namer, rgb, head):
+    """The colour head (int8 on a processor that saturates said "yellow" for a white shirt) may not rename a
+    near-white or near-grey cluster to a saturated hue, however sure it is."""
+    main = cluster_colour(namer, rgb)
+    assert main.family in ("white", "gray", "black")
+    out = namer.with_family_hint([main], head)
+    assert out[0].family == main.family and out[0].name == main.name
+
+
+def test_the_head_renames_only_to_a_neighbouring_family(namer):
+    grey = cluster_colour(namer, (70, 70, 72))  # a dark grey photograph: black cloth or grey
+    assert namer.with_family_hint([grey], "black")[0].family == "black"
+    navy = cluster_colour(namer, (30, 34, 60))
+    assert namer.with_family_hint([navy], "black")[0].family == "black"
+    black = cluster_colour(namer, (20, 20, 22))
+    assert namer.with_family_hint([black], "green")[0].family == "black"  # black shoes are never "green"
+    beige = cluster_colour(namer, (200, 180, 150))
+    assert namer.with_family_hint([beige], "brown")[0].family == "brown"
+
+
+def test_the_head_chooses_only_a_real_part_of_the_garment(namer):
+    white = cluster_colour(namer, (240, 240, 240), 0.92)
+    speck = cluster_colour(namer, (220, 200, 40), 0.08)
+    assert namer.with_family_hint([white, speck], "yellow")[0].family == "white"
+    stripe = cluster_colour(namer, (220, 200, 40), 0.3)
+    assert namer.with_family_hint([white, stripe], "yellow")[0].family == "yellow"
+
+
+def test_close_families_are_both_said(namer):
+    from wardrobe.phrase import Alternative, sentence
+
+    navy = cluster_colour(namer, (28, 32, 58))
+    assert navy.family in ("blue", "black")
+    other = "black" if navy.family == "blue" else "blue"
+    hedged = namer.with_hedge([navy], [(navy.family, 0.55), (other, 0.4), ("green", 0.05)], least=0.3)
+    assert hedged[0].or_family == other and hedged[0].family == navy.family
+    said = sentence([Alternative("trousers", 0.9)], hedged, [])
+    assert said == f"{hedged[0].name.capitalize()} or {hedged[0].or_name} trousers.", said
+    assert hedged[0].to_json()["or"]["family"] == other
+    # a weak second family, or one that is no neighbour, is not said
+    assert namer.with_hedge([navy], [(navy.family, 0.8), (other, 0.2)], least=0.3)[0].or_family is None
+    white = cluster_colour(namer, (240, 240, 240))
+    assert namer.with_hedge([white], [("white", 0.5), ("yellow", 0.45)], least=0.3)[0].or_family is None
+    assert namer.with_hedge([navy], [(navy.family, 0.5), (other, 0.5)], least=1.01)[0].or_family is None
+
+
+@pytest.mark.parametrize("rgb", [(0, 128, 128), (47, 79, 79), (60, 20, 30), (200, 180, 150), (30, 34, 60)])
+def test_every_kind_of_colour_word_follows_the_same_family(rgb):
+    """basic, plain and descriptive name the same family: the descriptive CSS3 word is chosen within it."""
+    named = {w: cluster_colour(ColourNamer(words=w), rgb) for w in ("basic", "plain", "descriptive")}
+    family = named["basic"].family
+    assert named["basic"].name == family and named["plain"].family == named["descriptive"].family == family
+    css3 = ColourNamer(words="descriptive")
+    spoken = named["descriptive"].name.replace(" ", "").replace("grey", "gray")
+    assert css3.css3_family[css3.css3_names.index(spoken)] == family or family not in css3.css3_family, spoken

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from wardrobe.colours import Colour
-from wardrobe.phrase import Alternative, clauses_for, sentence
+from wardrobe.phrase import Alternative, clauses_for, sentence, yours
 
 NAVY = Colour("navy blue", "midnightblue", "blue", (30, 35, 70), 0.7, (15.0, 5.0, -25.0))
 WHITE = Colour("white", "whitesmoke", "white", (240, 240, 240), 0.3, (95.0, 0.0, 0.0))
@@ -42,8 +42,8 @@ def test_no_model_names_colours_only():
 
 
 def test_detail_adds_confidence_and_alternative():
-    s = sentence([Alternative("T-shirt", 0.8), Alternative("polo shirt", 0.15)], [NAVY, WHITE], [], detail=True)
-    assert "80 percent sure it is a T-shirt" in s and "could also be a polo shirt" in s
+    s = sentence([Alternative("T-shirt", 0.9), Alternative("polo shirt", 0.15)], [NAVY, WHITE], [], detail=True)
+    assert "90 percent sure it is a T-shirt" in s and "could also be a polo shirt" in s
 
 
 def test_clauses_split_for_fast_first_audio():
@@ -74,3 +74,17 @@ def test_a_sure_pattern_is_said_with_the_colours(pattern, expected):
 def test_a_pattern_on_one_colour_and_a_hedged_garment():
     s = sentence([Alternative("shirt", 0.6), Alternative("blouse", 0.3)], [NAVY], [], pattern="striped")
     assert s == "Probably a navy blue striped shirt, maybe a blouse."
+
+
+@pytest.mark.parametrize("name, garment, expected", [
+    ("red winter coat", "coat or jacket", "Your red winter coat."),  # said "coat coat or jacket" before
+    ("blue jacket", "coat or jacket", "Your blue jacket."),
+    ("navy jumper", "long-sleeved top", "Your navy jumper."),  # a garment word of its own, not the model's
+    ("black work trousers", "trousers", "Your black work trousers."),
+    ("favourite jeans", "trousers", "Your favourite jeans."),
+    ("grandad's", "coat or jacket", "Your grandad's coat or jacket."),  # no garment word: the model's is added
+    ("  wedding   shirt ", "shirt", "Your wedding shirt."),
+    ("Sunday best", None, "Your Sunday best."),
+])
+def test_your_garment_is_named_once(name, garment, expected):
+    assert yours(name, garment) == expected

@@ -54,6 +54,43 @@ def test_the_white_card_reads_the_light_of_each_photo():
     assert delta_e(corrected, original) < 1.5 < 5 < delta_e(cool, original)
 
 
+def card_box(rgb: np.ndarray) -> tuple[slice, slice]:
+    side = int(0.12 * min(rgb.shape[:2]))
+    return slice(8, 8 + side), slice(8, 8 + side)
+
+
+def cover(rgb: np.ndarray, how: str) -> np.ndarray:
+    """The card's corner after the card is covered by a pink dress, in a shadow, or fallen (the wall behind it)."""
+    out = rgb.copy()
+    box = card_box(rgb)
+    if how == "pink dress":
+        out[box] = rgb_of("product-tops-pink.jpg")[20:20 + out[box].shape[0], 10:10 + out[box].shape[1]]
+        out[box] = (0.5 * out[box] + 0.5 * np.array([235, 150, 185])).astype(np.uint8)  # the dress's pink cloth
+    elif how == "shadow":
+        out[box] = (out[box] * 0.35).astype(np.uint8)
+    elif how == "half shadow":
+        rows, cols = box
+        out[rows, cols.start:(cols.start + cols.stop) // 2] = (out[rows, cols.start:(cols.start + cols.stop) // 2]
+                                                              * 0.5).astype(np.uint8)
+    else:  # fallen: what was behind it, the photo's own texture from elsewhere
+        h, w = out[box].shape[:2]
+        out[box] = rgb[-h - 8:-8, -w - 8:-8]
+    return out
+
+
+@pytest.mark.parametrize("how", ["pink dress", "shadow", "half shadow", "fallen"])
+def test_a_covered_or_fallen_card_is_not_used(how):
+    """A calibrated card that no longer shows white under the light is not trusted: it once turned a pink dress
+    green. The photo is left as it is and the reason is reported."""
+    original = warm(with_card(shrink(rgb_of("home-dress.jpg"), 640)))
+    card = find_white_card(original)
+    assert WhiteBalance("card", card).correct(original)[1] == "card"
+    covered = cover(original, how)
+    for mode in ("card", "auto"):
+        out, why = WhiteBalance(mode, card).correct(covered)
+        assert why == "card unusable" and out is covered, (mode, card.problem(covered))
+
+
 def test_no_white_card_is_one_line(tmp_path):
     r = wardrobe("calibrate", "--white", str(PHOTOS / "home-pants.jpg"), "--state-dir", str(tmp_path))
     assert r.returncode == 2 and "no white card found" in r.stderr and r.stderr.count("\n") == 1, r.stderr

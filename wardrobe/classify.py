@@ -59,7 +59,9 @@ class Backend(Protocol):
 class OnnxBackend:
     """ONNX Runtime on the CPU."""
 
-    def __init__(self, path: Path, threads: int = 0) -> None:
+    def __init__(self, path: Path, threads: int = 0, reference: bool = False) -> None:
+        """reference: graph optimisations off, so an int8 (QDQ) model is computed as its reference arithmetic
+        in float kernels (slower; never saturates), not in the processor's fused int8 kernels."""
         try:
             import onnxruntime as ort
         except ImportError as e:
@@ -67,6 +69,8 @@ class OnnxBackend:
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
+        if reference:
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         opts.log_severity_level = 3
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
@@ -131,11 +135,20 @@ class TorchBackend:
             return self.model(t).numpy(), None
 
 
+SELF_CHECK_TOLERANCE = 0.2
+"""Largest difference in any garment or colour-family probability between this processor's answer and the fp32
+reference: int8 rounding moves them a few hundredths; saturated int8 kernels move them by half."""
+
+
 class Classifier:
     """A loaded bundle and backend: photo in, calibrated ranking out."""
 
     def __init__(self, bundle: Bundle, backend: Backend, runtime: str) -> None:
         self.bundle, self.backend, self.runtime = bundle, backend, runtime
+        self.self_check = "not run"
+        """How the model's answers on this processor compared with its fp32 references (check_here)."""
+        self.agrees_here = True
+        """False when the answers on this processor differ from the fp32 references and no fallback fixed it."""
 
     @classmethod
     def load(cls, path: Path | str, runtime: str | None = None, threads: int = 0) -> Classifier:
@@ -152,7 +165,65 @@ class Classifier:
             backend = TorchBackend(f, bundle.arch, outputs, threads=threads)
         else:
             raise ModelError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
-        return cls(bundle, backend, runtime)
+        clf = cls(bundle, backend, runtime)
+        if runtime == "onnx":
+            clf.check_here(threads)
+        return clf
+
+    def check_here(self, threads: int = 0) -> None:
+        """Compare the model's answers on this processor with the fp32 answers the bundle carries for the sample
+        photos. An int8 model that disagrees (the fused int8 kernels of a processor without VNNI saturate) is
+        run as its reference arithmetic instead, so the user never hears a saturated answer; said in the journal
+        and by `doctor` (self_check)."""
+        problem = self.disagreement()
+        if problem is None:
+            self.self_check = "agrees with its fp32 references" if self.bundle.meta.get("self_check") else \
+                "no references in the bundle (not checked)"
+            return
+        if self.bundle.meta.get("onnx_precision", "int8") != "int8":
+            self.self_check = f"DISAGREES with its fp32 references on this processor ({problem})"
+            self.agrees_here = False
+            log.error("model %s %s", self.bundle.version, self.self_check)
+            return
+        self.backend = OnnxBackend(self.bundle.path / self.bundle.runtimes["onnx"], threads, reference=True)
+        again = self.disagreement()
+        self.self_check = (f"int8 kernels disagree with the fp32 references on this processor ({problem}); "
+                           f"using the int8 reference arithmetic instead (slower)"
+                           + (f", which disagrees too ({again})" if again else ""))
+        self.agrees_here = again is None
+        log.warning("model %s: %s", self.bundle.version, self.self_check)
+
+    def disagreement(self) -> str | None:
+        """Why this backend's answers on the bundle's reference photos differ from fp32's (None: they agree)."""
+        from wardrobe.images import packaged_photos, read_image
+
+        refs = self.bundle.meta.get("self_check")
+        if not isinstance(refs, dict) or not refs:
+            return None
+        from wardrobe.bundle import sha256_file
+
+        photos = {p.name: p for p in packaged_photos()}
+        usable = [(photos[name], ref) for name, ref in refs.items()
+                  if name in photos and isinstance(ref, dict) and ref.get("sha256") == sha256_file(photos[name])]
+        if not usable:
+            return None
+        try:
+            expected = np.array([ref["logits"] for _, ref in usable], np.float64)
+        except (KeyError, TypeError, ValueError):
+            return None
+        if expected.shape[1:] != (self.bundle.outputs,):
+            return f"the references hold {expected.shape[-1]} outputs, the model {self.bundle.outputs}"
+        got = self.probabilities_of([read_image(p) for p, _ in usable])
+        words = []
+        n, f = len(self.bundle.classes), len(self.bundle.colour_families)
+        for (p, _), z, (g, c, _, _, _) in zip(usable, expected, got, strict=True):
+            eg, ec = softmax(z[:n] / self.bundle.temperature), softmax(z[n : n + f])
+            if abs(eg - g).max() > SELF_CHECK_TOLERANCE or (f and abs(ec - c).max() > SELF_CHECK_TOLERANCE):
+                said = self.bundle.colour_families[int(c.argmax())] if f else ""
+                meant = self.bundle.colour_families[int(ec.argmax())] if f else ""
+                words.append(f"{p.name}: {self.bundle.classes[int(g.argmax())]} {said}".strip()
+                             + f" where fp32 says {self.bundle.classes[int(eg.argmax())]} {meant}".rstrip())
+        return f"{len(words)} of {len(usable)} photos: " + "; ".join(words[:2]) if words else None
 
     def probabilities(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
                                                        np.ndarray | None]:

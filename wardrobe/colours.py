@@ -43,10 +43,48 @@ class Colour:
     rgb: tuple[int, int, int]
     share: float
     lab: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    or_name: str | None = None
+    """A second, neighbouring family's word when the two are too close to choose ("navy blue" or "black")."""
+    or_family: str | None = None
+    """That second family (None: the colour is said plainly)."""
+
+    @property
+    def said(self) -> str:
+        """The words spoken for this colour: "navy blue", or "navy blue or black" when hedged."""
+        return f"{self.name} or {self.or_name}" if self.or_name else self.name
 
     def to_json(self) -> dict:
         """The JSON form of describe --json."""
-        return {"name": self.name, "css3": self.css3, "family": self.family, "rgb": list(self.rgb), "share": round(self.share, 3)}
+        out = {"name": self.name, "css3": self.css3, "family": self.family, "rgb": list(self.rgb),
+               "share": round(self.share, 3)}
+        if self.or_family:
+            out["or"] = {"name": self.or_name, "family": self.or_family}
+        return out
+
+
+NEIGHBOURS = frozenset(frozenset(pair) for pair in (
+    ("black", "gray"), ("black", "blue"), ("black", "brown"), ("gray", "white"), ("gray", "blue"), ("gray", "beige"),
+    ("white", "beige"), ("beige", "brown"), ("beige", "yellow"), ("brown", "orange"), ("brown", "red"),
+    ("red", "pink"), ("red", "orange"), ("red", "purple"), ("pink", "purple"), ("purple", "blue"), ("blue", "green"),
+    ("green", "yellow"), ("yellow", "orange")))
+"""Families whose borders people and shops disagree on (navy or black, beige or brown): the only renames the colour
+head may make to a cluster, and the only pairs said together as "X or Y"."""
+SATURATED = frozenset({"red", "orange", "yellow", "green", "blue", "purple", "pink"})
+NEUTRAL_CHROMA = 10.0
+"""CIELAB chroma below which a colour that is not near-black is a white or a grey: never called a hue."""
+NEAR_BLACK_L = 25.0
+"""CIELAB lightness below which a dark cloth may be a navy or a dark brown though its chroma is small."""
+
+
+def may_rename(lab, old: str, new: str) -> bool:
+    """Whether a cluster named `old` by its pixels may be called `new`: the same family, or a neighbouring one,
+    and never a hue for a near-white or near-grey cluster (an int8 head saying "yellow" for a white shirt)."""
+    if old == new:
+        return True
+    if frozenset((old, new)) not in NEIGHBOURS:
+        return False
+    L, a, b = (float(v) for v in lab)
+    return not (new in SATURATED and math.hypot(a, b) < NEUTRAL_CHROMA and L >= NEAR_BLACK_L)
 
 
 def region_weights(alpha: np.ndarray, region: str) -> np.ndarray:
@@ -237,11 +275,25 @@ class ColourNamer:
             counts = np.bincount(self.point_family, minlength=len(FAMILIES)).astype(np.float64)
             self.vote_scale = np.where(counts > 0, np.maximum(counts, 1) ** -float(self.model.get("balance", 0.0)), 0.0)
             self.palette = [(p["name"], p["family"], np.asarray(p["lab"], np.float32)) for p in self.model["palette"]]
+        self.css3_family = [self.family(lab) for lab in self.css3_lab]
+        """Each CSS3 colour's family: the descriptive words name a colour within the family said (basic and plain
+        follow the family, so must descriptive: a green kurta is never called "dark slate grey")."""
 
     def css3(self, lab: np.ndarray, rgb: np.ndarray) -> str:
         """Nearest CSS3 name, in CIELAB or (the original mode) in RGB."""
         q = lab if self.mode == "lab" else np.asarray(rgb, np.float32)
         return self.css3_names[int(self.css3_tree.query(q)[1])]
+
+    def css3_within(self, lab: np.ndarray, family: str, css3: str) -> str:
+        """The nearest CSS3 name (in CIELAB) among those of the family; the given name when it is of the family
+        already or the family has none."""
+        if self.css3_family[self.css3_names.index(css3)] == family:
+            return css3
+        mine = [i for i, f in enumerate(self.css3_family) if f == family]
+        if not mine:
+            return css3
+        d = np.linalg.norm(self.css3_lab[mine] - np.asarray(lab, np.float32), axis=1)
+        return self.css3_names[mine[int(d.argmin())]]
 
     def family(self, lab: np.ndarray) -> str:
         """Colour family by a distance-weighted vote of the k nearest labelled photos (rules if no model)."""
@@ -276,24 +328,50 @@ class ColourNamer:
         if self.words == "basic":
             return family
         if self.words == "descriptive":
-            return css3_words(css3)
+            return css3_words(self.css3_within(lab, family, css3))
         return self.spoken(lab, family)
 
     def with_family_hint(self, colours: list[Colour], family: str) -> list[Colour]:
-        """Trust a confident whole-photo family (the classifier's colour head) for the main colour.
+        """Trust a confident whole-photo family (the classifier's colour head) for the main colour, within
+        what the pixels allow.
 
-        The largest cluster of that family becomes the main colour; if no cluster has it, the
-        largest cluster is renamed within that family (it is the same cloth, named better).
+        The largest cluster of that family that is a real part of the garment (CHOSEN_MIN_SHARE) becomes the
+        main colour; if there is none, the largest cluster is renamed to that family only when the two are
+        neighbours (may_rename): gray may become black, never yellow. Otherwise the pixels' name stands.
         """
         if not colours:
             return colours
         for i, c in enumerate(colours):
-            if c.family == family:
+            if c.family == family and (i == 0 or c.share >= CHOSEN_MIN_SHARE):
                 return [c, *colours[:i], *colours[i + 1 :]]
         main = colours[0]
-        lab = np.asarray(main.lab, np.float32)
-        renamed = Colour(self.said(lab, family, main.css3), main.css3, family, main.rgb, main.share, main.lab)
-        return [renamed, *colours[1:]]
+        if not may_rename(main.lab, main.family, family):
+            return colours
+        return [self.renamed(main, family), *colours[1:]]
+
+    def renamed(self, colour: Colour, family: str) -> Colour:
+        """The same cluster called by another family, in the configured words."""
+        lab = np.asarray(colour.lab, np.float32)
+        return Colour(self.said(lab, family, colour.css3), colour.css3, family, colour.rgb, colour.share, colour.lab)
+
+    def with_hedge(self, colours: list[Colour], families: list[tuple[str, float]], least: float) -> list[Colour]:
+        """Say two families for the main colour when the colour head gives a neighbouring family of it at least
+        `least` probability: "navy blue or black". Its word is in the configured words."""
+        if not colours or least > 1:
+            return colours
+        main = colours[0]
+        other = next(((f, p) for f, p in families if f != main.family), None)
+        if other is None or other[1] < least or not may_rename(main.lab, main.family, other[0]):
+            return colours
+        word = self.renamed(main, other[0]).name
+        if word == main.name:
+            return colours
+        hedged = Colour(main.name, main.css3, main.family, main.rgb, main.share, main.lab, word, other[0])
+        return [hedged, *colours[1:]]
+
+
+CHOSEN_MIN_SHARE = 0.15
+"""A cluster smaller than this share of the garment is never made its main colour by the colour head."""
 
 
 @lru_cache(maxsize=1)

@@ -96,8 +96,11 @@ def check_model(settings) -> str:
     ms = (time.perf_counter() - t) * 1000
     top1 = clf.bundle.metrics.get("test", {}).get(clf.runtime, {}).get("all", {}).get("top1")
     acc = f", test accuracy {100 * top1:.0f}%" if top1 else ""
-    return (f"model {clf.bundle.version} ({clf.runtime}{acc}) at {path}; sample photo: {pred.garment} "
-            f"{100 * pred.confidence:.0f}% in {ms:.0f} ms")
+    if not clf.agrees_here:
+        raise WardrobeError(f"model {clf.bundle.version} at {path}: on this processor it {clf.self_check}")
+    precision = f" {clf.bundle.meta['onnx_precision']}" if clf.runtime == "onnx" and "onnx_precision" in clf.bundle.meta else ""
+    return (f"model {clf.bundle.version} ({clf.runtime}{precision}{acc}) at {path}; sample photo: {pred.garment} "
+            f"{100 * pred.confidence:.0f}% in {ms:.0f} ms; self-check: {clf.self_check}")
 
 
 def check_voice(settings) -> str:

@@ -57,15 +57,18 @@ def _alive(pid: int) -> bool:
 
 
 def health_check(bundle_path: Path, photos: list[Path]) -> str:
-    """Load the bundle and describe the photos; ModelError if it fails, gives NaN, or sees one class in all."""
+    """Load the bundle and describe the photos; ModelError if it fails, gives NaN, sees one class in all, or
+    disagrees with its own fp32 references on this processor with no fallback that agrees."""
     from wardrobe.classify import Classifier
     from wardrobe.images import read_image
 
     clf = Classifier.load(bundle_path)
+    if not clf.agrees_here:
+        raise ModelError(f"on this processor the model {clf.self_check}")
     garments = [clf.predict(read_image(p)).garment for p in photos]
     if len(photos) >= 3 and len(set(garments)) == 1:
         raise ModelError(f"the model calls every health photo {garments[0]!r}: it is broken")
-    return f"{len(photos)} photos described: {', '.join(garments)}"
+    return f"{len(photos)} photos described: {', '.join(garments)}; self-check: {clf.self_check}"
 
 
 def _created(text: str, where: Path) -> datetime:

@@ -46,6 +46,8 @@ class Description:
     """The model's embedding of the photo (for the user's own clothes); not in the JSON."""
     enrolled: Match | None = None
     """The user's own enrolled garment this photo shows, or None."""
+    colour_families: list[tuple[str, float]] = field(default_factory=list, repr=False, compare=False)
+    """The classifier's colour head, most likely family first (empty without one); not in the JSON."""
 
     def to_json(self) -> dict:
         """The describe --json object."""
@@ -98,7 +100,7 @@ class Pipeline:
     def __init__(self, classifier=None, namer: ColourNamer | None = None, method: str = "auto",
                  plate: np.ndarray | None = None, k: int | None = 3, model_problem: str | None = None,
                  family_hint_min: float = 0.5, white: WhiteBalance | None = None, aiming: bool = False,
-                 closet: Closet | None = None) -> None:
+                 closet: Closet | None = None, colour_hedge_min: float = 1.01) -> None:
         self.classifier = classifier
         self.white = white or WhiteBalance("off")
         """How each photo's light is corrected before anything else looks at it."""
@@ -110,6 +112,8 @@ class Pipeline:
         self.method, self.plate, self.k = method, plate, k
         self.family_hint_min = family_hint_min
         """The colour head's probability above which its family overrides the cluster's."""
+        self.colour_hedge_min = colour_hedge_min
+        """The colour head's probability for a neighbouring family above which both are said (above 1: never)."""
         self.model_problem = model_problem
         """Why no classifier is loaded (logged once; the sentence says the garment is unknown)."""
 
@@ -145,7 +149,7 @@ class Pipeline:
         t["segment"] = (time.perf_counter() - t0) * 1000
         problems = quality.problems(rgb, alpha)
         alternatives: list[phrase.Alternative] = []
-        family_hint: tuple[str, float] | None = None
+        families: list[tuple[str, float]] = []
         occasion: str | None = None
         pattern: str | None = None
         embedding = None
@@ -155,7 +159,7 @@ class Pipeline:
             try:
                 pred, pattern_pred = self.classify_with_cutout(rgb, alpha)
                 alternatives = [phrase.Alternative(g, p) for g, p in pred.ranked]
-                family_hint = pred.colour_families[0] if pred.colour_families else None
+                families = pred.colour_families
                 occasion = pred.occasions[0][0] if pred.occasions else None
                 embedding = pred.embedding
                 if pred.background >= NO_GARMENT_MIN:
@@ -178,7 +182,7 @@ class Pipeline:
         t0 = time.perf_counter()
         colours: list[Colour] = []
         if "too-dark" not in problems and "no-garment" not in problems:
-            colours = self.colours(rgb, alpha, alternatives[0].garment if alternatives else None, family_hint)
+            colours = self.colours(rgb, alpha, alternatives[0].garment if alternatives else None, families)
         t["colour"] = (time.perf_counter() - t0) * 1000
         if alternatives and alternatives[0].confidence < phrase.PROBABLY:
             problems.append("low-confidence")
@@ -205,7 +209,7 @@ class Pipeline:
                            garment_confidence=top.confidence if top else None, alternatives=alternatives,
                            colours=colours, sentence=" ".join(clauses), clauses=clauses, problems=problems,
                            timings_ms=t, occasion=occasion, white_balance=white, pattern=pattern,
-                           embedding=embedding, enrolled=enrolled)
+                           embedding=embedding, enrolled=enrolled, colour_families=families)
 
     def classify_with_cutout(self, rgb: np.ndarray, alpha: np.ndarray):
         """The classifier's prediction for the photo, and the prediction its pattern is read from: the garment
@@ -227,8 +231,9 @@ class Pipeline:
         return pred.pattern, pred.pattern_probs
 
     def colours(self, rgb: np.ndarray, alpha: np.ndarray, garment: str | None = None,
-                family_hint: tuple[str, float] | None = None) -> list[Colour]:
-        """Named dominant colours of the garment, main colour first."""
+                families: list[tuple[str, float]] | None = None) -> list[Colour]:
+        """Named dominant colours of the garment, main colour first; the colour head's families (most likely
+        first) may choose or rename the main one within what its pixels allow, or add a close neighbour."""
         import cv2
 
         small = shrink(rgb, COLOUR_SIDE)
@@ -236,9 +241,9 @@ class Pipeline:
             alpha = cv2.resize(alpha, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
         weights = garment_weights(small, alpha, region=region_of(garment))
         colours = [self.namer.name(c) for c in dominant_colours(small, weights, k=self.k)]
-        if family_hint and family_hint[1] >= self.family_hint_min:
-            colours = self.namer.with_family_hint(colours, family_hint[0])
-        return colours
+        if families and families[0][1] >= self.family_hint_min:
+            colours = self.namer.with_family_hint(colours, families[0][0])
+        return self.namer.with_hedge(colours, families or [], self.colour_hedge_min)
 
     def describe_file(self, path: Path | str) -> Description:
         """Read a photo file and describe it."""

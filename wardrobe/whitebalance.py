@@ -27,6 +27,14 @@ MIN_CAST = 0.2
 the largest; the highest of the thresholds that tied best on validation photos, docs/see-better.md)."""
 MAX_GAIN = 4.0
 """Gains are capped: a patch this far from white is not a white card under a normal light."""
+CARD_FLAT_MAX = 0.08
+"""Largest spread of brightness across the card (standard deviation over mean): a fold, a shadow's edge or a
+garment's weave over it is more."""
+CARD_BRIGHT_PERCENTILE = 75
+"""A white card is at least as bright as this percentile of the photo: in shadow or under a dark garment it is not."""
+LIGHT_A_RANGE = (-8.0, 12.0)
+"""CIELAB a* a white card can take under a room's light: lights run from bluish to orange (b*), barely along
+green-magenta (a*). A pink or green garment over the card lies outside."""
 
 
 def _to_linear(c: np.ndarray) -> np.ndarray:
@@ -118,12 +126,32 @@ class WhiteCard:
         return rgb[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)].reshape(-1, 3)
 
     def gains(self, rgb: np.ndarray) -> np.ndarray | None:
-        """Gains from the card under the light of this photo; None if the card is clipped or too dark."""
+        """Gains from the card under the light of this photo; None if the card cannot be trusted (problem())."""
+        if self.problem(rgb) is not None:
+            return None
+        px = self.pixels(rgb)
+        return gains_for(to_linear(px[(px < CLIPPED).all(axis=1)]).mean(axis=0))
+
+    def problem(self, rgb: np.ndarray) -> str | None:
+        """Why the card's place does not show a white card under a room's light now (None: it does): clipped or
+        too dark, not flat (covered by cloth, fallen, half in shadow), darker than most of the photo (in shadow,
+        covered) or of a colour no lamp gives white (a pink dress over it)."""
+        from wardrobe.images import rgb_to_lab
+
         px = self.pixels(rgb)
         ok = px[(px < CLIPPED).all(axis=1)]
         if len(ok) < 0.5 * len(px) or len(ok) == 0 or float(ok.mean()) < 30:
-            return None
-        return gains_for(to_linear(ok).mean(axis=0))
+            return "clipped or too dark"
+        luma = ok.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        if float(luma.std()) > CARD_FLAT_MAX * float(luma.mean()):
+            return "not flat"
+        photo = np.asarray(rgb, np.float32).reshape(-1, 3)[:: 7] @ np.array([0.299, 0.587, 0.114], np.float32)
+        if float(luma.mean()) < float(np.percentile(photo, CARD_BRIGHT_PERCENTILE)):
+            return "in shadow or covered"
+        a = float(rgb_to_lab(ok.mean(axis=0).round().astype(np.uint8)[None, None])[0, 0, 1])
+        if not LIGHT_A_RANGE[0] <= a <= LIGHT_A_RANGE[1]:
+            return "not white under this light"
+        return None
 
     def save(self, path: Path) -> None:
         """Write the card's place as JSON (temp file and rename)."""
@@ -187,8 +215,9 @@ def find_white_card(rgb: np.ndarray, min_share: float = 0.003, max_share: float 
         raise ImageError("no white card found: fix a plain white card (at least 3 x 3 cm) where the camera sees it, "
                          "light the closet, and try again")
     card = WhiteCard(tuple(float(v) for v in best))  # type: ignore[arg-type]
-    if card.gains(small) is None:
-        raise ImageError("the white card is overexposed or too dark in this photo: move the light or the card")
+    problem = card.problem(small)
+    if problem is not None:
+        raise ImageError(f"the white card looks {problem} in this photo: move the light or the card")
     return card
 
 
@@ -211,8 +240,7 @@ class WhiteBalance:
             g = self.card.gains(rgb)
             if g is not None:
                 return g, "card"
-            if self.mode == "card":
-                return None, "card unusable"
+            return None, "card unusable"  # covered, fallen or in shadow: no correction beats a wrong one
         if self.mode == "estimate":
             g = ESTIMATORS[self.estimator](rgb)
             if cast_strength(g) >= self.min_cast:

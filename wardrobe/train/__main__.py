@@ -14,6 +14,7 @@ PRESET_COMMANDS = {
     "classifier": "classifier",
     "colours": "colours",
     "export": "export",
+    "rebuild": "rebuild",
     "evaluate": "evaluate",
     "see-better": "seebetter",
     "patterns": "patterns",

@@ -55,6 +55,11 @@ FLAGS: dict[str, tuple[tuple[str, ...], dict]] = {
     "report": (("--output",), dict(type=Path, default=Path("runs/report.json"), help="where the figures are written (JSON)")),
     "calibration_batches": (("--calibration-batches",), dict(type=int, default=8,
                                                             help="batches of 32 training photos for int8 calibration")),
+    "check_photos": (("--check-photos",), dict(type=int, default=400, help="held-out validation photos (half home, "
+                                               "half product) on which int8 must agree with fp32 to be shipped")),
+    "precision": (("--precision",), dict(choices=("auto", "int8", "fp32"), default="auto",
+                                         help="the shipped ONNX model: int8 (refused unless it agrees with fp32), "
+                                              "fp32, or auto (int8 when it agrees, else fp32)")),
     "version": (("--version",), dict(help="bundle version (default: creation time)")),
     "sign": (("--sign",), dict(type=Path, metavar="KEY", help="sign the bundle with this private key (wardrobe keygen)")),
 }

@@ -1,15 +1,19 @@
-"""Score what the appliance says: the whole describe pipeline of a bundle on held-out photos.
+"""Score what the user hears: the shipped bundle through the same describe path, settings and default runtime
+that `wardrobe describe` uses, on held-out photos.
 
     wardrobe train evaluate --bundle models/default --data clothing-photos=DIR --data product-photos=DIR \
         --home-colours assets/labels/home-colours.csv
 
-For each photo the real pipeline runs (segment, classify, cluster, name). Reported per split:
+Per split and source (home photos, product photos, home photos labelled by eye for colour):
 - garment top-1 as spoken (a photo the model calls garment-free counts as wrong: a lost garment);
-- the main colour's family against the shop's label (product photos) and against families labelled
-  by eye (home photos, --home-colours), for each way of combining the colour head with the pixel
-  clusters (clusters only; the head's family when its probability reaches a threshold);
+- truth said: the right garment is the one named or one of the "maybe" alternatives the sentence says;
+- confidently wrong: the sentence names a wrong garment with no hedge ("probably", "maybe", "not sure");
+- the garment hedge rate, and answers with no garment named at all (too dark, no garment seen);
+- the main-colour family of the first colour spoken (against the shop's label or the by-eye families; a
+  hedged colour, "navy blue or black", is right when either is), and the colour hedge rate;
 - garment-free photos (the most garment-free corner of each home photo) still named as a garment.
-The colour-head threshold is chosen on the validation split and reported on test.
+On validation it also sweeps the thresholds that decide hedging (phrase.SURE, vision.colour_hedge_min) from the
+same answers, so they are chosen there and reported on test.
 """
 
 from __future__ import annotations
@@ -18,11 +22,14 @@ import argparse
 import csv
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from wardrobe import phrase
 from wardrobe.colours import shop_colours
+from wardrobe.errors import ModelError
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
 from wardrobe.train import engine
@@ -32,8 +39,10 @@ log = logging.getLogger(__name__)
 
 SPLIT_DATA = "clothing-photos=DIR and/or product-photos=DIR (the training script's split, same seed)"
 """The --data help of every measurement on a bundle: the photos are split exactly as training split them."""
-HINT_THRESHOLDS = (1.01, 0.9, 0.7, 0.5, 0.3, 0.0)
-"""Colour-head probabilities at or above which its family replaces the clusters' (1.01: never; 0: always)."""
+SURE_SWEEP = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+"""Calibrated garment probabilities tried as the plain-answer threshold (phrase.SURE) on validation."""
+HEDGE_SWEEP = (1.01, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15)
+"""Colour-head probabilities tried as the two-colour threshold (vision.colour_hedge_min; 1.01: never)."""
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -43,6 +52,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     engine.add_flags(p, "bundle", "data", "home_colours", "seed", "report", required=("bundle", "data"),
                      data={"help": SPLIT_DATA}, report=Path("runs/evaluate.json"))
+    p.add_argument("--config", type=Path, help="settings file (default: the built-in defaults, as a new closet has)")
+    p.add_argument("--rows", type=Path, help="also write one JSON line per photo here (what was said, and why)")
     p.add_argument("--limit", type=int, default=0, help="at most this many photos per source and split (0: all)")
     p.add_argument("--splits", default="val,test", help="splits to score")
     return p
@@ -55,19 +66,23 @@ def load_home_colours(path: Path, root: Path) -> dict[str, tuple[str, ...]]:
 
 
 def main(args: argparse.Namespace) -> dict:
-    """Run the pipeline over each split and write the scores."""
+    """Run the user's describe path over each split and write the scores."""
+    import tempfile
+
     import cv2
     from tqdm import tqdm
 
-    from wardrobe.classify import Classifier
-    from wardrobe.colours import ColourNamer
-    from wardrobe.images import read_image, shrink
-    from wardrobe.pipeline import WORK_SIDE, Pipeline
+    from wardrobe import settings as settings_module
+    from wardrobe import wiring
+    from wardrobe.images import read_image
     from wardrobe.train.frozen import background_crop
 
-    clf = Classifier.load(args.bundle)
-    namer = ColourNamer()
-    pipe = Pipeline(clf, namer, family_hint_min=2.0)  # clusters only; the head's hint is applied below
+    with tempfile.TemporaryDirectory() as state:  # a new closet: no enrolled garments, no white card
+        settings = settings_module.load(args.config, {"model": {"bundle": str(args.bundle)}, "": {"state_dir": state}})
+        pipe = wiring.build_pipeline(settings, closet=False)
+    if pipe.classifier is None:
+        raise ModelError(f"the bundle cannot be used: {pipe.model_problem}")
+    clf = pipe.classifier
     shop = shop_colours()
     taxonomy = Taxonomy.load()
     by_eye: dict[str, tuple[str, ...]] = {}
@@ -76,7 +91,11 @@ def main(args: argparse.Namespace) -> dict:
         kind, _, path = spec.partition("=")
         if kind == "clothing-photos" and args.home_colours:
             by_eye = load_home_colours(args.home_colours, Path(path))
-    results: dict = {"bundle": str(args.bundle), "version": clf.bundle.version}
+    results: dict = {"bundle": str(args.bundle), "version": clf.bundle.version, "runtime": clf.runtime,
+                     "onnx_precision": clf.bundle.meta.get("onnx_precision", "int8") if clf.runtime == "onnx" else None,
+                     "self_check": clf.self_check, "settings": {"colour_hedge_min": pipe.colour_hedge_min,
+                                                                "family_hint_min": pipe.family_hint_min,
+                                                                "sure": phrase.SURE, "maybe": phrase.MAYBE}}
     rng = np.random.default_rng(args.seed)
     for name in args.splits.split(","):
         rows = []
@@ -90,21 +109,19 @@ def main(args: argparse.Namespace) -> dict:
         for r in tqdm(recs, desc=f"describe {name}", unit="photo"):
             rgb = read_image(r.path)
             d = pipe.describe(rgb, r.path)
-            pred = clf.predict(shrink(rgb, WORK_SIDE))  # the colour head's family, as the pipeline sees it
-            head = pred.colour_families[0] if pred.colour_families else None
             accept: tuple[str, ...] = ()
             if r.source == "product-photos" and r.colour in shop:
                 accept = tuple(shop[r.colour][0])
             elif r.path in by_eye:
                 accept = by_eye[r.path]
-            row = {"source": r.source, "truth": taxonomy.garment(r.source, r.label), "said": d.garment,
-                   "no_garment": "no-garment" in d.problems, "accept": accept, "head": head}
-            for t in HINT_THRESHOLDS:
-                colours = d.colours
-                if colours and head and head[1] >= t:
-                    colours = namer.with_family_hint(colours, head[0])
-                row[f"family@{t}"] = colours[0].family if colours else None
-            rows.append(row)
+            rows.append({"source": r.source, "by_eye": r.path in by_eye, "truth": taxonomy.garment(r.source, r.label),
+                         "said": d.garment, "sentence": d.sentence,
+                         "alternatives": [(a.garment, a.confidence) for a in d.alternatives],
+                         "no_garment": "no-garment" in d.problems, "accept": accept,
+                         "colour": d.colours[0].family if d.colours else None,
+                         "colour_or": d.colours[0].or_family if d.colours else None,
+                         "unhedged": [replace(c, or_name=None, or_family=None) for c in d.colours[:1]],
+                         "families": d.colour_families})
             if r.source == "clothing-photos":
                 crop = background_crop(rgb, 224)
                 if crop is not None:
@@ -113,35 +130,109 @@ def main(args: argparse.Namespace) -> dict:
                         b = pipe.describe(img, r.path + "#" + kind)
                         rows.append({"source": kind, "said": b.garment, "no_garment": "no-garment" in b.problems,
                                      "model_background": clf.predict(img).background})
+        if args.rows:
+            write_rows(args.rows, name, rows)
         results[name] = summarise(rows)
+        if name == "val":
+            results["val_sweeps"] = sweeps(rows, pipe.namer)
         log.info("%s: %s", name, json.dumps(results[name]))
-    if "val" in results and "test" in results:
-        best = max(HINT_THRESHOLDS, key=lambda t: np.mean([results["val"]["colour"][s][str(t)]
-                                                          for s in results["val"]["colour"]]))
-        results["chosen_hint_threshold"] = best
-        log.info("colour head threshold chosen on validation: %s", best)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2))
+    print(table(results))
     return results
 
 
+SOURCES = {"home": lambda r: r["source"] == "clothing-photos", "product": lambda r: r["source"] == "product-photos",
+           "home by eye": lambda r: r["source"] == "clothing-photos" and r["by_eye"]}
+
+
+def user_figures(rows: list[dict], sure: float = phrase.SURE) -> dict:
+    """Garment top-1 as spoken, truth said, confidently wrong, hedged and unanswered shares."""
+    named = [phrase.named_garments([phrase.Alternative(g, p) for g, p in r["alternatives"]], sure) for r in rows]
+    answered = [bool(n) and r["said"] is not None for (n, _), r in zip(named, rows, strict=True)]
+    return {"n": len(rows),
+            "garment_top1": mean(r["said"] == r["truth"] for r in rows),
+            "truth_said": mean(a and r["truth"] in n for (n, _), a, r in zip(named, answered, rows, strict=True)),
+            "confidently_wrong": mean(a and not h and n[0] != r["truth"]
+                                      for (n, h), a, r in zip(named, answered, rows, strict=True)),
+            "garment_hedged": mean(a and h for (_, h), a in zip(named, answered, strict=True)),
+            "no_garment_named": mean(not a for a in answered)}
+
+
+def colour_figures(rows: list[dict], family=lambda r: (r["colour"], r["colour_or"])) -> dict:
+    """Main-colour family of the first colour spoken (right when the truth is one of a hedged pair), hedge rate."""
+    labelled = [r for r in rows if r["accept"] and r["colour"]]
+    said = [family(r) for r in labelled]
+    return {"n": len(labelled),
+            "main_family": mean(f in r["accept"] or (o is not None and o in r["accept"])
+                                for (f, o), r in zip(said, labelled, strict=True)),
+            "colour_hedged": mean(o is not None for _, o in said)}
+
+
 def summarise(rows: list[dict]) -> dict:
-    """Garment accuracy as spoken, colour-family accuracy per threshold, garment-free photos named."""
-    out: dict = {"garment": {}, "colour": {}, "garment_free": {}}
-    for src in ("clothing-photos", "product-photos"):
-        mine = [r for r in rows if r["source"] == src]
+    """The user-level figures per source, and garment-free photos named."""
+    out: dict = {}
+    for src, keep in SOURCES.items():
+        mine = [r for r in rows if r["source"] in ("clothing-photos", "product-photos") and keep(r)]
         if mine:
-            out["garment"][src] = {"n": len(mine), "top1": float(np.mean([r["said"] == r["truth"] for r in mine])),
-                                   "said_no_garment": float(np.mean([r["no_garment"] for r in mine]))}
-            labelled = [r for r in mine if r["accept"]]
-            if labelled:
-                out["colour"][src] = {"n": len(labelled), **{
-                    str(t): float(np.mean([r[f"family@{t}"] in r["accept"] for r in labelled]))
-                    for t in HINT_THRESHOLDS}}
+            out[src] = {**user_figures(mine), "colour": colour_figures(mine)}
+    out["garment_free"] = {}
     for kind in ("garment-free", "plain-wall"):
         free = [r for r in rows if r["source"] == kind]
         if free:
             out["garment_free"][kind] = {
-                "n": len(free), "named_as_garment": float(np.mean([not r["no_garment"] for r in free])),
-                "model_says_no_garment": float(np.mean([r["model_background"] >= 0.5 for r in free]))}
+                "n": len(free), "named_as_garment": mean(not r["no_garment"] for r in free),
+                "model_says_no_garment": mean(r["model_background"] >= 0.5 for r in free)}
     return out
+
+
+def sweeps(rows: list[dict], namer) -> dict:
+    """On validation: the user-level figures at each plain-answer threshold, and colour at each two-colour
+    threshold, recomputed from the same answers (what the sentence would have said)."""
+    real = [r for r in rows if r["source"] in ("clothing-photos", "product-photos")]
+    out: dict = {"sure": {}, "colour_hedge_min": {}}
+    for t in SURE_SWEEP:
+        out["sure"][str(t)] = {src: user_figures([r for r in real if keep(r)], t) for src, keep in SOURCES.items()}
+    for t in HEDGE_SWEEP:
+        def hedged(r, t=t):
+            c = namer.with_hedge(r["unhedged"], r["families"], t)
+            return (c[0].family, c[0].or_family) if c else (None, None)
+        out["colour_hedge_min"][str(t)] = {src: colour_figures([r for r in real if keep(r)], hedged)
+                                           for src, keep in SOURCES.items()}
+    return out
+
+
+def table(results: dict) -> str:
+    """The README's results table (markdown) for the test split."""
+    test = results.get("test") or results.get("val") or {}
+    lines = [f"bundle {results['version']}, runtime {results['runtime']}"
+             + (f" ({results['onnx_precision']})" if results.get("onnx_precision") else ""),
+             "", "| measure | " + " | ".join(SOURCES) + " |", "|---|" + "---|" * len(SOURCES)]
+    rows = [("photos", lambda f: str(f["n"])), ("garment top-1", lambda f: pct(f["garment_top1"])),
+            ("truth said", lambda f: pct(f["truth_said"])), ("confidently wrong", lambda f: pct(f["confidently_wrong"])),
+            ("garment hedged", lambda f: pct(f["garment_hedged"])),
+            ("no garment named", lambda f: pct(f["no_garment_named"])),
+            ("main-colour family (photos with a colour label)", lambda f: f"{pct(f['colour']['main_family'])} "
+                                                                          f"(n={f['colour']['n']})"),
+            ("colour hedged", lambda f: pct(f["colour"]["colour_hedged"]))]
+    for label, get in rows:
+        lines.append(f"| {label} | " + " | ".join(get(test[s]) if s in test else "" for s in SOURCES) + " |")
+    return "\n".join(lines)
+
+
+def write_rows(path: Path, split: str, rows: list[dict]) -> None:
+    """Append the split's rows as JSON lines (the colour objects as their JSON)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        for r in rows:
+            r = {**r, "split": split, "unhedged": [c.to_json() for c in r.get("unhedged", [])]}
+            f.write(json.dumps(r) + "\n")
+
+
+def pct(x: float | None) -> str:
+    return "" if x is None else f"{100 * x:.1f} %"
+
+
+def mean(values) -> float | None:
+    v = list(values)
+    return float(np.mean(v)) if v else None

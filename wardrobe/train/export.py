@@ -39,7 +39,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--latency-photos", type=int, default=50, help="photos timed per runtime")
     p.add_argument("--threads", type=int, default=1,
                    help="inference threads while measuring (1: as the appliance's one press at a time on a Pi core)")
-    engine.add_flags(p, "calibration_batches", "version", "sign")
+    engine.add_flags(p, "calibration_batches", "check_photos", "precision", "version", "sign")
     return p
 
 
@@ -92,23 +92,38 @@ def export_onnx(model: torch.nn.Module, crop: int, path: Path, outputs: tuple[st
                       dynamo=False)
 
 
-def quantize_onnx(fp32: Path, int8: Path, calibration: np.ndarray) -> None:
-    """Static int8 quantization (QDQ, per-channel weights) calibrated on training photos."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+class WithEmbedding(torch.nn.Module):
+    """An EfficientNet-Lite whose ONNX export gives the pooled features ("embedding") beside the logits."""
 
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.batches = iter([{"image": calibration[i : i + 32]} for i in range(0, len(calibration), 32)])
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.m = model
 
-        def get_next(self):
-            return next(self.batches, None)
+    def forward(self, x):
+        pooled = self.m.pooled(self.m.prefix(x, 0), 0)
+        return self.m.net._fc(pooled), pooled
 
-    prepped = fp32.with_suffix(".prep.onnx")
-    quant_pre_process(str(fp32), str(prepped))
-    quantize_static(str(prepped), str(int8), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-    prepped.unlink()
+
+def ship_onnx(tmp: Path, net: torch.nn.Module, meta: dict, splits: dict, args, outputs: tuple[str, ...] = ("logits",)
+              ) -> Path:
+    """Export the network to fp32 ONNX, write the shipped model.onnx into the bundle folder tmp (int8 only when it
+    agrees with fp32 on held-out validation photos, precision.choose) and record in meta which it is, what was
+    measured and the fp32 references the closet checks itself against. Returns the fp32 file (beside tmp; the
+    caller removes it)."""
+    from wardrobe.images import packaged_photos
+    from wardrobe.train import precision
+
+    pre = Preprocess.from_dict(meta["preprocess"])
+    fp32 = tmp.with_name(tmp.name + ".fp32.onnx")
+    export_onnx(net, pre.crop, fp32, outputs)
+    calib = calibration_images(splits["train"].records, pre, args.calibration_batches)
+    photos = precision.check_photos(splits, pre, args.check_photos)
+    check = precision.choose(meta, fp32, tmp / "model.onnx", calib, photos, args.precision)
+    meta["onnx_precision"] = check["shipped"]
+    meta.setdefault("metrics", {})["precision"] = check
+    meta["self_check"] = precision.references(meta, fp32, packaged_photos())
+    log.info("model.onnx is %s: %s", check["shipped"], json.dumps(check))
+    return fp32
 
 
 def calibration_images(records: list, pre: Preprocess, batches: int) -> np.ndarray:
@@ -175,10 +190,6 @@ def main(args: argparse.Namespace) -> dict:
     val_logits = predict_logits(model, splits["val"].images, pre, "cpu")
     temperature = fit_temperature(val_logits[:, : len(classes)], splits["val"].targets)
     log.info("temperature %.3f fitted on %d validation photos", temperature, len(val_logits))
-    calib = calibration_images(splits["train"].records, pre, args.calibration_batches)
-    fp32 = args.output.with_name(args.output.name + ".fp32.onnx")  # measured below, not shipped
-    export_onnx(model, pre.crop, fp32)
-    quantize_onnx(fp32, tmp / "model.onnx", calib)
     shutil.copy(Path(__file__).resolve().parent.parent / "data" / "taxonomy.csv", tmp / "taxonomy.csv")
     version = args.version or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     meta = {"format_version": FORMAT_VERSION, "version": version, "created": dt.datetime.now(dt.UTC).isoformat(),
@@ -187,6 +198,7 @@ def main(args: argparse.Namespace) -> dict:
             "preprocess": pre.to_dict(),
             "runtimes": {"onnx": "model.onnx", "torch": "model.safetensors"}, "default_runtime": "onnx",
             "temperature": temperature, "trained": {"best_epoch": ckpt["epoch"], "args": run_args}, "metrics": {}}
+    fp32 = ship_onnx(tmp, model, meta, splits, args)  # measured below beside the shipped one, not shipped
     (tmp / "bundle.json").write_text(json.dumps(meta, indent=2))
     write_manifest(tmp)
 
@@ -225,7 +237,8 @@ def main(args: argparse.Namespace) -> dict:
     slow = "torch" if fast == "onnx" else "onnx"
     drop = metrics[slow]["all"]["top1"] - metrics[fast]["all"]["top1"]
     meta["default_runtime"] = fast if drop <= 0.01 else slow
-    meta["metrics"] = {"test": metrics, "split_seed": run_args["seed"], "temperature": temperature}
+    meta["metrics"] = {"test": metrics, "split_seed": run_args["seed"], "temperature": temperature,
+                       "precision": meta["metrics"]["precision"]}
     if occasions:
         meta["metrics"]["occasions"] = ckpt.get("occasion_metrics", {})
     (tmp / "bundle.json").write_text(json.dumps(meta, indent=2))

@@ -74,7 +74,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--output", type=Path, required=True, help="the new bundle's directory (replaced)")
     p.add_argument("--home-patterns", type=Path, help="CSV image,split,pattern of home photos labelled by eye")
-    engine.add_flags(p, "bundle", "cache_dir", "data", "calibration_batches", "version", "sign", required=("bundle",),
+    engine.add_flags(p, "bundle", "cache_dir", "data", "calibration_batches", "check_photos", "precision", "version",
+                     "sign", required=("bundle",),
                      bundle={"help": "the bundle to extend (its run's data and cache)"},
                      data={"help": "datasets (default: the bundle's run's)"})
     p.add_argument("--retune", action="store_true",
@@ -277,7 +278,7 @@ def write_bundle(args, bundle: Bundle, model, weight: np.ndarray, bias: np.ndarr
                  splits: dict, results: dict) -> None:
     """The bundle again, its last layer extended by the pattern rows and an "embedding" output added, with the
     head's figures on the cached features (results)."""
-    from wardrobe.train.export import calibration_images, export_onnx, finish_bundle, quantize_onnx, start_bundle
+    from wardrobe.train.export import WithEmbedding, finish_bundle, ship_onnx, start_bundle
 
     fc = model.net._fc
     new = torch.nn.Linear(fc.in_features, fc.out_features + len(PATTERNS))
@@ -287,20 +288,6 @@ def write_bundle(args, bundle: Bundle, model, weight: np.ndarray, bias: np.ndarr
     model.net._fc = new
     tmp = start_bundle(args.output, model)
 
-    class WithEmbedding(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.m = model
-
-        def forward(self, x):
-            pooled = self.m.pooled(self.m.prefix(x, 0), 0)
-            return self.m.net._fc(pooled), pooled
-
-    pre = bundle.preprocess
-    fp32 = tmp / "fp32.onnx"
-    export_onnx(WithEmbedding().eval(), pre.crop, fp32, outputs=("logits", "embedding"))
-    quantize_onnx(fp32, tmp / "model.onnx", calibration_images(splits["train"].records, pre, args.calibration_batches))
-    fp32.unlink()
     shutil.copy(bundle.path / "taxonomy.csv", tmp / "taxonomy.csv")
     meta = dict(bundle.meta)
     meta["version"] = args.version or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
@@ -310,6 +297,7 @@ def write_bundle(args, bundle: Bundle, model, weight: np.ndarray, bias: np.ndarr
     meta["metrics"] = dict(meta.get("metrics", {}))
     meta["metrics"]["previous_version"] = bundle.version
     meta["metrics"]["patterns"] = {"head_on_cached_features": results}
+    ship_onnx(tmp, WithEmbedding(model).eval(), meta, splits, args, outputs=("logits", "embedding")).unlink()
     (tmp / "bundle.json").write_text(json.dumps(meta, indent=2))
     finish_bundle(tmp, args.output)  # signed after retune() has written its thresholds
     log.info("bundle %s written to %s with patterns %s", meta["version"], args.output, thresholds)

@@ -1,0 +1,61 @@
+"""`wardrobe train evaluate`: the figures the user feels, from what the sentence actually names."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import ROOT, SHIPPED
+from wardrobe.train.evaluate import colour_figures, user_figures
+
+
+def row(truth, *alternatives, said=True):
+    return {"truth": truth, "said": alternatives[0][0] if alternatives and said else None,
+            "alternatives": list(alternatives)}
+
+
+def test_truth_said_and_confidently_wrong_follow_the_sentence():
+    rows = [row("T-shirt", ("T-shirt", 0.9)),                    # named plainly, right
+            row("T-shirt", ("shirt", 0.9), ("T-shirt", 0.05)),  # named plainly, wrong: confidently wrong
+            row("T-shirt", ("shirt", 0.6), ("T-shirt", 0.3)),   # "probably a shirt, maybe a T-shirt": truth said
+            row("T-shirt", ("shirt", 0.6), ("top", 0.1)),       # "probably a shirt.": wrong, but hedged
+            row("T-shirt", ("T-shirt", 0.9), said=False)]       # "I can't see a garment."
+    f = user_figures(rows)
+    assert f["n"] == 5
+    assert f["garment_top1"] == pytest.approx(1 / 5)  # the fifth names nothing
+    assert f["truth_said"] == pytest.approx(2 / 5)
+    assert f["confidently_wrong"] == pytest.approx(1 / 5)
+    assert f["garment_hedged"] == pytest.approx(2 / 5)
+    assert f["no_garment_named"] == pytest.approx(1 / 5)
+    # a higher plain-answer threshold turns the confident mistake into a hedge
+    assert user_figures(rows, sure=0.95)["confidently_wrong"] == 0
+
+
+def test_a_hedged_colour_is_right_when_either_is():
+    rows = [{"accept": ("black",), "colour": "blue", "colour_or": "black"},
+            {"accept": ("black",), "colour": "blue", "colour_or": None},
+            {"accept": ("white",), "colour": "white", "colour_or": None},
+            {"accept": (), "colour": "red", "colour_or": None}]  # no label: not counted
+    f = colour_figures(rows)
+    assert f == {"n": 3, "main_family": pytest.approx(2 / 3), "colour_hedged": pytest.approx(1 / 3)}
+
+
+def test_evaluate_runs_the_shipped_bundle_as_describe_does(tmp_path):
+    data = ROOT.parent / "shared" / "data"
+    if not (data / "product-photos").is_dir():
+        pytest.skip("the shared photos are not beside the checkout")
+    from wardrobe.train import evaluate
+
+    out = tmp_path / "evaluate.json"
+    args = evaluate.get_args_parser().parse_args([
+        "--bundle", str(SHIPPED), "--data", f"clothing-photos={data / 'clothing-photos'}",
+        "--data", f"product-photos={data / 'product-photos'}", "--limit", "6", "--splits", "val",
+        "--home-colours", str(ROOT / "assets" / "labels" / "home-colours.csv"), "--output", str(out)])
+    evaluate.main(args)
+    r = json.loads(out.read_text())
+    assert r["runtime"] == "onnx" and r["self_check"] == "agrees with its fp32 references"
+    for src in ("home", "product"):
+        assert r["val"][src]["n"] == 6 and 0 <= r["val"][src]["confidently_wrong"] <= 1
+    assert set(r["val_sweeps"]["sure"]) and set(r["val_sweeps"]["colour_hedge_min"])
+    assert "| confidently wrong |" in evaluate.table(r)
