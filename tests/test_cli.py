@@ -304,3 +304,25 @@ def test_a_plain_pip_install_works_on_its_own(tmp_path):
     assert "OK       camera" in r.stdout and "OK       voice" in r.stdout, r.stdout
     r = run("bench", "--repeat", "1")
     assert r.returncode == 0 and "classify" in r.stdout, r.stdout + r.stderr
+
+
+def test_a_huge_photo_is_refused_from_its_header(tmp_path):
+    """A 20000 x 20000 PNG of 1 MB took 2.5 GB to describe; its size is read from the header, before decoding."""
+    import struct
+    import zlib
+
+    import cv2
+    import numpy as np
+
+    ok, png = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))
+    data = bytearray(png.tobytes())
+    data[16:24] = struct.pack(">II", 20000, 20000)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))  # a valid IHDR: only its size is hostile
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(bytes(data))
+    for args in (["describe", "--json", "--quiet", str(huge)],
+                 ["enrol", "--name", "x", "--state-dir", str(tmp_path / "s"), str(huge)],
+                 ["calibrate", "--state-dir", str(tmp_path / "s"), "--white", str(huge)]):
+        r = wardrobe(*args)
+        assert r.returncode != 0 or "too large" in r.stdout, (args, r.stdout, r.stderr)
+        assert "too large a photo" in r.stderr + r.stdout and "Traceback" not in r.stderr, (args, r.stderr)

@@ -103,9 +103,10 @@ def test_sigkill_mid_enrolment_leaves_a_sound_database(tmp_path):
 def test_an_acknowledged_enrolment_survives_a_sudden_death(tmp_path):
     """The enrolling process is killed right after the write returns: the garment is there."""
     code = ("import os, sys, numpy as np\n"
-            "from wardrobe.closet import Closet\n"
+            "from wardrobe.closet import Closet, thumbnail\n"
             "c = Closet(sys.argv[1])\n"
-            "gid = c.enrol(np.ones(1280, np.float32), [{'lab': [50, 0, 0], 'share': 1, 'name': 'gray'}], b'jpeg',"
+            "jpeg = thumbnail(np.full((40, 40, 3), 128, np.uint8))\n"
+            "gid = c.enrol(np.ones(1280, np.float32), [{'lab': [50, 0, 0], 'share': 1, 'name': 'gray'}], jpeg,"
             " 'v1', name='grey scarf')\n"
             "print(gid, flush=True)\n"
             "os._exit(9)  # no close, no cleanup\n")
@@ -267,8 +268,11 @@ def test_a_closet_made_before_voice_clips_opens_and_imports(tmp_path, pipeline):
     con = sqlite3.connect(old)
     con.execute("CREATE TABLE garments (id INTEGER PRIMARY KEY, name TEXT, voice_label TEXT, created REAL NOT NULL, "
                 "thumbnail BLOB NOT NULL, embedding BLOB NOT NULL, model_version TEXT NOT NULL, colours TEXT NOT NULL)")
+    from wardrobe.closet import thumbnail
+
     con.execute("INSERT INTO garments (name, created, thumbnail, embedding, model_version, colours) VALUES "
-                "('blue shirt', 0, x'00', ?, 'v1', '[]')", (np.ones(4, np.float32).tobytes(),))
+                "('blue shirt', 0, ?, ?, 'v1', '[]')", (thumbnail(rgb_of("home-shirt.jpg")),
+                                                        np.ones(1280, np.float32).tobytes()))
     con.commit()
     con.close()
     assert Closet(tmp_path / "new.db").import_from(old) == 1

@@ -133,3 +133,102 @@ def test_a_killed_install_leaves_nothing_behind(tmp_path):
     shutil.copytree(SHIPPED, left)
     store.install(make_version(tmp_path / "b", "next"), trust())
     assert not left.exists() and store.current() == "next"
+
+
+def test_the_replay_guard_records_before_the_switch_and_holds_after_pruning(tmp_path):
+    """newest.json was written after the install and only when newer than itself, so never: once the newest
+    model was pruned, an older signed bundle installed again."""
+    store = ModelStore(tmp_path / "models")
+    old, mid, new = (make_version(tmp_path, v) for v in ("old", "mid", "new"))  # made in this order
+    store.install(old, trust())
+    store.install(new, trust())
+    assert json.loads(store.newest_file.read_text())["version"] == "new"
+    store.rollback("old")
+    shutil.rmtree(store.root / "new")  # as pruning it would
+    with pytest.raises(ModelError, match="older than new"):
+        store.install(mid, trust())
+    assert store.current() == "old"
+
+
+@pytest.mark.parametrize("name", ["current", "newest", "history", "Current"])
+def test_the_stores_own_names_are_no_versions(tmp_path, name):
+    """A signed bundle called "current" said "installed and current" and was never copied; `rollback current`
+    left current -> current and said it had worked."""
+    store = ModelStore(tmp_path / "models")
+    store.install(make_version(tmp_path, "v1"), trust())
+    d = tmp_path / "evil"
+    shutil.copytree(make_version(tmp_path, "v2"), d)
+    meta = json.loads((d / "bundle.json").read_text())
+    meta["version"] = name
+    (d / "bundle.json").write_text(json.dumps(meta))
+    write_manifest(d)
+    sign_bundle(d, SIGNING_KEY)
+    with pytest.raises(ModelError, match="keeps for itself"):
+        store.install(d, trust())
+    with pytest.raises(ModelError, match="keeps for itself"):
+        store.rollback(name)
+    assert store.current() == "v1" and (store.root / "current" / "bundle.json").is_file()
+
+
+def test_concurrent_installs_lose_nothing(tmp_path):
+    """Eight installs at once (one lock on the store, temporary names of their own): every one is in the history."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    state = tmp_path / "state"
+    bundles = [make_version(tmp_path, f"c{i}") for i in range(8)]
+    procs = [subprocess.Popen([sys.executable, "-m", "wardrobe", "install-model", str(b), "--keep", "20",
+                               "--state-dir", str(state)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for b in bundles]
+    results = [(p.wait(timeout=600), p.stderr.read()) for p in procs]
+    errors = [e for rc, e in results if rc != 0 and "older than" not in e]
+    assert not errors, errors
+    store = ModelStore(state / "models")
+    installed = {i.version for i in store.versions()}
+    assert set(store._history()) == installed and store.current() in installed
+    assert not list(store.root.glob(".*.tmp")) and not list(store.root.glob(".incoming-*"))
+
+
+@pytest.mark.parametrize("odd", ["fifo", "symlink", "hardlink", "dev-zero"])
+def test_only_regular_files_are_read(tmp_path, odd):
+    """A FIFO hung the install, a link to /dev/zero ran out of memory, and links inside a signed bundle were
+    followed (/etc/passwd was copied into the store): each is refused before anything is read."""
+    import os
+
+    d = make_version(tmp_path, "odd", sign=False)
+    if odd == "fifo":
+        os.mkfifo(d / "extra")
+    elif odd == "symlink":
+        os.symlink("/etc/passwd", d / "extra")
+    elif odd == "hardlink":
+        (tmp_path / "elsewhere").write_text("x")
+        os.link(tmp_path / "elsewhere", d / "extra")
+    else:
+        (d / "bundle.json").unlink()
+        os.symlink("/dev/zero", d / "bundle.json")
+    store = ModelStore(tmp_path / "models")
+    with pytest.raises(ModelError, match="not a regular file|hard link"):
+        store.install(d, trust())
+    assert not (store.root / "odd").exists()
+
+
+def test_a_model_dropped_into_the_store_is_not_used(tmp_path):
+    """An unsigned bundle copied into state/models with `current` pointed at it was loaded and doctor said OK.
+    Now describe uses the last good signed model, says why in the log, and doctor reports it."""
+    import os
+
+    state = tmp_path / "state"
+    store = ModelStore(state / "models")
+    store.install(make_version(tmp_path, "good"), trust())
+    dropped = store.root / "dropped"
+    shutil.copytree(make_version(tmp_path, "dropped", sign=False), dropped)
+    os.symlink("dropped", store.root / ".link")
+    os.replace(store.root / ".link", store.link)
+    r = wardrobe("describe", "--json", "--quiet", "--state-dir", str(state), str(SHIPPED.parent.parent / "assets"
+                                                                               / "photos" / "home-shirt.jpg"))
+    assert r.returncode == 0 and "installed model dropped is not used" in r.stderr and "using good" in r.stderr
+    r = wardrobe("doctor", "--state-dir", str(state), "--camera", "folder", "--camera-source",
+                 str(SHIPPED.parent.parent / "assets" / "photos"), "--output", "wav")
+    assert "PROBLEM  model: the installed model dropped is not used" in r.stdout, r.stdout

@@ -179,17 +179,43 @@ def test_on_a_processor_without_vnni_the_user_never_hears_a_saturated_answer(sat
     assert shipped["said"] == old["said"]
 
 
+AGREEMENT_PROBE = """
+import json, sys
+import numpy as np
+from pathlib import Path
+from wardrobe.train import precision
+meta = json.loads(Path(sys.argv[1]).read_text())
+x = np.load(sys.argv[2])
+print(json.dumps({c: precision.failures(precision.agreement(meta, Path(sys.argv[3]), Path(c), x)) for c in sys.argv[4:]}))
+"""
+
+
 @pytest.mark.slow
-def test_the_export_check_fails_on_the_old_int8_as_a_haswell(saturating_bundle):
-    """`wardrobe train rebuild --check-only` (the export's agreement check) refuses the old int8 model when run
-    as a processor without VNNI, and passes the shipped one."""
+def test_the_export_check_fails_on_the_old_int8_as_a_haswell(saturating_bundle, fp32_onnx, tmp_path):
+    """The export's agreement check (precision.agreement against the fp32 export), run as a processor without VNNI,
+    refuses the old int8 model and passes the shipped one."""
+    x = tmp_path / "photos.npy"
+    np.save(x, sample_batch())
+    r = haswell("-c", AGREEMENT_PROBE, str(SHIPPED / "bundle.json"), str(x), str(fp32_onnx),
+                str(saturating_bundle / "model.onnx"), str(SHIPPED / "model.onnx"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    failed = json.loads(r.stdout.strip().splitlines()[-1])
+    assert any(f.startswith("colour") for f in failed[str(saturating_bundle / "model.onnx")]), failed
+    assert failed[str(SHIPPED / "model.onnx")] == [], failed
+
+
+def test_rebuild_check_only_judges_a_bundle_on_this_processor(saturating_bundle):
+    """`wardrobe train rebuild --check-only`: the old int8 model is below the thresholds on any processor (its
+    rounding alone), the shipped model passes; one line, no traceback."""
     data = ROOT.parent / "shared" / "data"
     if not (data / "product-photos").is_dir():
         pytest.skip("the shared photos are not beside the checkout")
-    flags = ["--check-only", "--check-photos", "40", "--data", f"clothing-photos={data / 'clothing-photos'}",
+    flags = ["--check-only", "--check-photos", "100", "--data", f"clothing-photos={data / 'clothing-photos'}",
              "--data", f"product-photos={data / 'product-photos'}"]
-    r = haswell("-m", "wardrobe", "train", "rebuild", "--bundle", str(saturating_bundle), *flags)
-    assert r.returncode == 1 and "does not say what its fp32 weights say on this processor" in r.stderr, r.stderr[-800:]
-    r = haswell("-m", "wardrobe", "train", "rebuild", "--bundle", str(SHIPPED), *flags)
+    run = [sys.executable, "-m", "wardrobe", "train", "rebuild", *flags, "--bundle"]
+    r = subprocess.run([*run, str(saturating_bundle)], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode != 0 and "does not say what its fp32 weights say on this processor" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = subprocess.run([*run, str(SHIPPED)], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-800:]
     assert json.loads(r.stdout.strip().splitlines()[-1])["agrees"]

@@ -190,3 +190,42 @@ def test_enrol_on_the_closet_over_ssh(closet, tmp_path):
     assert rows == [("red winter coat",)]
     r = caretaker("enrol", str(tmp_path / "missing.jpg"), "--name", "x", "--on", closet["target"], *closet["flags"])
     assert r.returncode == 2 and "no such file" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_a_photo_named_like_an_ssh_option_is_only_a_photo(closet, tmp_path):
+    """scp read a local file called "-oProxyCommand=..." as an option and ran it on the caretaker's machine. Now
+    every operand follows "--" and photos travel under names made here."""
+    marker = tmp_path / "pwned"  # the command runs in the caretaker's working folder
+    evil = "-oProxyCommand=touch pwned;false"
+    (tmp_path / evil).write_bytes((ROOT / "assets" / "photos" / "home-outwear.jpg").read_bytes())
+    r = subprocess.run([sys.executable, "-m", "wardrobe", "enrol", "--name", "red winter coat", "--on",
+                        closet["target"], *closet["flags"], "--", evil], capture_output=True, text=True,
+                       cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert not marker.exists(), "the file name ran as a command"
+    assert r.returncode == 0 and "enrolled as 'red winter coat'" in r.stdout, r.stderr
+
+
+def test_a_bundle_file_named_like_an_ssh_option_never_leaves(closet, tmp_path):
+    """A file inside a bundle named "-oProxyCommand=..." is refused by the bundle check (and by sign) before
+    anything is copied."""
+    from tests.conftest import SIGNING_KEY
+    from wardrobe.bundle import write_manifest
+
+    marker = tmp_path / "pwned"
+    bundle = make_version(tmp_path, "evil", sign=False)
+    (bundle / "-oProxyCommand=touch pwned;false").write_text("x")
+    write_manifest(bundle)
+    here = {"cwd": tmp_path, "env": {**os.environ, "PYTHONPATH": str(ROOT)}, "capture_output": True, "text": True}
+    r = subprocess.run([sys.executable, "-m", "wardrobe", "sign", str(bundle), "--key", str(SIGNING_KEY)], **here)
+    assert r.returncode != 0 and "is not a plain file name" in r.stderr, r.stderr
+    r = subprocess.run([sys.executable, "-m", "wardrobe", "push-model", str(bundle), closet["target"],
+                        *closet["flags"]], **here, timeout=300)
+    assert r.returncode == 2 and "is not a plain file name" in r.stderr and "2/5" not in r.stdout, r.stderr
+    assert not marker.exists()
+
+
+def test_an_empty_closet_address_is_refused_not_local(tmp_path):
+    r = caretaker("enrol", str(ROOT / "assets" / "photos" / "home-outwear.jpg"), "--name", "coat", "--on", "",
+                  "--state-dir", str(tmp_path / "state"))
+    assert r.returncode == 2 and "is not a closet address" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert not (tmp_path / "state" / "closet.db").exists()

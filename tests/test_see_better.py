@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from tests.conftest import PHOTOS, rgb_of
+from tests.conftest import PHOTOS, SHIPPED, rgb_of
 from tests.test_cli import wardrobe
 from wardrobe.images import rgb_to_lab, shrink
 from wardrobe.whitebalance import WhiteBalance, WhiteCard, apply_gains, cast_strength, find_white_card, gains_for
@@ -264,3 +264,27 @@ def test_a_patterned_background_is_not_the_garments_pattern(pipeline):
     "striped" (0.74); the garment cut out onto white is not striped."""
     d = pipeline.describe(shrink(rgb_of("home-pants.jpg"), 640))
     assert d.pattern != "striped" and "striped" not in d.sentence
+
+
+def test_the_empty_closet_and_the_card_together_under_a_coloured_light():
+    """A closet calibrated with both an empty-closet plate and a white card: each photo is corrected by the card
+    before it is segmented against the plate, so the plate must be seen corrected too (it was not: under a warm
+    bulb the whole wall became "garment" and a navy T-shirt was called nude)."""
+    from wardrobe.classify import Classifier
+    from wardrobe.pipeline import Pipeline
+    from wardrobe.segment import segment
+    from wardrobe.train.seebetter import hang, under
+    from wardrobe.train.seebetter import with_card as card_in_view
+
+    wall, card = card_in_view(np.full((480, 640, 3), (150, 140, 120), np.uint8))
+    shirt = rgb_of("product-tshirts-navy-blue.jpg")
+    photo = hang(shirt, segment(shirt, "threshold"), wall)
+    clf = Classifier.load(SHIPPED)
+    said = {}
+    for light in (None, 2700):
+        rng = np.random.default_rng(0)
+        pipe = Pipeline(clf, method="plate", plate=under(wall, light, rng), white=WhiteBalance("card", card))
+        d = pipe.describe(under(photo, light, rng))
+        assert d.white_balance == "card" and d.colours[0].family == "blue", d.sentence
+        said[light] = d.sentence
+    assert said[2700] == said[None]

@@ -29,16 +29,50 @@ VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 """A version names a folder on the closet: letters, digits, dot, dash and underscore, no path."""
 
 
+RESERVED_VERSIONS = frozenset({"current", "newest", "history", "lock"})
+"""Names the model store uses for itself: a bundle called "current" would be the link, not a version."""
+MAX_FILE_BYTES = {"bundle.json": 4 << 20, "manifest.json": 1 << 20, SIGNATURE: 64 << 10}
+"""Largest sidecar files read (a link to /dev/zero must not be read to the end)."""
+
+
 def check_version(version: str) -> str:
-    """The version if it is a safe folder name; ModelError otherwise (never a path like ../x or a/b)."""
+    """The version if it is a safe folder name; ModelError otherwise (never a path like ../x or a/b, never one of
+    the store's own names)."""
     if not isinstance(version, str) or not VERSION_PATTERN.fullmatch(version) or version in (".", ".."):
         raise ModelError(f"model version {version!r} is not a plain name (letters, digits, . _ -; no paths)")
+    if version.lower() in RESERVED_VERSIONS:
+        raise ModelError(f"model version {version!r} is a name the model store keeps for itself")
     return version
 
 
+def check_files(path: Path) -> None:
+    """Every entry of a bundle folder is a plain regular file, not a link (symbolic or hard), FIFO or device, and
+    the sidecars are of a sane size; ModelError otherwise. Nothing is opened or parsed here."""
+    import stat
+
+    try:
+        entries = list(Path(path).iterdir())
+    except OSError as e:
+        raise ModelError(f"{path}: cannot list the bundle: {e.strerror or e}") from None
+    for f in entries:
+        st = f.lstat()
+        if not stat.S_ISREG(st.st_mode):
+            raise ModelError(f"{path}: {f.name!r} is not a regular file (links, folders, FIFOs and devices are refused)")
+        if st.st_nlink > 1:
+            raise ModelError(f"{path}: {f.name!r} is a hard link to a file elsewhere: refused")
+        if st.st_size > MAX_FILE_BYTES.get(f.name, 64 << 20):
+            raise ModelError(f"{path}: {f.name!r} is too large ({st.st_size} bytes)")
+
+
+FILE_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+"""A bundle's file names: letters, digits, . _ -, starting with a letter or digit (never an option to scp or ssh
+such as "-oProxyCommand=...", never hidden, never a path)."""
+
+
 def plain_file_name(name: str, what: str, path: Path) -> str:
-    """A file name inside the bundle folder itself: no directories, no .., not absolute, not hidden."""
-    if not isinstance(name, str) or not name or name != Path(name).name or name.startswith(".") or "\\" in name:
+    """A file name inside the bundle folder itself, of FILE_NAME_PATTERN: no directories, no .., not absolute,
+    not hidden, not starting with "-"."""
+    if not isinstance(name, str) or not FILE_NAME_PATTERN.fullmatch(name):
         raise ModelError(f"{path}: {what} {name!r} is not a plain file name inside the bundle")
     return name
 
@@ -163,6 +197,8 @@ def verify_manifest(path: Path) -> None:
     for name in files:
         plain_file_name(name, "the manifest entry", path)
     present = {p.name for p in path.iterdir() if p.name not in UNHASHED}  # hidden files and folders count too
+    for name in present:
+        plain_file_name(name, "the file", path)
     extra = present - set(files)
     if extra:
         raise ModelError(f"{path} holds files the manifest does not list: {', '.join(sorted(extra))}")

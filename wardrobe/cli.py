@@ -359,10 +359,11 @@ def cmd_closet(args: argparse.Namespace, settings) -> int:
     from wardrobe import wiring
     from wardrobe.closet import ClosetError
 
-    if args.command == "enrol" and (args.target or args.host):
+    if args.command == "enrol" and (args.target is not None or args.host):
         from wardrobe.push import remote_enrol
 
-        print(remote_enrol(remote_of(args, args.target or args.host), args.photos, args.name, args.add_view), end="")
+        target = args.target if args.target is not None else args.host  # --on "" is refused, never local
+        print(remote_enrol(remote_of(args, target), args.photos, args.name, args.add_view), end="")
         return 0
     if args.command == "enrol":
         from wardrobe.images import read_image

@@ -13,9 +13,14 @@ A photo matches a garment when the embeddings are close (cosine similarity) and 
 from __future__ import annotations
 
 import json
+import logging
+import math
+import os
+import re
 import shutil
 import sqlite3
 import time
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +29,8 @@ import numpy as np
 from wardrobe.classify import unit
 from wardrobe.colours import ciede2000
 from wardrobe.errors import WardrobeError
+
+log = logging.getLogger(__name__)
 
 MATCH_SIMILARITY = 0.70
 """Cosine similarity of embeddings at or above which a photo may be an enrolled garment (chosen on
@@ -48,6 +55,83 @@ COLUMNS = "id, name, voice_label, created, thumbnail, embedding, model_version, 
 """What a Garment holds: the recordings stay on disk until one is played (Closet.voice_clip)."""
 FULL_BELOW = 1 << 20
 """Free bytes under which a failed write is put down to a full disk."""
+
+
+NAME_MAX = 80
+"""Longest garment name, in characters."""
+THUMBNAIL_MAX_BYTES = 1 << 20
+THUMBNAIL_MAX_PIXELS = 2_000_000
+"""Bounds of a stored thumbnail (the closet writes 320 px JPEGs of about 20 KB)."""
+CLIP_MAX_BYTES = 4 << 20
+"""Largest stored voice recording (a 3 s label at 16 kHz is about 100 KB)."""
+IMPORT_MAX_BYTES = 256 << 20
+"""Largest closet file imported."""
+EMBEDDING_WIDTHS = range(16, 4097)
+LABEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+"""A voice label is the id of a stored recording (a time stamp), never a path."""
+MAX_COLOURS = 8
+
+
+def name_problem(name) -> str | None:
+    """Why a garment's name cannot be stored or said (None: it can): printable, at most NAME_MAX characters."""
+    if not isinstance(name, str) or not name.strip():
+        return "the name is empty"
+    if len(name) > NAME_MAX:
+        return f"the name is longer than {NAME_MAX} characters"
+    if any(unicodedata.category(ch)[0] == "C" for ch in name):
+        return "the name holds control characters"
+    return None
+
+
+def row_problem(name, voice_label, thumbnail_bytes, embedding, colours_text, voice_clip=None,
+                width: int | None = None, decode_thumbnail: bool = True) -> str | None:
+    """Why one stored or imported garment cannot be trusted (None: it can). A closet file is untrusted input:
+    a NaN embedding would match every photo ("Your impostor trousers")."""
+    from wardrobe.errors import ImageError
+    from wardrobe.images import pixel_size
+
+    if name is None and voice_label is None:
+        return "it has neither a name nor a voice label"
+    if name is not None and (problem := name_problem(name)):
+        return problem
+    if voice_label is not None and (not isinstance(voice_label, str) or not LABEL_PATTERN.fullmatch(voice_label)):
+        return "its voice label is not the id of a stored recording"
+    if voice_clip is not None and (not isinstance(voice_clip, bytes) or len(voice_clip) > CLIP_MAX_BYTES
+                                   or voice_clip[:4] != b"RIFF"):
+        return "its recording is not a bounded WAV file"
+    if not isinstance(thumbnail_bytes, bytes) or not thumbnail_bytes or len(thumbnail_bytes) > THUMBNAIL_MAX_BYTES:
+        return "its thumbnail is missing or too large"
+    size = pixel_size(thumbnail_bytes)
+    if thumbnail_bytes[:2] != b"\xff\xd8" or size is None or size[0] * size[1] > THUMBNAIL_MAX_PIXELS:
+        return "its thumbnail is not a bounded JPEG"
+    if decode_thumbnail:
+        try:
+            from wardrobe.images import decode
+
+            decode(thumbnail_bytes, "thumbnail")
+        except ImageError:
+            return "its thumbnail does not decode"
+    if embedding is not None:  # None: not checked (a garment about to be embedded again from its thumbnail)
+        if not isinstance(embedding, bytes) or len(embedding) % 4:
+            return "its embedding is not float32"
+        vec = np.frombuffer(embedding, np.float32)
+        if len(vec) not in EMBEDDING_WIDTHS or (width is not None and len(vec) != width):
+            return f"its embedding has {len(vec)} numbers" + (f", the model's {width}" if width else "")
+        if not np.all(np.isfinite(vec)) or not np.linalg.norm(vec) > 0:
+            return "its embedding is not finite"
+    try:
+        colours = json.loads(colours_text)
+    except (TypeError, ValueError):
+        return "its colours are not JSON"
+    if not isinstance(colours, list) or len(colours) > MAX_COLOURS:
+        return "its colours are not a short list"
+    for c in colours:
+        lab = c.get("lab") if isinstance(c, dict) else None
+        if (not isinstance(lab, list) or len(lab) != 3
+                or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in lab)
+                or not isinstance(c.get("share", 0), int | float) or not isinstance(c.get("name", ""), str)):
+            return "its colours do not hold three finite CIELAB numbers each"
+    return None
 
 
 DAMAGED = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
@@ -140,6 +224,8 @@ class Closet:
                 self.db.execute("ALTER TABLE garments ADD COLUMN voice_clip BLOB")  # a closet made before clips
         except (OSError, sqlite3.Error) as e:
             raise self.failed(f"cannot open the closet database {self.path}", e) from None
+        self._skipped: set[int] = set()
+        """Rows already logged as unusable."""
         self._cache: list[Garment] | None = None
         self._gallery: np.ndarray | None = None
         """The enrolled embeddings as one matrix, made with the cache."""
@@ -161,13 +247,26 @@ class Closet:
             return ClosetError(f"{what}: the disk is full{saved} (free some space and try again)", full=True)
         return ClosetError(f"{what}: {e}", damaged=name in DAMAGED)
 
-    def _rows(self, where: str = "", args: tuple = ()) -> list[Garment]:
+    def _rows(self, where: str = "", args: tuple = (), embeddings: bool = True) -> list[Garment]:
+        """The garments that pass row_problem (a bad one is logged once and skipped, never used or fatal);
+        embeddings=False leaves their embeddings unchecked (they are about to be made again)."""
         try:
             rows = self.db.execute(f"SELECT {COLUMNS} FROM garments {where} ORDER BY id", args).fetchall()
         except sqlite3.Error as e:
             raise self.failed(f"cannot read the closet database {self.path}", e, writing=False) from None
-        return [Garment(r[0], r[1], r[2], r[3], r[4], np.frombuffer(r[5], np.float32).copy(), r[6], json.loads(r[7]))
-                for r in rows]
+        out = []
+        for r in rows:
+            problem = row_problem(r[1], r[2], r[4], r[5] if embeddings else None, r[7], decode_thumbnail=False)
+            if problem is None and not isinstance(r[6], str):
+                problem = "its model version is not text"
+            if problem is not None:
+                if r[0] not in self._skipped:
+                    self._skipped.add(r[0])
+                    log.error("enrolled garment %s is skipped: %s", r[0], problem)
+                continue
+            out.append(Garment(r[0], r[1], r[2], r[3], r[4], np.frombuffer(r[5], np.float32).copy(), r[6],
+                               json.loads(r[7])))
+        return out
 
     def garments(self) -> list[Garment]:
         """Every enrolled garment, oldest first (read again when another process changed the database)."""
@@ -177,6 +276,15 @@ class Closet:
             raise self.failed(f"cannot read the closet database {self.path}", e, writing=False) from None
         if self._cache is None or version != self._version:
             self._cache, self._version = self._rows(), version
+            widths = [len(g.embedding) for g in self._cache]
+            if len(set(widths)) > 1:  # a width not the most common one's is skipped until it is embedded again
+                width = max(set(widths), key=lambda w: (widths.count(w), widths[::-1].index(w) * -1))
+                for g in self._cache:
+                    if len(g.embedding) != width and g.id not in self._skipped:
+                        self._skipped.add(g.id)
+                        log.error("enrolled garment %s is skipped: its embedding has %d numbers, not %d",
+                                  g.id, len(g.embedding), width)
+                self._cache = [g for g in self._cache if len(g.embedding) == width]
             self._gallery = np.stack([g.embedding for g in self._cache]) if self._cache else None
         return self._cache
 
@@ -194,9 +302,9 @@ class Closet:
         """Store a garment (with its recorded voice label's WAV bytes, if any); its id once the write is on disk."""
         if not (name or voice_label):
             raise ClosetError("an enrolled garment needs a name or a voice label")
-        if name is not None and not name.strip():
-            raise ClosetError("the name is empty")
-        return self._insert([(name.strip() if name else None, voice_label, time.time(), thumbnail,
+        if name is not None and (problem := name_problem(" ".join(name.split()) or name)):
+            raise ClosetError(problem)
+        return self._insert([(" ".join(name.split()) if name else None, voice_label, time.time(), thumbnail,
                               unit(embedding).tobytes(), model_version, json.dumps(colours), voice_clip)])
 
     def _insert(self, rows: list[tuple]) -> int:
@@ -245,8 +353,9 @@ class Closet:
 
     def rename(self, which: str, name: str) -> Garment:
         """Give a garment a new name."""
-        if not name.strip():
-            raise ClosetError("the new name is empty")
+        name = " ".join(name.split()) or name
+        if problem := name_problem(name):
+            raise ClosetError(f"the new name cannot be used: {problem}")
         views = self.views(which)
         ids = {g.id for g in views}
         taken = [g for g in self.named(name) if g.id not in ids]
@@ -270,11 +379,18 @@ class Closet:
 
     def reembed(self, model_version: str, embed) -> int:
         """Make the embeddings of garments enrolled with another model again from their thumbnails."""
-        stale = [g for g in self.garments() if g.model_version != model_version]
+        stale = [g for g in self._rows(embeddings=False) if g.model_version != model_version]
+        done = 0
         for g in stale:
+            try:
+                vec = np.asarray(embed(g.thumbnail), np.float32)
+            except WardrobeError as e:  # a damaged thumbnail: that garment is skipped, the rest go on
+                log.error("enrolled garment %s keeps its old embedding: %s", g.id, e)
+                continue
             self._write("UPDATE garments SET embedding = ?, model_version = ? WHERE id = ?",
-                        (unit(embed(g.thumbnail)).tobytes(), model_version, g.id))
-        return len(stale)
+                        (unit(vec).tobytes(), model_version, g.id))
+            done += 1
+        return done
 
     def match(self, embedding: np.ndarray | None, colours: list, min_similarity: float = MATCH_SIMILARITY,
               max_delta_e: float = MATCH_DELTA_E) -> Match | None:
@@ -309,23 +425,52 @@ class Closet:
             raise self.failed(f"cannot write {target}", e, target.resolve().parent) from None
         return len(self.garments())
 
-    def import_from(self, source: Path) -> int:
-        """Add every garment of an exported closet file; the number added."""
-        try:  # read-only: importing never changes the file imported from
-            other = sqlite3.connect(f"file:{Path(source).resolve()}?mode=ro", uri=True)
-            has_clips = "voice_clip" in {r[1] for r in other.execute("PRAGMA table_info(garments)")}
-            rows = other.execute("SELECT name, voice_label, thumbnail, embedding, model_version, colours, "
-                                 f"{'voice_clip' if has_clips else 'NULL'} FROM garments ORDER BY id").fetchall()
-            other.close()
+    def import_from(self, source: Path, width: int | None = None) -> int:
+        """Add every garment of an exported closet file; the number added. The file is untrusted: it must be a
+        plain SQLite file of ours (one garments table; no views, triggers or other objects), bounded in size,
+        not this closet itself, and every row must pass row_problem (with embeddings of `width` numbers, the
+        model's, when given). All or none; the first bad row is named."""
+        source = Path(source)
+        try:
+            if not source.is_file():
+                raise ClosetError(f"{source} is not a file")
+            if source.stat().st_size > IMPORT_MAX_BYTES:
+                raise ClosetError(f"{source} is larger than {IMPORT_MAX_BYTES >> 20} MB: not an exported closet")
+            if self.path.exists() and os.path.samefile(source, self.path):
+                raise ClosetError(f"{source} is this closet itself: nothing to import")
+        except OSError as e:
+            raise ClosetError(f"{source} cannot be read: {e.strerror or e}") from None
+        try:  # read-only, by a URI whose path is escaped (a '#', '?' or '%' in a file name is a file name)
+            other = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
         except sqlite3.Error as e:
             raise ClosetError(f"{source} is not an exported closet: {e}") from None
         try:
-            new = [(r[0], r[1], time.time(), r[2], unit(np.frombuffer(r[3], np.float32)).tobytes(), r[4],
-                    json.dumps(json.loads(r[5])), r[6]) for r in rows if r[0] or r[1]]
-        except (TypeError, ValueError) as e:
-            raise ClosetError(f"{source} is not an exported closet: a garment is damaged ({e})") from None
-        if len(new) < len(rows):
-            raise ClosetError(f"{source} has a garment with neither a name nor a voice label")
+            other.execute("PRAGMA trusted_schema = OFF")
+            objects = other.execute("SELECT type, name FROM sqlite_master").fetchall()
+            odd = [f"{t} {n}" for t, n in objects if not (t == "table" and n == "garments")
+                   and not (t == "index" and str(n).startswith("sqlite_autoindex_garments"))]
+            if ("table", "garments") not in objects or odd:
+                raise ClosetError(f"{source} is not an exported closet: it holds "
+                                  + (", ".join(odd[:3]) if odd else "no garments table"))
+            has_clips = "voice_clip" in {r[1] for r in other.execute("PRAGMA table_info(garments)")}
+            rows = other.execute("SELECT id, name, voice_label, thumbnail, embedding, model_version, colours, "
+                                 f"{'voice_clip' if has_clips else 'NULL'} FROM garments ORDER BY id").fetchall()
+        except sqlite3.Error as e:
+            raise ClosetError(f"{source} is not an exported closet: {e}") from None
+        finally:
+            other.close()
+        if width is None:  # the width of this closet's own garments made by the same model, when it has any
+            mine = {g.model_version: len(g.embedding) for g in self.garments()}
+        new = []
+        for r in rows:
+            want = width if width is not None else mine.get(r[5]) if isinstance(r[5], str) else None
+            problem = row_problem(r[1], r[2], r[3], r[4], r[6], r[7], want)
+            if problem is None and not (isinstance(r[5], str) and len(r[5]) <= 64):
+                problem = "its model version is not a short text"
+            if problem is not None:
+                raise ClosetError(f"{source}: garment {r[0]} cannot be imported: {problem}; nothing was imported")
+            new.append((" ".join(r[1].split()) if r[1] else None, r[2], time.time(), r[3],
+                        unit(np.frombuffer(r[4], np.float32)).tobytes(), r[5], json.dumps(json.loads(r[6])), r[7]))
         if new:  # all or none: a full disk half way through adds nothing
             self._insert(new)
         return len(rows)

@@ -85,9 +85,11 @@ def check_model(settings) -> str:
     """Verify the bundle and describe a sample photo with it."""
     from wardrobe.classify import Classifier
     from wardrobe.images import read_image
-    from wardrobe.settings import default_bundle
+    from wardrobe.models_store import bundle_to_load
 
-    path = default_bundle(settings)
+    path, refused = bundle_to_load(settings)
+    if refused:
+        raise WardrobeError(refused)
     if path is None:
         raise WardrobeError("no model bundle is installed: garments cannot be named (colours still are)")
     clf = Classifier.load(path, settings.model.runtime)

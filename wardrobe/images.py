@@ -27,7 +27,6 @@ def shrink(rgb: np.ndarray, side: int) -> np.ndarray:
 
 def read_image(path: Path | str, max_side: int = 1024) -> np.ndarray:
     """Decode a photo file to RGB uint8, shrunk to max_side; ImageError if it cannot be read."""
-    import cv2
 
     path = Path(path)
     if not path.is_file():
@@ -36,10 +35,71 @@ def read_image(path: Path | str, max_side: int = 1024) -> np.ndarray:
         data = np.fromfile(str(path), np.uint8)
     except OSError as e:
         raise ImageError(f"{path}: cannot be read: {e.strerror or e}") from e
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    return shrink(decode(data.tobytes(), str(path)), max_side)
+
+
+MAX_PIXELS = 40_000_000
+"""Largest photo decoded (width x height, read from the file's header first): a 12 MP Pi camera photo is a third
+of it; a 20000 x 20000 PNG of 1 MB would need 1.2 GB to decode."""
+
+
+def decode(data: bytes, name: str = "the photo") -> np.ndarray:
+    """Decode image bytes to RGB uint8; ImageError, in one line, for anything that is not a bounded photo."""
+    import cv2
+
+    size = pixel_size(data)
+    if size is None:
+        raise ImageError(f"{name}: not a readable image (corrupt, or not a JPEG, PNG, WebP, BMP or GIF photo)")
+    if size[0] * size[1] > MAX_PIXELS or min(size) < 1:
+        raise ImageError(f"{name}: {size[0]} x {size[1]} pixels is too large a photo "
+                         f"(at most {MAX_PIXELS // 1_000_000} megapixels)")
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if bgr is None:
-        raise ImageError(f"{path}: not a readable image (corrupt or not a photo)")
-    return shrink(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), max_side)
+        raise ImageError(f"{name}: not a readable image (corrupt or not a photo)")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def pixel_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from an image file's header without decoding it; None when it is no JPEG, PNG, WebP,
+    BMP or GIF (or its header is damaged)."""
+    import struct
+
+    try:
+        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+            return struct.unpack(">II", data[16:24])
+        if data[:6] in (b"GIF87a", b"GIF89a"):
+            return struct.unpack("<HH", data[6:10])
+        if data[:2] == b"BM":
+            w, h = struct.unpack("<ii", data[18:26])
+            return abs(w), abs(h)
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            kind = data[12:16]
+            if kind == b"VP8 ":
+                w, h = struct.unpack("<HH", data[26:30])
+                return w & 0x3FFF, h & 0x3FFF
+            if kind == b"VP8L":
+                b = int.from_bytes(data[21:25], "little")
+                return (b & 0x3FFF) + 1, ((b >> 14) & 0x3FFF) + 1
+            if kind == b"VP8X":
+                return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+            return None
+        if data[:2] == b"\xff\xd8":
+            i = 2
+            while i + 9 < len(data):
+                if data[i] != 0xFF:
+                    return None
+                marker = data[i + 1]
+                if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+                    i += 2
+                    continue
+                length = struct.unpack(">H", data[i + 2:i + 4])[0]
+                if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                    h, w = struct.unpack(">HH", data[i + 5:i + 9])
+                    return w, h
+                i += 2 + length
+    except struct.error:
+        return None
+    return None
 
 
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:

@@ -11,15 +11,19 @@ A power cut at any moment leaves either the old or the new `current`, never a ha
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import shutil
+import sys
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from wardrobe.bundle import Bundle, check_version
+from wardrobe.bundle import Bundle, check_files, check_version
 from wardrobe.errors import ModelError
 from wardrobe.signing import Trust
 
@@ -95,13 +99,37 @@ class ModelStore:
         except (FileNotFoundError, ValueError):
             return []
 
+    def _write_json(self, target: Path, doc) -> None:
+        """Write JSON atomically under a temporary name of its own (two writers never share one)."""
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=self.root)
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(doc, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
     def _write_history(self, order: list[str]) -> None:
-        tmp = self.root / ".history.json.tmp"
-        with open(tmp, "w") as f:
-            json.dump(order, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.history_file)
+        self._write_json(self.history_file, order)
+
+    @contextlib.contextmanager
+    def locked(self):
+        """Hold the store's lock: installs, switches and rollbacks run one at a time, in any process."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as e:
+            raise ModelError(f"cannot use the model store {self.root}: {e.strerror or e} (use --state-dir to "
+                             "choose a writable folder)") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def current(self) -> str | None:
         """The version `current` points at."""
@@ -137,14 +165,11 @@ class ModelStore:
         return max(dated, key=lambda d: d[1]) if dated else None
 
     def _record_newest(self, version: str, created: datetime) -> None:
-        newest = self._newest()
-        if newest is None or created > newest[1]:
-            tmp = self.root / ".newest.json.tmp"
-            with open(tmp, "w") as f:
-                json.dump({"version": version, "created": created.isoformat()}, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.newest_file)
+        """Remember the newest creation time ever installed (never lowered), before `current` moves to it: once
+        recorded, an older signed bundle is refused even after the newest is pruned."""
+        newest = self._newest() if self.newest_file.exists() else None
+        if newest is None or created >= newest[1]:
+            self._write_json(self.newest_file, {"version": version, "created": created.isoformat()})
 
     def _refuse_downgrade(self, version: str, created: datetime) -> None:
         newest = self._newest()
@@ -160,15 +185,16 @@ class ModelStore:
         and a corrected bundle with the same version installs normally afterwards. A bundle older than the
         newest one installed is refused: versions only go forward, except by `rollback VERSION`.
         """
+        check_files(Path(bundle_dir))  # regular files only: no links, FIFOs or devices, sane sizes
+        signer = trust.check(Path(bundle_dir))  # the signature first: nothing unsigned is parsed
         bundle = Bundle.load(bundle_dir)  # refuses tampered or incompatible bundles with the reason
-        signer = trust.check(Path(bundle_dir))  # refuses unsigned, untrusted or re-manifested bundles
+        with self.locked():
+            return self._install(bundle, Path(bundle_dir), trust, signer, health_photos, keep)
+
+    def _install(self, bundle: Bundle, bundle_dir: Path, trust: Trust, signer: str, health_photos: list[Path] | None,
+                 keep: int) -> str:
         version = bundle.version
         created = _created(bundle.created, Path(bundle_dir))
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise ModelError(f"cannot make the model store {self.root}: {e.strerror or e} (use --state-dir to choose "
-                             "a writable folder)") from None
         self.remove_leftovers()
         self._refuse_downgrade(version, created)
         target = self.root / version
@@ -179,12 +205,13 @@ class ModelStore:
             try:
                 tmp.mkdir()
                 for f in sorted(Path(bundle_dir).iterdir()):
-                    if f.is_file():
-                        shutil.copyfile(f, tmp / f.name)
+                    if f.is_file() and not f.is_symlink():
+                        shutil.copyfile(f, tmp / f.name, follow_symlinks=False)
                         with open(tmp / f.name, "rb+") as fh:
                             os.fsync(fh.fileno())
-                Bundle.load(tmp)  # the copy itself must verify, signature included
-                trust.check(tmp)
+                check_files(tmp)
+                trust.check(tmp)  # the copy itself must verify, signature first
+                Bundle.load(tmp)
                 self._health(tmp, version, health_photos, previous)
                 os.rename(tmp, target)
             finally:
@@ -193,8 +220,8 @@ class ModelStore:
             log.info("installed model %s, %s", version, signer)
         else:
             self._health(target, version, health_photos, previous)
-        self.switch(version)
         self._record_newest(version, created)
+        self._switch(version)
         self.prune(keep)
         return version
 
@@ -219,11 +246,16 @@ class ModelStore:
         return removed
 
     def switch(self, version: str) -> None:
-        """Point `current` at an installed version by renaming a new symlink over it."""
+        """Point `current` at an installed version by renaming a new symlink over it (under the store's lock)."""
+        with self.locked():
+            self._switch(version)
+
+    def _switch(self, version: str) -> None:
         check_version(version)
-        if not (self.root / version / "bundle.json").is_file():
+        folder = self.root / version
+        if folder.is_symlink() or not (folder / "bundle.json").is_file():
             raise ModelError(f"model version {version} is not installed")
-        tmp = self.root / ".current.tmp"
+        tmp = self.root / f".current.{os.getpid()}.tmp"
         tmp.unlink(missing_ok=True)
         os.symlink(version, tmp)
         os.replace(tmp, self.link)
@@ -234,6 +266,10 @@ class ModelStore:
 
     def rollback(self, version: str | None = None) -> str:
         """Switch to the named version, or to the one in use before the current one."""
+        with self.locked():
+            return self._rollback(version)
+
+    def _rollback(self, version: str | None) -> str:
         if version is None:
             order = [v for v in self._history() if (self.root / v).is_dir()]
             cur = self.current()
@@ -241,7 +277,7 @@ class ModelStore:
             if not earlier:
                 raise ModelError("there is no earlier model to roll back to")
             version = earlier[-1]
-        self.switch(version)
+        self._switch(version)
         return version
 
     def prune(self, keep: int) -> list[str]:
@@ -258,3 +294,45 @@ class ModelStore:
         if removed:
             self._write_history([v for v in order if v not in removed])
         return removed
+
+
+def verified(path: Path, trust: Trust) -> str:
+    """Who signed an installed bundle, after its files, signature and checksums are checked again; ModelError
+    with the reason otherwise (a bundle changed or dropped into the store after its install)."""
+    check_files(path)
+    signer = trust.check(path)
+    Bundle.load(path)
+    return signer
+
+
+def bundle_to_load(settings) -> tuple[Path | None, str | None]:
+    """The bundle the closet loads, and a warning for the journal and `doctor` (None: all is well).
+
+    A bundle named in the configuration is the caretaker's choice. Otherwise the store's current version is
+    used only if its signature and checksums still hold; if not, the most recently used earlier version that
+    holds (the last good signed model), else the shipped default. Whatever is refused is said in the warning."""
+    from wardrobe.settings import default_bundle
+
+    if settings.model.bundle:
+        return settings.model.bundle, None
+    store = ModelStore(settings.state_dir / "models")
+    current = store.current()
+    if current is None:
+        return default_bundle(settings), None
+    trust = Trust(settings.model.trusted_keys, settings.model.allow_unsigned)
+    try:
+        verified(store.root / current, trust)
+        return store.root / current, None
+    except ModelError as e:
+        refused = f"the installed model {current} is not used: {e}"
+    for version in reversed(store._history()):
+        if version != current and (store.root / version).is_dir():
+            try:
+                verified(store.root / version, trust)
+            except ModelError:
+                continue
+            return store.root / version, f"{refused}; using {version}, the last good signed model"
+    shipped = next((c for c in (Path(__file__).resolve().parent.parent / "models" / "default",
+                                Path(sys.prefix) / "share" / "wardrobe" / "models" / "default")
+                    if (c / "bundle.json").is_file()), None)
+    return shipped, f"{refused}; using the shipped model"

@@ -100,7 +100,7 @@ class Pipeline:
     def __init__(self, classifier=None, namer: ColourNamer | None = None, method: str = "auto",
                  plate: np.ndarray | None = None, k: int | None = 3, model_problem: str | None = None,
                  family_hint_min: float = 0.5, white: WhiteBalance | None = None, aiming: bool = False,
-                 closet: Closet | None = None, colour_hedge_min: float = 1.01) -> None:
+                 closet: Closet | None = None, colour_hedge_min: float = 1.01, colour_view: str = "auto") -> None:
         self.classifier = classifier
         self.white = white or WhiteBalance("off")
         """How each photo's light is corrected before anything else looks at it."""
@@ -109,9 +109,17 @@ class Pipeline:
         self.closet = closet
         """The user's enrolled garments, matched first (None: no enrolled closet)."""
         self.namer = namer or ColourNamer()
+        if plate is not None and self.white.card is not None and self.white.mode in ("card", "auto"):
+            # Each photo is corrected by the card under its light before segmenting; the empty closet must be
+            # seen the same way, or the plate differs from every corrected photo everywhere (all is garment).
+            plate, _ = self.white.correct(plate)
         self.method, self.plate, self.k = method, plate, k
         self.family_hint_min = family_hint_min
         """The colour head's probability above which its family overrides the cluster's."""
+        self.colour_view = ("cutout" if method == "plate" else "photo") if colour_view == "auto" else colour_view
+        """Which view the colour head's families are read from: "photo" (the whole photo) or "cutout" (the
+        garment alone on white, as the shop's photos it learnt from show garments: better in a calibrated
+        closet, worse on photos as people take them)."""
         self.colour_hedge_min = colour_hedge_min
         """The colour head's probability for a neighbouring family above which both are said (above 1: never)."""
         self.model_problem = model_problem
@@ -154,12 +162,11 @@ class Pipeline:
         pattern: str | None = None
         embedding = None
         t0 = time.perf_counter()
-        pattern_pred = None
+        pattern_pred = pred = None
         if self.classifier is not None:
             try:
                 pred, pattern_pred = self.classify_with_cutout(rgb, alpha)
                 alternatives = [phrase.Alternative(g, p) for g, p in pred.ranked]
-                families = pred.colour_families
                 occasion = pred.occasions[0][0] if pred.occasions else None
                 embedding = pred.embedding
                 if pred.background >= NO_GARMENT_MIN:
@@ -179,6 +186,9 @@ class Pipeline:
             problems.remove("no-garment")
             alpha = np.full(alpha.shape, 255, np.uint8)
             pattern_pred = pred  # the cut-out is now the whole photo
+        if pred is not None:
+            view = pattern_pred if self.colour_view == "cutout" and pattern_pred is not None else pred
+            families = view.colour_families
         t0 = time.perf_counter()
         colours: list[Colour] = []
         if "too-dark" not in problems and "no-garment" not in problems:
@@ -217,12 +227,13 @@ class Pipeline:
         behind plain trousers is not their pattern). Both photos go through the network in one run, which
         costs less than two; without a pattern head, or when the cut-out is the whole photo, one photo goes."""
         photos = [rgb]
-        if self.classifier.bundle.patterns:
+        cutout = bool(self.classifier.bundle.patterns) or self.colour_view == "cutout"
+        if cutout:
             cut = on_white(rgb, alpha)
             if cut is not rgb:
                 photos.append(cut)
         preds = self.classifier.predict_many(photos)
-        return preds[0], (preds[-1] if self.classifier.bundle.patterns else None)
+        return preds[0], (preds[-1] if cutout else None)
 
     def pattern(self, rgb: np.ndarray, alpha: np.ndarray) -> tuple[str | None, np.ndarray | None]:
         """The garment's pattern (None when unsure) and the pattern probabilities, judged on the cut-out

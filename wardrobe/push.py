@@ -7,6 +7,7 @@ install-model` / `rollback`, so the same checks run whether a caretaker is local
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 from dataclasses import dataclass, field
@@ -14,6 +15,9 @@ from pathlib import Path
 
 from wardrobe.bundle import Bundle
 from wardrobe.errors import RemoteError
+
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+"""A file name that may be copied to a closet: it cannot be read as an option or a hidden file."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,7 @@ class Remote:
 
     def run(self, command: str, what: str) -> str:
         """Run a shell command on the closet; RemoteError naming the step on failure."""
-        cmd = ["ssh", "-o", "BatchMode=yes", *self.options(), self.target, command]
+        cmd = ["ssh", "-o", "BatchMode=yes", *self.options(), "--", self.target, command]
         try:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout_s)
         except subprocess.TimeoutExpired as e:
@@ -56,16 +60,24 @@ class Remote:
             raise RemoteError(f"{what} failed: {reason}")
         return r.stdout
 
-    def copy(self, local_files: list[Path], remote_dir: str, limit_kbps: int = 0, what: str = "copying the bundle"
-             ) -> None:
-        """scp files into a directory on the closet."""
+    def copy(self, local_files: list[Path], remote_dir: str, limit_kbps: int = 0, what: str = "copying the bundle",
+             names: list[str] | None = None) -> None:
+        """scp files into a directory on the closet, under their own names or the given ones. Every operand
+        follows "--": a local file called "-oProxyCommand=..." is a file, never an option."""
         limit = ["-l", str(limit_kbps)] if limit_kbps else []
-        cmd = ["scp", "-q", "-o", "BatchMode=yes", *limit, *self.options(), *map(str, local_files),
-               f"{self.target}:{remote_dir}/"]
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout_s)
-        if r.returncode != 0:
-            reason = (r.stderr.strip().splitlines() or [f"exit code {r.returncode}"])[-1]
-            raise RemoteError(f"{what} failed: {reason}")
+        pairs = [(Path(f), n) for f, n in zip(local_files, names or [Path(f).name for f in local_files], strict=True)]
+        for _, n in pairs:
+            if not SAFE_NAME.fullmatch(n):
+                raise RemoteError(f"{what}: {n!r} is not a plain file name (letters, digits, . _ -; not starting "
+                                  "with - or .)")
+        batches = [[f for f, _ in pairs]] if names is None else [[f] for f, _ in pairs]
+        for batch in batches:
+            dest = f"{self.target}:{remote_dir}/" + ("" if names is None else dict(pairs)[batch[0]])
+            cmd = ["scp", "-q", "-o", "BatchMode=yes", *limit, *self.options(), "--", *map(str, batch), dest]
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout_s)
+            if r.returncode != 0:
+                reason = (r.stderr.strip().splitlines() or [f"exit code {r.returncode}"])[-1]
+                raise RemoteError(f"{what} failed: {reason}")
 
 
 def push_model(remote: Remote, bundle_dir: Path, keep: int = 3, limit_kbps: int = 0, say=print) -> str:
@@ -118,15 +130,15 @@ def remote_rollback(remote: Remote, version: str | None) -> str:
 
 def remote_enrol(remote: Remote, photos: list[Path], name: str, add_view: bool = False) -> str:
     """Enrol a garment on the closet from photos taken on the caretaker's computer."""
-    names = [Path(p).name for p in photos]
-    if len(set(names)) != len(names):
-        raise RemoteError("the photos must have different file names (they are copied into one folder)")
     missing = [str(p) for p in photos if not Path(p).is_file()]
     if missing:
         raise RemoteError(f"{missing[0]}: no such file")
+    # Copied under names made here: a photo's own name never reaches scp's or the closet's command line.
+    names = [f"photo-{i + 1}" + (s if re.fullmatch(r"\.[A-Za-z0-9]{1,5}", s := Path(p).suffix) else ".jpg")
+             for i, p in enumerate(photos)]
     incoming = remote.run("mktemp -d /tmp/wardrobe-enrol.XXXXXX", "making a folder on the closet").strip()
     try:
-        remote.copy([Path(p) for p in photos], incoming, what="copying the photos")
+        remote.copy([Path(p) for p in photos], incoming, what="copying the photos", names=names)
         files = " ".join(shlex.quote(f"{incoming}/{n}") for n in names)
         more = " --add-view" if add_view else ""
         return remote.run(f"{remote.wardrobe} enrol {files} --name {shlex.quote(name)}{more}", "enrolling on the closet")

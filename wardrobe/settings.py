@@ -24,6 +24,7 @@ AudioOutput = Literal["sounddevice", "wav", "none"]
 CameraKind = Literal["picamera", "usb", "folder"]
 WhiteBalanceMode = Literal["auto", "card", "estimate", "off"]
 ColourWords = Literal["basic", "plain", "descriptive"]
+ColourView = Literal["auto", "photo", "cutout"]
 SEGMENTATION_METHODS: tuple[str, ...] = get_args(Segmentation)
 NAMING_MODES: tuple[str, ...] = get_args(NamingMode)
 RUNTIMES: tuple[str, ...] = get_args(Runtime)
@@ -32,6 +33,7 @@ AUDIO_OUTPUTS: tuple[str, ...] = get_args(AudioOutput)
 CAMERA_KINDS: tuple[str, ...] = get_args(CameraKind)
 WHITE_BALANCE_MODES: tuple[str, ...] = get_args(WhiteBalanceMode)
 COLOUR_WORDS: tuple[str, ...] = get_args(ColourWords)
+COLOUR_VIEWS: tuple[str, ...] = get_args(ColourView)
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,10 @@ class VisionSettings:
     (the CSS3 names: dark slate gray, teal, burly wood)."""
     family_hint_min: float = 0.5
     """Probability (0..1) above which the classifier's colour head sets the main colour's family."""
+    colour_view: ColourView = "auto"
+    """Where the colour head looks: "photo" (the whole photo), "cutout" (the garment alone on white) or "auto"
+    (the cut-out in a calibrated closet, segmentation = "plate", where the garment is a part of the frame; the
+    photo otherwise). Chosen on validation photos (docs/precision.md)."""
     colour_hedge_min: float = 0.25
     """Probability (0..1) the colour head must give a neighbouring family for both to be said ("navy blue or
     black"); above 1, never. 0.25: the most right colours on validation photos with fewer than 15 % hedged."""
@@ -174,6 +180,7 @@ class Settings:
              f"vision.white_balance must be one of {', '.join(WHITE_BALANCE_MODES)}"),
             (0 <= v.colour_k <= 8, "vision.colour_k must be 0 (automatic) to 8"),
             (0 <= v.family_hint_min <= 1, "vision.family_hint_min must be between 0 and 1"),
+            (v.colour_view in COLOUR_VIEWS, f"vision.colour_view must be one of {', '.join(COLOUR_VIEWS)}"),
             (0 <= v.colour_hedge_min <= 1.01, "vision.colour_hedge_min must be between 0 and 1 (1.01: never)"),
             (m.runtime is None or m.runtime in RUNTIMES, f"model.runtime must be one of {', '.join(RUNTIMES)}"),
             (m.threads >= 0, "model.threads must be 0 or more"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from wardrobe.settings import Settings, default_bundle
+from wardrobe.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -20,10 +20,14 @@ def build_pipeline(settings: Settings, closet: bool = True):
     from wardrobe.classify import load_classifier
     from wardrobe.colours import ColourNamer
     from wardrobe.images import read_image
+    from wardrobe.models_store import bundle_to_load
     from wardrobe.pipeline import Pipeline
     from wardrobe.whitebalance import WhiteBalance, WhiteCard
 
-    classifier, problem = load_classifier(default_bundle(settings), settings.model.runtime, settings.model.threads)
+    path, refused = bundle_to_load(settings)
+    if refused:
+        log.error("%s", refused)
+    classifier, problem = load_classifier(path, settings.model.runtime, settings.model.threads)
     if classifier is None:
         log.warning("garments will not be named: %s", problem)
     plate = read_image(settings.plate_path()) if settings.vision.segmentation == "plate" else None
@@ -31,7 +35,7 @@ def build_pipeline(settings: Settings, closet: bool = True):
     white = WhiteBalance(v.white_balance, WhiteCard.load(settings.white_card_path()))
     return Pipeline(classifier, ColourNamer(v.colour_naming, words=v.colour_names), v.segmentation, plate, v.colour_k or None, problem,
                     v.family_hint_min, white, v.aiming, open_closet(settings, classifier) if closet else None,
-                    v.colour_hedge_min)
+                    v.colour_hedge_min, v.colour_view)
 
 
 def open_closet(settings: Settings, classifier=None, create: bool = False, strict: bool = False):
@@ -84,11 +88,9 @@ def move_aside(path: Path, error: Exception):
 
 def embed_thumbnail(classifier, jpeg: bytes):
     """The classifier's embedding of a stored thumbnail."""
-    import cv2
-    import numpy as np
+    from wardrobe.images import decode
 
-    bgr = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-    return classifier.predict(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)).embedding
+    return classifier.predict(decode(jpeg, "an enrolled garment's thumbnail")).embedding
 
 
 def load_voice(settings: Settings):

@@ -14,6 +14,13 @@ shop's label (product photos) or the families labelled by eye (home photos):
   its calibrated place).
 Aiming help. How often each aiming message fires on the photos as taken; a sample of them is written
 as a contact sheet for checking by eye (--sheet).
+The closet (--part closet): the appliance's own setting, which no photo set shows. Held-out product garments,
+cut out of their white ground, hang in a closet whose back is a plain wall (a held-out home photo's garment-free
+corner, blurred flat and stretched to the frame) with the white card in view, under each light; the closet is
+calibrated as `wardrobe calibrate` does it (the empty closet and the card, under the same light). Scored: the
+shop's own photo (uncontrolled), the closet photo described as a closet without calibration would (auto
+segmentation, no card), and with the calibrated plate and card. "capture light" is the closet's own LED: the
+light is then the same at every press (neutral here).
 """
 
 from __future__ import annotations
@@ -95,14 +102,17 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                      data={"help": SPLIT_DATA}, report=Path("runs/see-better.json"))
     p.add_argument("--limit", type=int, default=300, help="product photos per split (home: every labelled one)")
     p.add_argument("--splits", default="val,test")
-    p.add_argument("--part", choices=("white-balance", "aiming"), default="white-balance")
+    p.add_argument("--part", choices=("white-balance", "aiming", "closet"), default="white-balance")
     p.add_argument("--sheets", type=Path, help="aiming: write contact sheets of each message's photos here")
+    p.add_argument("--colour-view", choices=("auto", "photo", "cutout"), default="auto",
+                   help="closet: where the colour head looks (vision.colour_view)")
     return p
 
 
 def main(args: argparse.Namespace) -> dict:
     """Run the chosen part and write its JSON."""
-    results = aiming_rates(args) if args.part == "aiming" else white_balance(args)
+    parts = {"aiming": aiming_rates, "closet": closet_setting, "white-balance": white_balance}
+    results = parts[args.part](args)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2))
     return results
@@ -140,6 +150,87 @@ def aiming_rates(args: argparse.Namespace) -> dict:
                 pick = [paths[i] for i in sorted(rng.choice(len(paths), min(12, len(paths)), replace=False))]
                 contact_sheet(pick, args.sheets / f"aiming-{m}.png", m)
                 results.setdefault("sheets", {})[m] = pick
+    return results
+
+
+CLOSET_LIGHTS = {"capture light": None, "warm 2700 K": 2700, "cool 6500 K": 6500, "dim": "dim"}
+FRAME = (480, 640)
+"""The closet camera's frame as described (WORK_SIDE), height and width."""
+
+
+def hang(garment: np.ndarray, alpha: np.ndarray, wall: np.ndarray) -> np.ndarray:
+    """The garment (its alpha mask) hung in the middle of the closet, filling about 70 % of the frame's height."""
+    import cv2
+
+    h, w = FRAME
+    scale = 0.7 * h / garment.shape[0]
+    size = (max(1, int(garment.shape[1] * scale)), max(1, int(garment.shape[0] * scale)))
+    g = cv2.resize(garment, size, interpolation=cv2.INTER_CUBIC)
+    a = cv2.resize(alpha, size, interpolation=cv2.INTER_LINEAR).astype(np.float32)[..., None] / 255
+    out = wall.copy()
+    y, x = (h - size[1]) // 2, (w - size[0]) // 2
+    region = out[y:y + size[1], x:x + size[0]].astype(np.float32)
+    out[y:y + size[1], x:x + size[0]] = np.round(a * g + (1 - a) * region).astype(np.uint8)
+    return out
+
+
+def closet_setting(args: argparse.Namespace) -> dict:
+    """Main-colour family of held-out product garments in the simulated closet, per light and method."""
+    import cv2
+    from tqdm import tqdm
+
+    from wardrobe.classify import Classifier
+    from wardrobe.colours import ColourNamer
+    from wardrobe.images import read_image
+    from wardrobe.pipeline import Pipeline
+    from wardrobe.segment import segment
+    from wardrobe.train.frozen import background_crop
+
+    clf = Classifier.load(args.bundle)
+    namer = ColourNamer()
+    shop = shop_colours()
+    _, splits = build_splits(args.data, Taxonomy.load(), Preprocess(), args.seed, None, decode=False)
+    rng = np.random.default_rng(args.seed)
+    results: dict = {"bundle": str(args.bundle), "lights": list(CLOSET_LIGHTS)}
+    for split in args.splits.split(","):
+        recs = splits[split].records
+        product = [r for r in recs if r.source == "product-photos" and r.colour in shop]
+        product = [product[i] for i in sorted(rng.choice(len(product), min(args.limit, len(product)), replace=False))]
+        homes = [r for r in recs if r.source == "clothing-photos"]
+        walls = []
+        for i in rng.permutation(len(homes)):
+            crop = background_crop(read_image(homes[i].path), 64)
+            if crop is not None:
+                walls.append(cv2.resize(cv2.GaussianBlur(crop, (0, 0), 12), FRAME[::-1], interpolation=cv2.INTER_CUBIC))
+            if len(walls) == 40:
+                break
+        rows = []
+        for k, r in enumerate(tqdm(product, desc=f"closet {split}", unit="photo")):
+            accept = tuple(shop[r.colour][0])
+            rgb = read_image(r.path)
+            shop_photo = Pipeline(clf, namer, colour_view=args.colour_view).describe(rgb, r.path)
+            row = {"accept": accept, "shop photo": shop_photo.colours[0].family if shop_photo.colours else None}
+            wall, card = with_card(walls[k % len(walls)])
+            photo = hang(rgb, segment(rgb, "threshold"), wall)
+            for light_name, light in CLOSET_LIGHTS.items():
+                lit = under(photo, light, np.random.default_rng(int(rng.integers(1 << 31))))
+                plate = under(wall, light, np.random.default_rng(int(rng.integers(1 << 31))))
+                view = args.colour_view
+                for method, pipe in (("closet, auto", Pipeline(clf, namer, colour_view=view)),
+                                     ("closet, plate + card", Pipeline(clf, namer, method="plate", plate=plate,
+                                                                       white=WhiteBalance("card", card),
+                                                                       colour_view=view))):
+                    d = pipe.describe(lit, r.path)
+                    row[f"{light_name}|{method}"] = d.colours[0].family if d.colours else None
+            rows.append(row)
+        table: dict = {"shop photo (uncontrolled)": round(100 * float(np.mean([r["shop photo"] in r["accept"]
+                                                                                for r in rows])), 1)}
+        for light_name in CLOSET_LIGHTS:
+            for method in ("closet, auto", "closet, plate + card"):
+                key = f"{light_name}|{method}"
+                table[key] = round(100 * float(np.mean([r[key] in r["accept"] for r in rows])), 1)
+        results[split] = {"n": len(rows), "walls": len(walls), "main_family_percent": table}
+        log.info("closet %s: %s", split, json.dumps(results[split]))
     return results
 
 
