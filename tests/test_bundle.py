@@ -183,3 +183,34 @@ def test_versions_that_are_paths_are_refused(bundle, tmp_path, version):
     with pytest.raises(ModelError, match="not a plain name"):
         store.rollback(version)
     assert not (store.root / "current").exists()
+
+
+@pytest.mark.parametrize("field, value", [("runtimes", "model.onnx"), ("classes", 5), ("temperature", "hot"),
+                                          ("colour_families", 3), ("default_runtime", "tpu"), ("occasions", [1])])
+def test_a_bundle_with_fields_of_the_wrong_type_is_one_line(bundle, field, value):
+    """Each of these gave a traceback in describe; now the bundle is refused with the reason and describing goes on."""
+    import json
+
+    from tests.conftest import PHOTOS
+    from tests.test_cli import wardrobe
+
+    meta = json.loads((bundle / "bundle.json").read_text())
+    meta[field] = value
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+    write_manifest(bundle)
+    with pytest.raises(ModelError):
+        Bundle.load(bundle)
+    r = wardrobe("describe", "--quiet", "--model", str(bundle), str(PHOTOS / "home-shirt.jpg"))
+    reason = {"classes": "class list", "default_runtime": "default_runtime"}.get(field, field.split("_")[0])
+    assert "Traceback" not in r.stderr and reason in r.stderr, r.stderr
+    assert r.returncode == 0 and "I can't tell what garment it is" in r.stdout, r.stdout
+
+
+def test_a_manifest_whose_files_are_a_list_is_refused(bundle):
+    import json
+
+    m = json.loads((bundle / "manifest.json").read_text())
+    m["files"] = list(m["files"])
+    (bundle / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ModelError, match="manifest.json is unreadable"):
+        Bundle.load(bundle)

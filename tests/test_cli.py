@@ -326,3 +326,35 @@ def test_a_huge_photo_is_refused_from_its_header(tmp_path):
         r = wardrobe(*args)
         assert r.returncode != 0 or "too large" in r.stdout, (args, r.stdout, r.stderr)
         assert "too large a photo" in r.stderr + r.stdout and "Traceback" not in r.stderr, (args, r.stderr)
+
+
+@pytest.mark.parametrize("config, message", [
+    ("[model]\nthreads = 1e30\n", "model.threads must be 0"),
+    ("[model]\nthreads = 100000\n", "model.threads must be 0"),
+    ("\xff\xfe[model]\n", "not valid TOML (UTF-8 text)"),
+    ("[speech]\nmicrophone = 5\n", "speech.microphone must be text"),
+    ("[speech]\nlabel_seconds = -5\n", "speech.label_seconds must be 0.5 to 30"),
+    ("[speech]\nlabel_seconds = 1e12\n", "speech.label_seconds must be 0.5 to 30"),
+    ("[daemon]\nwatchdog_s = 1e-300\n", "daemon.watchdog_s must be 1 to 3600"),
+])
+def test_every_config_number_has_a_range(tmp_path, config, message):
+    f = tmp_path / "config.toml"
+    f.write_bytes(config.encode("latin-1"))
+    r = wardrobe("describe", "--config", str(f), str(PHOTOS / "home-shirt.jpg"))
+    assert r.returncode == 2 and message in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["bench", "--repeat", "0"], "--repeat: 0 is not from 1 to 1000"),
+    (["bench", "--repeat", "-1"], "--repeat: -1 is not from 1 to 1000"),
+])
+def test_bench_counts_are_checked(args, message):
+    r = wardrobe(*args)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_a_huge_garment_id_is_no_garment(tmp_path):
+    state = tmp_path / "state"
+    assert wardrobe("enrol", str(PHOTOS / "home-shirt.jpg"), "--name", "shirt", "--state-dir", str(state)).returncode == 0
+    r = wardrobe("enrolled", "remove", "99999999999999999999999", "--state-dir", str(state))
+    assert r.returncode != 0 and "no enrolled garment" in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -138,6 +138,8 @@ class Bundle:
             raise ModelError(f"{path} is not a model bundle (no bundle.json)") from None
         except (OSError, ValueError) as e:
             raise ModelError(f"{path}/bundle.json is unreadable: {e}") from e
+        if not isinstance(meta, dict):
+            raise ModelError(f"{path}/bundle.json is not a JSON object")
         missing = [k for k in REQUIRED if k not in meta]
         if missing:
             raise ModelError(f"{path}/bundle.json lacks {', '.join(missing)}")
@@ -150,16 +152,30 @@ class Bundle:
             pre = Preprocess.from_dict(meta["preprocess"])
         except (KeyError, TypeError, ValueError) as e:
             raise ModelError(f"{path}: bad preprocessing block: {e}") from e
-        classes = list(meta["classes"])
-        if len(classes) < 2 or len(set(classes)) != len(classes):
+        classes = meta["classes"]
+        if (not isinstance(classes, list) or not all(isinstance(c, str) and c for c in classes) or len(classes) < 2
+                or len(set(classes)) != len(classes)):
             raise ModelError(f"{path}: the class list must hold at least two distinct names")
         check_version(meta["version"])
-        runtimes = dict(meta["runtimes"])
+        runtimes = meta["runtimes"]
+        if (not isinstance(runtimes, dict) or not runtimes
+                or not all(isinstance(k, str) and isinstance(v, str) for k, v in runtimes.items())):
+            raise ModelError(f"{path}: runtimes must map runtime names to file names")
         for rt, fname in runtimes.items():
             plain_file_name(fname, f"the {rt} weights file", path)
             if not (path / fname).is_file():
                 raise ModelError(f"{path}: the {rt} weights file {fname} is missing")
         default = meta.get("default_runtime") or next(iter(runtimes))
+        if default not in runtimes:
+            raise ModelError(f"{path}: default_runtime {default!r} is not one of its runtimes")
+        families = meta.get("colour_families", [])
+        if not isinstance(families, list) or not all(isinstance(f, str) for f in families):
+            raise ModelError(f"{path}: colour_families must be a list of names")
+        temperature = meta.get("temperature", 1.0)
+        if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not 0.01 <= temperature <= 100:
+            raise ModelError(f"{path}: temperature must be a number from 0.01 to 100")
+        if not isinstance(meta.get("occasions", {}), dict) or not isinstance(meta.get("patterns", {}), dict):
+            raise ModelError(f"{path}: occasions and patterns must be objects")
         try:
             occasions = {str(k): float(v) for k, v in meta.get("occasions", {}).items()}
         except (AttributeError, TypeError, ValueError) as e:
@@ -173,8 +189,8 @@ class Bundle:
             raise ModelError(f"{path}: background_class {background!r} is not one of the classes")
         return cls(path=path, version=str(meta["version"]), created=str(meta["created"]), arch=str(meta["arch"]),
                    classes=classes, preprocess=pre, runtimes=runtimes, default_runtime=default,
-                   temperature=float(meta.get("temperature", 1.0)),
-                   colour_families=list(meta.get("colour_families", [])), occasions=occasions,
+                   temperature=float(temperature),
+                   colour_families=list(families), occasions=occasions,
                    background_class=background, patterns=patterns,
                    embedding=str(meta["embedding"]) if meta.get("embedding") else None,
                    metrics=meta.get("metrics", {}), meta=meta)
@@ -190,6 +206,8 @@ def verify_manifest(path: Path) -> None:
     try:
         manifest = json.loads((path / "manifest.json").read_text())
         files: dict[str, str] = manifest["files"]
+        if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+            raise ValueError("files must map file names to SHA-256 digests")
     except FileNotFoundError:
         raise ModelError(f"{path} has no manifest.json: refusing an unverifiable bundle") from None
     except (OSError, ValueError, KeyError) as e:

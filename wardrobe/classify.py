@@ -135,9 +135,19 @@ class TorchBackend:
             return self.model(t).numpy(), None
 
 
-SELF_CHECK_TOLERANCE = 0.2
+SELF_CHECK_TOLERANCE = 0.5
 """Largest difference in any garment or colour-family probability between this processor's answer and the fp32
-reference: int8 rounding moves them a few hundredths; saturated int8 kernels move them by half."""
+reference: int8 rounding moves them by up to a few tenths; saturated int8 kernels turn answers over."""
+SELF_CHECK_MARGIN = 0.1
+"""A reference answer this much ahead of the runner-up must come out the same here (closer calls may flip with
+int8 rounding alone; a saturating processor turns clear answers: white shirts "yellow", red dresses "black")."""
+
+
+def decided_otherwise(reference: np.ndarray, got: np.ndarray) -> bool:
+    """Whether a clear reference answer (SELF_CHECK_MARGIN ahead) is not the answer here."""
+    top = int(reference.argmax())
+    runner = float(np.partition(reference, -2)[-2]) if len(reference) > 1 else 0.0
+    return int(got.argmax()) != top and float(reference[top]) - runner >= SELF_CHECK_MARGIN
 
 
 class Classifier:
@@ -218,7 +228,8 @@ class Classifier:
         n, f = len(self.bundle.classes), len(self.bundle.colour_families)
         for (p, _), z, (g, c, _, _, _) in zip(usable, expected, got, strict=True):
             eg, ec = softmax(z[:n] / self.bundle.temperature), softmax(z[n : n + f])
-            if abs(eg - g).max() > SELF_CHECK_TOLERANCE or (f and abs(ec - c).max() > SELF_CHECK_TOLERANCE):
+            if (decided_otherwise(eg, g) or (f and decided_otherwise(ec, c))
+                    or max(abs(eg - g).max(), abs(ec - c).max() if f else 0.0) > SELF_CHECK_TOLERANCE):
                 said = self.bundle.colour_families[int(c.argmax())] if f else ""
                 meant = self.bundle.colour_families[int(ec.argmax())] if f else ""
                 words.append(f"{p.name}: {self.bundle.classes[int(g.argmax())]} {said}".strip()

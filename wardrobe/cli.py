@@ -23,6 +23,19 @@ from wardrobe.settings import (
 log = logging.getLogger("wardrobe")
 
 
+
+def counted(lo: int, hi: int):
+    """An argparse type: a whole number from lo to hi (argparse turns the error into one line, exit 2)."""
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not lo <= n <= hi:
+            raise argparse.ArgumentTypeError(f"{n} is not from {lo} to {hi}")
+        return n
+    return parse
+
 def add_common(p: argparse.ArgumentParser) -> None:
     """Flags every runtime command shares."""
     p.add_argument("--config", type=Path, help="TOML config file (default: /etc/wardrobe/config.toml if present)")
@@ -98,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="measure per-stage speed (medians) against the original method")
     b.add_argument("photos", nargs="*", type=Path, help="photos (default: the samples in assets/)")
-    b.add_argument("--repeat", type=int, default=5, help="timed runs per photo")
+    b.add_argument("--repeat", type=counted(1, 1000), default=5, help="timed runs per photo (1 to 1000)")
     b.add_argument("--out", type=Path, help="also write the results as JSON here")
     b.add_argument("--daemon", action="store_true", help="measure the running appliance: cold start, idle memory, "
                                                            "press to first audio")

@@ -333,7 +333,10 @@ class Closet:
 
     def views(self, which: str) -> list[Garment]:
         """One garment's enrolled views: by id (that view) or by name (every view of that name)."""
-        found = self._rows("WHERE id = ?", (int(which),)) if which.isdigit() else self.named(which)
+        if which.isdigit():  # an id; one too large for SQLite names no garment
+            found = self._rows("WHERE id = ?", (int(which),)) if len(which) <= 18 else []
+        else:
+            found = self.named(which)
         if not found:
             raise ClosetError(f"no enrolled garment {which!r} (see `wardrobe enrolled`)")
         return found

@@ -183,7 +183,7 @@ class Settings:
             (v.colour_view in COLOUR_VIEWS, f"vision.colour_view must be one of {', '.join(COLOUR_VIEWS)}"),
             (0 <= v.colour_hedge_min <= 1.01, "vision.colour_hedge_min must be between 0 and 1 (1.01: never)"),
             (m.runtime is None or m.runtime in RUNTIMES, f"model.runtime must be one of {', '.join(RUNTIMES)}"),
-            (m.threads >= 0, "model.threads must be 0 or more"),
+            (0 <= m.threads <= 64, "model.threads must be 0 (the runtime's choice) to 64"),
             (s.engine in VOICE_ENGINES, f"speech.engine must be one of {', '.join(VOICE_ENGINES)}"),
             (s.output in AUDIO_OUTPUTS, f"speech.output must be one of {', '.join(AUDIO_OUTPUTS)}"),
             (0 <= s.volume <= 1, "speech.volume must be between 0 and 1"),
@@ -197,7 +197,13 @@ class Settings:
             (0 <= self.camera.light_settle_s <= 2, "camera.light_settle_s must be 0 to 2 seconds"),
             (self.button.hold_s > 0 and self.button.bounce_s >= 0, "button.hold_s must be positive"),
             (self.daemon.history_keep >= 0 and self.daemon.history_max_mb >= 0, "daemon.history_* must be 0 or more"),
-            (self.daemon.watchdog_s > 0 and self.daemon.retry_max_s > 0, "daemon timings must be positive"),
+            (1 <= self.daemon.watchdog_s <= 3600 and 0.1 <= self.daemon.retry_max_s <= 3600,
+             "daemon.watchdog_s must be 1 to 3600 seconds and daemon.retry_max_s 0.1 to 3600"),
+            (0.5 <= s.label_seconds <= 30, "speech.label_seconds must be 0.5 to 30 seconds"),
+            (self.button.hold_s <= 10 and self.button.bounce_s <= 1, "button.hold_s must be at most 10 s and "
+                                                                      "button.bounce_s at most 1 s"),
+            (self.daemon.history_keep <= 10000 and self.daemon.history_max_mb <= 100000,
+             "daemon.history_keep must be at most 10000 and daemon.history_max_mb at most 100000"),
         ]
         for ok, message in checks:
             if not ok:
@@ -237,7 +243,11 @@ def _coerce(cls: type, section: str, data: dict[str, Any]):
                 raise ConfigError(f"{section}.{key} must be a whole number")
             value = type(default)(value)
         elif key == "source" and value is not None:
+            if not isinstance(value, (str, Path)):
+                raise ConfigError(f"{section}.{key} must be a path or device in quotes")
             value = str(value)
+        elif isinstance(default, str) and not isinstance(value, str):
+            raise ConfigError(f"{section}.{key} must be text in quotes")
         elif isinstance(default, Path) or default is None and key in ("background", "bundle", "model"):
             if not isinstance(value, (str, Path)):
                 raise ConfigError(f"{section}.{key} must be a path in quotes")
@@ -256,8 +266,8 @@ def load(path: Path | None = None, overrides: dict[str, dict[str, Any]] | None =
             data = tomllib.loads(Path(path).read_text())
         except FileNotFoundError:
             raise ConfigError(f"config file {path} does not exist") from None
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            raise ConfigError(f"config file {path} is not valid TOML: {e}") from e
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError(f"config file {path} is not valid TOML (UTF-8 text): {e}") from e
     sections = {"vision": VisionSettings, "model": ModelSettings, "speech": SpeechSettings,
                 "camera": CameraSettings, "button": ButtonSettings, "daemon": DaemonSettings}
     unknown = set(data) - set(sections) - {"state_dir"}
