@@ -166,7 +166,7 @@ class Bundle:
             if not (path / fname).is_file():
                 raise ModelError(f"{path}: the {rt} weights file {fname} is missing")
         default = meta.get("default_runtime") or next(iter(runtimes))
-        if default not in runtimes:
+        if not isinstance(default, str) or default not in runtimes:
             raise ModelError(f"{path}: default_runtime {default!r} is not one of its runtimes")
         families = meta.get("colour_families", [])
         if not isinstance(families, list) or not all(isinstance(f, str) for f in families):
