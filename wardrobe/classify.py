@@ -223,7 +223,8 @@ class Classifier:
             return None
         if expected.shape[1:] != (self.bundle.outputs,):
             return f"the references hold {expected.shape[-1]} outputs, the model {self.bundle.outputs}"
-        got = self.probabilities_of([read_image(p) for p, _ in usable])
+        got = [self.probabilities_of([read_image(p)])[0] for p, _ in usable]  # one at a time: a batch of 8
+        # would grow ONNX Runtime's memory arena for the daemon's whole life
         words = []
         n, f = len(self.bundle.classes), len(self.bundle.colour_families)
         for (p, _), z, (g, c, _, _, _) in zip(usable, expected, got, strict=True):
