@@ -232,3 +232,16 @@ def test_a_model_dropped_into_the_store_is_not_used(tmp_path):
     r = wardrobe("doctor", "--state-dir", str(state), "--camera", "folder", "--camera-source",
                  str(SHIPPED.parent.parent / "assets" / "photos"), "--output", "wav")
     assert "PROBLEM  model: the installed model dropped is not used" in r.stdout, r.stdout
+
+
+def test_a_folder_where_the_current_link_belongs_is_not_loaded(tmp_path):
+    """models/current replaced by a real folder holding an unsigned bundle was loaded with no check."""
+    state = tmp_path / "state"
+    store = ModelStore(state / "models")
+    store.install(make_version(tmp_path, "good"), trust())
+    store.link.unlink()
+    shutil.copytree(make_version(tmp_path, "dropped", sign=False), store.link)
+    r = wardrobe("describe", "--json", "--quiet", "--state-dir", str(state), str(SHIPPED.parent.parent / "assets"
+                                                                               / "photos" / "home-shirt.jpg"))
+    assert r.returncode == 0 and "is not a link to an installed model" in r.stderr, r.stderr
+    assert json.loads(r.stdout)["garment"] is not None

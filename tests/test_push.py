@@ -229,3 +229,11 @@ def test_an_empty_closet_address_is_refused_not_local(tmp_path):
                   "--state-dir", str(tmp_path / "state"))
     assert r.returncode == 2 and "is not a closet address" in r.stderr and r.stderr.count("\n") == 1, r.stderr
     assert not (tmp_path / "state" / "closet.db").exists()
+
+
+def test_the_same_photo_twice_is_copied_twice(closet, tmp_path):
+    """Photos travel as photo-1, photo-2, ... by position: one path given twice is two views, not a lost file."""
+    photo = ROOT / "assets" / "photos" / "home-outwear.jpg"
+    r = caretaker("enrol", str(photo), str(photo.parent / "." / photo.name), "--name", "red winter coat", "--on",
+                  closet["target"], *closet["flags"])
+    assert r.returncode == 0 and "enrolled as 'red winter coat'" in r.stdout, r.stderr

@@ -436,7 +436,7 @@ def cmd_closet(args: argparse.Namespace, settings) -> int:
         print(f"{closet.import_from(Path(rest[0]))} garments imported from {rest[0]}")
     else:
         for g in closet.garments():
-            main = g.colours[0]["name"] if g.colours else "?"
+            main = g.colours[0].get("name", "?") if g.colours else "?"
             print(f"{g.id:4d}  {g.label}  ({main}; enrolled {time.strftime('%Y-%m-%d', time.localtime(g.created))}, "
                   f"model {g.model_version})")
         if not closet.garments():

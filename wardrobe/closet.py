@@ -72,6 +72,17 @@ LABEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 MAX_COLOURS = 8
 
 
+def plain_number(v, limit: float) -> bool:
+    """A real number (not a bool) no larger than limit in size (a 400-digit integer is not one)."""
+    return isinstance(v, int | float) and not isinstance(v, bool) and abs(v) <= limit and math.isfinite(v)
+
+
+def printable(text, longest: int) -> bool:
+    """Text of at most `longest` characters without control characters (nothing that moves a terminal)."""
+    return isinstance(text, str) and len(text) <= longest and not any(
+        unicodedata.category(ch)[0] == "C" for ch in text)
+
+
 def name_problem(name) -> str | None:
     """Why a garment's name cannot be stored or said (None: it can): printable, at most NAME_MAX characters."""
     if not isinstance(name, str) or not name.strip():
@@ -114,23 +125,23 @@ def row_problem(name, voice_label, thumbnail_bytes, embedding, colours_text, voi
     if embedding is not None:  # None: not checked (a garment about to be embedded again from its thumbnail)
         if not isinstance(embedding, bytes) or len(embedding) % 4:
             return "its embedding is not float32"
-        vec = np.frombuffer(embedding, np.float32)
+        vec = np.frombuffer(embedding, np.float32).astype(np.float64)
         if len(vec) not in EMBEDDING_WIDTHS or (width is not None and len(vec) != width):
             return f"its embedding has {len(vec)} numbers" + (f", the model's {width}" if width else "")
-        if not np.all(np.isfinite(vec)) or not np.linalg.norm(vec) > 0:
+        norm = float(np.linalg.norm(vec)) if np.all(np.isfinite(vec)) else float("nan")
+        if not (math.isfinite(norm) and norm > 1e-12):
             return "its embedding is not finite"
     try:
         colours = json.loads(colours_text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return "its colours are not JSON"
     if not isinstance(colours, list) or len(colours) > MAX_COLOURS:
         return "its colours are not a short list"
     for c in colours:
         lab = c.get("lab") if isinstance(c, dict) else None
-        if (not isinstance(lab, list) or len(lab) != 3
-                or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in lab)
-                or not isinstance(c.get("share", 0), int | float) or not isinstance(c.get("name", ""), str)):
-            return "its colours do not hold three finite CIELAB numbers each"
+        if (not isinstance(lab, list) or len(lab) != 3 or not all(plain_number(v, 1000) for v in lab)
+                or not plain_number(c.get("share", 0), 1) or not printable(c.get("name", ""), 40)):
+            return "its colours do not hold three finite CIELAB numbers, a share and a short name each"
     return None
 
 
@@ -257,15 +268,19 @@ class Closet:
         out = []
         for r in rows:
             problem = row_problem(r[1], r[2], r[4], r[5] if embeddings else None, r[7], decode_thumbnail=False)
-            if problem is None and not isinstance(r[6], str):
-                problem = "its model version is not text"
+            if problem is None and not printable(r[6], 64):
+                problem = "its model version is not a short text"
+            if problem is None and not (isinstance(r[0], int) and plain_number(r[3], 1e11) and r[3] >= 0):
+                problem = "its id or enrolment time is not a number"
             if problem is not None:
                 if r[0] not in self._skipped:
                     self._skipped.add(r[0])
                     log.error("enrolled garment %s is skipped: %s", r[0], problem)
                 continue
-            out.append(Garment(r[0], r[1], r[2], r[3], r[4], np.frombuffer(r[5], np.float32).copy(), r[6],
-                               json.loads(r[7])))
+            vec = np.frombuffer(r[5], np.float32).astype(np.float64)
+            if embeddings:  # unit length, as enrol stores it: a stored length cannot outvote the threshold
+                vec = vec / np.linalg.norm(vec)
+            out.append(Garment(r[0], r[1], r[2], float(r[3]), r[4], vec.astype(np.float32), r[6], json.loads(r[7])))
         return out
 
     def garments(self) -> list[Garment]:
@@ -276,16 +291,8 @@ class Closet:
             raise self.failed(f"cannot read the closet database {self.path}", e, writing=False) from None
         if self._cache is None or version != self._version:
             self._cache, self._version = self._rows(), version
-            widths = [len(g.embedding) for g in self._cache]
-            if len(set(widths)) > 1:  # a width not the most common one's is skipped until it is embedded again
-                width = max(set(widths), key=lambda w: (widths.count(w), widths[::-1].index(w) * -1))
-                for g in self._cache:
-                    if len(g.embedding) != width and g.id not in self._skipped:
-                        self._skipped.add(g.id)
-                        log.error("enrolled garment %s is skipped: its embedding has %d numbers, not %d",
-                                  g.id, len(g.embedding), width)
-                self._cache = [g for g in self._cache if len(g.embedding) == width]
-            self._gallery = np.stack([g.embedding for g in self._cache]) if self._cache else None
+            same = len({len(g.embedding) for g in self._cache}) == 1
+            self._gallery = np.stack([g.embedding for g in self._cache]) if self._cache and same else None
         return self._cache
 
     def voice_clip(self, gid: int) -> bytes | None:
@@ -402,13 +409,23 @@ class Closet:
         garments = self.garments()
         if embedding is None or not garments or not colours:
             return None
-        sims = self._gallery @ unit(embedding)
+        emb = unit(embedding)
+        mine = [i for i, g in enumerate(garments) if len(g.embedding) == len(emb)]  # the photo's model's width
+        if not mine:
+            return None
+        gallery = self._gallery if self._gallery is not None and len(mine) == len(garments) else self._gallery_of(mine)
+        sims = gallery @ emb
         best = int(np.argmax(sims))
-        g = garments[best]
+        g = garments[mine[best]]
         if sims[best] < min_similarity or not g.colours:
             return None
         de = colour_gap([c.lab for c in colours], [c["lab"] for c in g.colours])
         return Match(g, float(sims[best]), de) if de <= max_delta_e else None
+
+    def _gallery_of(self, rows: list[int]) -> np.ndarray:
+        """The embeddings of these garments as one matrix (garments of another width are left out of matching)."""
+        garments = self.garments()
+        return np.stack([garments[i].embedding for i in rows])
 
     def export(self, target: Path) -> int:
         """Copy the closet to a file (SQLite's online backup: consistent while the appliance runs); a copy
@@ -468,12 +485,14 @@ class Closet:
         for r in rows:
             want = width if width is not None else mine.get(r[5]) if isinstance(r[5], str) else None
             problem = row_problem(r[1], r[2], r[3], r[4], r[6], r[7], want)
-            if problem is None and not (isinstance(r[5], str) and len(r[5]) <= 64):
+            if problem is None and not printable(r[5], 64):
                 problem = "its model version is not a short text"
             if problem is not None:
                 raise ClosetError(f"{source}: garment {r[0]} cannot be imported: {problem}; nothing was imported")
+            vec = np.frombuffer(r[4], np.float32).astype(np.float64)
             new.append((" ".join(r[1].split()) if r[1] else None, r[2], time.time(), r[3],
-                        unit(np.frombuffer(r[4], np.float32)).tobytes(), r[5], json.dumps(json.loads(r[6])), r[7]))
+                        (vec / np.linalg.norm(vec)).astype(np.float32).tobytes(), r[5], json.dumps(json.loads(r[6])),
+                        r[7]))
         if new:  # all or none: a full disk half way through adds nothing
             self._insert(new)
         return len(rows)

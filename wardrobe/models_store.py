@@ -211,7 +211,9 @@ class ModelStore:
                             os.fsync(fh.fileno())
                 check_files(tmp)
                 trust.check(tmp)  # the copy itself must verify, signature first
-                Bundle.load(tmp)
+                copied = Bundle.load(tmp)
+                if (copied.version, copied.created) != (version, bundle.created):
+                    raise ModelError(f"{bundle_dir} changed while it was being installed: nothing installed")
                 self._health(tmp, version, health_photos, previous)
                 os.rename(tmp, target)
             finally:
@@ -317,7 +319,12 @@ def bundle_to_load(settings) -> tuple[Path | None, str | None]:
         return settings.model.bundle, None
     store = ModelStore(settings.state_dir / "models")
     current = store.current()
+    shipped = next((c for c in (Path(__file__).resolve().parent.parent / "models" / "default",
+                                Path(sys.prefix) / "share" / "wardrobe" / "models" / "default")
+                    if (c / "bundle.json").is_file()), None)
     if current is None:
+        if store.link.exists() or store.link.is_symlink():  # a folder or file put where the link belongs
+            return shipped, f"{store.link} is not a link to an installed model: not used; using the shipped model"
         return default_bundle(settings), None
     trust = Trust(settings.model.trusted_keys, settings.model.allow_unsigned)
     try:
@@ -332,7 +339,4 @@ def bundle_to_load(settings) -> tuple[Path | None, str | None]:
             except ModelError:
                 continue
             return store.root / version, f"{refused}; using {version}, the last good signed model"
-    shipped = next((c for c in (Path(__file__).resolve().parent.parent / "models" / "default",
-                                Path(sys.prefix) / "share" / "wardrobe" / "models" / "default")
-                    if (c / "bundle.json").is_file()), None)
     return shipped, f"{refused}; using the shipped model"

@@ -70,9 +70,10 @@ class Remote:
             if not SAFE_NAME.fullmatch(n):
                 raise RemoteError(f"{what}: {n!r} is not a plain file name (letters, digits, . _ -; not starting "
                                   "with - or .)")
-        batches = [[f for f, _ in pairs]] if names is None else [[f] for f, _ in pairs]
-        for batch in batches:
-            dest = f"{self.target}:{remote_dir}/" + ("" if names is None else dict(pairs)[batch[0]])
+        batches = ([([f for f, _ in pairs], "")] if names is None  # one scp for the bundle, one per renamed photo
+                   else [([f], n) for f, n in pairs])
+        for batch, new_name in batches:
+            dest = f"{self.target}:{remote_dir}/{new_name}"
             cmd = ["scp", "-q", "-o", "BatchMode=yes", *limit, *self.options(), "--", *map(str, batch), dest]
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout_s)
             if r.returncode != 0:

@@ -237,7 +237,8 @@ def _coerce(cls: type, section: str, data: dict[str, Any]):
             if not isinstance(value, bool):
                 raise ConfigError(f"{section}.{key} must be true or false")
         elif isinstance(default, (int, float)) and not isinstance(default, bool):
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            if (not isinstance(value, (int, float)) or isinstance(value, bool) or abs(value) > 1e15
+                    or not math.isfinite(value)):
                 raise ConfigError(f"{section}.{key} must be a (finite) number")
             if isinstance(default, int) and value != int(value):
                 raise ConfigError(f"{section}.{key} must be a whole number")
