@@ -174,9 +174,21 @@ def test_pretrained_lite0_from_the_wheel_end_to_end(datasets, tmp_path):
     assert train_main(["export", "--run", str(run), "--output", str(bundle_dir), "--cache-dir", str(cache),
                        "--latency-photos", "3", "--calibration-batches", "1"]) == 0
     b = Bundle.load(bundle_dir)
+    from wardrobe.images import packaged_photos
+
     assert b.arch == "efficientnet-lite0" and b.background_class == "no garment" and b.preprocess.crop == 224
     assert set(b.metrics["test"]) == {"onnx", "torch", "onnx-fp32"}
-    assert (bundle_dir / "model.onnx").stat().st_size < 6_000_000  # int8: a third of the fp32 weights
+    # The shipped precision is chosen by agreement with fp32 on held-out photos, and recorded with its figures.
+    from wardrobe.train import precision
+
+    check = b.metrics["precision"]
+    assert {"garment", "colour", "photos"} <= set(check["int8"]) and check["shipped"] == b.meta["onnx_precision"]
+    if b.meta["onnx_precision"] == "int8":
+        assert (bundle_dir / "model.onnx").stat().st_size < 6_000_000 and not precision.failures(check["int8"])
+        assert precision.saturation_safe(bundle_dir / "model.onnx") == []
+    else:
+        assert check["int8_refused"] and precision.int8_weights(bundle_dir / "model.onnx") == []
+    assert set(b.meta["self_check"]) == {p.name for p in packaged_photos()}
     clf = Classifier.load(bundle_dir, "onnx")
     pred = clf.predict(read_image(PHOTOS / "home-pants.jpg"))
     assert "no garment" not in [g for g, _ in pred.ranked] and 0 <= pred.background <= 1

@@ -123,7 +123,7 @@ class ModelStore:
             self.root.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as e:
-            raise ModelError(f"cannot use the model store {self.root}: {e.strerror or e} (use --state-dir to "
+            raise ModelError(f"cannot make the model store {self.root}: {e.strerror or e} (use --state-dir to "
                              "choose a writable folder)") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
