@@ -166,7 +166,7 @@ BUNDLE_X86=$("$HOSTVENV/bin/python" -c "import sys; print(sys.prefix)")/share/wa
 cp deploy/same_model_check.py "$ROOTFS/tmp/same-model/"
 inside /opt/wardrobe/venv/bin/python /tmp/same-model/same_model_check.py check \
     /opt/wardrobe/venv/share/wardrobe/models/default /tmp/same-model "${PHOTOS[@]/#//opt/wardrobe/src/}" \
-    > "$OUT/same-model.txt" 2>&1 || { cat "$OUT/same-model.txt"; fail "the int8 model answers differently on arm64"; }
+    > "$OUT/same-model.txt" 2>&1 || { cat "$OUT/same-model.txt"; fail "the model answers differently on arm64"; }
 tail -1 "$OUT/same-model.txt" | sed 's/^/    /'
 done_
 
@@ -223,5 +223,5 @@ done_
 step "summary"
 echo "    passed on aarch64 (Debian 12 under qemu): install-pi.sh, doctor, describe, daemon presses/reload/stop"
 echo "    answers vs x86-64: $(tail -1 "$OUT/compare.txt")"
-echo "    the int8 model on the same input: $(tail -1 "$OUT/same-model.txt" | sed 's/.*; logits: //')"
+echo "    the model on the same input: $(tail -1 "$OUT/same-model.txt" | sed 's/.*; logits: //')"
 echo "    results in $OUT (total $SECONDS s)"

@@ -229,3 +229,16 @@ def test_every_kind_of_colour_word_follows_the_same_family(rgb):
     css3 = ColourNamer(words="descriptive")
     spoken = named["descriptive"].name.replace(" ", "").replace("grey", "gray")
     assert css3.css3_family[css3.css3_names.index(spoken)] == family or family not in css3.css3_family, spoken
+
+
+def test_a_hedged_colour_is_not_said_again_as_the_second(namer):
+    """Seen on the arm64 check: "A brown or black and black checked shirt." The second colour of the hedge's
+    other family is left out."""
+    from wardrobe.phrase import Alternative, sentence
+
+    brown = cluster_colour(namer, (70, 50, 35), 0.6)
+    black = cluster_colour(namer, (15, 15, 15), 0.4)
+    hedged = namer.with_hedge([brown, black], [(brown.family, 0.6), ("black", 0.35)], least=0.25)
+    assert hedged[0].or_family == "black" and black.family == "black"
+    said = sentence([Alternative("shirt", 0.9)], hedged, [], pattern="checked")
+    assert said.count("black") == 1, said

@@ -390,8 +390,8 @@ def spoken_colours(colours: list[Colour], second_min_share: float = 0.2) -> list
     if not colours:
         return []
     main = colours[0]
-    for c in colours[1:]:
-        if c.share >= second_min_share and c.family != main.family:
+    for c in colours[1:]:  # not the hedge's other family either: never "brown or black and black"
+        if c.share >= second_min_share and c.family not in (main.family, main.or_family):
             return [main, c]
     return [main]
 
