@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -313,15 +312,13 @@ def bundle_to_load(settings) -> tuple[Path | None, str | None]:
     A bundle named in the configuration is the caretaker's choice. Otherwise the store's current version is
     used only if its signature and checksums still hold; if not, the most recently used earlier version that
     holds (the last good signed model), else the shipped default. Whatever is refused is said in the warning."""
-    from wardrobe.settings import default_bundle
+    from wardrobe.settings import default_bundle, shipped_bundle
 
     if settings.model.bundle:
         return settings.model.bundle, None
     store = ModelStore(settings.state_dir / "models")
     current = store.current()
-    shipped = next((c for c in (Path(__file__).resolve().parent.parent / "models" / "default",
-                                Path(sys.prefix) / "share" / "wardrobe" / "models" / "default")
-                    if (c / "bundle.json").is_file()), None)
+    shipped = shipped_bundle()
     if current is None:
         if store.link.exists() or store.link.is_symlink():  # a folder or file put where the link belongs
             return shipped, f"{store.link} is not a link to an installed model: not used; using the shipped model"

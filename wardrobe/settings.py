@@ -295,9 +295,12 @@ def default_bundle(settings: Settings) -> Path | None:
     """The bundle to use: configured, else the installed current one, else the shipped default."""
     if settings.model.bundle:
         return settings.model.bundle
-    candidates = [
-        settings.state_dir / "models" / "current",
-        Path(__file__).resolve().parent.parent / "models" / "default",
-        Path(sys.prefix) / "share" / "wardrobe" / "models" / "default",
-    ]
+    current = settings.state_dir / "models" / "current"
+    return current if (current / "bundle.json").is_file() else shipped_bundle()
+
+
+def shipped_bundle() -> Path | None:
+    """The model bundle that came with wardrobe: the checkout's models/default, or the installed copy."""
+    candidates = [Path(__file__).resolve().parent.parent / "models" / "default",
+                  Path(sys.prefix) / "share" / "wardrobe" / "models" / "default"]
     return next((c for c in candidates if (c / "bundle.json").is_file()), None)
