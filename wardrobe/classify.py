@@ -9,7 +9,7 @@ from typing import Protocol
 
 import numpy as np
 
-from wardrobe.bundle import Bundle
+from wardrobe.bundle import Bundle, sha256_file
 from wardrobe.errors import ModelError
 from wardrobe.settings import RUNTIMES
 
@@ -210,8 +210,6 @@ class Classifier:
         refs = self.bundle.meta.get("self_check")
         if not isinstance(refs, dict) or not refs:
             return None
-        from wardrobe.bundle import sha256_file
-
         photos = {p.name: p for p in packaged_photos()}
         usable = [(photos[name], ref) for name, ref in refs.items()
                   if name in photos and isinstance(ref, dict) and ref.get("sha256") == sha256_file(photos[name])]

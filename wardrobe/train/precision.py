@@ -115,9 +115,11 @@ def decisions(meta: dict, z: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def agreement(meta: dict, fp32: Path, candidate: Path, x: np.ndarray) -> dict:
-    """How often a candidate model decides as the fp32 model does, over preprocessed photos x."""
-    za, ea = run(fp32, x)
+def agreement(meta: dict, fp32: Path, candidate: Path, x: np.ndarray,
+              reference: tuple[np.ndarray, np.ndarray | None] | None = None) -> dict:
+    """How often a candidate model decides as the fp32 model does, over preprocessed photos x (reference: the fp32
+    model's outputs on x when already computed)."""
+    za, ea = reference if reference is not None else run(fp32, x)
     zb, eb = run(candidate, x)
     da, db = decisions(meta, za), decisions(meta, zb)
     out: dict = {"photos": len(x), **{k: round(float(np.mean(da[k] == db[k])), 4) for k in da}}
@@ -156,11 +158,12 @@ def choose(meta: dict, fp32: Path, out: Path, calibration: np.ndarray, photos: n
     from wardrobe.errors import ModelError
 
     result: dict = {"thresholds": THRESHOLDS}
+    reference = run(fp32, photos)  # once, for every candidate
     if precision in ("auto", "int8"):
         int8 = out.with_name(out.stem + ".int8.onnx")
         quantize_int8(fp32, int8, calibration)
         unsafe = saturation_safe(int8)
-        result["int8"] = agreement(meta, fp32, int8, photos)
+        result["int8"] = agreement(meta, fp32, int8, photos, reference)
         bad = failures(result["int8"]) + [f"weights outside 7 bits: {', '.join(unsafe[:3])}"] * bool(unsafe)
         log.info("int8 against fp32 on %d held-out photos: %s", len(photos), result["int8"])
         if not bad:
@@ -174,7 +177,7 @@ def choose(meta: dict, fp32: Path, out: Path, calibration: np.ndarray, photos: n
         result["int8_refused"] = bad
         log.warning("int8 not shipped (%s): the bundle ships the fp32 model", "; ".join(bad))
     compact_fp32(fp32, out)
-    result["fp32"] = agreement(meta, fp32, out, photos)  # float16 storage, float32 arithmetic
+    result["fp32"] = agreement(meta, fp32, out, photos, reference)  # float16 storage, float32 arithmetic
     bad = failures(result["fp32"])
     if bad:
         raise ModelError(f"the compact fp32 model does not agree with the export ({'; '.join(bad)})")
