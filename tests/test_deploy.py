@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import ROOT
 from tests.test_cli import wardrobe
@@ -75,6 +78,75 @@ def test_hardened_unit_still_reaches_camera_gpio_audio_and_state():
     families = next(x for x in text.splitlines() if x.startswith("RestrictAddressFamilies="))
     assert "AF_UNIX" in families  # sd_notify and the watchdog
     assert "PrivateDevices=yes" not in text  # it would hide /dev/video0, /dev/gpiochip0 and /dev/snd
+
+
+def test_unit_closes_what_the_hardware_allows():
+    """UMask, address families, W^X memory and private mounts: closed (issue 23); the exposure went 0.8 -> 0.6."""
+    text = UNIT.read_text().splitlines()
+    for line in ("UMask=0077", "RestrictAddressFamilies=AF_UNIX", "MemoryDenyWriteExecute=yes", "PrivateMounts=yes"):
+        assert line in text, line
+
+
+SANDBOX = [sys.executable, "-m", "tests.sandboxed", str(UNIT), "--"]
+
+
+def test_the_sandbox_reproduction_is_real():
+    """What the test below relies on: inside, an internet socket and writable+executable memory are refused."""
+    probe = ("import mmap, socket\n"
+             "try:\n    socket.socket(socket.AF_INET)\nexcept OSError as e:\n    print('inet', e.errno)\n"
+             "socket.socket(socket.AF_UNIX).close()\n"
+             "try:\n    mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)\n"
+             "except OSError as e:\n    print('wx', e.errno)\n"
+             "import os\nprint('cpuinfo', os.path.exists('/proc/cpuinfo'), 'umask', oct(os.umask(0)))\n")
+    r = subprocess.run([*SANDBOX, sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "inet 97" in r.stdout and "wx 1" in r.stdout  # EAFNOSUPPORT, EPERM
+    assert "cpuinfo True umask 0o77" in r.stdout  # ProcSubset is left open (see the unit)
+
+
+@pytest.fixture
+def null_sound_card(tmp_path, monkeypatch):
+    """ALSA's own null device as the default sound card (PortAudio plays into it and records silence)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".asoundrc").write_text("pcm.!default { type null }\npcm.wardrobenull { type null }\n")
+    monkeypatch.setenv("HOME", str(home))
+    return "wardrobenull"
+
+
+def test_the_speaker_and_microphone_work_without_writable_executable_memory(null_sound_card):
+    """PortAudio through sounddevice under MemoryDenyWriteExecute: blocking writes and reads, no cffi callback
+    (sounddevice.play() and rec() failed here: "Cannot allocate write+execute memory for ffi.callback()")."""
+    code = ("import numpy as np\nfrom wardrobe.audio import SoundDeviceMicrophone, SoundDevicePlayer\n"
+            f"SoundDevicePlayer({null_sound_card!r}).play(np.full(8000, 1000, np.int16), 16000)\n"
+            f"print('recorded', SoundDeviceMicrophone({null_sound_card!r}).record(0.5, 16000).size)\n")
+    r = subprocess.run([*SANDBOX, sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 0 and "recorded 8000" in r.stdout, r.stderr[-2000:]
+
+
+def test_the_daemon_works_inside_the_units_sandbox(tmp_path, null_sound_card):
+    """The real daemon (ONNX Runtime, Piper, OpenCV, SQLite, PortAudio, sd_notify's socket) under the unit's
+    UMask, RestrictAddressFamilies, MemoryDenyWriteExecute and ProtectProc: ready, describes a press, speaks it
+    on the speaker, and what it writes is private to its user."""
+    from tests.test_daemon import DaemonProcess
+
+    config = tmp_path / "config.toml"
+    config.write_text(f'[speech]\noutput = "sounddevice"\ndevice = "{null_sound_card}"\n')
+    d = DaemonProcess(tmp_path, "--config", str(config), "--output", "sounddevice", wrap=SANDBOX)
+    try:
+        d.wait_for(r"ready in")
+        d.send("press")
+        d.wait_for(r"described: sentence=\"Navy blue trousers")
+        d.send("triple")
+        d.wait_for(r"saying: Press once to hear")
+    finally:
+        assert d.stop() == 0, d.log[-3000:]
+    assert "Traceback" not in d.log and "not spoken" not in d.log and "audio output" not in d.log, d.log[-3000:]
+    assert re.search(r"press_to_spoken", d.log)  # played on the (null) speaker
+    written = [p for p in d.state.rglob("*")]
+    assert written
+    assert all(p.stat().st_mode & 0o077 == 0 for p in written if p.is_file()), \
+        [(p.name, oct(p.stat().st_mode)) for p in written if p.stat().st_mode & 0o077]
 
 
 def test_install_dry_run_prints_every_step_and_changes_nothing(tmp_path):

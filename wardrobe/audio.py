@@ -104,10 +104,12 @@ class SoundDevicePlayer:
         return str(info["name"])
 
     def play(self, audio: np.ndarray, sample_rate: int) -> None:
-        """Play and wait until it has finished."""
-        scaled = (np.asarray(audio, np.float32) * (self.volume / 32768.0)).astype(np.float32)
+        """Play and wait until it has finished. PortAudio's blocking write, not a callback stream: a cffi
+        callback needs writable and executable memory, which the service's MemoryDenyWriteExecute refuses."""
+        scaled = (np.asarray(audio, np.float32) * (self.volume / 32768.0)).astype(np.float32).reshape(-1, 1)
         try:
-            self.sd.play(scaled, sample_rate, device=self.device, blocking=True)
+            with self.sd.OutputStream(sample_rate, channels=1, dtype="float32", device=self.device) as stream:
+                stream.write(scaled)  # leaving the block waits until the last sample has been played
         except Exception as e:
             raise AudioError(f"audio output failed: {e}") from e
 
@@ -139,9 +141,9 @@ class SoundDeviceMicrophone:
         self.sd, self.device = sounddevice, device
 
     def record(self, seconds: float, sample_rate: int) -> np.ndarray:
-        try:
-            audio = self.sd.rec(int(seconds * sample_rate), samplerate=sample_rate, channels=1, dtype="int16",
-                                device=self.device, blocking=True)
+        try:  # a blocking read, no callback (see SoundDevicePlayer.play)
+            with self.sd.InputStream(sample_rate, channels=1, dtype="int16", device=self.device) as stream:
+                audio, _overflowed = stream.read(int(seconds * sample_rate))
         except Exception as e:  # PortAudio raises its own error types
             raise AudioError(f"no microphone ({e})") from e
         return np.asarray(audio).reshape(-1)

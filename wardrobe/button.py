@@ -5,7 +5,7 @@ gpiozero does the pins."""
 from __future__ import annotations
 
 import logging
-import queue
+import threading
 
 log = logging.getLogger(__name__)
 
@@ -22,43 +22,44 @@ GESTURES = (
     "Press three times to hear this again.",
 )
 """The spoken help (a triple press), in the order a person learns them."""
+SEQUENCE = (PRESS, DOUBLE, TRIPLE)
+"""Quick presses in a row: each one is the next gesture of the same sequence."""
 
 
 class PressQueue:
-    """Hands events from callback threads to the main loop; at most one waits, more are dropped."""
+    """Hands events from callback threads to the main loop. One event waits at most: a later gesture of the same
+    quick sequence (a press, then a double, then a triple) replaces it, anything else is dropped."""
 
     def __init__(self) -> None:
-        self.q: queue.Queue[str] = queue.Queue(maxsize=1)
+        self._waiting: str | None = None
+        self._changed = threading.Condition()
         self.dropped = 0
 
     def put(self, event: str) -> bool:
-        """Offer an event; False (and counted) if one is already waiting."""
-        try:
-            self.q.put_nowait(event)
+        """Offer an event; False (and counted) if another one is already waiting."""
+        with self._changed:
+            waiting = self._waiting
+            if waiting is not None and not (waiting in SEQUENCE and event in SEQUENCE
+                                            and SEQUENCE.index(event) > SEQUENCE.index(waiting)):
+                self.dropped += 1
+                log.debug("dropped a %s: busy", event)
+                return False
+            self._waiting = event
+            self._changed.notify()
             return True
-        except queue.Full:
-            self.dropped += 1
-            log.debug("dropped a %s: busy", event)
-            return False
 
     def get(self, timeout: float) -> str | None:
         """The next event, or None after timeout seconds."""
-        try:
-            return self.q.get(timeout=timeout)
-        except queue.Empty:
-            return None
+        with self._changed:
+            self._changed.wait_for(lambda: self._waiting is not None, timeout)
+            event, self._waiting = self._waiting, None
+            return event
 
     def clear(self) -> None:
-        """Forget presses that arrived while busy (a double press stays: its first half was the busy press)."""
-        keep = None
-        while True:
-            try:
-                event = self.q.get_nowait()
-            except queue.Empty:
-                break
-            keep = event if event in (DOUBLE, TRIPLE) else keep
-        if keep:
-            self.q.put_nowait(keep)
+        """Forget presses that arrived while busy (a double or triple stays: its first press was the busy one)."""
+        with self._changed:
+            if self._waiting not in (DOUBLE, TRIPLE):
+                self._waiting = None
 
 
 class GarmentButton:
@@ -79,15 +80,20 @@ class GarmentButton:
         self.button.when_held = self._on_hold
         self.button.when_released = self._released
 
+    def _edge(self, since: float | None) -> float:
+        """When the pin changed, on self.clock, from the pin's own timestamp of the edge: a callback that runs late
+        on a busy CPU still measures the person's timing, not the scheduler's."""
+        return self.clock() - (since or 0.0)
+
     def _pressed(self) -> None:
         self._held = False
-        self._pressed_at = self.clock()
+        self._pressed_at = self._edge(self.button.active_time)
 
     def _on_hold(self) -> None:
         self._held = True
 
     def _released(self) -> None:
-        now = self.clock()
+        now = self._edge(self.button.inactive_time)
         if self._held:  # a hold is told apart from a long hold when it ends
             self._last_release, self._quick = -1e9, 0
             self.events.put(RECORD if now - self._pressed_at >= self.record_s else HOLD)
