@@ -1,6 +1,6 @@
 """The big button and its gestures: a press describes, a hold (1 s) gives details, a double press compares with
-the garment before ("do these match?"), a long hold (3 s) records a voice label, a triple press says the help.
-gpiozero does the pins."""
+the garment before ("do these match?"), a long hold (3 s) records a voice label, a triple press says the help (its words: the language file's
+[daemon] gestures). gpiozero does the pins."""
 
 from __future__ import annotations
 
@@ -14,14 +14,6 @@ DOUBLE_S = 0.6
 """A second press released within this many seconds of the first is a double press (a third: triple)."""
 RECORD_S = 3.0
 """Holding at least this long records a voice label for the last garment (a shorter hold: details)."""
-GESTURES = (
-    "Press once to hear what you are holding.",
-    "Hold for a second to hear more about it.",
-    "Press twice to compare it with the one before.",
-    "Hold for three seconds to record its name in your own voice.",
-    "Press three times to hear this again.",
-)
-"""The spoken help (a triple press), in the order a person learns them."""
 SEQUENCE = (PRESS, DOUBLE, TRIPLE)
 """Quick presses in a row: each one is the next gesture of the same sequence."""
 

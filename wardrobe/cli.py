@@ -10,6 +10,7 @@ from pathlib import Path
 
 from wardrobe import __version__
 from wardrobe.errors import WardrobeError
+from wardrobe.lang import available as available_languages
 from wardrobe.settings import (
     AUDIO_OUTPUTS,
     CAMERA_KINDS,
@@ -48,6 +49,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--colour-names", choices=COLOUR_WORDS, help="colour words said: basic, plain, descriptive")
     p.add_argument("--voice", choices=VOICE_ENGINES, help="speech engine")
     p.add_argument("--voice-model", type=Path, help="Piper .onnx voice or Coqui model directory")
+    p.add_argument("--language", choices=available_languages(), help="the language spoken (default: en)")
     p.add_argument("--debug", action="store_true", help="log per-stage timings and details")
 
 
@@ -78,7 +80,7 @@ def overrides(args: argparse.Namespace) -> dict:
         "vision": {"segmentation": args.segmentation, "colour_k": args.colour_k, "colour_naming": args.colour_naming,
                    "colour_names": args.colour_names},
         "model": {"bundle": args.model, "runtime": args.runtime},
-        "speech": {"engine": args.voice, "model": args.voice_model},
+        "speech": {"engine": args.voice, "model": args.voice_model, "language": args.language},
         "": {"state_dir": args.state_dir},
         "camera": {"kind": getattr(args, "camera", None), "source": getattr(args, "camera_source", None)},
         "button": {"pin": getattr(args, "button_pin", None)},

@@ -20,26 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from wardrobe import phrase
-from wardrobe.button import DOUBLE, GESTURES, HOLD, PRESS, RECORD, TRIPLE, PressQueue
+from wardrobe.button import DOUBLE, HOLD, PRESS, RECORD, TRIPLE, PressQueue
 from wardrobe.errors import AudioError, CameraError, ConfigError, ImageError, SpeechError, WardrobeError
 
 log = logging.getLogger(__name__)
 
-SAY_READY = "Ready."
-SAY_NO_CAMERA = "I can't find the camera. Please check that it is plugged in."
-SAY_CAMERA_BACK = "The camera is working again."
-SAY_BAD_PICTURE = "The picture came out broken. Please press again."
-SAY_SORRY = "Sorry, something went wrong. Please try again."
-SAY_NOTHING_YET = "Press the button first, then hold it to hear more."
-SAY_NAME_FIRST = "Press once to hear the garment first, then hold for three seconds to name it."
-SAY_AFTER_BEEP = "Say its name after the beep."
-SAY_NO_MICROPHONE = "I can't hear you: there is no microphone."
-SAY_NOTHING_HEARD = "I didn't hear anything. Hold for three seconds to try again."
-SAY_SAVED = "Saved. I will call it"
-SAY_NOT_SAVED = "I couldn't save the name, so nothing was changed. Please tell the caretaker."
-SAY_STORAGE_FULL = "I couldn't save the name: my storage is full. Nothing was changed. Please tell the caretaker."
-SAY_NOTHING_TO_COMPARE = "Show me the first garment and press once, then show me the second and press twice."
-WARM_PHRASES = [SAY_READY, SAY_NO_CAMERA, SAY_SORRY]
+WARM_PHRASES = ("ready", "no_camera", "sorry")
+"""Messages synthesised at start, so the first of them is said at once (words: the language file's [daemon])."""
 
 
 def sd_notify(message: str) -> bool:
@@ -185,15 +172,19 @@ class Daemon:
         self.open_camera()
         self.open_button()
         self.open_light()
-        self.speaker.warm_up(WARM_PHRASES)
+        self.speaker.warm_up([self.words(k) for k in WARM_PHRASES])
         self.pipeline.describe(np.full((240, 320, 3), 128, np.uint8))  # first-call costs paid now
         self.install_signals()
-        self.say(SAY_READY)
+        self.say(self.words("ready"))
         if self.camera is None:
-            self.say(SAY_NO_CAMERA)
+            self.say(self.words("no_camera"))
         sd_notify("READY=1")
         log.info("ready in %.1f s (voice %s, model %s, camera %s)", time.perf_counter() - t0, self.speaker.voice.name,
                  self.pipeline.model_version or "none", self.settings.camera.kind if self.camera else "missing")
+
+    def words(self, key: str) -> str:
+        """One of the daemon's messages in the configured language ("ready" -> "Ready.")."""
+        return self.pipeline.lang.text("daemon", key)
 
     def open_player(self):
         """The configured audio output; a missing device is logged and tried again at each utterance."""
@@ -215,7 +206,7 @@ class Daemon:
             if self.camera_was_lost:
                 log.info("camera is back")
                 self.camera_was_lost = False
-                self.say(SAY_CAMERA_BACK)
+                self.say(self.words("camera_back"))
         except CameraError as e:
             self.camera = None
             self.camera_was_lost = True
@@ -280,19 +271,19 @@ class Daemon:
             if event == PRESS:
                 self.describe()
             elif event == HOLD:
-                self.say(self.last.detailed() if self.last else SAY_NOTHING_YET)
+                self.say(self.last.detailed() if self.last else self.words("nothing_yet"))
             elif event == DOUBLE:
                 self.compare()
             elif event == TRIPLE:
-                self.say(list(GESTURES))
+                self.say(self.pipeline.lang.list("daemon", "gestures"))
             elif event == RECORD:
                 self.record_label()
         except WardrobeError as e:
             log.error("press failed: %s", e)
-            self.say(SAY_SORRY)
+            self.say(self.words("sorry"))
         except Exception:
             log.exception("unexpected error during a press")
-            self.say(SAY_SORRY)
+            self.say(self.words("sorry"))
 
     def record_label(self) -> None:
         """Long hold: record the user's own name for the last garment, enrol it (or re-label it), play it back."""
@@ -302,7 +293,7 @@ class Daemon:
 
         d, rgb = self.last, self.last_rgb
         if d is None or rgb is None or d.embedding is None or not d.colours:
-            self.say(SAY_NAME_FIRST)
+            self.say(self.words("name_first"))
             return
         try:
             mic = wiring.open_microphone(self.settings)
@@ -310,19 +301,19 @@ class Daemon:
             mic = None
             log.error("microphone unavailable: %s", e)
         if mic is None:
-            self.say(SAY_NO_MICROPHONE)
+            self.say(self.words("no_microphone"))
             return
-        self.say(SAY_AFTER_BEEP)
+        self.say(self.words("after_beep"))
         rate = self.speaker.voice.sample_rate
         self.play_sound(beep(rate), rate, "beep")
         try:
             audio = mic.record(self.settings.speech.label_seconds, rate)
         except AudioError as e:
             log.error("recording failed: %s", e)
-            self.say(SAY_NO_MICROPHONE)
+            self.say(self.words("no_microphone"))
             return
         if len(audio) == 0 or float(np.sqrt(np.mean(audio.astype(np.float64) ** 2))) < 150:
-            self.say(SAY_NOTHING_HEARD)
+            self.say(self.words("nothing_heard"))
             return
         label, clip = time.strftime("%Y%m%d-%H%M%S"), wav_bytes(audio, rate)
         try:  # the recording is stored in the closet's database with the garment: one write, all or nothing
@@ -335,10 +326,10 @@ class Daemon:
                                                            voice_label=label, voice_clip=clip)))
         except ClosetError as e:
             log.error("voice label not saved: %s", e)
-            self.say(SAY_STORAGE_FULL if e.full else SAY_NOT_SAVED)
+            self.say(self.words("storage_full" if e.full else "not_saved"))
             return
         log.info("voice label %s recorded for garment %d", label, g.id)
-        self.say(SAY_SAVED)
+        self.say(self.words("saved"))
         self.play_label(g)
 
     @property
@@ -368,9 +359,9 @@ class Daemon:
         from wardrobe.matching import compare
 
         if self.last is None or self.previous is None:
-            self.say(SAY_NOTHING_TO_COMPARE)
+            self.say(self.words("nothing_to_compare"))
             return
-        verdict = compare(self.last, self.previous)
+        verdict = compare(self.last, self.previous, lang=self.pipeline.lang)
         log.info("compared: %s", json.dumps(verdict.to_json()))
         self.say(verdict.sentence)
 
@@ -382,13 +373,13 @@ class Daemon:
         if self.camera is None:
             self.open_camera()
             if self.camera is None:
-                self.say(SAY_NO_CAMERA)
+                self.say(self.words("no_camera"))
                 return
         try:
             rgb = self.light.capture(self.camera)
         except ImageError as e:  # one bad frame: the camera itself is still there
             log.error("bad picture: %s", e)
-            self.say(SAY_BAD_PICTURE)
+            self.say(self.words("bad_picture"))
             return
         except CameraError as e:
             log.error("camera lost: %s", e)
@@ -396,17 +387,17 @@ class Daemon:
             self.camera, self.camera_was_lost = None, True
             self.camera_backoff.reset()
             self.camera_backoff.failed()
-            self.say(SAY_NO_CAMERA)
+            self.say(self.words("no_camera"))
             return
         capture_ms = (time.perf_counter() - t0) * 1000 - click_ms
         d = self.pipeline.describe(rgb, image=f"press-{self.presses}")
         self.previous, self.last, self.last_rgb = self.last, d, rgb
         g = d.enrolled.garment if d.enrolled else None
         if g is not None and g.voice_label and not g.name:
-            aiming = [phrase.PROBLEM_WORDS[p] for p in phrase.AIMING if p in d.problems]
+            aiming = phrase.aiming_clauses(d.problems, self.pipeline.lang)
             if aiming:
                 self.say(aiming)
-            self.say("Your")
+            self.say(self.words("yours"))
             if not self.play_label(g):
                 self.say(d.clauses)
         else:

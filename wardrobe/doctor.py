@@ -106,13 +106,22 @@ def check_model(settings) -> str:
 
 
 def check_voice(settings) -> str:
-    """Load the configured voice without falling back, and say a word."""
+    """Load the voice of the configured language without falling back, and say its ready message."""
+    from wardrobe.errors import SpeechError
+    from wardrobe.lang import load
     from wardrobe.speech import load_voice
 
     s = settings.speech
-    voice = load_voice(s.engine, s.model, fallback=False)
-    audio = voice.synthesize("Ready.")
-    return f"voice {voice.name} speaks ({len(audio) / voice.sample_rate:.1f} s for 'Ready.')"
+    lang = load(s.language)
+    try:
+        voice = load_voice(s.engine, s.model, fallback=False, lang=lang)
+    except SpeechError as e:
+        raise WardrobeError(f"no voice speaks {lang.name} ({s.language}): {e}") from e
+    ready = lang.text("daemon", "ready")
+    audio = voice.synthesize(ready)
+    if len(audio) == 0:
+        raise WardrobeError(f"voice {voice.name} said nothing for {ready!r}")
+    return f"voice {voice.name} speaks {lang.name} ({len(audio) / voice.sample_rate:.1f} s for {ready!r})"
 
 
 def check_updates(settings) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from wardrobe.colours import ciede2000
+from wardrobe.lang import Language, english
 
 SAME_COLOUR_DELTA_E = 8.0
 """Largest CIEDE2000 difference between two main colours still called the same colour (chosen on validation
@@ -37,22 +38,25 @@ class Verdict:
                 "similarity": None if self.similarity is None else round(self.similarity, 4)}
 
 
-def compare(now, before, same_colour: float = SAME_COLOUR_DELTA_E, same_look: float = SAME_LOOK) -> Verdict:
+def compare(now, before, same_colour: float = SAME_COLOUR_DELTA_E, same_look: float = SAME_LOOK,
+            lang: Language | None = None) -> Verdict:
     """Compare the garment now (a Description) with the one before."""
+    lang = lang or english()
     if not now.colours or not before.colours:
-        return Verdict("unknown", "I can't compare them: I couldn't see the colours of both.")
+        return Verdict("unknown", lang.text("compare", "unknown"))
     a, b = now.colours[0], before.colours[0]
+    this, first = lang.colour(a.name, a.family), lang.colour(b.name, b.family)  # the colours as first said
     de = ciede2000(a.lab, b.lab)
     sim = None
     if now.embedding is not None and before.embedding is not None:
         sim = float(np.dot(now.embedding, before.embedding))
     if de > same_colour:
         if a.name == b.name:  # one colour word, clearly different shades
-            darker = "darker" if a.lab[0] < b.lab[0] else "lighter"
-            return Verdict("different colour", f"Different: this one is a {darker} {a.name} than the first.", de, sim)
-        return Verdict("different colour", f"Different: this one is {a.name}, the first was {b.name}.", de, sim)
+            shade = lang.text("compare", "darker" if a.lab[0] < b.lab[0] else "lighter")
+            return Verdict("different colour", lang.render("compare", "shade", shade=shade, colour=this), de, sim)
+        return Verdict("different colour", lang.render("compare", "different", now=this, before=first), de, sim)
     if now.pattern and before.pattern and now.pattern != before.pattern:
-        return Verdict("different look", "Same colour, different pattern.", de, sim)
+        return Verdict("different look", lang.text("compare", "pattern"), de, sim)
     if sim is not None and sim < same_look:
-        return Verdict("different look", f"Same colour, {b.name}, but they look different.", de, sim)
-    return Verdict("match", f"They match: both {b.name}.", de, sim)  # the colour as first said
+        return Verdict("different look", lang.render("compare", "look", before=first), de, sim)
+    return Verdict("match", lang.render("compare", "match", before=first), de, sim)

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from wardrobe.colours import Colour, spoken_colours
+from wardrobe.lang import Language, english
 
 SURE = 0.85
 """Calibrated probability at or above which the garment is named plainly: the lowest that kept validation home
@@ -15,21 +16,9 @@ PROBABLY = 0.45
 MAYBE = 0.15
 """An alternative this likely is mentioned ('maybe a blazer')."""
 
-PROBLEM_WORDS = {
-    "too-dark": "It's too dark, please turn on the light.",
-    "overexposed": "The picture is too bright, please move out of the glare.",
-    "no-garment": "I can't see a garment. Please hold it up in front of the camera.",
-    "blurry": "The picture is blurry, please hold the garment still.",
-    "no-model": "I can't tell what garment it is.",
-    "aim-further": "Hold it a little further away.",
-    "aim-closer": "Hold it closer.",
-    "aim-left": "Move it a little to your left.",
-    "aim-right": "Move it a little to your right.",
-}
-"""What is said for each problem code."""
-
-PLURALS = {"trousers", "shorts", "shoes", "socks", "sandals", "heels", "flip-flops", "leggings", "tights", "gloves",
-           "braces"}
+PROBLEMS = ("too-dark", "overexposed", "no-garment", "blurry", "no-model", "aim-further", "aim-closer", "aim-left",
+            "aim-right")
+"""Problem codes; what is said for each is in the language file's [problems]."""
 
 
 @dataclass(frozen=True)
@@ -40,35 +29,23 @@ class Alternative:
     confidence: float
 
 
-def with_article(noun_phrase: str, plural: bool) -> str:
-    """'a navy T-shirt', 'an orange coat', 'black trousers'."""
-    if plural:
-        return noun_phrase
-    return ("an " if noun_phrase[:1].lower() in "aeiou" else "a ") + noun_phrase
-
-
-def colour_words(colours: list[Colour]) -> tuple[str, str]:
-    """(main colour, ' with SECOND' or '') from the colours worth saying."""
-    said = spoken_colours(colours)
-    if not said:
-        return "", ""
-    second = f" with {said[1].name}" if len(said) > 1 else ""
-    return said[0].said, second
-
-
 def capitalise(s: str) -> str:
-    """Upper-case the first letter only ('T-shirt' stays as it is)."""
+    """Upper-case the first letter only ('T-shirt' stays as it is; Hangul has no case)."""
     return s[:1].upper() + s[1:]
 
 
-OCCASION_WORDS = {"usage:casual": "casual wear", "usage:formal": "formal wear", "usage:sports": "sportswear",
-                  "usage:ethnic": "ethnic wear"}
-"""How a confident occasion output is said on a long press."""
+OCCASIONS = ("usage:casual", "usage:formal", "usage:sports", "usage:ethnic")
+"""Occasion outputs said on a long press when confident (words: the language file's [occasions])."""
+PATTERNS = ("solid", "striped", "checked", "printed", "floral", "dotted")
+"""Patterns said when confident (words: the language file's [patterns])."""
 
 
-PATTERN_WORDS = {"solid": "plain", "striped": "striped", "checked": "checked", "printed": "printed",
-                 "floral": "flowered", "dotted": "polka-dot"}
-"""How a confident pattern is said."""
+def colour_said(colour: Colour, lang: Language) -> str:
+    """A colour's spoken words: "navy blue", or "navy blue or black" when hedged."""
+    word = lang.colour(colour.name, colour.family)
+    if not colour.or_name:
+        return word
+    return lang.render("sentence", "colour_or", first=word, other=lang.colour(colour.or_name, colour.or_family))
 
 
 def named_garments(alternatives: list[Alternative], sure: float = SURE, maybe: float = MAYBE
@@ -85,48 +62,54 @@ def named_garments(alternatives: list[Alternative], sure: float = SURE, maybe: f
 
 
 def garment_clauses(alternatives: list[Alternative], colours: list[Colour], detail: bool = False,
-                    occasion: str | None = None, pattern: str | None = None) -> list[str]:
+                    occasion: str | None = None, pattern: str | None = None, lang: Language | None = None) -> list[str]:
     """Clauses naming the garment with its colours (and its pattern when sure), hedged by confidence."""
-    main, second = colour_words(colours)
-    coloured = f"{main} " if main else ""
-    if pattern in PATTERN_WORDS and alternatives:
-        word = PATTERN_WORDS[pattern]
-        if pattern == "solid":
-            coloured = f"{word} {coloured}"
-        elif second:  # a pattern is made of both colours: "a navy blue and white striped shirt"
-            coloured, second = f"{main} and {second.removeprefix(' with ')} {word} ", ""
-        else:
-            coloured = f"{coloured}{word} "
+    lang = lang or english()
+    said = spoken_colours(colours)
+    main = colour_said(said[0], lang) if said else ""
+    second = said[1] if len(said) > 1 else None
+    word = lang.pattern(pattern) if pattern in PATTERNS and alternatives else ""
+    if word and second and pattern != "solid":
+        form, second = "thing_pattern_two", None  # a pattern is made of both colours: "navy blue and white striped"
+        both = lang.colour(said[1].name, said[1].family)
+    else:
+        form, both = ("thing_solid" if pattern == "solid" else "thing_pattern") if word else "thing", ""
+    second_word = lang.colour(second.name, second.family) if second else ""
+
+    def with_second(thing: str) -> str:
+        return lang.render("sentence", "with_second", thing=thing, second=second_word) if second_word else thing
+
+    colours_clause = capitalise(lang.render("sentence", "colours", colours=with_second(main))) if main else ""
     if not alternatives:
-        if not main:
-            return []
-        return [capitalise(f"{main}{second}."), PROBLEM_WORDS["no-model"]]
+        return [colours_clause, lang.text("problems", "no-model")] if main else []
     top = alternatives[0]
     runner = alternatives[1] if len(alternatives) > 1 and alternatives[1].confidence >= MAYBE else None
-    plural = top.garment in PLURALS
-    thing = with_article(f"{coloured}{top.garment}", plural) + second
+    garment = lang.garment(top.garment)
+    other = lang.garment(runner.garment) if runner else ""
+    plural = frozenset(slot for slot, g in (("thing", top.garment), ("garment", top.garment),
+                                            ("runner", runner.garment if runner else "")) if lang.is_plural(g))
+    thing = with_second(lang.render("sentence", form, main=main, second=both, pattern=word, garment=garment))
     if top.confidence >= SURE:
-        clauses = [capitalise(thing) + "."]
+        clauses = [capitalise(lang.render("sentence", "sure", plural, thing=thing))]
     elif top.confidence >= PROBABLY:
-        clauses = [f"Probably {thing}" + ("," if runner else ".")]
+        clauses = [lang.render("sentence", "probably_then" if runner else "probably", plural, thing=thing)]
         if runner:
-            clauses.append(f"maybe {with_article(runner.garment, runner.garment in PLURALS)}.")
+            clauses.append(lang.render("sentence", "maybe", plural, runner=other))
     else:
-        options = with_article(top.garment, plural)
-        if runner:
-            options += " or " + with_article(runner.garment, runner.garment in PLURALS)
-        clauses = [f"I'm not sure what this is, maybe {options}."]
+        clauses = [lang.render("sentence", "unsure_two" if runner else "unsure", plural, garment=garment, runner=other)]
         if main:
-            clauses.append(capitalise(f"{main}{second}."))
+            clauses.append(colours_clause)
     if detail:
-        clauses.append(f"I'm {round(100 * top.confidence)} percent sure it is {with_article(top.garment, plural)}.")
+        clauses.append(lang.render("sentence", "percent_sure", plural, percent=str(round(100 * top.confidence)),
+                                   garment=garment))
         if runner and top.confidence >= SURE:
-            clauses.append(f"It could also be {with_article(runner.garment, runner.garment in PLURALS)}.")
-        extra = [c for c in colours[1:] if c.name != main and not second.endswith(c.name)]
+            clauses.append(lang.render("sentence", "could_be", plural, runner=other))
+        main_name, second_name = (said[0].said if said else ""), (second.name if second else "")
+        extra = [c for c in colours[1:] if c.name != main_name and not second_name.endswith(c.name)]
         if extra:
-            clauses.append(f"There is also some {extra[0].name}.")
-        if occasion in OCCASION_WORDS:
-            clauses.append(f"It looks like {OCCASION_WORDS[occasion]}.")
+            clauses.append(lang.render("sentence", "also_some", colour=lang.colour(extra[0].name, extra[0].family)))
+        if occasion in OCCASIONS:
+            clauses.append(lang.render("sentence", "occasion", occasion=lang.text("occasions", occasion)))
     return clauses
 
 
@@ -136,46 +119,47 @@ AIMING = ("aim-further", "aim-closer", "aim-left", "aim-right")
 
 
 def clauses_for(alternatives: list[Alternative], colours: list[Colour], problems: list[str], detail: bool = False,
-                occasion: str | None = None, pattern: str | None = None) -> list[str]:
+                occasion: str | None = None, pattern: str | None = None, lang: Language | None = None) -> list[str]:
     """The whole utterance as clauses (spoken one after another; the first can start sooner)."""
+    lang = lang or english()
     blocking = [p for p in BLOCKING if p in problems]
     if blocking:
-        return [PROBLEM_WORDS[blocking[0]]]
-    aiming = [PROBLEM_WORDS[p] for p in AIMING if p in problems]  # said first: the user can act on it now
-    clauses = aiming + garment_clauses(alternatives, colours, detail, occasion, pattern)
+        return [lang.text("problems", blocking[0])]
+    clauses = aiming_clauses(problems, lang) + garment_clauses(alternatives, colours, detail, occasion, pattern, lang)
     if "blurry" in problems:
-        clauses.append(PROBLEM_WORDS["blurry"])
+        clauses.append(lang.text("problems", "blurry"))
     return clauses
 
 
+def aiming_clauses(problems: list[str], lang: Language) -> list[str]:
+    """How to aim better, said first: the user can act on it now."""
+    return [lang.text("problems", p) for p in AIMING if p in problems]
+
+
 def sentence(alternatives: list[Alternative], colours: list[Colour], problems: list[str], detail: bool = False,
-             occasion: str | None = None, pattern: str | None = None) -> str:
+             occasion: str | None = None, pattern: str | None = None, lang: Language | None = None) -> str:
     """The utterance as one string."""
-    return " ".join(clauses_for(alternatives, colours, problems, detail, occasion, pattern))
+    return " ".join(clauses_for(alternatives, colours, problems, detail, occasion, pattern, lang))
 
 
-GARMENT_NOUNS = frozenset(
-    "t-shirt tshirt tee shirt top blouse polo undershirt vest long-sleeved sweater jumper pullover cardigan hoodie "
-    "sweatshirt fleece coat jacket anorak parka raincoat blazer suit waistcoat dress gown skirt trousers pants jeans "
-    "chinos slacks leggings tights shorts shoes shoe boots sneakers trainers heels sandals flip-flops slippers socks "
-    "hat cap beanie scarf gloves mittens belt tie braces bra underwear pants nightwear pyjamas pajamas robe bodysuit "
-    "jumpsuit overalls dungarees tracksuit swimwear swimsuit bikini kurta saree sari".split())
-"""Words that already say what a garment is: a name holding one ("red winter coat") needs no garment word."""
-
-
-def names_a_garment(name: str, garment: str | None = None) -> bool:
-    """Whether a user's name for a garment already holds a garment word (its own class's words included)."""
-    words = {w.removesuffix("s") for w in re.findall(r"[a-z][a-z-]*", name.lower())}
-    known = {w.removesuffix("s") for w in GARMENT_NOUNS}
+def names_a_garment(name: str, garment: str | None = None, lang: Language | None = None) -> bool:
+    """Whether a user's name for a garment already holds a garment word (its own class's words included): whole
+    words for Latin letters ("coats"), anywhere in the name for other scripts ("겨울코트")."""
+    lang = lang or english()
+    known = set(lang.garment_words())
     if garment:
-        known |= {w.removesuffix("s") for w in re.findall(r"[a-z][a-z-]*", garment.lower()) if w != "or"}
-    return bool(words & known)
+        known |= {*re.findall(r"[a-z][a-z-]*", garment.lower()), lang.garment(garment)} - {"or"}
+    words = {w.removesuffix("s") for w in re.findall(r"[a-z][a-z-]*", name.lower())}
+    if words & {w.lower().removesuffix("s") for w in known if w.isascii()}:
+        return True
+    return any(w in name for w in known if not w.isascii())
 
 
-def yours(name: str, garment: str | None) -> str:
+def yours(name: str, garment: str | None, lang: Language | None = None) -> str:
     """The user's own garment: "Your red winter coat." The model's garment word is added only when the name
     holds no garment word of its own ("Your grandad's" + "coat or jacket")."""
+    lang = lang or english()
     words = " ".join(name.split())
-    if garment and not names_a_garment(words, garment):
-        words = f"{words} {garment}"
-    return f"Your {words}."
+    if garment and not names_a_garment(words, garment, lang):
+        words = f"{words} {lang.garment(garment)}"
+    return lang.render("sentence", "yours", name=words)

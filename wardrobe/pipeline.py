@@ -14,6 +14,7 @@ from wardrobe import phrase, quality
 from wardrobe.colours import Colour, ColourNamer, dominant_colours, garment_weights
 from wardrobe.errors import ModelError
 from wardrobe.images import read_image, shrink
+from wardrobe.lang import Language, english
 from wardrobe.segment import segment
 from wardrobe.taxonomy import region_of
 from wardrobe.whitebalance import WhiteBalance
@@ -48,6 +49,8 @@ class Description:
     """The user's own enrolled garment this photo shows, or None."""
     colour_families: list[tuple[str, float]] = field(default_factory=list, repr=False, compare=False)
     """The classifier's colour head, most likely family first (empty without one); not in the JSON."""
+    lang: Language = field(default_factory=english, repr=False, compare=False)
+    """The language the sentence is in (the JSON's codes stay English)."""
 
     def to_json(self) -> dict:
         """The describe --json object."""
@@ -58,6 +61,7 @@ class Description:
             "alternatives": [{"garment": a.garment, "confidence": round(a.confidence, 4)} for a in self.alternatives[1:]],
             "colours": [c.to_json() for c in self.colours],
             "sentence": self.sentence,
+            "language": self.lang.code,
             "problems": self.problems,
             "occasion": self.occasion,
             "white_balance": self.white_balance,
@@ -69,7 +73,7 @@ class Description:
     def detailed(self) -> str:
         """The long-press version: second colour, alternatives, confidence, a confident occasion."""
         return phrase.sentence(self.alternatives, self.colours, self.problems, detail=True, occasion=self.occasion,
-                               pattern=self.pattern)
+                               pattern=self.pattern, lang=self.lang)
 
 
 NO_GARMENT_MIN = 0.5
@@ -100,8 +104,11 @@ class Pipeline:
     def __init__(self, classifier=None, namer: ColourNamer | None = None, method: str = "auto",
                  plate: np.ndarray | None = None, k: int | None = 3, model_problem: str | None = None,
                  family_hint_min: float = 0.5, white: WhiteBalance | None = None, aiming: bool = False,
-                 closet: Closet | None = None, colour_hedge_min: float = 1.01, colour_view: str = "auto") -> None:
+                 closet: Closet | None = None, colour_hedge_min: float = 1.01, colour_view: str = "auto",
+                 lang: Language | None = None) -> None:
         self.classifier = classifier
+        self.lang = lang or english()
+        """The language sentences are said in."""
         self.white = white or WhiteBalance("off")
         """How each photo's light is corrected before anything else looks at it."""
         self.aiming = aiming
@@ -209,17 +216,18 @@ class Pipeline:
             t["enrolled"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
         if enrolled is not None:  # the user's own garment: its name first; the long press gives the rest
-            clauses = [*(phrase.PROBLEM_WORDS[p] for p in phrase.AIMING if p in problems),
-                       phrase.yours(enrolled.garment.label, alternatives[0].garment if alternatives else None)]
+            clauses = [*phrase.aiming_clauses(problems, self.lang),
+                       phrase.yours(enrolled.garment.label, alternatives[0].garment if alternatives else None,
+                                    self.lang)]
         else:
-            clauses = phrase.clauses_for(alternatives, colours, problems, pattern=pattern)
+            clauses = phrase.clauses_for(alternatives, colours, problems, pattern=pattern, lang=self.lang)
         t["phrase"] = (time.perf_counter() - t0) * 1000
         top = alternatives[0] if alternatives else None
         return Description(image=image, garment=top.garment if top else None,
                            garment_confidence=top.confidence if top else None, alternatives=alternatives,
                            colours=colours, sentence=" ".join(clauses), clauses=clauses, problems=problems,
                            timings_ms=t, occasion=occasion, white_balance=white, pattern=pattern,
-                           embedding=embedding, enrolled=enrolled, colour_families=families)
+                           embedding=embedding, enrolled=enrolled, colour_families=families, lang=self.lang)
 
     def classify_with_cutout(self, rgb: np.ndarray, alpha: np.ndarray):
         """The classifier's prediction for the photo, and the prediction its pattern is read from: the garment

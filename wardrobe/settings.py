@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from wardrobe.errors import ConfigError
+from wardrobe.lang import available as available_languages
 
 DEFAULT_CONFIG = Path("/etc/wardrobe/config.toml")
 
@@ -105,6 +106,9 @@ class SpeechSettings:
     (replayed as if spoken: for tests and closets without a microphone)."""
     label_seconds: float = 3.0
     """How long a voice label is recorded."""
+    language: str = "en"
+    """The language the closet speaks: a file in wardrobe/data/lang/ ("en", "ko"). Korean is said by espeak-ng
+    unless `model` names a Piper voice for it."""
 
 
 @dataclass(frozen=True)
@@ -200,6 +204,7 @@ class Settings:
             (1 <= self.daemon.watchdog_s <= 3600 and 0.1 <= self.daemon.retry_max_s <= 3600,
              "daemon.watchdog_s must be 1 to 3600 seconds and daemon.retry_max_s 0.1 to 3600"),
             (0.5 <= s.label_seconds <= 30, "speech.label_seconds must be 0.5 to 30 seconds"),
+            (s.language in available_languages(), f"speech.language must be one of {', '.join(available_languages())}"),
             (self.button.hold_s <= 10 and self.button.bounce_s <= 1, "button.hold_s must be at most 10 s and "
                                                                       "button.bounce_s at most 1 s"),
             (self.daemon.history_keep <= 10000 and self.daemon.history_max_mb <= 100000,

@@ -18,6 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from wardrobe.errors import SpeechError
+from wardrobe.lang import Language, english
 from wardrobe.settings import VOICE_ENGINES as ENGINES
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,9 @@ class EspeakVoice:
         self.voice, self.speed = voice, speed
         self.name = f"espeak:{voice}"
         self.sample_rate = 22050
+        listed = subprocess.run([self.binary, f"--voices={voice}"], capture_output=True, text=True, timeout=30).stdout
+        if not any(line.split()[1:2] == [voice] for line in listed.splitlines()[1:]):
+            raise SpeechError(f"espeak-ng has no {voice!r} voice: apt-get install espeak-ng-data")
 
     def synthesize(self, text: str) -> np.ndarray:
         """Audio for the text."""
@@ -119,13 +123,21 @@ class CoquiVoice:
         return (np.clip(wav, -1, 1) * 32767).astype(np.int16)
 
 
-def load_voice(engine: str = "piper", model: Path | None = None, fallback: bool = True) -> Voice:
-    """Load the configured voice; if it fails and fallback is on, espeak-ng with a log line saying so."""
+def load_voice(engine: str = "piper", model: Path | None = None, fallback: bool = True,
+               lang: Language | None = None) -> Voice:
+    """Load the configured voice for the language; if it fails and fallback is on, espeak-ng with a log line
+    saying so. A language the bundled Piper voice does not speak (Korean) is said by espeak-ng's voice for it,
+    unless `model` names a Piper voice (the caretaker's own, for that language)."""
+    lang = lang or english()
+    if engine == "piper" and model is None and not lang.piper:
+        log.info("the bundled Piper voice speaks no %s; speaking with espeak-ng's %r voice", lang.name,
+                 lang.espeak_voice)
+        return EspeakVoice(lang.espeak_voice)
     try:
         if engine == "piper":
             return PiperVoice(model)
         if engine == "espeak":
-            return EspeakVoice()
+            return EspeakVoice(lang.espeak_voice)
         if engine == "coqui":
             if model is None:
                 raise SpeechError("the coqui engine needs a model directory (speech.model)")
@@ -135,7 +147,7 @@ def load_voice(engine: str = "piper", model: Path | None = None, fallback: bool 
         if not fallback or engine == "espeak":
             raise
         log.warning("%s; falling back to espeak-ng", e)
-        return EspeakVoice()
+        return EspeakVoice(lang.espeak_voice)
 
 
 class Speaker:

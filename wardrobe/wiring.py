@@ -22,6 +22,7 @@ def build_pipeline(settings: Settings, closet: bool = True):
     from wardrobe.images import read_image
     from wardrobe.models_store import bundle_to_load
     from wardrobe.pipeline import Pipeline
+    from wardrobe.lang import load as load_language
     from wardrobe.whitebalance import WhiteBalance, WhiteCard
 
     path, refused = bundle_to_load(settings)
@@ -35,7 +36,7 @@ def build_pipeline(settings: Settings, closet: bool = True):
     white = WhiteBalance(v.white_balance, WhiteCard.load(settings.white_card_path()))
     return Pipeline(classifier, ColourNamer(v.colour_naming, words=v.colour_names), v.segmentation, plate, v.colour_k or None, problem,
                     v.family_hint_min, white, v.aiming, open_closet(settings, classifier) if closet else None,
-                    v.colour_hedge_min, v.colour_view)
+                    v.colour_hedge_min, v.colour_view, load_language(settings.speech.language))
 
 
 def open_closet(settings: Settings, classifier=None, create: bool = False, strict: bool = False):
@@ -95,10 +96,11 @@ def embed_thumbnail(classifier, jpeg: bytes):
 
 def load_voice(settings: Settings):
     """The configured voice (espeak-ng instead when it cannot load and speech.fallback is on)."""
+    from wardrobe.lang import load as load_language
     from wardrobe.speech import load_voice as load
 
     s = settings.speech
-    return load(s.engine, s.model, s.fallback)
+    return load(s.engine, s.model, s.fallback, load_language(s.language))
 
 
 def open_player(settings: Settings, wav: Path | None = None, check: bool = False):
