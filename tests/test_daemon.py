@@ -142,7 +142,7 @@ def test_sighup_reloads_model_and_keeps_voice_and_last_good_model(daemon, tmp_pa
     cfg.write_text(f'[model]\nbundle = "{tmp_path / "broken-bundle"}"\n')
     d.signal(signal.SIGHUP)
     d.wait_for(r"keeping model")
-    d.wait_for(r"reloaded: model \S+, voice kept")
+    d.wait_for(r"reloaded: model \S+, voice piper\S+, language en")
     d.send("press")
     assert described(d.wait_for(r"described:")[0])["garment"] == "trousers"
     cfg.write_text('[vision]\nsegmentation = "magic"\n')
@@ -399,6 +399,6 @@ def test_daemon_picks_up_an_installed_model_on_sighup(daemon, tmp_path):
     d = daemon()
     ModelStore(d.state / "models").install(make_version(tmp_path, "caretaker-2"), trust(), health_photos())
     d.signal(signal.SIGHUP)
-    d.wait_for(r"reloaded: model caretaker-2, voice kept")
+    d.wait_for(r"reloaded: model caretaker-2, voice piper\S+, language en")
     d.send("press")
     d.wait_for(r"described:")

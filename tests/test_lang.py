@@ -70,3 +70,206 @@ def test_every_language_has_every_english_key_and_slot(code):
 def test_an_unknown_language_is_one_line():
     with pytest.raises(lang.ConfigError, match="unknown language 'xx'; choose from en, ko"):
         lang.load("xx")
+
+
+def has_batchim(word: str) -> bool:
+    """Independently of lang.py: a syllable with a final consonant decomposes into three jamo."""
+    return len(unicodedata.normalize("NFD", word.rstrip()[-1])) == 3
+
+
+def korean_words() -> list[str]:
+    return sorted({*KO.data["garments"].values(), *KO.data["colours"].values(), *KO.data["occasions"].values()})
+
+
+@pytest.mark.parametrize("word", korean_words())
+def test_particles_follow_the_last_syllable_of_every_garment_and_colour_word(word):
+    consonant = has_batchim(word)
+    assert particle(word, "이에요/예요") == word + ("이에요" if consonant else "예요")
+    assert particle(word, "이/가") == word + ("이" if consonant else "가")
+    assert particle(word, "과/와") == word + ("과" if consonant else "와")
+    assert particle(word, "이나/나") == word + ("이나" if consonant else "나")
+    rieul = unicodedata.normalize("NFD", word[-1])[-1] == "\u11af"
+    assert particle(word, "으로/로") == word + ("으로" if consonant and not rieul else "로")
+
+
+@pytest.mark.parametrize("said, expected", [
+    (("셔츠", "이에요/예요"), "셔츠예요"), (("코트나 재킷", "이에요/예요"), "코트나 재킷이에요"),
+    (("양말", "이에요/예요"), "양말이에요"), (("흰색", "이/가"), "흰색이"), (("베이지", "이/가"), "베이지가"),
+    (("남색", "과/와"), "남색과"), (("회색", "과/와"), "회색과"), (("베이지", "과/와"), "베이지와"),
+    (("정장", "으로/로"), "정장으로"), (("서울", "으로/로"), "서울로"), (("잠옷", "으로/로"), "잠옷으로"),
+    (("바지", "이나/나"), "바지나"), (("red coat", "이에요/예요"), "red coat예요"),
+])
+def test_particles_on_known_words(said, expected):
+    assert particle(*said) == expected
+
+
+def korean_sentences() -> list[str]:
+    """Every garment x colour word x pattern x hedge (with a second colour and a colour hedge), the long press,
+    the comparisons and every message: all the Korean file can say about a garment."""
+    from tests.lang_table import TIERS, alternatives, colour, compare_said, rows
+
+    out = []
+    words = sorted(EN.data["colours"])
+    for g in sorted(EN.data["garments"]):
+        for i, w in enumerate(words):
+            second = colour(words[(i + 5) % len(words)], 0.3)
+            hedge = colour(w, hedge=words[(i + 1) % len(words)])
+            for pattern in (None, *phrase.PATTERNS):
+                for tier in TIERS:
+                    for cols in ([colour(w)], [colour(w), second], [hedge, second]):
+                        out.append(phrase.sentence(alternatives(g, tier), cols, [], pattern=pattern, lang=KO))
+    for table in rows("ko").values():  # not the user's own names typed in Latin letters ("red winter coat")
+        out += [ko for what, _, ko in table if not (what.startswith("yours") and re.search(r"[A-Za-z]", what[6:]))]
+    out += [compare_said([colour("red", lab=(45.0, 65.0, 45.0))], [colour("navy blue")], None, KO)]
+    return out
+
+
+def test_every_korean_sentence_is_hangul_without_latin_letters():
+    said = korean_sentences()
+    assert len(said) > 30000
+    for s in said:
+        assert HANGUL.search(s) and not re.search(r"[A-Za-z]", s), s
+        assert "  " not in s and not s.startswith(" "), s
+
+
+def test_korean_word_order_and_examples():
+    """The sentence shapes the issue asked for: colour, pattern, garment, ending; two colours; hedges; yours."""
+    from tests.lang_table import colour
+
+    navy, white = colour("navy blue"), colour("white", 0.3, (95.0, 0.0, 0.0))
+    assert phrase.sentence([Alternative("shirt", 0.9)], [navy], [], pattern="striped", lang=KO) == "남색 줄무늬 셔츠입니다."
+    assert phrase.sentence([Alternative("T-shirt", 0.9)], [navy, white], [], lang=KO) == "흰색이 섞인 남색 티셔츠입니다."
+    hedged = phrase.sentence([Alternative("coat or jacket", 0.6), Alternative("blazer", 0.3)], [], [], lang=KO)
+    assert hedged == "아마 외투일 거예요. 아니면 블레이저일 수도 있어요."  # "coat or jacket" is one word: 외투
+    assert phrase.yours("빨간 겨울 코트", "coat or jacket", KO) == "등록하신 빨간 겨울 코트입니다."
+    assert phrase.yours("할아버지", "coat or jacket", KO) == "등록하신 할아버지 외투입니다."
+    unsure = phrase.sentence([Alternative("trousers", 0.3), Alternative("shorts", 0.2)], [navy, white], [], lang=KO)
+    assert unsure == "어떤 옷인지 잘 모르겠어요. 바지나 반바지일 수도 있어요. 색은 흰색이 섞인 남색이에요."
+    assert phrase.sentence([], [], ["too-dark"], lang=KO) == KO.text("problems", "too-dark")
+
+
+def test_korean_descriptive_words_are_shades_of_the_family():
+    assert KO.colour("dark slate gray", "gray") == "진한 회색"
+    assert KO.colour("light sky blue", "blue") == "연한 파란색"
+    assert KO.colour("navy blue", "blue") == "남색" and KO.colour("teal", "green") == "청록색"
+    assert EN.colour("dark slate gray", "gray") == "dark slate gray"
+
+
+def syllables(text: str) -> int:
+    return len(HANGUL.findall(text)) + sum(len(n) for n in re.findall(r"\d+", text))
+
+
+@pytest.fixture(scope="module")
+def korean_voice():
+    from wardrobe.speech import EspeakVoice
+
+    return EspeakVoice(KO.espeak_voice)
+
+
+@pytest.mark.parametrize("kind", ["sure", "probably", "maybe", "unsure_two", "colours", "percent_sure", "also_some",
+                                  "occasion", "yours", "problem", "compare", "ready", "gestures"])
+def test_espeak_ng_says_each_kind_of_korean_clause_at_a_speaking_pace(kind, korean_voice):
+    """Non-empty audio, not silence, 0.08-0.5 s per syllable (Korean is spoken at about 0.15-0.25 s)."""
+    import numpy as np
+
+    from tests.lang_table import TIERS, alternatives, colour, rows
+
+    navy, white = colour("navy blue"), colour("white", 0.3, (95.0, 0.0, 0.0))
+    clauses = {
+        "sure": phrase.clauses_for(alternatives("shirt", "sure"), [navy, white], [], pattern="striped", lang=KO),
+        "probably": phrase.clauses_for(alternatives("coat or jacket", "probably"), [navy], [], lang=KO),
+        "maybe": phrase.clauses_for(alternatives("coat or jacket", "probably, maybe"), [navy], [], lang=KO)[1:],
+        "unsure_two": phrase.clauses_for(alternatives("trousers", "unsure, maybe", "shorts"), [navy], [], lang=KO),
+        "colours": phrase.clauses_for([], [navy, white], [], lang=KO)[:1],
+        "percent_sure": phrase.clauses_for(alternatives("shirt", "sure"), [navy], [], detail=True, lang=KO)[1:],
+        "also_some": phrase.clauses_for(alternatives("shirt", "sure"), [navy, white, colour("gray", 0.12)], [],
+                                        detail=True, lang=KO)[-1:],
+        "occasion": phrase.clauses_for(alternatives("shirt", "sure"), [navy], [], detail=True,
+                                       occasion="usage:formal", lang=KO)[-1:],
+        "yours": [phrase.yours("할아버지", "socks", KO)],
+        "problem": [KO.text("problems", "no-garment")],
+        "compare": [rows("ko")["Do these match? (a double press)"][0][2]],
+        "ready": [KO.text("daemon", "ready")],
+        "gestures": KO.list("daemon", "gestures"),
+    }[kind]
+    assert TIERS and clauses
+    for text in clauses:
+        audio = korean_voice.synthesize(text)
+        seconds = len(audio) / korean_voice.sample_rate
+        assert float(np.sqrt(np.mean(audio.astype(np.float64) ** 2))) > 300, text
+        assert 0.08 * syllables(text) <= seconds <= 0.5 * syllables(text) + 0.5, (text, seconds)
+
+
+def test_the_review_table_in_the_docs_is_current():
+    from tests.lang_table import markdown
+
+    assert (ROOT / "docs" / "ko-sentences.md").read_text() == markdown("ko"), \
+        "regenerate: python -m tests.lang_table ko > docs/ko-sentences.md"
+
+
+def test_describe_in_korean_keeps_the_json_in_english(tmp_path):
+    """Only the sentence changes language: keys, garment and family codes stay English, "language" is added."""
+    from tests.conftest import PHOTOS
+    from tests.test_cli import wardrobe
+
+    photo = str(PHOTOS / "product-tshirts-navy-blue.jpg")
+    runs = {code: wardrobe("describe", "--json", "--language", code, "--state-dir", str(tmp_path), photo)
+            for code in ("en", "ko")}
+    en, ko = (json.loads(runs[c].stdout) for c in ("en", "ko"))
+    assert runs["ko"].returncode == 0 and en["language"] == "en" and ko["language"] == "ko"
+    assert set(en) == set(ko) and en["garment"] == ko["garment"] == "T-shirt"
+    assert [c["family"] for c in en["colours"]] == [c["family"] for c in ko["colours"]]
+    assert [c["name"] for c in en["colours"]] == [c["name"] for c in ko["colours"]]
+    assert ko["sentence"] == "남색 티셔츠입니다." and en["sentence"] == "A navy blue T-shirt."
+
+
+def test_the_daemon_speaks_korean(tmp_path):
+    """The real daemon with speech.language = "ko": its ready message and a press in Korean, spoken by
+    espeak-ng's Korean voice (each WAV it wrote is exactly espeak-ng -v ko saying the logged clause)."""
+    import numpy as np
+
+    from tests.test_daemon import DaemonProcess
+    from wardrobe.audio import read_wav
+    from wardrobe.speech import EspeakVoice
+
+    config = tmp_path / "config.toml"
+    config.write_text('[speech]\nlanguage = "ko"\n')
+    d = DaemonProcess(tmp_path, "--config", str(config))
+    try:
+        d.wait_for(r"ready in .*voice espeak:ko")
+        d.wait_for(r"saying: 준비됐어요\.")
+        d.send("press")
+        line = d.wait_for(r"described: ")[0]
+        d.send("triple")
+        d.wait_for(r"saying: 한 번 누르면 들고 있는 옷을 알려 드려요\.")
+    finally:
+        d.stop()
+    said = json.loads(re.search(r'sentence=(".*?") garment', line).group(1))
+    assert said == "남색 바지입니다.", line  # the jeans photo: "Navy blue trousers." in English
+    voice = EspeakVoice("ko")
+    heard = [read_wav(p)[0] for p in d.utterances()]
+    gap = np.zeros(int(0.12 * voice.sample_rate), np.int16)  # a file sink joins clauses with a short pause
+    for clauses in (["준비됐어요."], [said], KO.list("daemon", "gestures")):
+        parts = [voice.synthesize(c) for c in clauses]
+        expected = np.concatenate([x for part in parts for x in (part, gap)][:-1])
+        assert any(a.shape == expected.shape and np.array_equal(a, expected) for a in heard), clauses
+
+
+def test_a_reload_changes_the_language_and_its_voice(tmp_path):
+    """The caretaker sets language = "ko" and reloads (SIGHUP): the next words are Korean, in espeak-ng's voice."""
+    import signal
+
+    from tests.test_daemon import DaemonProcess
+
+    config = tmp_path / "config.toml"
+    config.write_text('[speech]\nlanguage = "en"\n')
+    d = DaemonProcess(tmp_path, "--config", str(config))
+    try:
+        d.wait_for(r"saying: Ready\.")
+        config.write_text('[speech]\nlanguage = "ko"\n')
+        d.signal(signal.SIGHUP)
+        d.wait_for(r"reloaded: model \S+, voice espeak:ko, language ko")
+        d.send("press")
+        d.wait_for(r'described: sentence="남색 바지입니다\."')
+    finally:
+        assert d.stop() == 0

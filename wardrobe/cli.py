@@ -234,7 +234,7 @@ def cmd_describe(args: argparse.Namespace, settings) -> int:
             out["sentence"] = text
             if to_files:
                 out["wav"] = str(wav) if wav else None
-            print(json.dumps(out), flush=True)
+            print(json.dumps(out, ensure_ascii=False), flush=True)
         else:
             print(f"{photo}: {text}" + (f" [{wav}]" if to_files and wav else ""), flush=True)
         log.debug("%s timings: %s", photo, d.timings_ms)
@@ -362,7 +362,7 @@ def cmd_match(args: argparse.Namespace, settings) -> int:
     pipeline = wiring.build_pipeline(settings)
     first, second = (pipeline.describe_file(p) for p in args.photos)
     verdict = compare(second, first)
-    print(json.dumps({"first": first.sentence, "second": second.sentence, **verdict.to_json()}) if args.json
+    print(json.dumps({"first": first.sentence, "second": second.sentence, **verdict.to_json()}, ensure_ascii=False) if args.json
           else verdict.sentence)
     return 0
 

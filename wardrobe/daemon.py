@@ -362,7 +362,7 @@ class Daemon:
             self.say(self.words("nothing_to_compare"))
             return
         verdict = compare(self.last, self.previous, lang=self.pipeline.lang)
-        log.info("compared: %s", json.dumps(verdict.to_json()))
+        log.info("compared: %s", json.dumps(verdict.to_json(), ensure_ascii=False))
         self.say(verdict.sentence)
 
     def describe(self) -> None:
@@ -409,7 +409,7 @@ class Daemon:
         d = replace(d, timings_ms=timings)
         self.last = d
         log.info("described: sentence=%s garment=%s confidence=%s colours=%s problems=%s timings_ms=%s",
-                 json.dumps(d.sentence), d.garment, None if d.garment_confidence is None else round(d.garment_confidence, 3),
+                 json.dumps(d.sentence, ensure_ascii=False), d.garment, None if d.garment_confidence is None else round(d.garment_confidence, 3),
                  ",".join(c.name for c in d.colours), ",".join(d.problems) or "-",
                  json.dumps({k: round(v, 1) for k, v in d.timings_ms.items()}))
         self.history.save(rgb, d.to_json())
@@ -482,8 +482,24 @@ class Daemon:
             if self.light is not None:
                 self.light.close()
             self.open_light()
-        log.info("reloaded: model %s, voice kept (%s)",
-                 pipeline.model_version or "none", self.speaker.voice.name)
+        if (new.speech.language, new.speech.engine, new.speech.model) != \
+                (old_settings.speech.language, old_settings.speech.engine, old_settings.speech.model):
+            self.change_voice(new)
+        log.info("reloaded: model %s, voice %s, language %s", pipeline.model_version or "none",
+                 self.speaker.voice.name, pipeline.lang.code)
+
+    def change_voice(self, settings) -> None:
+        """A new language or voice from a reload; the old voice stays if the new one cannot be loaded."""
+        from wardrobe import wiring
+        from wardrobe.speech import Speaker
+
+        try:
+            speaker = Speaker(wiring.load_voice(settings), self.speaker.player)
+            speaker.warm_up([self.words(k) for k in WARM_PHRASES])
+        except WardrobeError as e:
+            log.error("the new voice could not be loaded (%s); keeping %s", e, self.speaker.voice.name)
+            return
+        self.speaker = speaker
 
     def shutdown(self) -> None:
         """Release devices."""
