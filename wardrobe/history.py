@@ -34,6 +34,8 @@ FILE_NAME = "history.db"
 PATTERNS = ("solid", "striped", "checked", "printed", "floral", "dotted")
 """The patterns a correction may name (the pattern head's classes)."""
 DAMAGED = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+FULL_BELOW = 1 << 20
+"""Free bytes under which a failed write is put down to a full disk."""
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS presses (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -131,10 +133,16 @@ def encode_photo(rgb: np.ndarray) -> bytes:
     return jpg.tobytes()
 
 
-def describe_error(e: Exception) -> str:
-    """SQLite's error in plain words (a full disk is often reported as an I/O error)."""
+def describe_error(e: Exception, folder: Path | None = None) -> str:
+    """SQLite's error in plain words (a full disk is often reported as a mere I/O error)."""
+    import shutil
+
     name = getattr(e, "sqlite_errorname", "")
-    if name == "SQLITE_FULL" or "disk is full" in str(e) or getattr(e, "errno", None) in (28, 27):
+    try:
+        full = folder is not None and shutil.disk_usage(folder).free < FULL_BELOW
+    except OSError:
+        full = False
+    if full or name == "SQLITE_FULL" or getattr(e, "errno", None) == 28:
         return "the disk is full"
     if name in DAMAGED:
         return f"the database is damaged ({e})"
@@ -160,7 +168,7 @@ class PressStore:
         except (OSError, sqlite3.Error) as e:
             if self.db is not None:
                 self.db.close()
-            raise HistoryError(f"cannot open the press history {self.path}: {describe_error(e)}") from e
+            raise HistoryError(f"cannot open the press history {self.path}: {describe_error(e, self.path.parent)}") from e
 
     def close(self) -> None:
         self.db.close()
@@ -180,7 +188,7 @@ class PressStore:
                 self._prune(keep, max_bytes)
             self.db.execute("PRAGMA incremental_vacuum").fetchall()  # each row returned is a page freed
         except sqlite3.Error as e:
-            raise HistoryError(f"cannot write the press history {self.path}: {describe_error(e)}") from e
+            raise HistoryError(f"cannot write the press history {self.path}: {describe_error(e, self.path.parent)}") from e
         return int(cur.lastrowid)
 
     def _prune(self, keep: int, max_bytes: int) -> None:
@@ -198,7 +206,7 @@ class PressStore:
         try:
             return self.db.execute(sql, args).fetchall()
         except sqlite3.Error as e:
-            raise HistoryError(f"cannot read the press history {self.path}: {describe_error(e)}") from e
+            raise HistoryError(f"cannot read the press history {self.path}: {describe_error(e, self.path.parent)}") from e
 
     def presses(self, limit: int = 200) -> list[Press]:
         """The kept presses: unsure ones not yet reviewed first (the review queue), then the rest, newest first."""
@@ -263,7 +271,7 @@ class PressStore:
                     (time.time(), verdict, garment, json.dumps(sorted(set(families), key=FAMILIES.index)), pattern,
                      verdict, press_id))
         except sqlite3.Error as e:
-            raise HistoryError(f"cannot write the press history {self.path}: {describe_error(e)}") from e
+            raise HistoryError(f"cannot write the press history {self.path}: {describe_error(e, self.path.parent)}") from e
         return next(c for c in self.corrections() if c.press_id == press_id)
 
     def corrections(self, unexported_wrong: bool = False) -> list[Correction]:
@@ -292,7 +300,7 @@ class PressStore:
                 self.db.execute("BEGIN IMMEDIATE")
                 self.db.executemany("UPDATE corrections SET exported = ? WHERE id = ?", [(time.time(), i) for i in ids])
         except sqlite3.Error as e:
-            raise HistoryError(f"cannot write the press history {self.path}: {describe_error(e)}") from e
+            raise HistoryError(f"cannot write the press history {self.path}: {describe_error(e, self.path.parent)}") from e
 
 
 class History:
