@@ -475,8 +475,11 @@ def cmd_corrections(args: argparse.Namespace, settings) -> int:
         store.close()
     for garment, n in sorted(done.skipped.items()):
         print(f"left out {n} marked {garment!r}: training learns that from photos of its own, not from a folder")
-    print(f"{done.written} corrected photos exported to {args.folder}; train with: wardrobe train classifier "
-          f"--data clothing-photos={args.folder} (with the other data)")
+    if done.written:
+        print(f"{done.written} corrected photos exported to {args.folder}; train with: wardrobe train classifier "
+              f"--data clothing-photos={args.folder} (with the other data)")
+    else:
+        print(f"no corrected photos to train from, so {args.folder} was not made")
     return 0
 
 

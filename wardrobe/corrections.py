@@ -53,7 +53,7 @@ def export(store: PressStore, folder: Path, taxonomy: Taxonomy | None = None) ->
     pending = store.corrections(unexported_wrong=True)
     if not pending:
         raise WardrobeError("no corrections to export: mark wrong answers on the caretaker's page first")
-    rows, done, skipped = [], [], {}
+    rows, done, left_out, skipped = [], [], [], {}
     tmp = folder.with_name(f".{folder.name}.partial")
     try:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -62,12 +62,16 @@ def export(store: PressStore, folder: Path, taxonomy: Taxonomy | None = None) ->
             photo = store.correction_photo(c.id)
             if label is None or not photo:
                 skipped[c.garment or "nothing"] = skipped.get(c.garment or "nothing", 0) + 1
+                left_out.append(c.id)
                 continue
             image = f"images/{label}/correction-{c.id}.jpg"
             (tmp / image).parent.mkdir(parents=True, exist_ok=True)
             (tmp / image).write_bytes(photo)
             rows.append((image, label, "False", SENDER, " ".join(c.families), c.pattern or "", c.press_id, c.said))
             done.append(c.id)
+        if not rows:
+            store.mark_exported(left_out)
+            return Exported(0, skipped)
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(COLUMNS)
@@ -80,5 +84,5 @@ def export(store: PressStore, folder: Path, taxonomy: Taxonomy | None = None) ->
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
         raise WardrobeError(f"cannot write {folder}: {e.strerror or e}; nothing was marked exported") from None
-    store.mark_exported(done)
+    store.mark_exported(done + left_out)  # those left out were reported: they must not wait for ever
     return Exported(len(done), skipped)
