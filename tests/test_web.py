@@ -10,12 +10,14 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 import pytest
 
 from tests.conftest import ROOT, SHIPPED, rgb_of
 from tests.test_cli import wardrobe
+from tests.test_deploy import WEB_UNIT
 from wardrobe import settings as settings_mod
 from wardrobe.colours import FAMILIES
 from wardrobe.history import PATTERNS, PressStore, encode_photo
@@ -352,25 +354,58 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_the_real_server_serves_healthz_and_the_login_page(state, tmp_path):
+def serve_and_use(state, tmp_path, wrap: list[str] = ()) -> None:
+    """Start `wardrobe web` (inside `wrap`), then over real HTTP: healthz, log in, the page, a photo."""
+    import http.cookiejar
+
     port = free_port()
     config = tmp_path / "served.toml"
     config.write_text(f'state_dir = "{state}"\n[web]\naddress = "127.0.0.1:{port}"\n')
-    proc = subprocess.Popen([sys.executable, "-m", "wardrobe", "web", "--config", str(config)], cwd=ROOT,
+    proc = subprocess.Popen([*wrap, sys.executable, "-m", "wardrobe", "web", "--config", str(config)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as r:
                     assert json.loads(r.read()) == {"ok": True}
                     assert r.headers["X-Content-Type-Options"] == "nosniff"
                 break
             except OSError:
                 assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.poll() else ""
                 time.sleep(0.2)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as r:
-            assert b"<h1>Log in</h1>" in r.read() and "HttpOnly" in r.headers["Set-Cookie"]
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        with browser.open(f"{base}/login", timeout=10) as r:
+            page = r.read()
+            assert b"<h1>Log in</h1>" in page and "HttpOnly" in r.headers["Set-Cookie"]
+        form = urllib.parse.urlencode({"password": PASSWORD, "csrf_token": token(page)}).encode()
+        with browser.open(f"{base}/login", data=form, timeout=30) as r:  # redirected to the presses
+            page = r.read()
+            assert b"<h1>Recent presses</h1>" in page, page[:500]
+        with browser.open(f"{base}/presses/{press_ids(page)[0]}/photo", timeout=10) as r:
+            assert r.headers["Content-Type"] == "image/jpeg" and r.read()[:2] == b"\xff\xd8"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_the_real_server_serves_the_page(state, tmp_path):
+    serve_and_use(state, tmp_path)
+
+
+def test_the_page_works_inside_its_units_sandbox(state, tmp_path):
+    """waitress, Flask, SQLite and scrypt under the web unit's UMask, RestrictAddressFamilies (internet sockets
+    only), MemoryDenyWriteExecute and ProtectProc/ProcSubset, reproduced by tests/sandboxed.py (needs root)."""
+    serve_and_use(state, tmp_path, [sys.executable, "-m", "tests.sandboxed", str(WEB_UNIT), "--"])
+
+
+def test_the_page_loads_no_camera_voice_or_model(state, tmp_path):
+    code = ("import sys\nfrom wardrobe import settings\nfrom wardrobe.web.app import create_app\n"
+            f"app = create_app(settings.load(None, {{'': {{'state_dir': {str(state)!r}}}}}))\n"
+            "app.test_client().get('/healthz')\n"
+            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in ('onnxruntime', 'piper', 'torch', "
+            "'sounddevice', 'picamera2', 'gpiozero', 'cv2') or m in ('wardrobe.camera', 'wardrobe.speech', "
+            "'wardrobe.classify', 'wardrobe.pipeline', 'wardrobe.wiring', 'wardrobe.audio'))))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "", r.stdout + r.stderr
