@@ -116,3 +116,28 @@ def test_a_missing_or_damaged_history_is_one_clear_error_for_readers(tmp_path):
     (tmp_path / "history.db").write_bytes(b"garbage" * 1000)
     with pytest.raises(HistoryError, match="the database is damaged"):
         PressStore(tmp_path / "history.db", create=False)
+
+
+def test_saving_never_waits_for_the_database(tmp_path, caplog):
+    """While another process holds the database's write lock (the page saving a correction, say), a press hands
+    its photo over at once; the writer catches up when the lock is released, and a press beyond what it can
+    hold is dropped with one log line instead of delaying the user."""
+    import time
+
+    history = History(tmp_path, keep=10, max_mb=10)
+    rgb = rgb_of("home-outwear.jpg")
+    assert history.save(rgb, result(), "v1")
+    history.flush()
+    blocker = sqlite3.connect(tmp_path / "history.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    t0 = time.perf_counter()
+    assert history.save(rgb, result(), "v1")
+    time.sleep(0.5)  # the writer has taken it and waits on the lock
+    assert history.save(rgb, result(), "v1") and history.save(rgb, result(), "v1")
+    assert not history.save(rgb, result(), "v1")
+    assert time.perf_counter() - t0 < 0.5 + 0.2
+    assert "the writer is still busy" in caplog.text
+    blocker.execute("ROLLBACK")
+    history.flush()
+    assert len(PressStore(tmp_path / "history.db").presses()) == 4
+    history.close()

@@ -112,9 +112,8 @@ class Press:
             return []
         alts = self.result.get("alternatives")
         runner = alts[0] if isinstance(alts, list) and alts and isinstance(alts[0], dict) else {}
-        second = runner.get("garment") if isinstance(runner.get("confidence"), int | float) and \
-            runner["confidence"] >= phrase.MAYBE else None
-        return [str(garment)] + ([str(second)] if second else [])
+        said_too = isinstance(runner.get("confidence"), int | float) and runner["confidence"] >= phrase.MAYBE
+        return [str(garment)] + ([str(runner["garment"])] if said_too and runner.get("garment") else [])
 
 
 def is_unsure(result: dict) -> bool:
@@ -171,6 +170,7 @@ class PressStore:
             raise HistoryError(f"cannot open the press history {self.path}: {describe_error(e, self.path.parent)}") from e
 
     def close(self) -> None:
+        """Close the connection."""
         self.db.close()
 
     def add(self, photo: bytes, result: dict, model_version: str | None, keep: int, max_bytes: int) -> int:
