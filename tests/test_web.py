@@ -219,6 +219,7 @@ def test_the_page_shows_each_press_with_what_was_said_and_unsure_answers_first(l
     presses = PressStore(state / "history.db").presses()
     assert press_ids(page) == [p.id for p in presses]
     unsure = [p.id for p in presses if p.unsure]
+    assert len(unsure) == 1 and unsure[0] != max(p.id for p in presses)  # the coat (81 %), not the newest
     assert press_ids(page)[:len(unsure)] == unsure
     for p in presses:
         assert p.sentence in text and f'src="/presses/{p.id}/photo"' in text
@@ -227,6 +228,7 @@ def test_the_page_shows_each_press_with_what_was_said_and_unsure_answers_first(l
         for problem in p.problems:
             assert problem in text
     assert text.count(f"<dd>{version}</dd>") == len(presses)
+    assert text.count("Unsure: please check") == len(unsure)  # said in words, not by colour alone
 
 
 def test_what_the_page_shows_is_escaped(logged_in, state, described):
