@@ -411,3 +411,30 @@ def test_the_page_loads_no_camera_voice_or_model(state, tmp_path):
             "'wardrobe.classify', 'wardrobe.pipeline', 'wardrobe.wiring', 'wardrobe.audio'))))\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "", r.stdout + r.stderr
+
+
+def test_a_press_on_the_running_daemon_appears_on_the_page_and_is_corrected_while_it_runs(tmp_path):
+    """The real daemon (MockFactory button, folder camera) keeps the press; the page, a second process's view of
+    the same database, shows it, and a correction is saved while the daemon still holds its connection."""
+    from tests.test_daemon import DaemonProcess
+
+    d = DaemonProcess(tmp_path, "--output", "none")
+    try:
+        d.wait_for(r"ready in")
+        d.send("press")
+        said = d.wait_for(r"described:")[0]
+        d.wait_for(r"history: press 1 saved")
+        set_password(d.state, PASSWORD)
+        client = create_app(settings_for(d.state, tmp_path)).test_client()
+        log_in(client)
+        page = client.get("/").data.decode()
+        sentence = json.loads(re.search(r'sentence=(".*?") garment=', said).group(1))
+        assert html.escape(sentence, quote=False) in page and press_ids(page.encode()) == [1]
+        form = {"garment": "skirt", "family": ["green"], "pattern": "checked", "csrf_token": token(page.encode())}
+        assert client.post("/presses/1/wrong", data=form).status_code == 302
+        d.send("press")
+        d.wait_for(r"history: press 2 saved")
+    finally:
+        assert d.stop() == 0
+    store = PressStore(d.state / "history.db", create=False)
+    assert [p.id for p in store.presses()] == [2, 1] and store.corrections()[0].garment == "skirt"
