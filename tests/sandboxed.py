@@ -41,15 +41,19 @@ class ArgCmp(ctypes.Structure):
                 ("datum_b", ctypes.c_uint64)]
 
 
-def only_address_family(family: str) -> None:
-    """socket(2) of any other family fails with EAFNOSUPPORT, as under RestrictAddressFamilies=."""
+def only_address_families(families: list[str]) -> None:
+    """socket(2) of any other family fails with EAFNOSUPPORT, as under RestrictAddressFamilies=. Each seccomp rule
+    compares the family once (below the lowest allowed, each value between two allowed, above the highest)."""
     lib = ctypes.CDLL("libseccomp.so.2")
     lib.seccomp_init.restype = ctypes.c_void_p
-    allow, errno_action, cmp_ne = 0x7FFF0000, 0x00050000 | errno.EAFNOSUPPORT, 1
+    allow, errno_action = 0x7FFF0000, 0x00050000 | errno.EAFNOSUPPORT
+    cmp_lt, cmp_eq, cmp_gt = 2, 4, 6
     ctx = ctypes.c_void_p(lib.seccomp_init(allow))
     nr = lib.seccomp_syscall_resolve_name(b"socket")
-    rule = ArgCmp(0, cmp_ne, getattr(socket, family), 0)
-    if not ctx or lib.seccomp_rule_add_array(ctx, errno_action, nr, 1, ctypes.byref(rule)) != 0 \
+    allowed = sorted(int(getattr(socket, f)) for f in families)
+    rules = [ArgCmp(0, cmp_lt, allowed[0], 0), ArgCmp(0, cmp_gt, allowed[-1], 0)]
+    rules += [ArgCmp(0, cmp_eq, v, 0) for v in range(allowed[0] + 1, allowed[-1]) if v not in allowed]
+    if not ctx or any(lib.seccomp_rule_add_array(ctx, errno_action, nr, 1, ctypes.byref(r)) != 0 for r in rules) \
             or lib.seccomp_load(ctx) != 0:
         raise SystemExit("seccomp: could not restrict socket families")
 
@@ -67,9 +71,9 @@ def inside(unit: Path, command: list[str]) -> int:
         os.umask(int(s["UMask"], 8))
     families = s.get("RestrictAddressFamilies", "").split()
     if families:
-        if len(families) != 1 or families[0].startswith("~"):
-            raise SystemExit(f"only one allowed address family is reproduced here, not {families}")
-        only_address_family(families[0])
+        if any(f.startswith("~") for f in families):
+            raise SystemExit(f"only a list of allowed address families is reproduced here, not {families}")
+        only_address_families(families)
     if s.get("MemoryDenyWriteExecute") == "yes":
         deny_write_execute()
     # PID 1 of the namespace passes SIGTERM on: the command stops as it would under systemd.

@@ -22,10 +22,14 @@ LAYERS = {
     "wardrobe.quality": 2, "wardrobe.light": 2,
     "wardrobe.colours": 3, "wardrobe.classify": 3, "wardrobe.debug": 3, "wardrobe.push": 3, "wardrobe.signing": 3,
     "wardrobe.phrase": 4, "wardrobe.models_store": 4, "wardrobe.closet": 4, "wardrobe.matching": 4,
-    "wardrobe.pipeline": 5, "wardrobe.doctor": 5,
+    "wardrobe.history": 4,
+    "wardrobe.pipeline": 5, "wardrobe.doctor": 5, "wardrobe.corrections": 5,
     "wardrobe.wiring": 6,
     "wardrobe.daemon": 7, "wardrobe.bench": 7,
     "wardrobe.cli": 8, "wardrobe.__main__": 8,
+    # The caretaker's page: a top layer beside the command line (which starts it); it never imports cli or daemon.
+    "wardrobe.web": 8, "wardrobe.web.app": 8, "wardrobe.web.auth": 8, "wardrobe.web.password": 8,
+    "wardrobe.web.presses": 8, "wardrobe.web.security": 8, "wardrobe.web.serve": 8,
 }
 TRAIN = 9
 """Every module of wardrobe.train: the companion script may use the whole runtime."""
@@ -117,6 +121,14 @@ def test_no_upward_imports():
 def test_the_runtime_never_imports_training_code():
     wrong = [(m, d) for m, deps in graph().items() if not m.startswith("wardrobe.train") and m != ENTRY_TO_TRAIN[0]
              for d in deps if d.startswith("wardrobe.train")]
+    assert wrong == []
+
+
+def test_the_web_layer_reaches_neither_the_daemon_nor_the_command_line():
+    """The page reads state through the lower modules; it loads no device and talks to no command."""
+    wrong = [(m, d) for m, deps in graph().items() if m.startswith("wardrobe.web")
+             for d in deps if d in ("wardrobe.cli", "wardrobe.daemon", "wardrobe.wiring", "wardrobe.pipeline",
+                                    "wardrobe.classify", "wardrobe.speech", "wardrobe.camera", "wardrobe.audio")]
     assert wrong == []
 
 

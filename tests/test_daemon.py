@@ -23,6 +23,7 @@ from tests.test_cli import wardrobe
 from tests.test_speech import content
 from wardrobe.audio import read_wav
 from wardrobe.closet import Closet
+from wardrobe.history import PressStore
 
 
 class DaemonProcess:
@@ -120,9 +121,13 @@ def test_press_describes_and_speaks(daemon, recogniser):
     audio, rate = read_wav(spoken)
     heard = content(recogniser.transcribe(audio, rate))
     assert "trousers" in heard and line["colours"][0].split()[-1] in heard
-    history = sorted((d.state / "history").glob("*.json"))
-    assert len(history) == 1 and json.loads(history[0].read_text())["garment"] == "trousers"
-    assert (d.state / "history" / history[0].with_suffix(".jpg").name).is_file()
+    d.wait_for(r"history: press 1 saved")
+    store = PressStore(d.state / "history.db", create=False)
+    (kept,) = store.presses()
+    assert kept.result["garment"] == "trousers" and kept.sentence == line["sentence"]
+    assert kept.model_version == json.loads((SHIPPED / "bundle.json").read_text())["version"]
+    assert store.photo(kept.id)[:2] == b"\xff\xd8"  # the photo, as a JPEG
+    store.close()
 
 
 def test_sigusr1_acts_as_a_press_and_hold_repeats_in_detail(daemon):
@@ -351,11 +356,47 @@ def test_an_exception_is_apologised_for_and_the_daemon_lives_on(daemon):
 def test_disk_full_while_saving_history(daemon):
     d = daemon("--output", "none", fsize_limit=1_500)
     d.send("press")
-    d.wait_for(r"history not saved")
+    # past the file size limit writes fail with EFBIG, which SQLite reports as an I/O error
+    d.wait_for(r"history not saved \(cannot open the press history .*: disk I/O error\); describing goes on")
     d.wait_for(r"described:")
     d.send("press")
     d.wait_for(r"described:", count=2)
-    assert not list((d.state / "history").glob(".*.tmp")), "no half-written files are left"
+    assert d.proc.poll() is None
+
+
+def test_a_disk_filling_up_loses_no_press_already_kept_and_history_resumes(daemon, tmp_path, small_disk):
+    """A real full disk (tmpfs): the press is described, history is skipped with one line, the presses kept
+    before are intact, and once space is freed the next press is kept again."""
+    state = small_disk.path / "state"
+    d = daemon("--output", "none", state=state)
+    d.send("press")
+    d.wait_for(r"history: press 1 saved")
+    small_disk.fill()
+    d.send("press")
+    d.wait_for(r"described:", count=2)
+    d.wait_for(r"history not saved \(.*the disk is full\); describing goes on")
+    small_disk.free()
+    d.send("press")
+    d.wait_for(r"history: press \d+ saved", count=2)
+    assert d.stop() == 0
+    db = sqlite3.connect(state / "history.db")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert db.execute("SELECT count(*) FROM presses").fetchone()[0] == 2
+
+
+def test_a_damaged_history_is_set_aside_and_the_press_goes_on(daemon, tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "history.db").write_bytes(b"this is not a database at all, " * 200)
+    d = daemon("--output", "none", state=state)
+    d.send("press")
+    d.wait_for(r"described:")
+    d.wait_for(r"history not saved \(cannot open the press history .*the database is damaged")
+    d.wait_for(r"the press history was damaged; moved aside to \S+history\.db\.damaged-")
+    d.send("press")
+    d.wait_for(r"described:", count=2)
+    d.wait_for(r"history: press 1 saved")
+    assert [p.name for p in state.glob("history.db.damaged-*")]
 
 
 def test_missing_model_still_names_colours(daemon, tmp_path):

@@ -75,18 +75,28 @@ def add_remote(p: argparse.ArgumentParser) -> None:
 
 
 def overrides(args: argparse.Namespace) -> dict:
-    """Flags that were given, as settings overrides."""
+    """Flags that were given, as settings overrides (a subcommand without a flag leaves it unset)."""
+    def flag(name: str):
+        return getattr(args, name, None)
+
     pairs = {
-        "vision": {"segmentation": args.segmentation, "colour_k": args.colour_k, "colour_naming": args.colour_naming,
-                   "colour_names": args.colour_names},
-        "model": {"bundle": args.model, "runtime": args.runtime},
-        "speech": {"engine": args.voice, "model": args.voice_model, "language": args.language},
-        "": {"state_dir": args.state_dir},
-        "camera": {"kind": getattr(args, "camera", None), "source": getattr(args, "camera_source", None)},
-        "button": {"pin": getattr(args, "button_pin", None)},
+        "vision": {"segmentation": flag("segmentation"), "colour_k": flag("colour_k"),
+                   "colour_naming": flag("colour_naming"), "colour_names": flag("colour_names")},
+        "model": {"bundle": flag("model"), "runtime": flag("runtime")},
+        "speech": {"engine": flag("voice"), "model": flag("voice_model"), "output": flag("output"),
+                   "language": flag("language")},
+        "": {"state_dir": flag("state_dir")},
+        "camera": {"kind": flag("camera"), "source": flag("camera_source")},
+        "button": {"pin": flag("button_pin")},
     }
-    pairs["speech"]["output"] = getattr(args, "output", None)
     return {sec: {k: v for k, v in kv.items() if v is not None} for sec, kv in pairs.items()}
+
+
+def add_state(p: argparse.ArgumentParser) -> None:
+    """The only flags of the commands that read the closet's state and nothing else (web, corrections)."""
+    p.add_argument("--config", type=Path, help="TOML config file (default: /etc/wardrobe/config.toml if present)")
+    p.add_argument("--state-dir", type=Path, help="writable state directory (default /var/lib/wardrobe)")
+    p.add_argument("--debug", action="store_true", help="log details")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,6 +177,16 @@ def build_parser() -> argparse.ArgumentParser:
     sg = sub.add_parser("sign", help="sign a model bundle with the caretaker's key (after checking its manifest)")
     sg.add_argument("bundle", type=Path)
     sg.add_argument("--key", type=Path, required=True, help="the private key made by `wardrobe keygen` (NAME.key)")
+
+    wb = sub.add_parser("web", help="serve the caretaker's page; `wardrobe web password` sets its password")
+    wb.add_argument("action", nargs="?", choices=("serve", "password"), default="serve",
+                    help="serve (the default) or password (reads the new password from standard input)")
+    wb.add_argument("--address", help="HOST:PORT to serve on (default: the config's [web] address, 0.0.0.0:8080)")
+    add_state(wb)
+    co = sub.add_parser("corrections", help="the caretaker's corrections: export them as a training data folder")
+    co.add_argument("action", choices=("export",))
+    co.add_argument("folder", type=Path, metavar="DIR", help="a new folder; train with --data clothing-photos=DIR")
+    add_state(co)
 
     sub.add_parser("train", help="the companion training script (see `wardrobe train --help`)", add_help=False)
     return p
@@ -446,6 +466,26 @@ def cmd_closet(args: argparse.Namespace, settings) -> int:
     return 0
 
 
+def cmd_corrections(args: argparse.Namespace, settings) -> int:
+    """corrections export DIR: the corrected photos as a folder the training script reads."""
+    from wardrobe.corrections import export
+    from wardrobe.history import FILE_NAME, PressStore
+
+    store = PressStore(settings.state_dir / FILE_NAME, create=False)
+    try:
+        done = export(store, args.folder)
+    finally:
+        store.close()
+    for garment, n in sorted(done.skipped.items()):
+        print(f"left out {n} marked {garment!r}: training learns that from photos of its own, not from a folder")
+    if done.written:
+        print(f"{done.written} corrected photos exported to {args.folder}; train with: wardrobe train classifier "
+              f"--data clothing-photos={args.folder} (with the other data)")
+    else:
+        print(f"no corrected photos to train from, so {args.folder} was not made")
+    return 0
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     """keygen and sign: the caretaker's side of signed bundles (no closet settings involved)."""
     from wardrobe import signing
@@ -497,6 +537,12 @@ def main(argv: list[str] | None = None) -> int:
             from wardrobe.daemon import run_daemon
 
             return run_daemon(args.config, overrides(args), settings)
+        if args.command == "web":
+            from wardrobe.web.serve import change_password, serve
+
+            return change_password(settings) if args.action == "password" else serve(settings, args.address)
+        if args.command == "corrections":
+            return cmd_corrections(args, settings)
         if args.command == "bench":
             from wardrobe.bench import run_bench, run_daemon_bench
 

@@ -22,6 +22,7 @@ import numpy as np
 from wardrobe import phrase
 from wardrobe.button import DOUBLE, HOLD, PRESS, RECORD, TRIPLE, PressQueue
 from wardrobe.errors import AudioError, CameraError, ConfigError, ImageError, SpeechError, WardrobeError
+from wardrobe.history import History
 
 log = logging.getLogger(__name__)
 
@@ -80,52 +81,6 @@ class Backoff:
         self.wait_s, self.next_at = 1.0, 0.0
 
 
-class History:
-    """The last N photos and results for the caretaker, size-capped; a full disk only skips saving."""
-
-    def __init__(self, folder: Path, keep: int, max_mb: float) -> None:
-        self.folder, self.keep, self.max_bytes = folder, keep, int(max_mb * 1024 * 1024)
-
-    def save(self, rgb: np.ndarray, result: dict) -> Path | None:
-        """Write photo + JSON via temp files and rename; prune; never raise."""
-        if self.keep <= 0:
-            return None
-        import cv2
-
-        stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{time.monotonic_ns() % 1_000_000:06d}"
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
-            if not ok:
-                raise OSError("JPEG encoding failed")
-            for name, data in ((f"{stamp}.jpg", jpg.tobytes()), (f"{stamp}.json", json.dumps(result).encode())):
-                tmp = self.folder / f".{name}.tmp"
-                with open(tmp, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, self.folder / name)
-            self.prune()
-            return self.folder / f"{stamp}.json"
-        except OSError as e:
-            log.warning("history not saved (%s); describing goes on", e.strerror or e)
-            if self.folder.is_dir():
-                for leftover in self.folder.glob(".*.tmp"):
-                    leftover.unlink(missing_ok=True)
-            return None
-
-    def prune(self) -> None:
-        """Keep the newest entries within the count and size caps."""
-        entries = sorted(self.folder.glob("*.json"))
-        total = sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
-        while entries and (len(entries) > self.keep or total > self.max_bytes):
-            old = entries.pop(0)
-            for p in (old, old.with_suffix(".jpg")):
-                if p.exists():
-                    total -= p.stat().st_size
-                    p.unlink()
-
-
 class Daemon:
     """Owns camera, button, voice and audio; runs the press loop until stopped."""
 
@@ -165,7 +120,7 @@ class Daemon:
         t0 = time.perf_counter()
         self.settings = self.initial_settings or self.load_settings()
         self.camera_backoff = Backoff(self.settings.daemon.retry_max_s)
-        self.history = History(self.settings.state_dir / "history", self.settings.daemon.history_keep,
+        self.history = History(self.settings.state_dir, self.settings.daemon.history_keep,
                                self.settings.daemon.history_max_mb)
         self.speaker = Speaker(wiring.load_voice(self.settings), self.open_player())
         self.pipeline = wiring.build_pipeline(self.settings)
@@ -412,7 +367,7 @@ class Daemon:
                  json.dumps(d.sentence, ensure_ascii=False), d.garment, None if d.garment_confidence is None else round(d.garment_confidence, 3),
                  ",".join(c.name for c in d.colours), ",".join(d.problems) or "-",
                  json.dumps({k: round(v, 1) for k, v in d.timings_ms.items()}))
-        self.history.save(rgb, d.to_json())
+        self.history.save(rgb, d.to_json(), self.pipeline.model_version)  # written on its own thread
 
     def play_click(self) -> None:
         """Confirm the press at once."""
@@ -504,6 +459,7 @@ class Daemon:
     def shutdown(self) -> None:
         """Release devices."""
         sd_notify("STOPPING=1")
+        self.history.close()
         if self.camera is not None:
             self.camera.close()
         if self.button is not None:

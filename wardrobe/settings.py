@@ -150,13 +150,33 @@ class DaemonSettings:
     """The appliance loop."""
 
     history_keep: int = 20
-    """Recent photos and results kept in state_dir/history for the caretaker (0: none)."""
+    """Recent photos and results kept in state_dir/history.db for the caretaker (0: none)."""
     history_max_mb: float = 50.0
-    """Size cap of the history folder in megabytes."""
+    """Size cap of the kept photos and results in megabytes."""
     watchdog_s: float = 30.0
     """systemd watchdog interval in seconds (pinged at half of it)."""
     retry_max_s: float = 60.0
     """Longest wait, in seconds, between tries to reopen a missing camera or audio device."""
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """The caretaker's page."""
+
+    address: str = "0.0.0.0:8080"
+    """HOST:PORT the page is served on ("[::]:8080" for IPv6; "127.0.0.1:8080" for this machine only)."""
+
+
+def parse_address(text: str, what: str = "web.address") -> tuple[str, int]:
+    """HOST:PORT (or [IPV6]:PORT) as (host, port); ConfigError naming the fix otherwise."""
+    host, sep, port = str(text).rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    ok = sep and host and port.isdigit() and 1 <= int(port) <= 65535 and not any(c.isspace() for c in host)
+    if not ok or "/" in host or (":" in host and not str(text).startswith("[")):
+        raise ConfigError(f"{what} must be HOST:PORT with a port from 1 to 65535, e.g. \"0.0.0.0:8080\" or "
+                          f"\"[::]:8080\" (got {text!r})")
+    return host, int(port)
 
 
 @dataclass(frozen=True)
@@ -169,6 +189,7 @@ class Settings:
     camera: CameraSettings = field(default_factory=CameraSettings)
     button: ButtonSettings = field(default_factory=ButtonSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     state_dir: Path = Path("/var/lib/wardrobe")
     """Writable state: calibration photo, installed models, history."""
 
@@ -213,6 +234,7 @@ class Settings:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        parse_address(self.web.address)
         if v.white_balance == "card" and not self.white_card_path().is_file():
             raise ConfigError("vision.white_balance is \"card\" but no white card is calibrated: "
                               "run `wardrobe calibrate --white PHOTO` first")
@@ -275,7 +297,7 @@ def load(path: Path | None = None, overrides: dict[str, dict[str, Any]] | None =
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
             raise ConfigError(f"config file {path} is not valid TOML (UTF-8 text): {e}") from e
     sections = {"vision": VisionSettings, "model": ModelSettings, "speech": SpeechSettings,
-                "camera": CameraSettings, "button": ButtonSettings, "daemon": DaemonSettings}
+                "camera": CameraSettings, "button": ButtonSettings, "daemon": DaemonSettings, "web": WebSettings}
     unknown = set(data) - set(sections) - {"state_dir"}
     if unknown:
         raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}")

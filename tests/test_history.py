@@ -1,0 +1,143 @@
+"""The press history and its corrections: a real SQLite file (WAL) with real photos."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+
+from tests.conftest import rgb_of
+from wardrobe.history import History, HistoryError, PressStore, encode_photo
+
+
+def result(garment="trousers", confidence=0.97, problems=(), sentence=None, alternatives=()):
+    return {"garment": garment, "garment_confidence": confidence, "problems": list(problems),
+            "sentence": sentence or f"Blue {garment}.", "alternatives": list(alternatives), "colours": []}
+
+
+@pytest.fixture
+def jeans():
+    return encode_photo(rgb_of("product-jeans-blue.jpg"))
+
+
+def test_presses_are_kept_in_wal_mode_and_bounded_by_count(tmp_path, jeans):
+    store = PressStore(tmp_path / "history.db")
+    ids = [store.add(jeans, result(sentence=f"press {i}"), "v1", keep=3, max_bytes=10 << 20) for i in range(5)]
+    assert sqlite3.connect(tmp_path / "history.db").execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert [p.id for p in store.presses()] == ids[:1:-1]  # the newest three, newest first
+    assert store.photo(ids[0]) is None and store.photo(ids[-1]) == jeans
+
+
+def test_presses_are_bounded_by_bytes(tmp_path, jeans):
+    store = PressStore(tmp_path / "history.db")
+    for _ in range(6):
+        store.add(jeans, result(), "v1", keep=100, max_bytes=int(2.5 * len(jeans)))
+    assert len(store.presses()) == 2
+
+
+def test_unsure_answers_come_first_until_reviewed(tmp_path, jeans):
+    store = PressStore(tmp_path / "history.db")
+    sure = store.add(jeans, result(), "v1", 20, 1 << 30)
+    hedged = store.add(jeans, result("coat or jacket", 0.6, alternatives=[{"garment": "blazer", "confidence": 0.3}]),
+                       "v1", 20, 1 << 30)
+    newest = store.add(jeans, result(), "v1", 20, 1 << 30)
+    dark = store.add(jeans, result(None, None, ["too-dark"], "It's too dark."), "v1", 20, 1 << 30)
+    assert [p.id for p in store.presses()] == [dark, hedged, newest, sure]
+    assert store.press(hedged).hedges == ["coat or jacket", "blazer"] and store.press(sure).hedges == []
+    assert store.press(dark).problems == ["too-dark"]
+    store.correct(dark, "right")
+    assert [p.id for p in store.presses()] == [hedged, dark, newest, sure]
+
+
+def test_a_wrong_answer_keeps_its_photo_after_the_press_is_pruned_until_exported(tmp_path, jeans):
+    store = PressStore(tmp_path / "history.db")
+    pid = store.add(jeans, result("shirt", 0.5), "v1", 2, 1 << 30)
+    c = store.correct(pid, "wrong", "trousers", ["blue", "white"], "solid")
+    assert (c.verdict, c.garment, c.families, c.pattern, c.said) == ("wrong", "trousers", ["white", "blue"], "solid",
+                                                                      "Blue shirt.")
+    right = store.add(jeans, result(), "v1", 2, 1 << 30)
+    store.correct(right, "right")
+    for _ in range(3):
+        store.add(jeans, result(), "v1", 2, 1 << 30)
+    assert store.press(pid) is None
+    assert store.photo(pid) == jeans  # the page can still show it
+    assert [x.press_id for x in store.corrections()] == [pid]  # the "right" of a pruned press is let go
+    (waiting,) = store.corrections(unexported_wrong=True)
+    assert store.correction_photo(waiting.id) == jeans
+    store.mark_exported([waiting.id])
+    store.add(jeans, result(), "v1", 2, 1 << 30)
+    assert store.corrections() == [] and store.photo(pid) is None
+
+
+def test_corrections_are_checked(tmp_path, jeans):
+    store = PressStore(tmp_path / "history.db")
+    pid = store.add(jeans, result(), "v1", 20, 1 << 30)
+    for args, message in (((pid, "maybe"), "right or wrong"), ((pid, "wrong"), "needs the right garment"),
+                          ((pid, "wrong", "shirt", ["navy"]), "'navy' is not a colour family"),
+                          ((pid, "wrong", "shirt", ["blue"], "tartan"), "'tartan' is not a pattern"),
+                          ((pid + 1, "right"), "not in the history")):
+        with pytest.raises(HistoryError, match=message):
+            store.correct(*args)
+    assert store.corrections() == []
+
+
+def test_a_second_verdict_replaces_the_first(tmp_path, jeans):
+    store = PressStore(tmp_path / "history.db")
+    pid = store.add(jeans, result(), "v1", 20, 1 << 30)
+    store.correct(pid, "right")
+    store.correct(pid, "wrong", "skirt", ["black"])
+    (c,) = store.corrections()
+    assert c.verdict == "wrong" and c.garment == "skirt" and store.correction_photo(c.id) == jeans
+
+
+def test_the_daemon_side_writes_on_its_own_thread_and_readers_see_it(tmp_path):
+    history = History(tmp_path, keep=5, max_mb=10)
+    rgb = rgb_of("home-outwear.jpg")
+    assert history.save(rgb, result("coat or jacket"), "v7")
+    history.flush()
+    assert history.thread is not None and history.thread is not threading.current_thread()
+    reader = PressStore(tmp_path / "history.db", create=False)
+    (p,) = reader.presses()
+    assert p.model_version == "v7" and p.result["garment"] == "coat or jacket"
+    assert reader.photo(p.id)[:2] == b"\xff\xd8"
+    history.close()
+
+
+def test_history_off_keeps_nothing(tmp_path):
+    history = History(tmp_path, keep=0, max_mb=10)
+    assert not history.save(rgb_of("home-outwear.jpg"), result(), "v1")
+    assert not (tmp_path / "history.db").exists()
+
+
+def test_a_missing_or_damaged_history_is_one_clear_error_for_readers(tmp_path):
+    with pytest.raises(HistoryError, match="no press history yet"):
+        PressStore(tmp_path / "history.db", create=False)
+    (tmp_path / "history.db").write_bytes(b"garbage" * 1000)
+    with pytest.raises(HistoryError, match="the database is damaged"):
+        PressStore(tmp_path / "history.db", create=False)
+
+
+def test_saving_never_waits_for_the_database(tmp_path, caplog):
+    """While another process holds the database's write lock (the page saving a correction, say), a press hands
+    its photo over at once; the writer catches up when the lock is released, and a press beyond what it can
+    hold is dropped with one log line instead of delaying the user."""
+    import time
+
+    history = History(tmp_path, keep=10, max_mb=10)
+    rgb = rgb_of("home-outwear.jpg")
+    assert history.save(rgb, result(), "v1")
+    history.flush()
+    blocker = sqlite3.connect(tmp_path / "history.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    t0 = time.perf_counter()
+    assert history.save(rgb, result(), "v1")
+    time.sleep(0.5)  # the writer has taken it and waits on the lock
+    assert history.save(rgb, result(), "v1") and history.save(rgb, result(), "v1")
+    assert not history.save(rgb, result(), "v1")
+    assert time.perf_counter() - t0 < 0.5 + 0.2
+    assert "the writer is still busy" in caplog.text
+    blocker.execute("ROLLBACK")
+    history.flush()
+    assert len(PressStore(tmp_path / "history.db").presses()) == 4
+    history.close()

@@ -1,0 +1,440 @@
+"""The caretaker's page over HTTP: Flask's test client on the real app, a real history database holding real
+photos described by the shipped model, and the real server (waitress) for start-up."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from tests.conftest import ROOT, SHIPPED, rgb_of
+from tests.test_cli import wardrobe
+from tests.test_deploy import WEB_UNIT
+from wardrobe import settings as settings_mod
+from wardrobe.colours import FAMILIES
+from wardrobe.history import PATTERNS, PressStore, encode_photo
+from wardrobe.web.app import create_app
+from wardrobe.web.password import set_password
+
+PASSWORD = "correct horse battery"
+PHOTOS = ("product-jeans-blue.jpg", "home-outwear.jpg", "home-longsleeve.jpg")
+
+
+@pytest.fixture(scope="module")
+def described():
+    """The shipped model's real answers for three sample photos: (photo name, rgb, result JSON)."""
+    from wardrobe import wiring
+
+    settings = settings_mod.load(None, {"": {"state_dir": "/nonexistent-state"}})
+    pipeline = wiring.build_pipeline(settings, closet=False)
+    out = []
+    for name in PHOTOS:
+        rgb = rgb_of(name)
+        out.append((name, rgb, pipeline.describe(rgb, name).to_json()))
+    return out, pipeline.model_version
+
+
+@pytest.fixture
+def state(tmp_path, described):
+    """A closet's state folder: three presses in the history and the caretaker's password."""
+    answers, version = described
+    state = tmp_path / "state"
+    store = PressStore(state / "history.db")
+    for _name, rgb, result in answers:
+        store.add(encode_photo(rgb), result, version, 20, 50 << 20)
+    store.close()
+    set_password(state, PASSWORD)
+    return state
+
+
+def settings_for(state, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(f'state_dir = "{state}"\n')
+    return settings_mod.load(config)
+
+
+@pytest.fixture
+def app(state, tmp_path):
+    return create_app(settings_for(state, tmp_path))
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def token(page: bytes) -> str:
+    m = re.search(rb'name="csrf_token" value="([^"]+)"', page)
+    assert m, page[:2000]
+    return m.group(1).decode()
+
+
+def log_in(client, password=PASSWORD, **kw):
+    page = client.get("/login", **kw).data
+    return client.post("/login", data={"password": password, "csrf_token": token(page)}, **kw)
+
+
+@pytest.fixture
+def logged_in(client):
+    r = log_in(client)
+    assert r.status_code == 302, r.data
+    return client
+
+
+def press_ids(page: bytes) -> list[int]:
+    return [int(x) for x in re.findall(rb'<li id="press-(\d+)"', page)]
+
+
+# -- health, login, sessions ------------------------------------------------------------------------------
+
+
+def test_healthz_answers_without_login_and_says_nothing_private(client):
+    r = client.get("/healthz")
+    assert r.status_code == 200 and r.get_json() == {"ok": True}
+
+
+def test_every_page_and_photo_needs_a_login(client):
+    for path in ("/", "/presses/1/photo", "/presses/1/wrong"):
+        r = client.get(path)
+        assert r.status_code == 302 and r.headers["Location"].startswith("/login"), path
+    assert b"<h1>Log in</h1>" in client.get("/login").data
+
+
+def test_a_wrong_password_is_refused_and_the_right_one_opens_a_strict_expiring_httponly_session(client):
+    r = log_in(client, "not the password")
+    assert r.status_code == 403 and b"That password is not right." in r.data
+    assert client.get("/").status_code == 302
+    r = log_in(client)
+    assert r.status_code == 302
+    cookie = r.headers["Set-Cookie"]
+    attrs = {a.strip().split("=")[0].lower(): a for a in cookie.split(";")}
+    assert "httponly" in attrs and attrs["samesite"].strip() == "SameSite=Strict" and "expires" in attrs
+    assert client.get("/").status_code == 200
+
+
+def test_login_is_rate_limited_per_client(client, app):
+    for _ in range(5):
+        assert log_in(client, "guess", environ_base={"REMOTE_ADDR": "192.0.2.7"}).status_code == 403
+    r = log_in(client, environ_base={"REMOTE_ADDR": "192.0.2.7"})  # even the right password now waits
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0 and b"Too many tries" in r.data
+    other = app.test_client()
+    assert log_in(other, environ_base={"REMOTE_ADDR": "192.0.2.8"}).status_code == 302
+
+
+def test_a_session_expires_after_its_lifetime_even_while_in_use(state, tmp_path):
+    """Two seconds' lifetime: a page seen after 1.2 s renews the cookie, yet the login still ends at 2 s."""
+    client = create_app(settings_for(state, tmp_path), session_hours=2 / 3600).test_client()
+    assert log_in(client).status_code == 302
+    time.sleep(1.2)
+    assert client.get("/").status_code == 200
+    time.sleep(1.2)
+    assert client.get("/").status_code == 302
+
+
+def test_a_new_password_ends_every_session(logged_in, state):
+    assert logged_in.get("/").status_code == 200
+    set_password(state, "another long password")
+    assert logged_in.get("/").status_code == 302
+
+
+def test_log_out_ends_the_session(logged_in):
+    page = logged_in.get("/").data
+    assert logged_in.post("/logout", data={"csrf_token": token(page)}).status_code == 302
+    assert logged_in.get("/").status_code == 302
+
+
+def test_after_login_it_goes_only_to_a_page_of_its_own(client):
+    page = client.get("/login").data
+    for target, expected in (("/presses/1/wrong", "/presses/1/wrong"), ("//evil.example/x", "/"),
+                             ("https://evil.example/", "/")):
+        client.post("/logout", data={"csrf_token": token(client.get("/login").data)})
+        page = client.get("/login").data
+        r = client.post(f"/login?next={target}", data={"password": PASSWORD, "csrf_token": token(page)})
+        assert r.headers["Location"] == expected, target
+
+
+# -- CSRF, headers, photos by id ---------------------------------------------------------------------------
+
+
+def test_a_state_changing_request_needs_the_sessions_csrf_token(logged_in, state):
+    pid = press_ids(logged_in.get("/").data)[0]
+    assert logged_in.post(f"/presses/{pid}/right").status_code == 400
+    assert logged_in.post(f"/presses/{pid}/right", data={"csrf_token": "forged"}).status_code == 403
+    form = {"garment": "shirt", "family": ["blue"], "pattern": "", "csrf_token": "forged"}
+    assert logged_in.post(f"/presses/{pid}/wrong", data=form).status_code == 403
+    assert logged_in.post("/logout", data={}).status_code == 400
+    assert PressStore(state / "history.db").corrections() == []
+    r = logged_in.post(f"/presses/{pid}/right", data={"csrf_token": token(logged_in.get("/").data)})
+    assert r.status_code == 302 and [c.verdict for c in PressStore(state / "history.db").corrections()] == ["right"]
+
+
+def test_the_login_form_needs_its_csrf_token_too(client):
+    client.get("/login")
+    assert client.post("/login", data={"password": PASSWORD}).status_code == 400
+    assert client.post("/login", data={"password": PASSWORD, "csrf_token": "x"}).status_code == 403
+
+
+def test_every_response_carries_the_security_headers(logged_in, state):
+    pid = press_ids(logged_in.get("/").data)[0]
+    for path in ("/healthz", "/login", "/", f"/presses/{pid}/photo", f"/presses/{pid}/wrong", "/static/style.css",
+                 "/no-such-page", "/presses/9999/photo"):
+        r = logged_in.get(path)
+        csp = r.headers.get("Content-Security-Policy", "")
+        assert "frame-ancestors 'none'" in csp and "default-src 'none'" in csp, path
+        assert "script-src" not in csp and "unsafe-inline" not in csp, path  # no script may run, inline or not
+        assert r.headers.get("X-Content-Type-Options") == "nosniff", path
+        if r.mimetype == "text/html":
+            assert b"<script" not in r.data.lower() and b" style=" not in r.data.lower(), path
+    assert logged_in.get("/").headers["Cache-Control"] == "no-store"
+
+
+def test_photos_are_found_by_integer_id_only(logged_in, app, state):
+    store = PressStore(state / "history.db")
+    pid = store.presses()[0].id
+    r = logged_in.get(f"/presses/{pid}/photo")
+    assert r.status_code == 200 and r.mimetype == "image/jpeg" and r.data == store.photo(pid)
+    for path in ("/presses/9999/photo", "/presses/-1/photo", "/presses/..%2F..%2Fetc%2Fpasswd/photo",
+                 "/presses/1%2F..%2F..%2Fhistory.db/photo", "/presses/history.db/photo"):
+        assert logged_in.get(path).status_code == 404, path
+    for rule in app.url_map.iter_rules():  # no route but Flask's own static folder takes text from the URL
+        if rule.endpoint != "static":
+            assert all(type(c).__name__ == "IntegerConverter" for c in rule._converters.values()), rule
+
+
+# -- the recent presses page -------------------------------------------------------------------------------
+
+
+def test_the_page_shows_each_press_with_what_was_said_and_unsure_answers_first(logged_in, state, described):
+    answers, version = described
+    page = logged_in.get("/").data
+    text = html.unescape(page.decode())
+    presses = PressStore(state / "history.db").presses()
+    assert press_ids(page) == [p.id for p in presses]
+    unsure = [p.id for p in presses if p.unsure]
+    assert len(unsure) == 1 and unsure[0] != max(p.id for p in presses)  # the coat (81 %), not the newest
+    assert press_ids(page)[:len(unsure)] == unsure
+    for p in presses:
+        assert p.sentence in text and f'src="/presses/{p.id}/photo"' in text
+        if p.confidence is not None:
+            assert f"{round(p.confidence * 100)} %" in text
+        for problem in p.problems:
+            assert problem in text
+    assert text.count(f"<dd>{version}</dd>") == len(presses)
+    assert text.count("Unsure: please check") == len(unsure)  # said in words, not by colour alone
+
+
+def test_what_the_page_shows_is_escaped(logged_in, state, described):
+    answers, version = described
+    store = PressStore(state / "history.db")
+    store.add(encode_photo(answers[0][1]), {**answers[0][2], "sentence": "<script>alert(1)</script>",
+                                            "problems": ["<b>x</b>"]}, "<i>v</i>", 20, 50 << 20)
+    page = logged_in.get("/").data
+    assert b"<script>alert" not in page and b"&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert b"<b>x</b>" not in page and b"<i>v</i>" not in page
+
+
+def test_right_marks_the_press_and_takes_it_out_of_the_review_queue(logged_in, state):
+    store = PressStore(state / "history.db")
+    p = store.presses()[0]
+    logged_in.post(f"/presses/{p.id}/right", data={"csrf_token": token(logged_in.get("/").data)})
+    (c,) = store.corrections()
+    assert (c.press_id, c.verdict, c.garment) == (p.id, "right", p.result.get("garment"))
+    page = logged_in.get("/").data.decode()
+    assert re.search(rf'<li id="press-{p.id}" class="press">.*?<dt>Checked</dt>\s*<dd>right</dd>', page, re.S)
+
+
+def test_wrong_opens_a_form_of_garments_colour_families_and_patterns(logged_in, state):
+    classes = json.loads((SHIPPED / "bundle.json").read_text())["classes"]
+    p = PressStore(state / "history.db").presses()[0]
+    page = logged_in.get(f"/presses/{p.id}/wrong").data.decode()
+    assert re.findall(r'<option value="([^"]+)"', page) == classes
+    assert re.findall(r'name="family" value="([^"]+)"', page) == list(FAMILIES)
+    assert re.findall(r'name="pattern" value="([^"]*)"', page) == ["", *PATTERNS]
+    assert "<legend>Its colour or colours</legend>" in page and '<label for="garment">' in page
+
+
+def test_a_correction_is_stored_with_the_photo(logged_in, state):
+    store = PressStore(state / "history.db")
+    p = store.presses()[0]
+    page = logged_in.get(f"/presses/{p.id}/wrong").data
+    r = logged_in.post(f"/presses/{p.id}/wrong", data={"garment": "shirt", "family": ["blue", "white"],
+                                                       "pattern": "striped", "csrf_token": token(page)})
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"#press-{p.id}")
+    (c,) = store.corrections(unexported_wrong=True)
+    assert (c.press_id, c.garment, c.families, c.pattern) == (p.id, "shirt", ["white", "blue"], "striped")
+    assert store.correction_photo(c.id) == store.photo(p.id)
+    assert "wrong: shirt, white and blue, striped" in logged_in.get("/").data.decode()
+
+
+@pytest.mark.parametrize("form, message", [
+    ({"garment": "spacesuit", "family": ["blue"]}, "Choose the right garment from the list."),
+    ({"garment": "shirt"}, "Choose at least one colour."),
+    ({"garment": "shirt", "family": ["navy"]}, "Choose colours from the list."),
+    ({"garment": "shirt", "family": ["blue"], "pattern": "tartan"}, "Choose a pattern from the list"),
+])
+def test_a_bad_correction_is_refused_with_one_line(logged_in, state, form, message):
+    p = PressStore(state / "history.db").presses()[0]
+    page = logged_in.get(f"/presses/{p.id}/wrong").data
+    r = logged_in.post(f"/presses/{p.id}/wrong", data={**form, "csrf_token": token(page)})
+    assert r.status_code == 400 and message in html.unescape(r.data.decode())
+    assert PressStore(state / "history.db").corrections() == []
+
+
+def test_no_garment_needs_no_colour(logged_in, state):
+    p = PressStore(state / "history.db").presses()[0]
+    page = logged_in.get(f"/presses/{p.id}/wrong").data
+    r = logged_in.post(f"/presses/{p.id}/wrong", data={"garment": "no garment", "csrf_token": token(page)})
+    assert r.status_code == 302
+    assert PressStore(state / "history.db").corrections()[0].garment == "no garment"
+
+
+def test_a_press_that_is_gone_is_404(logged_in):
+    page = logged_in.get("/").data
+    assert logged_in.get("/presses/9999/wrong").status_code == 404
+    assert logged_in.post("/presses/9999/right", data={"csrf_token": token(page)}).status_code == 404
+
+
+def test_a_closet_without_presses_yet_shows_an_empty_page(tmp_path):
+    state = tmp_path / "fresh"
+    set_password(state, PASSWORD)
+    client = create_app(settings_for(state, tmp_path)).test_client()
+    log_in(client)
+    r = client.get("/")
+    assert r.status_code == 200 and b"No presses kept yet" in r.data
+
+
+# -- the command line and the real server ------------------------------------------------------------------
+
+
+def test_the_server_refuses_to_start_without_a_password(tmp_path):
+    r = wardrobe("web", "--state-dir", str(tmp_path / "state"), "--address", "127.0.0.1:1")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.strip().splitlines() == ["wardrobe: no password is set for the caretaker's page: set one with "
+                                             "`wardrobe web password` (it reads the new password from standard input)"]
+
+
+def test_web_password_stores_a_salted_scrypt_hash_never_the_password(tmp_path):
+    state = tmp_path / "state"
+    r = subprocess.run([sys.executable, "-m", "wardrobe", "web", "password", "--state-dir", str(state)],
+                       input=PASSWORD + "\n", capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    stored = (state / "web-password").read_text()
+    record = json.loads(stored)
+    assert record["scheme"] == "scrypt" and len(bytes.fromhex(record["salt"])) == 16 and PASSWORD not in stored
+    assert (state / "web-password").stat().st_mode & 0o077 == 0
+    again = subprocess.run([sys.executable, "-m", "wardrobe", "web", "password", "--state-dir", str(tmp_path / "b")],
+                           input=PASSWORD + "\n", capture_output=True, text=True, cwd=ROOT)
+    assert json.loads((tmp_path / "b" / "web-password").read_text())["hash"] != record["hash"]  # salted
+    assert again.returncode == 0
+    short = subprocess.run([sys.executable, "-m", "wardrobe", "web", "password", "--state-dir", str(state)],
+                           input="short\n", capture_output=True, text=True, cwd=ROOT)
+    assert short.returncode == 2 and short.stderr.strip().splitlines() == [
+        "wardrobe: the password must be at least 8 characters long"]
+
+
+@pytest.mark.parametrize("address", ["8080", "host:", "host:99999", "::1:8080", "a b:80"])
+def test_a_bad_address_is_one_line(tmp_path, address):
+    r = wardrobe("web", "--state-dir", str(tmp_path), "--address", address)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "--address must be HOST:PORT" in r.stderr
+    config = tmp_path / "config.toml"
+    config.write_text(f'[web]\naddress = "{address}"\n')
+    r = wardrobe("web", "--config", str(config))
+    assert r.returncode == 2 and "web.address must be HOST:PORT" in r.stderr and "Traceback" not in r.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_and_use(state, tmp_path, wrap: list[str] = ()) -> None:
+    """Start `wardrobe web` (inside `wrap`), then over real HTTP: healthz, log in, the page, a photo."""
+    import http.cookiejar
+
+    port = free_port()
+    config = tmp_path / "served.toml"
+    config.write_text(f'state_dir = "{state}"\n[web]\naddress = "127.0.0.1:{port}"\n')
+    proc = subprocess.Popen([*wrap, sys.executable, "-m", "wardrobe", "web", "--config", str(config)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as r:
+                    assert json.loads(r.read()) == {"ok": True}
+                    assert r.headers["X-Content-Type-Options"] == "nosniff"
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.poll() else ""
+                time.sleep(0.2)
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        with browser.open(f"{base}/login", timeout=10) as r:
+            page = r.read()
+            assert b"<h1>Log in</h1>" in page and "HttpOnly" in r.headers["Set-Cookie"]
+        form = urllib.parse.urlencode({"password": PASSWORD, "csrf_token": token(page)}).encode()
+        with browser.open(f"{base}/login", data=form, timeout=30) as r:  # redirected to the presses
+            page = r.read()
+            assert b"<h1>Recent presses</h1>" in page, page[:500]
+        with browser.open(f"{base}/presses/{press_ids(page)[0]}/photo", timeout=10) as r:
+            assert r.headers["Content-Type"] == "image/jpeg" and r.read()[:2] == b"\xff\xd8"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_the_real_server_serves_the_page(state, tmp_path):
+    serve_and_use(state, tmp_path)
+
+
+def test_the_page_works_inside_its_units_sandbox(state, tmp_path):
+    """waitress, Flask, SQLite and scrypt under the web unit's UMask, RestrictAddressFamilies (internet sockets
+    only), MemoryDenyWriteExecute and ProtectProc/ProcSubset, reproduced by tests/sandboxed.py (needs root)."""
+    serve_and_use(state, tmp_path, [sys.executable, "-m", "tests.sandboxed", str(WEB_UNIT), "--"])
+
+
+def test_the_page_loads_no_camera_voice_or_model(state, tmp_path):
+    code = ("import sys\nfrom wardrobe import settings\nfrom wardrobe.web.app import create_app\n"
+            f"app = create_app(settings.load(None, {{'': {{'state_dir': {str(state)!r}}}}}))\n"
+            "app.test_client().get('/healthz')\n"
+            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in ('onnxruntime', 'piper', 'torch', "
+            "'sounddevice', 'picamera2', 'gpiozero', 'cv2') or m in ('wardrobe.camera', 'wardrobe.speech', "
+            "'wardrobe.classify', 'wardrobe.pipeline', 'wardrobe.wiring', 'wardrobe.audio'))))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "", r.stdout + r.stderr
+
+
+def test_a_press_on_the_running_daemon_appears_on_the_page_and_is_corrected_while_it_runs(tmp_path):
+    """The real daemon (MockFactory button, folder camera) keeps the press; the page, a second process's view of
+    the same database, shows it, and a correction is saved while the daemon still holds its connection."""
+    from tests.test_daemon import DaemonProcess
+
+    d = DaemonProcess(tmp_path, "--output", "none")
+    try:
+        d.wait_for(r"ready in")
+        d.send("press")
+        said = d.wait_for(r"described:")[0]
+        d.wait_for(r"history: press 1 saved")
+        set_password(d.state, PASSWORD)
+        client = create_app(settings_for(d.state, tmp_path)).test_client()
+        log_in(client)
+        page = client.get("/").data.decode()
+        sentence = json.loads(re.search(r'sentence=(".*?") garment=', said).group(1))
+        assert html.escape(sentence, quote=False) in page and press_ids(page.encode()) == [1]
+        form = {"garment": "skirt", "family": ["green"], "pattern": "checked", "csrf_token": token(page.encode())}
+        assert client.post("/presses/1/wrong", data=form).status_code == 302
+        d.send("press")
+        d.wait_for(r"history: press 2 saved")
+    finally:
+        assert d.stop() == 0
+    store = PressStore(d.state / "history.db", create=False)
+    assert [p.id for p in store.presses()] == [2, 1] and store.corrections()[0].garment == "skirt"

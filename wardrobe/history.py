@@ -1,0 +1,390 @@
+"""The presses the closet answered, and the caretaker's corrections of them, in one SQLite file (WAL).
+
+state_dir/history.db holds two tables. `presses`: the photo (JPEG), the JSON of what was said, when, the
+model version; bounded by count and bytes (history_keep, history_max_mb), oldest first out. `corrections`:
+the caretaker's "right" or "wrong" on a press, and for a wrong one the right garment, colour families and
+pattern, with its own copy of the photo, so that pruning the history never loses a correction that has
+not been exported for training yet.
+
+The daemon writes a press on a thread of its own (`History`), off the press's critical path, in one
+transaction; a full disk or a damaged file costs one log line and the press goes on. The caretaker's page
+reads and corrects through `PressStore`; ids are integers from the database, never paths.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from wardrobe import phrase
+from wardrobe.colours import FAMILIES
+from wardrobe.errors import WardrobeError
+
+log = logging.getLogger(__name__)
+
+FILE_NAME = "history.db"
+PATTERNS = ("solid", "striped", "checked", "printed", "floral", "dotted")
+"""The patterns a correction may name (the pattern head's classes)."""
+DAMAGED = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+FULL_BELOW = 1 << 20
+"""Free bytes under which a failed write is put down to a full disk."""
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS presses (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created REAL NOT NULL,
+    photo BLOB NOT NULL,
+    result TEXT NOT NULL,
+    sentence TEXT NOT NULL,
+    model_version TEXT,
+    confidence REAL,
+    unsure INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS corrections (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    press_id INTEGER NOT NULL UNIQUE,
+    created REAL NOT NULL,
+    verdict TEXT NOT NULL CHECK (verdict IN ('right', 'wrong')),
+    garment TEXT,
+    families TEXT NOT NULL DEFAULT '[]',
+    pattern TEXT,
+    said TEXT NOT NULL,
+    model_version TEXT,
+    photo BLOB,
+    exported REAL
+);
+"""
+# AUTOINCREMENT: a correction names its press by id, so an id is never given to a second press.
+
+
+class HistoryError(WardrobeError):
+    """The press history cannot be read or written (damaged file, full disk, unknown press)."""
+
+
+@dataclass(frozen=True)
+class Correction:
+    """The caretaker's verdict on one press."""
+
+    id: int
+    press_id: int
+    created: float
+    verdict: str
+    """"right" or "wrong"."""
+    garment: str | None
+    families: list[str]
+    pattern: str | None
+    said: str
+    model_version: str | None
+    exported: float | None
+
+
+@dataclass(frozen=True)
+class Press:
+    """One answered press as the history keeps it (the photo is read separately, by id)."""
+
+    id: int
+    created: float
+    result: dict
+    sentence: str
+    model_version: str | None
+    confidence: float | None
+    unsure: bool
+    correction: Correction | None = None
+
+    @property
+    def problems(self) -> list[str]:
+        """The problem codes of the answer."""
+        p = self.result.get("problems")
+        return [str(x) for x in p] if isinstance(p, list) else []
+
+    @property
+    def hedges(self) -> list[str]:
+        """The garments a hedged answer named ("probably a coat, maybe a blazer"); empty when it was plain."""
+        garment, conf = self.result.get("garment"), self.confidence
+        if not garment or conf is None or conf >= phrase.SURE:
+            return []
+        alts = self.result.get("alternatives")
+        runner = alts[0] if isinstance(alts, list) and alts and isinstance(alts[0], dict) else {}
+        said_too = isinstance(runner.get("confidence"), int | float) and runner["confidence"] >= phrase.MAYBE
+        return [str(garment)] + ([str(runner["garment"])] if said_too and runner.get("garment") else [])
+
+
+def is_unsure(result: dict) -> bool:
+    """An answer the caretaker should look at first: hedged, no garment named, or a problem said."""
+    conf = result.get("garment_confidence")
+    return bool(result.get("problems")) or not isinstance(conf, int | float) or conf < phrase.SURE
+
+
+def encode_photo(rgb: np.ndarray) -> bytes:
+    """The JPEG kept for a press."""
+    import cv2
+
+    ok, jpg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if not ok:
+        raise HistoryError("the photo could not be encoded as JPEG")
+    return jpg.tobytes()
+
+
+def describe_error(e: Exception, folder: Path | None = None) -> str:
+    """SQLite's error in plain words (a full disk is often reported as a mere I/O error)."""
+    import shutil
+
+    name = getattr(e, "sqlite_errorname", "")
+    try:
+        full = folder is not None and shutil.disk_usage(folder).free < FULL_BELOW
+    except OSError:
+        full = False
+    if full or name == "SQLITE_FULL" or getattr(e, "errno", None) == 28:
+        return "the disk is full"
+    if name in DAMAGED:
+        return f"the database is damaged ({e})"
+    return str(getattr(e, "strerror", None) or e)
+
+
+class PressStore:
+    """A connection to state_dir/history.db; one per thread (SQLite connections are not shared)."""
+
+    def __init__(self, path: Path, create: bool = True, synchronous: str = "FULL") -> None:
+        self.path = Path(path)
+        self.db = None
+        try:
+            if not create and not self.path.is_file():
+                raise HistoryError(f"no press history yet ({self.path} does not exist)")
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # only takes on a new file: pruned pages go back
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute(f"PRAGMA synchronous={synchronous}")
+            self.db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as e:
+            if self.db is not None:
+                self.db.close()
+            raise HistoryError(f"cannot open the press history {self.path}: {describe_error(e, self.path.parent)}") from e
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+    def add(self, photo: bytes, result: dict, model_version: str | None, keep: int, max_bytes: int) -> int:
+        """Store one press and prune to the bounds, in one transaction; its id."""
+        conf = result.get("garment_confidence")
+        conf = float(conf) if isinstance(conf, int | float) else None
+        try:
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                cur = self.db.execute(
+                    "INSERT INTO presses (created, photo, result, sentence, model_version, confidence, unsure) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (time.time(), photo, json.dumps(result), str(result.get("sentence", "")), model_version, conf,
+                     int(is_unsure(result))))
+                self._prune(keep, max_bytes)
+            self.db.execute("PRAGMA incremental_vacuum").fetchall()  # each row returned is a page freed
+        except sqlite3.Error as e:
+            raise HistoryError(f"cannot write the press history {self.path}: {describe_error(e, self.path.parent)}") from e
+        return int(cur.lastrowid)
+
+    def _prune(self, keep: int, max_bytes: int) -> None:
+        """Drop the oldest presses beyond the count and byte bounds, and the corrections nobody needs any more:
+        a "right" one of a press gone, a "wrong" one already exported whose press is gone."""
+        self.db.execute(
+            "DELETE FROM presses WHERE id IN (SELECT id FROM (SELECT id, "
+            "ROW_NUMBER() OVER (ORDER BY id DESC) AS n, "
+            "SUM(length(photo) + length(result)) OVER (ORDER BY id DESC) AS total FROM presses) "
+            "WHERE n > ? OR total > ?)", (keep, max_bytes))
+        self.db.execute("DELETE FROM corrections WHERE press_id NOT IN (SELECT id FROM presses) "
+                        "AND (verdict = 'right' OR exported IS NOT NULL)")
+
+    def _read(self, sql: str, args: tuple = ()) -> list[tuple]:
+        try:
+            return self.db.execute(sql, args).fetchall()
+        except sqlite3.Error as e:
+            raise HistoryError(f"cannot read the press history {self.path}: {describe_error(e, self.path.parent)}") from e
+
+    def presses(self, limit: int = 200) -> list[Press]:
+        """The kept presses: unsure ones not yet reviewed first (the review queue), then the rest, newest first."""
+        rows = self._read(
+            "SELECT p.id, p.created, p.result, p.sentence, p.model_version, p.confidence, p.unsure, c.id "
+            "FROM presses p LEFT JOIN corrections c ON c.press_id = p.id "
+            "ORDER BY (p.unsure AND c.id IS NULL) DESC, p.id DESC LIMIT ?", (limit,))
+        corrections = {c.press_id: c for c in self.corrections()}
+        return [self._press(r, corrections.get(r[0])) for r in rows]
+
+    def press(self, press_id: int) -> Press | None:
+        """One press by id (None: never kept, or pruned)."""
+        rows = self._read("SELECT id, created, result, sentence, model_version, confidence, unsure, NULL "
+                          "FROM presses WHERE id = ?", (press_id,))
+        if not rows:
+            return None
+        found = [c for c in self.corrections() if c.press_id == press_id]
+        return self._press(rows[0], found[0] if found else None)
+
+    @staticmethod
+    def _press(r: tuple, correction: Correction | None) -> Press:
+        try:
+            result = json.loads(r[2])
+        except (TypeError, ValueError, RecursionError):
+            result = {}
+        return Press(r[0], r[1], result if isinstance(result, dict) else {}, r[3], r[4], r[5], bool(r[6]),
+                     correction)
+
+    def photo(self, press_id: int) -> bytes | None:
+        """A press's JPEG, or a corrected press's kept copy once the press itself was pruned."""
+        rows = self._read("SELECT photo FROM presses WHERE id = ? UNION ALL "
+                          "SELECT photo FROM corrections WHERE press_id = ? AND photo IS NOT NULL", (press_id, press_id))
+        return rows[0][0] if rows else None
+
+    def correct(self, press_id: int, verdict: str, garment: str | None = None, families: list[str] | tuple = (),
+                pattern: str | None = None) -> Correction:
+        """Record (or replace) the caretaker's verdict on a press; a wrong one keeps a copy of the photo."""
+        if verdict not in ("right", "wrong"):
+            raise HistoryError(f"the verdict must be right or wrong, not {verdict!r}")
+        bad = [f for f in families if f not in FAMILIES]
+        if bad:
+            raise HistoryError(f"{bad[0]!r} is not a colour family (one of {', '.join(FAMILIES)})")
+        if pattern is not None and pattern not in PATTERNS:
+            raise HistoryError(f"{pattern!r} is not a pattern (one of {', '.join(PATTERNS)})")
+        p = self.press(press_id)
+        if p is None:
+            raise HistoryError(f"press {press_id} is not in the history (it may have been pruned)")
+        if verdict == "wrong" and not garment:
+            raise HistoryError("a wrong answer needs the right garment")
+        if verdict == "right":
+            garment, families, pattern = p.result.get("garment"), [], None
+        try:
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.execute(
+                    "INSERT INTO corrections (press_id, created, verdict, garment, families, pattern, said, "
+                    "model_version, photo) SELECT id, ?, ?, ?, ?, ?, sentence, model_version, "
+                    "CASE WHEN ? = 'wrong' THEN photo END FROM presses WHERE id = ? "
+                    "ON CONFLICT(press_id) DO UPDATE SET created = excluded.created, verdict = excluded.verdict, "
+                    "garment = excluded.garment, families = excluded.families, pattern = excluded.pattern, "
+                    "photo = excluded.photo, exported = NULL",
+                    (time.time(), verdict, garment, json.dumps(sorted(set(families), key=FAMILIES.index)), pattern,
+                     verdict, press_id))
+        except sqlite3.Error as e:
+            raise HistoryError(f"cannot write the press history {self.path}: {describe_error(e, self.path.parent)}") from e
+        return next(c for c in self.corrections() if c.press_id == press_id)
+
+    def corrections(self, unexported_wrong: bool = False) -> list[Correction]:
+        """Every correction, oldest first; or only the wrong ones not exported yet."""
+        where = "WHERE verdict = 'wrong' AND exported IS NULL AND photo IS NOT NULL" if unexported_wrong else ""
+        rows = self._read("SELECT id, press_id, created, verdict, garment, families, pattern, said, model_version, "
+                          f"exported FROM corrections {where} ORDER BY id")
+        out = []
+        for r in rows:
+            try:
+                fams = [f for f in json.loads(r[5]) if f in FAMILIES]
+            except (TypeError, ValueError, RecursionError):
+                fams = []
+            out.append(Correction(r[0], r[1], r[2], r[3], r[4], fams, r[6], r[7], r[8], r[9]))
+        return out
+
+    def correction_photo(self, correction_id: int) -> bytes | None:
+        """The photo kept with a wrong answer's correction."""
+        rows = self._read("SELECT photo FROM corrections WHERE id = ?", (correction_id,))
+        return rows[0][0] if rows else None
+
+    def mark_exported(self, ids: list[int]) -> None:
+        """These corrections are in a training folder now: the history may let their photos go."""
+        try:
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.executemany("UPDATE corrections SET exported = ? WHERE id = ?", [(time.time(), i) for i in ids])
+        except sqlite3.Error as e:
+            raise HistoryError(f"cannot write the press history {self.path}: {describe_error(e, self.path.parent)}") from e
+
+
+class History:
+    """The daemon's side: presses saved on a writer thread of their own; saving never raises or delays a press."""
+
+    def __init__(self, folder: Path, keep: int, max_mb: float) -> None:
+        self.path = Path(folder) / FILE_NAME
+        self.keep, self.max_bytes = keep, int(max_mb * 1024 * 1024)
+        self.jobs: queue.Queue = queue.Queue(maxsize=2)
+        self.thread: threading.Thread | None = None
+        self.store: PressStore | None = None
+
+    def save(self, rgb: np.ndarray, result: dict, model_version: str | None = None) -> bool:
+        """Hand a press to the writer thread; False when it is not kept (history off, or the writer is behind)."""
+        if self.keep <= 0:
+            return False
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._work, name="history", daemon=True)
+            self.thread.start()
+        try:
+            self.jobs.put_nowait((rgb, result, model_version))
+        except queue.Full:
+            log.warning("history not saved (the writer is still busy with earlier presses); describing goes on")
+            return False
+        return True
+
+    def _work(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            try:
+                self.write(*job)
+            except Exception:  # the writer thread must outlive anything a single press brings
+                log.exception("history not saved (unexpected error); describing goes on")
+            finally:
+                self.jobs.task_done()
+
+    def write(self, rgb: np.ndarray, result: dict, model_version: str | None) -> int | None:
+        """Encode and store one press now (the writer thread's job); its id, None when it could not be kept."""
+        try:
+            photo = encode_photo(rgb)
+            if self.store is None:
+                self.store = PressStore(self.path, synchronous="NORMAL")
+            pid = self.store.add(photo, result, model_version, self.keep, self.max_bytes)
+        except HistoryError as e:
+            log.warning("history not saved (%s); describing goes on", e)
+            self._set_aside_if_damaged(e)
+            return None
+        log.debug("history: press %d saved", pid)
+        return pid
+
+    def _set_aside_if_damaged(self, e: HistoryError) -> None:
+        """A damaged file is moved aside (kept for a look), so the next press starts a new history."""
+        cause = e.__cause__
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        if getattr(cause, "sqlite_errorname", "") not in DAMAGED:
+            return
+        aside = self.path.with_name(f"{FILE_NAME}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            self.path.rename(aside)
+            for extra in ("-wal", "-shm"):
+                Path(f"{self.path}{extra}").unlink(missing_ok=True)
+            log.error("the press history was damaged; moved aside to %s, a new one is started", aside)
+        except OSError as err:
+            log.error("the damaged press history %s cannot be moved aside: %s", self.path, err.strerror or err)
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until the presses handed over are written (for shutdown and tests)."""
+        deadline = time.monotonic() + timeout
+        while self.jobs.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        """Finish the queued writes and stop the writer."""
+        if self.thread is not None:
+            self.flush()
+            try:
+                self.jobs.put(None, timeout=1)
+                self.thread.join(timeout=5)
+            except queue.Full:
+                pass
+        if self.store is not None:
+            self.store.close()
+            self.store = None

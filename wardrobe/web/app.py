@@ -1,0 +1,75 @@
+"""The app factory: settings in, a Flask app out, with every page's routes and the security checks wired."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import Flask, jsonify, render_template
+from werkzeug.exceptions import HTTPException
+
+from wardrobe.web import auth, presses, security
+from wardrobe.web.password import session_secret
+
+log = logging.getLogger(__name__)
+
+SESSION_HOURS = 8.0
+"""How long a login lasts."""
+
+
+def garment_classes(settings) -> tuple[list[str], str | None]:
+    """The garments a correction may name: the model bundle's classes (its sidecar only; the model is not
+    loaded), else the packaged taxonomy's; and the bundle's "no garment" class."""
+    from wardrobe.bundle import Bundle
+    from wardrobe.errors import ModelError
+    from wardrobe.settings import default_bundle
+    from wardrobe.taxonomy import packaged
+
+    path = default_bundle(settings)
+    try:
+        if path is not None:
+            b = Bundle.load(path, verify=False)
+            return list(b.classes), b.background_class
+    except ModelError as e:
+        log.error("the model bundle's classes cannot be read (%s); the taxonomy's are offered", e)
+    return packaged().classes, None
+
+
+def create_app(settings, session_hours: float = SESSION_HOURS, login_tries: int = 5) -> Flask:
+    """The caretaker's page for the closet whose state is in settings.state_dir."""
+    app = Flask(__name__)
+    classes, background = garment_classes(settings)
+    app.config.update(
+        SECRET_KEY=session_secret(settings.state_dir),
+        STATE_DIR=settings.state_dir,
+        GARMENT_CLASSES=classes,
+        BACKGROUND_CLASS=background,
+        LOGIN_LIMIT=security.RateLimit(login_tries, 60.0),
+        SESSION_COOKIE_NAME="wardrobe_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=session_hours),
+        MAX_CONTENT_LENGTH=64 << 10,  # forms only, for now: nothing larger is ever posted
+    )
+    security.install(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(presses.bp)
+    app.teardown_appcontext(presses.close_store)
+
+    @app.get("/healthz")
+    def healthz():
+        """Alive, and nothing private."""
+        return jsonify(ok=True)
+
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException):
+        """Every error as a short page in plain words (never a traceback)."""
+        return render_template("error.html", code=e.code, title=e.name, message=e.description), e.code
+
+    @app.errorhandler(Exception)
+    def unexpected(e: Exception):
+        log.exception("unexpected error on the caretaker's page")
+        return render_template("error.html", code=500, title="Something went wrong",
+                               message="Something went wrong on the closet; the log says what."), 500
+
+    return app

@@ -1,0 +1,77 @@
+"""Logging in and out: the password form, rate limited per client, and the sessions it opens."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import time
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+
+from wardrobe.web.password import check_password, load_record
+
+bp = Blueprint("auth", __name__)
+
+
+def password_mark(record: dict) -> str:
+    """A mark of the current password kept in the session: setting a new password ends every session."""
+    key = current_app.config["SECRET_KEY"]
+    return hmac.new(key, record["hash"].encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def logged_in() -> bool:
+    """Whether this request carries a live session of the current password."""
+    record = load_record(current_app.config["STATE_DIR"])
+    since = session.get("since")
+    lifetime = current_app.permanent_session_lifetime.total_seconds()
+    return (record is not None and isinstance(since, int | float) and 0 <= time.time() - since < lifetime
+            and hmac.compare_digest(str(session.get("pw", "")), password_mark(record)))
+
+
+def login_required(view):
+    """Send a visitor without a live session to the login form."""
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        if not logged_in():
+            session.pop("since", None)
+            return redirect(url_for("auth.login", next=request.path))
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after logging in: a path on this site only (never //elsewhere or https://elsewhere)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("presses.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """The password form."""
+    error = None
+    if request.method == "POST":
+        wait = current_app.config["LOGIN_LIMIT"].allow(request.remote_addr or "?")
+        if wait:
+            response = current_app.make_response((render_template(
+                "login.html", error=f"Too many tries. Wait {int(wait) + 1} seconds, then try again."), 429))
+            response.headers["Retry-After"] = str(int(wait) + 1)
+            return response
+        record = load_record(current_app.config["STATE_DIR"])
+        if record is None:
+            abort(503, description="No password is set: run `wardrobe web password` on the closet.")
+        if check_password(record, request.form.get("password", "")):
+            session.clear()  # a fresh session and CSRF token at login: nothing from before it carries over
+            session.permanent = True
+            session.update(since=time.time(), pw=password_mark(record))
+            return redirect(safe_next(request.args.get("next")))
+        error = "That password is not right."
+    return render_template("login.html", error=error), 200 if error is None else 403
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    """End the session."""
+    session.clear()
+    return redirect(url_for("auth.login"))

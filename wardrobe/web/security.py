@@ -1,0 +1,82 @@
+"""What every request and response goes through: CSRF tokens, security headers, and the login rate limit."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+import time
+from collections import deque
+
+from flask import Flask, abort, request, session
+
+CSP = ("default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+       "base-uri 'none'")
+"""No scripts at all (the pages work without them), nothing from elsewhere, never inside a frame."""
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def csrf_token() -> str:
+    """This session's CSRF token, made on first use (templates put it in every form)."""
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+def check_csrf() -> None:
+    """Refuse a state-changing request without this session's token: 400 when missing, 403 when wrong."""
+    if request.method not in UNSAFE_METHODS:
+        return
+    sent = request.form.get("csrf_token", "")
+    if not sent:
+        abort(400, description="The form is missing its security token; reload the page and try again.")
+    expected = session.get("csrf")
+    if not expected or not hmac.compare_digest(sent.encode(), str(expected).encode()):
+        abort(403, description="The form's security token is wrong or expired; reload the page and try again.")
+
+
+def add_headers(response):
+    """Security headers on every response; private pages and photos are never cached."""
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.endpoint != "static":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+class RateLimit:
+    """At most `tries` attempts per `window_s` seconds per client address (the login form)."""
+
+    def __init__(self, tries: int = 5, window_s: float = 60.0) -> None:
+        self.tries, self.window_s = tries, window_s
+        self.seen: dict[str, deque] = {}
+        self.lock = threading.Lock()  # waitress serves on several threads
+
+    def allow(self, client: str) -> float:
+        """0 when this attempt may go ahead (and counts it); otherwise seconds until the next one may."""
+        now = time.monotonic()
+        with self.lock:
+            recent = self.seen.setdefault(client, deque())
+            while recent and now - recent[0] >= self.window_s:
+                recent.popleft()
+            if len(recent) >= self.tries:
+                return self.window_s - (now - recent[0])
+            recent.append(now)
+            if len(self.seen) > 10000:  # a flood of addresses must not grow memory without bound
+                for key in [k for k, v in self.seen.items() if not v or now - v[-1] >= self.window_s]:
+                    del self.seen[key]
+            return 0.0
+
+
+def install(app: Flask) -> None:
+    """Wire the CSRF check, the headers and the token helper into an app."""
+    app.before_request(check_csrf)
+    app.after_request(add_headers)
+    app.jinja_env.globals["csrf_token"] = csrf_token
