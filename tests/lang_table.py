@@ -68,7 +68,8 @@ def rows(code: str) -> dict[str, list[tuple[str, str, str]]]:
             ("할아버지", "socks")))]
     out["Problems and aiming"] = [(p, en.text("problems", p), other.text("problems", p)) for p in phrase.PROBLEMS]
     darker = colour("navy blue", lab=(20.0, 10.0, -30.0))
-    pairs = {"darker": ([darker], [NAVY], None), "different": ([colour("red", lab=(45.0, 65.0, 45.0))], [NAVY], None),
+    black, grey_black = colour("black", lab=(8.0, 0.0, 0.0)), colour("black", lab=(24.0, 0.0, 0.0))
+    pairs = {"darker": ([darker], [NAVY], None), "lighter black": ([grey_black], [black], None), "different": ([colour("red", lab=(45.0, 65.0, 45.0))], [NAVY], None),
              "pattern": ([NAVY], [NAVY], ("striped", "solid")), "match": ([NAVY], [NAVY], None),
              "unknown": ([], [NAVY], None), "look": ([NAVY], [NAVY], "look")}
     out["Do these match? (a double press)"] = [(k, *both(compare_said, *v)) for k, v in pairs.items()]

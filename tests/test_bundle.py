@@ -214,3 +214,12 @@ def test_a_manifest_whose_files_are_a_list_is_refused(bundle):
     (bundle / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(ModelError, match="manifest.json is unreadable"):
         Bundle.load(bundle)
+
+
+def test_every_command_names_the_same_accuracy_figure():
+    """doctor, `wardrobe models` and the README said "90%", "89.8%" and "81.9 % / 90.9 %" (issue 24)."""
+    from tests.conftest import ROOT
+
+    figure = Bundle.load(SHIPPED).test_figure()
+    assert figure == "test top-1 81.9 % home / 90.8 % product"
+    assert figure in (ROOT / "README.md").read_text().replace("**", "")

@@ -359,3 +359,27 @@ def test_a_huge_garment_id_is_no_garment(tmp_path):
     assert wardrobe("enrol", str(PHOTOS / "home-shirt.jpg"), "--name", "shirt", "--state-dir", str(state)).returncode == 0
     r = wardrobe("enrolled", "remove", "99999999999999999999999", "--state-dir", str(state))
     assert r.returncode != 0 and "no enrolled garment" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def without(module: str, *args: str) -> subprocess.CompletedProcess:
+    """The command line on a machine where `module` cannot be imported (sys.modules[module] = None)."""
+    code = (f"import sys; sys.modules[{module!r}] = None; sys.argv = ['wardrobe', *{list(args)!r}]; "
+            "from wardrobe.cli import main; sys.exit(main())")
+    env = {**os.environ, "WARDROBE_STATE_DIR": "/nonexistent-state", "GPIOZERO_PIN_FACTORY": "mock"}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          env=env)
+
+
+def test_friction_found_by_a_new_user_is_gone(tmp_path):
+    """Issue 24's friction list, each as a new user met it."""
+    r = without("torch", "train", "--help")  # named `classifier` and a package the registry does not have
+    assert r.returncode == 0 and "evaluate" in r.stdout and "-e '.[train]'" in r.stdout, r.stderr
+    assert "Traceback" not in r.stderr and "wardrobe[train]" not in r.stdout + r.stderr
+    r = without("sounddevice", "describe", str(PHOTOS / "home-pants.jpg"))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--quiet" in r.stderr and "--wav" in r.stderr, r.stderr
+    r = without("gpiozero", "doctor", "--state-dir", str(tmp_path))
+    button = next(line for line in r.stdout.splitlines() if "button:" in line)
+    assert "gpiozero is not installed" in button and "No module named" not in button, button
+    for command in ("models", "push-model", "install-model", "rollback", "enrolled"):
+        assert "--colour-names" not in wardrobe(command, "--help").stdout, command  # describe's options only there
+    assert "--colour-names" in wardrobe("describe", "--help").stdout

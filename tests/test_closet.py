@@ -136,6 +136,24 @@ def test_export_and_import_move_the_closet(tmp_path, pipeline):
         new.import_from(tmp_path / "junk.db")
 
 
+def test_export_never_overwrites_a_file(tmp_path, pipeline):
+    """It wrote over an existing file without a word (issue 24's friction list)."""
+    closet = Closet(tmp_path / "closet.db")
+    enrol(closet, pipeline, "coat", "home-outwear.jpg")
+    kept = tmp_path / "my-notes.db"
+    kept.write_bytes(b"the caretaker's own file")
+    with pytest.raises(ClosetError, match="exists: refusing to overwrite"):
+        closet.export(kept)
+    assert kept.read_bytes() == b"the caretaker's own file"
+    closet.close()
+    r = wardrobe("enrolled", "export", str(kept), "--state-dir", str(tmp_path))  # its closet.db
+    assert r.returncode != 0 and r.stderr.count("\n") == 1 and "refusing to overwrite" in r.stderr, r.stderr
+    assert kept.read_bytes() == b"the caretaker's own file"
+    assert not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
+    Closet(tmp_path / "closet.db").export(tmp_path / "new.db")  # a new name is written as before
+    assert Closet(tmp_path / "new.db").garments()[0].name == "coat"
+
+
 def test_embeddings_are_made_again_when_the_model_changes(tmp_path, pipeline):
     from wardrobe.wiring import embed_thumbnail
 

@@ -273,3 +273,14 @@ def test_a_reload_changes_the_language_and_its_voice(tmp_path):
         d.wait_for(r'described: sentence="남색 바지입니다\."')
     finally:
         assert d.stop() == 0
+
+
+def test_two_blacks_apart_are_never_a_lighter_black():
+    """`match` said "a lighter black than the first" (issue 24's friction list)."""
+    from tests.lang_table import colour, compare_said
+
+    first, now = [colour("black", lab=(8.0, 0.0, 0.0))], [colour("black", lab=(24.0, 0.0, 0.0))]
+    assert compare_said(now, first, None, EN) == "Different: both are black, but this one is lighter."
+    assert compare_said(now, first, None, KO) == "색이 달라요. 둘 다 검정이지만 이 옷이 더 연한 색이에요."
+    navy, darker = [colour("navy blue")], [colour("navy blue", lab=(20.0, 10.0, -30.0))]
+    assert compare_said(darker, navy, None, EN) == "Different: this one is a darker navy blue than the first."

@@ -39,10 +39,14 @@ def test_cli_keygen_sign_and_install(tmp_path):
     assert wardrobe("keygen", str(tmp_path / "ct")).returncode == 0
     bundle = make_version(tmp_path, "cli-signed", sign=False)
     r = wardrobe("sign", str(bundle), "--key", str(tmp_path / "ct.key"))
-    assert r.returncode == 0 and "signed with key" in r.stdout, r.stderr
+    kid = json.loads((bundle / "signature.json").read_text())["key"]
+    assert r.returncode == 0 and f"signed with key ct ({kid})" in r.stdout, r.stderr
     keys = tmp_path / "trusted"
     keys.mkdir()
     (keys / "ct.pub").write_bytes((tmp_path / "ct.pub").read_bytes())
+    # the same key named the same way by the closet's doctor (it named only the file before)
+    r = wardrobe("doctor", "--state-dir", str(tmp_path / "doc"), env={"WARDROBE_TRUSTED_KEYS": str(keys)})
+    assert f"new models must be signed by: ct ({kid})" in r.stdout, r.stdout
     state = tmp_path / "state"
     r = wardrobe("install-model", str(bundle), "--state-dir", str(state), env={"WARDROBE_TRUSTED_KEYS": str(keys)})
     assert r.returncode == 0, r.stderr

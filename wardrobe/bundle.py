@@ -200,6 +200,19 @@ class Bundle:
         """Width of the model's logits: garments, colour families, occasions, patterns."""
         return len(self.classes) + len(self.colour_families) + len(self.occasions) + len(self.patterns)
 
+    def test_figure(self, runtime: str | None = None) -> str | None:
+        """The one accuracy figure every command shows, named: "test top-1 81.9 % home / 90.8 % product" (the
+        classifier on the held-out test split, with its default runtime unless another is named)."""
+        test = self.metrics.get("test", {})
+        scores = test.get(runtime or self.default_runtime) if isinstance(test, dict) else None
+        if not isinstance(scores, dict):
+            return None
+        home, shop = (scores.get(s, {}).get("top1") for s in ("clothing-photos", "product-photos"))
+        if isinstance(home, float) and isinstance(shop, float):
+            return f"test top-1 {100 * home:.1f} % home / {100 * shop:.1f} % product"
+        top1 = scores.get("all", {}).get("top1")
+        return f"test top-1 {100 * top1:.1f} %" if isinstance(top1, float) else None
+
 
 def verify_manifest(path: Path) -> None:
     """Every file listed matches its SHA-256 and no unlisted file is present; ModelError otherwise."""

@@ -98,7 +98,7 @@ class TorchBackend:
 
             from wardrobe.nets import build
         except ImportError as e:
-            raise ModelError("the torch runtime needs torch and safetensors: pip install 'wardrobe[train]'") from e
+            raise ModelError("the torch runtime needs torch and safetensors: in the wardrobe source folder, pip install '.[train]'") from e
         if threads:
             torch.set_num_threads(threads)
         try:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from wardrobe import __version__
-from wardrobe.errors import WardrobeError
+from wardrobe.errors import AudioError, WardrobeError
 from wardrobe.lang import available as available_languages
 from wardrobe.settings import (
     AUDIO_OUTPUTS,
@@ -135,22 +135,22 @@ def build_parser() -> argparse.ArgumentParser:
     ms = sub.add_parser("models", help="list installed model versions (here, or on user@host)")
     ms.add_argument("target", nargs="?", metavar="USER@HOST")
     add_remote(ms)
-    add_common(ms)
+    add_state(ms)
     pm = sub.add_parser("push-model", help="copy a bundle to a closet over SSH, verify, switch, reload, check")
     pm.add_argument("bundle", type=Path)
     pm.add_argument("target", metavar="USER@HOST", help="the closet (or a Host alias of ~/.ssh/config)")
     pm.add_argument("--keep", type=int, default=3, help="installed versions to keep on the closet")
     pm.add_argument("--limit-kbps", type=int, default=0, help="cap the copy's bandwidth (slow links)")
     add_remote(pm)
-    add_common(pm)
+    add_state(pm)
     im = sub.add_parser("install-model", help="verify, install and switch to a model bundle (health-checked)")
     im.add_argument("bundle", type=Path)
     im.add_argument("--keep", type=int, default=3, help="installed versions to keep")
-    add_common(im)
+    add_state(im)
     rb = sub.add_parser("rollback", help="switch back to the previous (or the named) model version")
     rb.add_argument("args", nargs="*", metavar="[USER@HOST] [VERSION]")
     add_remote(rb)
-    add_common(rb)
+    add_state(rb)
 
     mt = sub.add_parser("match", help="do these match? compare a garment with another (as a double press does)")
     mt.add_argument("photos", nargs=2, type=Path, metavar="PHOTO", help="the first garment, then the second")
@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     el.add_argument("action", nargs="?", default="list", choices=("list", "rename", "remove", "export", "import"))
     el.add_argument("args", nargs="*", metavar="ARG", help="rename ID|NAME NEW-NAME; remove ID|NAME; export FILE; "
                                                            "import FILE")
-    add_common(el)
+    add_state(el)
 
     kg = sub.add_parser("keygen", help="make the caretaker's signing key pair: NAME.key (secret) and NAME.pub")
     kg.add_argument("name", type=Path, metavar="NAME", help="path and name of the pair, e.g. ~/wardrobe-signing")
@@ -223,7 +223,11 @@ def cmd_describe(args: argparse.Namespace, settings) -> int:
     speaker = None
     if to_files or not (args.quiet or args.json):
         # With --wav-dir each photo gets its own file sink, set below.
-        player = None if args.wav_dir else wiring.open_player(settings, wav=args.wav)
+        try:
+            player = None if args.wav_dir else wiring.open_player(settings, wav=args.wav)
+        except AudioError as e:  # no sound card here: the other ways to hear or read it still work
+            raise AudioError(f"{e} (or describe without a speaker: --quiet prints the sentence, --wav FILE or "
+                             "--wav-dir DIR writes the speech)") from None
         speaker = Speaker(wiring.load_voice(settings), player)
     wav_names: set[str] = set()
     failures = 0
@@ -369,7 +373,7 @@ def cmd_models(args: argparse.Namespace, settings) -> int:
     if not installed:
         print(f"no models installed in {store.root} (the shipped default is used)")
     for i in installed:
-        acc = f"test top-1 {100 * i.top1:.1f}%" if i.top1 is not None else "no metrics"
+        acc = i.figure or "no metrics"
         print(f"{'*' if i.current else ' '} {i.version}  created {i.created[:19]}  {acc}")
     return 0
 
@@ -496,8 +500,9 @@ def cmd_keys(args: argparse.Namespace) -> int:
             print(f"private key {private} (keep it secret, back it up)\npublic key {public} (copy it into "
                   f"/etc/wardrobe/trusted-keys/ on each closet: install-pi.sh --trust-key {public})")
         else:
-            kid = signing.sign_bundle(args.bundle, args.key.expanduser())
-            print(f"{args.bundle} signed with key {kid}")
+            key = args.key.expanduser()
+            kid = signing.sign_bundle(args.bundle, key)
+            print(f"{args.bundle} signed with key {signing.key_label(key.stem, kid)}")
     except WardrobeError as e:
         print(f"wardrobe: {e}", file=sys.stderr)
         return 2

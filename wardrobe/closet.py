@@ -428,21 +428,26 @@ class Closet:
         return np.stack([garments[i].embedding for i in rows])
 
     def export(self, target: Path) -> int:
-        """Copy the closet to a file (SQLite's online backup: consistent while the appliance runs); a copy
-        that could not be finished is removed."""
+        """Copy the closet to a new file (SQLite's online backup: consistent while the appliance runs). An
+        existing file is never overwritten; a copy that could not be finished leaves nothing behind."""
         target = Path(target)
-        existed = target.exists()
+        if target.exists() or target.is_symlink():
+            raise ClosetError(f"{target} exists: refusing to overwrite it (choose another name)")
+        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
         try:
-            out = sqlite3.connect(target)
+            out = sqlite3.connect(partial)
             try:
                 with out:
                     self.db.backup(out)
             finally:
                 out.close()
-        except sqlite3.Error as e:
-            if not existed:
-                target.unlink(missing_ok=True)
+            os.link(partial, target)  # fails if the name appeared meanwhile: still no overwrite
+        except FileExistsError:
+            raise ClosetError(f"{target} exists: refusing to overwrite it (choose another name)") from None
+        except (sqlite3.Error, OSError) as e:
             raise self.failed(f"cannot write {target}", e, target.resolve().parent) from None
+        finally:
+            partial.unlink(missing_ok=True)
         return len(self.garments())
 
     def import_from(self, source: Path, width: int | None = None) -> int:

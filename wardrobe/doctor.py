@@ -30,12 +30,21 @@ def check_camera(settings) -> str:
     return f"{c.kind} camera gives {rgb.shape[1]}x{rgb.shape[0]} photos, median brightness {luma:.0f}/255{note}"
 
 
+def gpiozero_part(name: str):
+    """A gpiozero class, or a plain sentence saying what to install."""
+    try:
+        import gpiozero
+    except ImportError as e:
+        raise WardrobeError("gpiozero is not installed: in the wardrobe source folder, pip install '.[pi]' (on the Pi, install-pi.sh does "
+                            "it, with python3-lgpio)") from e
+    return getattr(gpiozero, name)
+
+
 def check_button(settings) -> str:
     """Claim the button's GPIO pin and read it."""
     import warnings
 
-    from gpiozero import Button
-
+    Button = gpiozero_part("Button")
     b = settings.button
     try:
         with warnings.catch_warnings():
@@ -58,6 +67,7 @@ def check_light(settings) -> str:
         return "no capture light configured (camera.light_pin = 0): photos use the room's light"
     from wardrobe.light import CaptureLight
 
+    gpiozero_part("PWMLED")
     try:
         light = CaptureLight(c.light_pin, c.light_brightness, 0.0)
     except Exception as e:
@@ -96,8 +106,8 @@ def check_model(settings) -> str:
     t = time.perf_counter()
     pred = clf.predict(read_image(SAMPLE))
     ms = (time.perf_counter() - t) * 1000
-    top1 = clf.bundle.metrics.get("test", {}).get(clf.runtime, {}).get("all", {}).get("top1")
-    acc = f", test accuracy {100 * top1:.0f}%" if top1 else ""
+    figure = clf.bundle.test_figure(clf.runtime)
+    acc = f", {figure}" if figure else ""
     if not clf.agrees_here:
         raise WardrobeError(f"model {clf.bundle.version} at {path}: on this processor it {clf.self_check}")
     precision = f" {clf.bundle.meta['onnx_precision']}" if clf.runtime == "onnx" and "onnx_precision" in clf.bundle.meta else ""
@@ -126,7 +136,7 @@ def check_voice(settings) -> str:
 
 def check_updates(settings) -> str:
     """Whose signed models this closet accepts."""
-    from wardrobe.signing import Trust
+    from wardrobe.signing import Trust, key_label
 
     m = settings.model
     keys = Trust(m.trusted_keys).keys()
@@ -135,7 +145,7 @@ def check_updates(settings) -> str:
     if not keys:
         raise WardrobeError(f"no trusted signing keys in {m.trusted_keys}: every new model will be refused "
                             "(add the caretaker's key: install-pi.sh --trust-key NAME.pub)")
-    return f"new models must be signed by: {', '.join(sorted(f.stem for f, _ in keys.values()))}"
+    return f"new models must be signed by: {', '.join(sorted(key_label(f.stem, kid) for kid, (f, _) in keys.items()))}"
 
 
 CHECKS = [("camera", check_camera), ("button", check_button), ("light", check_light), ("audio", check_audio), ("model", check_model),

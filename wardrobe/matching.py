@@ -17,6 +17,8 @@ from wardrobe.lang import Language, english
 SAME_COLOUR_DELTA_E = 8.0
 """Largest CIEDE2000 difference between two main colours still called the same colour (chosen on validation
 sock pairs of the same and of different shop colours: docs/closet.md)."""
+NO_SHADES = ("black", "white")
+"""Families with no lighter or darker shade of the same word: "both are black, but this one is lighter"."""
 SAME_LOOK = 0.72
 """Embedding similarity below which two garments of the same colour are said to look different (95 % of
 validation same-garment pairs are above it)."""
@@ -53,7 +55,8 @@ def compare(now, before, same_colour: float = SAME_COLOUR_DELTA_E, same_look: fl
     if de > same_colour:
         if a.name == b.name:  # one colour word, clearly different shades
             shade = lang.text("compare", "darker" if a.lab[0] < b.lab[0] else "lighter")
-            return Verdict("different colour", lang.render("compare", "shade", shade=shade, colour=this), de, sim)
+            form = "shade_neutral" if a.family in NO_SHADES else "shade"
+            return Verdict("different colour", lang.render("compare", form, shade=shade, colour=this), de, sim)
         return Verdict("different colour", lang.render("compare", "different", now=this, before=first), de, sim)
     if now.pattern and before.pattern and now.pattern != before.pattern:
         return Verdict("different look", lang.text("compare", "pattern"), de, sim)

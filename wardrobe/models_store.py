@@ -38,6 +38,8 @@ class Installed:
     created: str
     current: bool
     top1: float | None
+    figure: str | None = None
+    """Bundle.test_figure: the named accuracy figure every command shows."""
 
 
 def _fsync_dir(path: Path) -> None:
@@ -145,7 +147,7 @@ class ModelStore:
                 except ModelError:
                     continue
                 top1 = b.metrics.get("test", {}).get(b.default_runtime, {}).get("all", {}).get("top1")
-                out.append(Installed(p.name, p, b.created, p.name == cur, top1))
+                out.append(Installed(p.name, p, b.created, p.name == cur, top1, b.test_figure()))
         return sorted(out, key=lambda i: i.created)
 
     def _newest(self) -> tuple[str, datetime] | None:

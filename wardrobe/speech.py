@@ -99,7 +99,7 @@ class CoquiVoice:
         try:
             from TTS.utils.synthesizer import Synthesizer
         except ImportError as e:
-            raise SpeechError("Coqui TTS is not installed: pip install 'wardrobe[coqui]'") from e
+            raise SpeechError("Coqui TTS is not installed: in the wardrobe source folder, pip install '.[coqui]'") from e
         model_dir = Path(model_dir)
         ckpt = next(iter(sorted(model_dir.glob("*.pth"))), None)
         config = model_dir / "config.json"

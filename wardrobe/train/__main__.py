@@ -28,6 +28,26 @@ PRESET_COMMANDS = {
     "experts": "published.experts",
 }
 
+TRAIN_INSTALL = ("pip install torch==2.14.1 torchvision==0.29.1 -e '.[train]' (on aarch64: torch==2.9.1 "
+                 "torchvision==0.24.1)")
+"""How the train extra is installed: from the source folder (wardrobe is not on the package registry)."""
+USAGE = f"""usage: wardrobe train COMMAND [--help] ...
+
+The companion training script. Commands (each has its own --help once the train extra is installed):
+  classifier      train a garment classifier (the default command)
+  export          write a model bundle from a training run
+  rebuild         choose the shipped ONNX precision again from a bundle's own fp32 weights
+  evaluate        score a bundle through the same describe path a user hears
+  colours         fit and score the colour-family model
+  patterns        add a pattern head to a bundle
+  see-better      white balance, capture light, aiming and the closet setting
+  closet          how well enrolled garments are recognised
+  match           "do these match?" on held-out sock pairs
+  segmentation    background removal methods
+  fashion-mnist, attributes, vae-oversample, vae-home, experts: the published-method studies
+
+Install the train extra in the wardrobe source folder: {TRAIN_INSTALL}"""
+
 DATA_PARALLEL = {"classifier", "fashion-mnist", "attributes"}
 """Presets that train one network and so run data-parallel under torchrun. The others either train
 no network (colours, segmentation, export), spread their own networks over processes (experts), or
@@ -39,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     """Dispatch to a training preset; the classifier is the default."""
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    command = argv.pop(0) if argv and argv[0] in PRESET_COMMANDS else "classifier"
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)  # needs no torch: the list of commands, each one's own --help needs the train extra
+        return 0
+    command = argv.pop(0) if argv[0] in PRESET_COMMANDS else "classifier"
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and command not in DATA_PARALLEL:
         hint = " (it spreads its networks over processes itself: --workers)" if command == "experts" else ""
         raise SystemExit(f"`{command}` does not run under torchrun{hint}; run it as one process. "
@@ -47,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         module = importlib.import_module(f"wardrobe.train.{PRESET_COMMANDS[command]}")
     except ImportError as e:
-        raise SystemExit(f"wardrobe train {command} needs the train extra ({e.name} is missing): "
-                         "pip install 'wardrobe[train]'") from None
+        raise SystemExit(f"wardrobe train {command} needs the train extra ({e.name} is missing): in the wardrobe "
+                         f"source folder, {TRAIN_INSTALL}") from None
     try:
         module.main(module.get_args_parser().parse_args(argv))
     except WardrobeError as e:

@@ -25,7 +25,7 @@ def serve(settings, address: str | None = None) -> int:
 
         from wardrobe.web.app import create_app
     except ImportError as e:
-        raise WardrobeError(f"the caretaker's page needs {e.name}: pip install 'wardrobe[web]'") from None
+        raise WardrobeError(f"the caretaker's page needs {e.name}: in the wardrobe source folder, pip install '.[web]'") from None
     app = create_app(settings)
     log.info("the caretaker's page is on http://%s:%d/", host if host not in ("0.0.0.0", "::") else "<this closet>",
              port)
