@@ -319,3 +319,44 @@ def test_a_name_belongs_to_one_garment(tmp_path):
     r = wardrobe("enrolled", "remove", "old red coat", "--state-dir", state)
     assert r.returncode == 0 and "id 1, id 2" in r.stdout
     assert [g.name for g in closet.garments()] == ["grey trousers"]
+
+
+def test_a_reviewed_photo_names_only_photos_very_close_to_it(pipeline):
+    """wardrobe.corrections.Examples in the pipeline: the same photo (a new view) takes the reviewed garment,
+    said plainly; another garment is left as the model named it."""
+    from wardrobe.corrections import EXAMPLE_MIN_SIMILARITY, Examples
+
+    jeans = pipeline.describe(rgb_of("product-jeans-blue.jpg"))
+    shirt = pipeline.describe(rgb_of("product-shirts-white.jpg"))
+    pipeline.examples = Examples([jeans.embedding], ["skirt"], EXAMPLE_MIN_SIMILARITY)
+    try:
+        again = pipeline.describe(another_view(rgb_of("product-jeans-blue.jpg")))
+        other = pipeline.describe(rgb_of("product-shirts-white.jpg"))
+    finally:
+        pipeline.examples = None
+    assert again.garment == "skirt" and again.garment_confidence >= 0.85 and again.sentence.startswith("A navy blue skirt")
+    assert again.to_json()["example"]["garment"] == "skirt"
+    assert again.to_json()["example"]["similarity"] >= EXAMPLE_MIN_SIMILARITY
+    assert other.garment == shirt.garment and other.example is None and other.to_json()["example"] is None
+
+
+def test_the_household_simulation_counts_what_reviews_fix_and_break():
+    """wardrobe train household's arithmetic on made-up embeddings: a corrected garment seen again is fixed, an
+    unrelated photo is left alone, one too close to another garment's example is broken and counted."""
+    from wardrobe.train.household import simulate
+
+    e = np.eye(4, dtype=np.float32)
+    photos = [{"truth": "skirt", "said": "trousers", "embedding": e[0], "again": {"said": "trousers", "embedding": e[0]}},
+              {"truth": "shirt", "said": "shirt", "embedding": e[1], "again": {"said": "shirt", "embedding": e[1]}},
+              {"truth": "dress", "said": "dress", "embedding": e[2], "again": {"said": "dress", "embedding": e[2]}},
+              {"truth": "top", "said": "top", "embedding": (e[0] + 0.1 * e[3]) / np.linalg.norm(e[0] + 0.1 * e[3]),
+               "again": {"said": "top", "embedding": e[3]}}]
+    found = None
+    for seed in range(50):  # a permutation that reviews the skirt and the shirt, and leaves the dress and the top
+        r = simulate({"one": photos}, 0.5, [0.9], seed)["by_threshold"]["0.9"]
+        if r["again"]["n"] == 1 and r["others"]["n"] == 2 and r["others"]["used"] == 1:
+            found = r
+            break
+    assert found is not None
+    assert found["again"]["before"] == 0 and found["again"]["after"] == 1 and found["again"]["fixed"] == 1
+    assert found["others"]["broken"] == 1 and found["others"]["after"] == 1  # the top, too close to the skirt

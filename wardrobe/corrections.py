@@ -86,3 +86,75 @@ def export(store: PressStore, folder: Path, taxonomy: Taxonomy | None = None) ->
         raise WardrobeError(f"cannot write {folder}: {e.strerror or e}; nothing was marked exported") from None
     store.mark_exported(done + left_out)  # those left out were reported: they must not wait for ever
     return Exported(len(done), skipped)
+
+
+@dataclass(frozen=True)
+class Example:
+    """The reviewed photo nearest a new one: its garment, and how alike the two are (cosine of embeddings)."""
+
+    garment: str
+    similarity: float
+
+
+EXAMPLE_MIN_SIMILARITY = 0.70
+"""Chosen by `wardrobe train household` on validation senders: the lowest similarity at which none of a
+household's unreviewed photos was made wrong (docs/closet.md, runs/household.json)."""
+MAX_EXAMPLES = 500
+"""The most recent reviews kept as examples (each costs one embedding at start, about 10 ms)."""
+
+
+class Examples:
+    """Photos the caretaker reviewed on the page (marked right, or corrected), kept as labelled examples: a new
+    photo very close to one of them (cosine similarity at least `threshold`) is that garment. The immediate
+    effect of a correction, before any retraining; `wardrobe train household` measures it and chooses the
+    threshold on held-out senders."""
+
+    def __init__(self, embeddings: list, garments: list[str], threshold: float) -> None:
+        import numpy as np
+
+        rows = [np.asarray(e, np.float32).reshape(-1) for e in embeddings]
+        rows = [r / n for r in rows if (n := float(np.linalg.norm(r))) > 0 and np.isfinite(n)]
+        self.matrix = np.stack(rows) if rows else np.zeros((0, 0), np.float32)
+        self.garments, self.threshold = list(garments)[: len(rows)], threshold
+
+    def __len__(self) -> int:
+        return len(self.garments)
+
+    def nearest(self, embedding) -> Example | None:
+        """The nearest example at or above the threshold, or None."""
+        import numpy as np
+
+        if not len(self) or embedding is None:
+            return None
+        e = np.asarray(embedding, np.float32).reshape(-1)
+        if e.shape[0] != self.matrix.shape[1] or not np.isfinite(e).all() or not np.linalg.norm(e):
+            return None
+        sims = self.matrix @ (e / np.linalg.norm(e))
+        best = int(sims.argmax())
+        return Example(self.garments[best], float(sims[best])) if sims[best] >= self.threshold else None
+
+
+def reviews_key(store: PressStore) -> tuple:
+    """Changes whenever a review is added, changed or removed: the daemon rebuilds its examples then."""
+    return tuple(store._read("SELECT count(*), max(created), max(id) FROM corrections")[0])
+
+
+def reviewed_examples(store: PressStore, embed, threshold: float = EXAMPLE_MIN_SIMILARITY) -> Examples:
+    """The history's reviewed photos as labelled examples: each wrong answer's right garment (its photo is kept
+    with the correction) and each answer marked right while its press is still kept. `embed(jpeg)` is the
+    classifier's embedding; a photo it cannot read is left out."""
+    embeddings, garments = [], []
+    for c in store.corrections()[-MAX_EXAMPLES:]:
+        if not c.garment or c.garment == "no garment":
+            continue
+        jpeg = store.correction_photo(c.id) if c.verdict == "wrong" else store.photo(c.press_id)
+        if not jpeg:
+            continue
+        try:
+            embedding = embed(jpeg)
+        except WardrobeError:
+            continue
+        if embedding is not None:
+            embeddings.append(embedding)
+            garments.append(c.garment)
+    return Examples(embeddings, garments, threshold)

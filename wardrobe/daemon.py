@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -95,6 +96,9 @@ class Daemon:
         self.camera = None
         self.camera_backoff = Backoff(60.0)
         self.camera_was_lost = False
+        self.reviews = None
+        """The press history, read for the caretaker's reviews (wardrobe.corrections.reviewed_examples)."""
+        self.reviews_seen: tuple | None = None
         self.button = None
         self.light = None
         self.last = None
@@ -136,6 +140,30 @@ class Daemon:
         sd_notify("READY=1")
         log.info("ready in %.1f s (voice %s, model %s, camera %s)", time.perf_counter() - t0, self.speaker.voice.name,
                  self.pipeline.model_version or "none", self.settings.camera.kind if self.camera else "missing")
+
+    def refresh_examples(self) -> None:
+        """Keep the caretaker's reviews (right, or corrected) as labelled examples for the pipeline, rebuilt when
+        the reviews change. A missing or unreadable history means no examples, never a failed press."""
+        from wardrobe import wiring
+        from wardrobe.corrections import reviewed_examples, reviews_key
+        from wardrobe.history import FILE_NAME, HistoryError, PressStore
+
+        classifier = self.pipeline.classifier
+        if classifier is None:
+            return
+        try:
+            if self.reviews is None:
+                self.reviews = PressStore(self.settings.state_dir / FILE_NAME, create=False)
+            key = (reviews_key(self.reviews), self.pipeline.model_version)
+            if key == self.reviews_seen and self.pipeline.examples is not None:
+                return
+            examples = reviewed_examples(self.reviews, lambda jpeg: wiring.embed_thumbnail(classifier, jpeg))
+        except (HistoryError, sqlite3.Error) as e:
+            if self.reviews is not None:
+                log.debug("reviews not read (%s)", e)
+            return
+        self.pipeline.examples, self.reviews_seen = examples, key
+        log.info("reviewed photos kept as examples: %d", len(examples))
 
     def words(self, key: str) -> str:
         """One of the daemon's messages in the configured language ("ready" -> "Ready.")."""
@@ -213,6 +241,8 @@ class Daemon:
             if self.camera is None and self.camera_backoff.due():
                 self.open_camera()
             event = self.events.get(timeout=tick)
+            if event is None:
+                self.refresh_examples()  # between presses: a review on the page counts from the next press
             if event is None or self.stopping.is_set():
                 continue
             self.handle(event)
@@ -429,6 +459,7 @@ class Daemon:
             log.error("the new model could not be loaded (%s); keeping model %s", pipeline.model_problem,
                       old_pipeline.model_version)
             pipeline.keep_model_of(old_pipeline)
+        pipeline.examples, self.reviews_seen = old_pipeline.examples, None  # rebuilt at the next quiet moment
         self.pipeline = pipeline
         if new.camera != old_settings.camera:
             if self.camera is not None:
@@ -460,6 +491,8 @@ class Daemon:
         """Release devices."""
         sd_notify("STOPPING=1")
         self.history.close()
+        if self.reviews is not None:
+            self.reviews.close()
         if self.camera is not None:
             self.camera.close()
         if self.button is not None:

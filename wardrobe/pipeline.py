@@ -51,6 +51,8 @@ class Description:
     """The classifier's colour head, most likely family first (empty without one); not in the JSON."""
     lang: Language = field(default_factory=english, repr=False, compare=False)
     """The language the sentence is in (the JSON's codes stay English)."""
+    example: object | None = None
+    """The caretaker's reviewed photo this one is very close to (garment, similarity), which named it; or None."""
 
     def to_json(self) -> dict:
         """The describe --json object."""
@@ -67,6 +69,8 @@ class Description:
             "white_balance": self.white_balance,
             "pattern": self.pattern,
             "enrolled": self.enrolled.to_json() if self.enrolled else None,
+            "example": ({"garment": self.example.garment, "similarity": round(self.example.similarity, 4)}
+                        if self.example else None),
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
 
@@ -74,6 +78,12 @@ class Description:
         """The long-press version: second colour, alternatives, confidence, a confident occasion."""
         return phrase.sentence(self.alternatives, self.colours, self.problems, detail=True, occasion=self.occasion,
                                pattern=self.pattern, lang=self.lang)
+
+
+def with_example(alternatives: list[phrase.Alternative], garment: str) -> list[phrase.Alternative]:
+    """The reviewed garment first, said plainly (at least phrase.SURE), the model's others after it."""
+    mine = next((a.confidence for a in alternatives if a.garment == garment), 0.0)
+    return [phrase.Alternative(garment, max(mine, phrase.SURE)), *(a for a in alternatives if a.garment != garment)]
 
 
 NO_GARMENT_MIN = 0.5
@@ -109,6 +119,9 @@ class Pipeline:
         self.classifier = classifier
         self.lang = lang or english()
         """The language sentences are said in."""
+        self.examples = None
+        """Photos the caretaker reviewed on the page (wardrobe.corrections.Examples): a photo very close to one is
+        that garment. None: no reviews."""
         self.white = white or WhiteBalance("off")
         """How each photo's light is corrected before anything else looks at it."""
         self.aiming = aiming
@@ -201,6 +214,11 @@ class Pipeline:
         if "too-dark" not in problems and "no-garment" not in problems:
             colours = self.colours(rgb, alpha, alternatives[0].garment if alternatives else None, families)
         t["colour"] = (time.perf_counter() - t0) * 1000
+        example = None
+        if self.examples is not None and alternatives and embedding is not None:
+            example = self.examples.nearest(embedding)
+            if example is not None:  # the caretaker said on the page what this very garment is
+                alternatives = with_example(alternatives, example.garment)
         if alternatives and alternatives[0].confidence < phrase.PROBABLY:
             problems.append("low-confidence")
         if any(p in problems for p in phrase.BLOCKING):
@@ -227,7 +245,8 @@ class Pipeline:
                            garment_confidence=top.confidence if top else None, alternatives=alternatives,
                            colours=colours, sentence=" ".join(clauses), clauses=clauses, problems=problems,
                            timings_ms=t, occasion=occasion, white_balance=white, pattern=pattern,
-                           embedding=embedding, enrolled=enrolled, colour_families=families, lang=self.lang)
+                           embedding=embedding, enrolled=enrolled, colour_families=families, lang=self.lang,
+                           example=example)
 
     def classify_with_cutout(self, rgb: np.ndarray, alpha: np.ndarray):
         """The classifier's prediction for the photo, and the prediction its pattern is read from: the garment

@@ -20,6 +20,7 @@ PRESET_COMMANDS = {
     "patterns": "patterns",
     "closet": "closet_eval",
     "match": "match_eval",
+    "household": "household",
     "segmentation": "segmentation",
     "fashion-mnist": "published.fashion_mnist",
     "attributes": "published.attributes",
@@ -43,6 +44,7 @@ The companion training script. Commands (each has its own --help once the train 
   see-better      white balance, capture light, aiming and the closet setting
   closet          how well enrolled garments are recognised
   match           "do these match?" on held-out sock pairs
+  household       a household's corrections on the page, kept as examples: accuracy before and after
   segmentation    background removal methods
   fashion-mnist, attributes, vae-oversample, vae-home, experts: the published-method studies
 
