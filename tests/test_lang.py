@@ -13,7 +13,6 @@ import pytest
 from tests.conftest import ROOT
 from tests.data import make_en_golden as golden
 from wardrobe import lang, matching, phrase
-from wardrobe.colours import Colour
 from wardrobe.lang import particle
 from wardrobe.phrase import Alternative
 

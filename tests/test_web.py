@@ -464,3 +464,14 @@ def test_a_correction_on_the_page_names_the_same_garment_at_the_next_press(tmp_p
     finally:
         assert d.stop() == 0
     assert second["garment"] == "skirt" and second["sentence"] == "A navy blue skirt.", second
+
+
+def test_the_bench_measures_the_pages_memory(tmp_path):
+    """`wardrobe bench --web` starts the real page and reads its resident memory (the figure is in the README;
+    no speed or size is asserted here)."""
+    from tests.test_cli import wardrobe
+
+    r = wardrobe("bench", "--web", "--out", str(tmp_path / "web.json"))
+    assert r.returncode == 0, r.stderr
+    result = json.loads((tmp_path / "web.json").read_text())
+    assert set(result) == {"idle_rss_mb", "rss_after_serving_mb"} and all(v > 5 for v in result.values())

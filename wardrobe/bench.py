@@ -181,10 +181,67 @@ def print_table(results: dict) -> None:
         print(f"  {k:36s} {v if isinstance(v, str) else f'{v:9.2f}'}")
 
 
+def rss_of(pid: int) -> float:
+    """Resident memory of a process, MB (Linux)."""
+    import re
+
+    return int(re.search(r"VmRSS:\s+(\d+)", open(f"/proc/{pid}/status").read()).group(1)) / 1024
+
+
+def run_web_bench(args) -> int:
+    """Idle memory of the caretaker's page (the real server, a fresh state folder), before and after it has
+    served its pages; the medians of three readings each."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory() as state:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        base = [sys.executable, "-m", "wardrobe", "web"]
+        subprocess.run([*base, "password", "--state-dir", state], input="bench-password\n", text=True, env=env,
+                       capture_output=True, check=True)
+        proc = subprocess.Popen([*base, "--address", f"127.0.0.1:{port}", "--state-dir", state], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    urllib.request.urlopen(f"{url}/healthz", timeout=2).read()
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise WardrobeError("the page did not start: run `wardrobe web` to see why") from None
+                    time.sleep(0.2)
+            time.sleep(1)
+            idle = statistics.median(rss_of(proc.pid) for _ in range(3) if time.sleep(0.3) is None)
+            for _ in range(max(20, args.repeat * 10)):
+                for path in ("/healthz", "/login"):
+                    urllib.request.urlopen(url + path, timeout=10).read()
+            time.sleep(1)
+            served = statistics.median(rss_of(proc.pid) for _ in range(3) if time.sleep(0.3) is None)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    result = {"idle_rss_mb": idle, "rss_after_serving_mb": served}
+    print("the caretaker's page (wardrobe web), resident memory (medians of 3)")
+    for k, v in result.items():
+        print(f"  {k:30s} {v:9.1f}")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2))
+    return 0
+
+
 def run_daemon_bench(args) -> int:
     """Cold start, idle memory and press-to-first-audio of the real daemon (folder camera, no speaker)."""
     import os
-    import re
     import signal
     import subprocess
     import sys
@@ -210,7 +267,7 @@ def run_daemon_bench(args) -> int:
                 raise WardrobeError("the daemon did not start: run `wardrobe run` with the same flags to see why")
             cold_s = time.perf_counter() - t0
             time.sleep(2)
-            rss_mb = int(re.search(r"VmRSS:\s+(\d+)", open(f"/proc/{proc.pid}/status").read()).group(1)) / 1024
+            rss_mb = rss_of(proc.pid)
             timings: dict[str, list[float]] = {}
             for _ in range(presses):
                 time.sleep(1.0)  # a press while the last one finishes is dropped by design
@@ -220,10 +277,12 @@ def run_daemon_bench(args) -> int:
                         for k, v in json.loads(line.split("timings_ms=", 1)[1]).items():
                             timings.setdefault(k, []).append(v)
                         break
+            time.sleep(2)
+            after_mb = rss_of(proc.pid)  # idle again: the presses must not leave the daemon bigger and bigger
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
-    result = {"presses": presses, "cold_start_s": cold_s, "idle_rss_mb": rss_mb,
+    result = {"presses": presses, "cold_start_s": cold_s, "idle_rss_mb": rss_mb, "idle_rss_after_presses_mb": after_mb,
               **{f"{k}_ms": statistics.median(v) for k, v in timings.items()}}
     print(f"daemon, {presses} presses on {len(list(folder.glob('*.jpg')))} sample photos (medians)")
     for k, v in result.items():

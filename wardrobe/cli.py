@@ -127,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", type=Path, help="also write the results as JSON here")
     b.add_argument("--daemon", action="store_true", help="measure the running appliance: cold start, idle memory, "
                                                            "press to first audio")
+    b.add_argument("--web", action="store_true", help="measure the caretaker's page: idle memory, before and after "
+                                                        "serving pages")
     add_common(b)
 
     add_devices(sub.add_parser("run", help="the appliance: wait for the button, describe, speak (systemd runs this)"))
@@ -549,8 +551,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "corrections":
             return cmd_corrections(args, settings)
         if args.command == "bench":
-            from wardrobe.bench import run_bench, run_daemon_bench
+            from wardrobe.bench import run_bench, run_daemon_bench, run_web_bench
 
+            if args.web:
+                return run_web_bench(args)
             return run_daemon_bench(args) if args.daemon else run_bench(args, settings)
     except WardrobeError as e:
         print(f"wardrobe: {e}", file=sys.stderr)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 
 from wardrobe.errors import ConfigError
@@ -128,7 +128,7 @@ class Language:
         return {*self.data["grammar"].get("garment_words", ()), *self.data["garments"].values()}
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(code: str = DEFAULT) -> Language:
     """The packaged language file for a code ("en", "ko"); ConfigError naming the choices otherwise."""
     if code not in available():

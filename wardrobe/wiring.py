@@ -20,9 +20,9 @@ def build_pipeline(settings: Settings, closet: bool = True):
     from wardrobe.classify import load_classifier
     from wardrobe.colours import ColourNamer
     from wardrobe.images import read_image
+    from wardrobe.lang import load as load_language
     from wardrobe.models_store import bundle_to_load
     from wardrobe.pipeline import Pipeline
-    from wardrobe.lang import load as load_language
     from wardrobe.whitebalance import WhiteBalance, WhiteCard
 
     path, refused = bundle_to_load(settings)

@@ -1,14 +1,16 @@
 """Wrote tests/data/en-golden.json.gz: every English sentence the phrase and matching code produced before the
 language files (issue 25), over a grid of garments, colours, patterns, confidences, details and problems.
-Run once, at commit 15b3942 (before the words moved to wardrobe/data/lang/); kept as the record of how."""
-import gzip, json, sys
+Run once, as `python -m tests.data.make_en_golden`, at commit 15b3942 (before the words moved to
+wardrobe/data/lang/); kept as the record of how. tests/test_lang.py imports its grid."""
+import gzip
+import json
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-from wardrobe import phrase, matching
+from wardrobe import matching, phrase
 from wardrobe.colours import Colour
 from wardrobe.phrase import Alternative
+
+ROOT = Path(__file__).resolve().parents[2]
 
 CLASSES = json.load(open(ROOT / "models/default/bundle.json"))["classes"]
 navy = Colour("navy blue", "navy", "blue", (0, 0, 128), 0.7, (20.0, 30.0, -50.0))
@@ -34,7 +36,8 @@ class D:
 
 def compare_pairs():
     import numpy as np
-    e1 = np.array([1.0, 0.0]); e2 = np.array([0.0, 1.0])
+    e1 = np.array([1.0, 0.0])
+    e2 = np.array([0.0, 1.0])
     light_navy = Colour("navy blue", "navy", "blue", (0, 0, 160), 0.7, (35.0, 30.0, -50.0))
     red = Colour("red", "red", "red", (200, 0, 0), 0.8, (45.0, 65.0, 45.0))
     pairs = {"unknown": (D([]), D([navy])), "darker": (D([navy]), D([light_navy])), "lighter": (D([light_navy]), D([navy])),
@@ -67,7 +70,7 @@ def main():
              for g in (None, "coat or jacket", "socks", "shirt")]
     pairs = compare_pairs()
     compare = {k: matching.compare(a, b).sentence for k, (a, b) in pairs.items()}
-    from wardrobe import daemon, button
+    from wardrobe import button, daemon
     said = {k: getattr(daemon, k) for k in dir(daemon) if k.startswith("SAY_")}
     out = {"phrases": rows, "yours": yours, "compare": compare, "daemon": said, "gestures": list(button.GESTURES),
            "problems": phrase.PROBLEM_WORDS}
