@@ -83,6 +83,8 @@ def browser():
     """Debian's chromium (Playwright never downloads one here: it cannot)."""
     from playwright.sync_api import sync_playwright
 
+    assert Path(CHROMIUM).is_file(), "apt-get install chromium (.ci/run does)"
+    assert AXE.is_file(), "npm ci --prefix tests/web-tools (.ci/run does)"
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         yield b
@@ -355,7 +357,10 @@ def test_every_page_passes_axe_fits_the_width_and_is_photographed(server, browse
     page.goto(pages["presses-wrong"])
     page.locator("#garment").select_option("shirt")
     page.get_by_role("button", name="Save the correction").click()  # no colour chosen: the form says so
-    assert page.get_by_role("alert").inner_text() == "Choose at least one colour."
+    alert = page.get_by_role("alert")
+    assert alert.inner_text() == "Choose at least one colour." and page.title().startswith("Error: ")
+    box = alert.bounding_box()
+    assert box["y"] + box["height"] <= height, "the form's error is below the first screen"
     check("presses-wrong-error")
     page.goto(f"{base}/no-such-page")
     check("error")
