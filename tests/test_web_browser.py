@@ -38,13 +38,10 @@ AXE_RULES = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a
 the enhanced contrast matters to a user or caretaker who sees poorly."""
 
 
-@pytest.fixture
-def server(tmp_path, described):  # noqa: F811
-    """`wardrobe web` serving a closet with three real presses, its password set through the command line. One
-    per test: the login limit (five tries a minute from one address) counts every test's logins from 127.0.0.1."""
+def fill_state(state: Path, described) -> Path:  # noqa: F811
+    """A closet's state folder: the shipped model's real answers to three sample photos in its history, and the
+    caretaker's password set as the README says (`wardrobe web password`, reading standard input)."""
     answers, version = described
-    tmp = tmp_path
-    state = tmp / "state"
     store = PressStore(state / "history.db")
     for _name, rgb, result in answers:
         store.add(encode_photo(rgb), result, version, 20, 50 << 20)
@@ -52,6 +49,15 @@ def server(tmp_path, described):  # noqa: F811
     r = subprocess.run([sys.executable, "-m", "wardrobe", "web", "password", "--state-dir", str(state)],
                        input=PASSWORD + "\n", capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 0, r.stderr
+    return state
+
+
+@pytest.fixture
+def server(tmp_path, described):  # noqa: F811
+    """`wardrobe web` serving a closet with three real presses, its password set through the command line. One
+    per test: the login limit (five tries a minute from one address) counts every test's logins from 127.0.0.1."""
+    tmp = tmp_path
+    state = fill_state(tmp / "state", described)
     port = free_port()
     config = tmp / "config.toml"
     config.write_text(f'state_dir = "{state}"\n[web]\naddress = "127.0.0.1:{port}"\n')
@@ -192,7 +198,7 @@ def test_the_keyboard_alone_marks_a_press_right_and_corrects_another(server, bro
     ids = [int(x.split("-")[1]) for x in page.locator("ol.presses > li").evaluate_all("ls => ls.map(l => l.id)")]
     first, second = ids[0], ids[1]
 
-    f = tab_to(page, lambda f: f["press"] == f"press-{first}" and f["text"] == "Right")
+    tab_to(page, lambda f: f["press"] == f"press-{first}" and f["text"] == "Right")
     page.keyboard.press("Enter")
     page.wait_for_url(f"{base}/#press-{first}")
     assert latest_correction(state, first).verdict == "right"
@@ -202,7 +208,7 @@ def test_the_keyboard_alone_marks_a_press_right_and_corrects_another(server, bro
     tab_to(page, lambda f: f["press"] == f"press-{second}" and f["text"] == "Wrong…")
     page.keyboard.press("Enter")
     page.wait_for_url(f"{base}/presses/{second}/wrong")
-    f = tab_to(page, lambda f: f["id"] == "garment")
+    tab_to(page, lambda f: f["id"] == "garment")
     page.keyboard.type("shirt")  # a closed select's type-ahead picks the first option spelled so
     assert page.locator("#garment").input_value() == "shirt"
     tab_to(page, lambda f: f["name"] == "family" and page.evaluate("document.activeElement.value") == "blue")

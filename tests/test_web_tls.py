@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import http.cookiejar
 import json
@@ -20,7 +21,15 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.test_cli import wardrobe
-from tests.test_web import PASSWORD, described, free_port, press_ids, state, token  # noqa: F401  (fixtures)
+from tests.test_deploy import WEB_UNIT
+from tests.test_web import PASSWORD, described, free_port, press_ids, token  # noqa: F401  (described: a fixture)
+from tests.test_web_browser import fill_state
+
+
+@pytest.fixture
+def state(tmp_path, described):  # noqa: F811
+    """A closet's state folder with three real presses and the caretaker's password."""
+    return fill_state(tmp_path / "state", described)
 
 
 def make_pair(state_dir, *names):
@@ -84,16 +93,16 @@ def test_a_missing_or_unusable_pair_is_one_line_at_start(state, tmp_path):
         assert r.returncode == 2 and said in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
-@pytest.fixture
-def https(state, tmp_path):
-    """`wardrobe web` with a pair from `wardrobe web certificate`: (base URL, a client context trusting only that
-    certificate, the inner waitress port from the log, the server process)."""
+@contextlib.contextmanager
+def serving(state, tmp_path, wrap=()):
+    """`wardrobe web` (inside `wrap`) with a pair from `wardrobe web certificate`: (base URL, a client context
+    trusting only that certificate, the inner waitress port from the log, the server process)."""
     assert make_pair(state).returncode == 0
     port = free_port()
     config = write_config(tmp_path, state, port, certificate=state / "web-cert.pem", key=state / "web-key.pem")
     log = open(tmp_path / "server.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "wardrobe", "web", "--config", config], cwd=ROOT, stdout=log,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen([*wrap, sys.executable, "-m", "wardrobe", "web", "--config", config], cwd=ROOT,
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
     trusted = ssl.create_default_context(cafile=state / "web-cert.pem")  # verifies the name too: 127.0.0.1
     base = f"https://127.0.0.1:{port}"
     try:
@@ -116,8 +125,13 @@ def https(state, tmp_path):
         log.close()
 
 
-def test_the_page_over_https_logs_in_with_a_secure_cookie(https):
-    base, trusted, _, _ = https
+@pytest.fixture
+def https(state, tmp_path):
+    with serving(state, tmp_path) as served:
+        yield served
+
+
+def log_in_over_https(base, trusted) -> None:
     browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
                                           urllib.request.HTTPSHandler(context=trusted))
     with browser.open(f"{base}/login", timeout=10) as r:
@@ -132,6 +146,19 @@ def test_the_page_over_https_logs_in_with_a_secure_cookie(https):
         assert b"<h1>Recent presses</h1>" in page
     with browser.open(f"{base}/presses/{press_ids(page)[0]}/photo", timeout=10) as r:
         assert r.headers["Content-Type"] == "image/jpeg" and r.read()[:2] == b"\xff\xd8"
+
+
+def test_the_page_over_https_logs_in_with_a_secure_cookie(https):
+    base, trusted, _, _ = https
+    log_in_over_https(base, trusted)
+
+
+def test_https_works_inside_the_units_sandbox(state, tmp_path):
+    """The front's threads, poll and OpenSSL under the web unit's RestrictAddressFamilies (internet sockets only),
+    MemoryDenyWriteExecute and ProtectProc, reproduced by tests/sandboxed.py (needs root)."""
+    with serving(state, tmp_path, [sys.executable, "-m", "tests.sandboxed", str(WEB_UNIT), "--"]) as (base, trusted,
+                                                                                                     _, _):
+        log_in_over_https(base, trusted)
 
 
 def test_nothing_is_served_in_the_clear(https):
