@@ -213,3 +213,35 @@ def test_the_login_limit_counts_each_client_not_the_relay(https):
         assert login_from(base, trusted, "127.0.0.2", "a guess") == 403
     assert login_from(base, trusted, "127.0.0.2", PASSWORD) == 429
     assert login_from(base, trusted, "127.0.0.3", PASSWORD) == 302
+
+
+def test_a_browser_logs_in_over_https_and_keeps_a_secure_cookie(https, state):
+    """Debian's chromium trusting exactly this certificate's key (as a caretaker does who accepts it once)."""
+    import base64
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_web_browser import BROWSER_ARGS, CHROMIUM
+
+    base, _, _, _ = https
+    cert = x509.load_pem_x509_certificate((state / "web-cert.pem").read_bytes())
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pin = base64.b64encode(hashlib.sha256(spki).digest()).decode()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM,
+                                    args=[*BROWSER_ARGS, f"--ignore-certificate-errors-spki-list={pin}"])
+        try:
+            page = browser.new_page()
+            page.goto(f"{base}/")
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Log in").click()
+            page.wait_for_url(f"{base}/")
+            assert page.get_by_role("heading", level=1).inner_text() == "Recent presses"
+            assert page.evaluate("window.isSecureContext")
+            cookie = {c["name"]: c for c in page.context.cookies()}["wardrobe_session"]
+            assert cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        finally:
+            browser.close()
