@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, rgb_of
 from tests.test_web import PASSWORD, described, free_port  # noqa: F401  (described is a fixture used here)
 from wardrobe.history import PressStore, encode_photo
 
@@ -38,12 +38,27 @@ AXE_RULES = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a
 the enhanced contrast matters to a user or caretaker who sees poorly."""
 
 
-def fill_state(state: Path, described) -> Path:  # noqa: F811
-    """A closet's state folder: the shipped model's real answers to three sample photos in its history, and the
-    caretaker's password set as the README says (`wardrobe web password`, reading standard input)."""
+@pytest.fixture(scope="module")
+def korean():
+    """The shipped model's real answer to a sample photo, said in Korean: (rgb, result JSON, model version)."""
+    from wardrobe import settings as settings_mod
+    from wardrobe import wiring
+
+    settings = settings_mod.load(None, {"": {"state_dir": "/nonexistent-state"}, "speech": {"language": "ko"}})
+    pipeline = wiring.build_pipeline(settings, closet=False)
+    rgb = rgb_of("product-jeans-blue.jpg")
+    return rgb, pipeline.describe(rgb, "product-jeans-blue.jpg").to_json(), pipeline.model_version
+
+
+def fill_state(state: Path, described, korean=None) -> Path:  # noqa: F811
+    """A closet's state folder: the shipped model's real answers to three sample photos in its history (and one
+    said in Korean), and the caretaker's password set as the README says (`wardrobe web password`)."""
     answers, version = described
     store = PressStore(state / "history.db")
     for _name, rgb, result in answers:
+        store.add(encode_photo(rgb), result, version, 20, 50 << 20)
+    if korean is not None:
+        rgb, result, version = korean
         store.add(encode_photo(rgb), result, version, 20, 50 << 20)
     store.close()
     r = subprocess.run([sys.executable, "-m", "wardrobe", "web", "password", "--state-dir", str(state)],
@@ -53,11 +68,11 @@ def fill_state(state: Path, described) -> Path:  # noqa: F811
 
 
 @pytest.fixture
-def server(tmp_path, described):  # noqa: F811
+def server(tmp_path, described, korean):  # noqa: F811
     """`wardrobe web` serving a closet with three real presses, its password set through the command line. One
     per test: the login limit (five tries a minute from one address) counts every test's logins from 127.0.0.1."""
     tmp = tmp_path
-    state = fill_state(tmp / "state", described)
+    state = fill_state(tmp / "state", described, korean)
     port = free_port()
     config = tmp / "config.toml"
     config.write_text(f'state_dir = "{state}"\n[web]\naddress = "127.0.0.1:{port}"\n')
@@ -143,6 +158,26 @@ def test_logging_in_through_the_form_opens_the_recent_presses(server, browser):
     cookie = {c["name"]: c for c in page.context.cookies()}["wardrobe_session"]
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     assert len(page.locator("ol.presses > li").all()) == len(store(state).presses())
+    page.context.close()
+
+
+def test_a_korean_answer_is_marked_korean_and_drawn_in_hangul(server, browser, korean):
+    """A closet speaking Korean keeps Korean sentences: marked lang="ko" (a screen reader switches voice) and
+    drawn with a CJK font (fonts-noto-cjk), not as empty boxes."""
+    base, _ = server
+    page = new_page(browser)
+    log_in(page, base)
+    said = page.locator("h2[lang=ko]")
+    assert said.count() == 1 and said.inner_text() == f"“{korean[1]['sentence']}”"
+    assert re.search("[\uac00-\ud7a3]", said.inner_text())
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+    node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": "h2[lang=ko]"})["nodeId"]
+    fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+    assert any("CJK" in f["familyName"] and f["glyphCount"] > 0 for f in fonts), fonts
+    assert page.locator("h2:not([lang])").count() == len(store(server[1]).presses()) - 1
     page.context.close()
 
 
