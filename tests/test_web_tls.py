@@ -245,3 +245,45 @@ def test_a_browser_logs_in_over_https_and_keeps_a_secure_cookie(https, state):
             assert cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
         finally:
             browser.close()
+
+
+def test_many_clients_at_once_each_get_their_whole_answer(https, state):
+    """Photos to many clients at once over kept-alive connections, each byte for byte; then a body several times
+    the relay's buffer on the way in, which reaches the page whole and is refused there as too large."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from wardrobe.history import PressStore
+
+    base, trusted, _, _ = https
+    host, port = "127.0.0.1", urllib.parse.urlsplit(base).port
+    conn = http.client.HTTPSConnection(host, port, context=trusted, timeout=30)
+    conn.request("GET", "/login")
+    r = conn.getresponse()
+    page, cookie = r.read(), r.headers["Set-Cookie"].split(";")[0]
+    conn.request("POST", "/login", body=urllib.parse.urlencode({"password": PASSWORD, "csrf_token": token(page)}),
+                 headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
+    r = conn.getresponse()
+    r.read()
+    assert r.status == 302
+    cookie = r.headers["Set-Cookie"].split(";")[0]
+    conn.close()
+    store = PressStore(state / "history.db", create=False)
+    photos = {p.id: store.photo(p.id) for p in store.presses()}
+
+    def fetch(press_id):
+        c = http.client.HTTPSConnection(host, port, context=trusted, timeout=60)
+        try:
+            for _ in range(3):  # one connection, kept alive between requests
+                c.request("GET", f"/presses/{press_id}/photo", headers={"Cookie": cookie})
+                resp = c.getresponse()
+                assert resp.status == 200 and resp.read() == photos[press_id]
+            big = b"x" * (300 << 10)
+            c.request("POST", "/login", body=big, headers={"Content-Type": "application/x-www-form-urlencoded"})
+            resp = c.getresponse()
+            resp.read()
+            return resp.status
+        finally:
+            c.close()
+
+    with ThreadPoolExecutor(16) as pool:
+        assert list(pool.map(fetch, list(photos) * 8)) == [413] * (len(photos) * 8)
