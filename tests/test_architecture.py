@@ -30,6 +30,7 @@ LAYERS = {
     # The caretaker's page: a top layer beside the command line (which starts it); it never imports cli or daemon.
     "wardrobe.web": 8, "wardrobe.web.app": 8, "wardrobe.web.auth": 8, "wardrobe.web.password": 8,
     "wardrobe.web.presses": 8, "wardrobe.web.security": 8, "wardrobe.web.serve": 8,
+    "wardrobe.web.tls": 8,
 }
 TRAIN = 9
 """Every module of wardrobe.train: the companion script may use the whole runtime."""

@@ -181,9 +181,14 @@ def build_parser() -> argparse.ArgumentParser:
     sg.add_argument("--key", type=Path, required=True, help="the private key made by `wardrobe keygen` (NAME.key)")
 
     wb = sub.add_parser("web", help="serve the caretaker's page; `wardrobe web password` sets its password")
-    wb.add_argument("action", nargs="?", choices=("serve", "password"), default="serve",
-                    help="serve (the default) or password (reads the new password from standard input)")
+    wb.add_argument("action", nargs="?", choices=("serve", "password", "certificate"), default="serve",
+                    help="serve (the default), password (reads the new password from standard input) or "
+                         "certificate (makes a self-signed HTTPS certificate in the state folder)")
     wb.add_argument("--address", help="HOST:PORT to serve on (default: the config's [web] address, 0.0.0.0:8080)")
+    wb.add_argument("--name", action="append", default=[], metavar="HOST",
+                    help="certificate: a host name or IP address the page is opened by (repeat; default: this "
+                         "machine's name, NAME.local, localhost, 127.0.0.1, ::1)")
+    wb.add_argument("--force", action="store_true", help="certificate: replace an existing certificate")
     add_state(wb)
     co = sub.add_parser("corrections", help="the caretaker's corrections: export them as a training data folder")
     co.add_argument("action", choices=("export",))
@@ -545,8 +550,10 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_daemon(args.config, overrides(args), settings)
         if args.command == "web":
-            from wardrobe.web.serve import change_password, serve
+            from wardrobe.web.serve import change_password, make_certificate, serve
 
+            if args.action == "certificate":
+                return make_certificate(settings, args.name, args.force)
             return change_password(settings) if args.action == "password" else serve(settings, args.address)
         if args.command == "corrections":
             return cmd_corrections(args, settings)

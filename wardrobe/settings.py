@@ -165,6 +165,11 @@ class WebSettings:
 
     address: str = "0.0.0.0:8080"
     """HOST:PORT the page is served on ("[::]:8080" for IPv6; "127.0.0.1:8080" for this machine only)."""
+    certificate: Path | None = None
+    """PEM certificate (chain) file: with `key`, the page is served over HTTPS only (`wardrobe web certificate`
+    makes a self-signed pair)."""
+    key: Path | None = None
+    """PEM private key file of `certificate`."""
 
 
 def parse_address(text: str, what: str = "web.address") -> tuple[str, int]:
@@ -235,6 +240,11 @@ class Settings:
             if not ok:
                 raise ConfigError(message)
         parse_address(self.web.address)
+        # Only the pairing is checked here: the files are the page's alone, and a missing one must not stop the
+        # daemon that reads this same file (`wardrobe web` checks them when it starts).
+        if (self.web.certificate is None) != (self.web.key is None):
+            raise ConfigError("web.certificate and web.key go together: set both (HTTPS) or neither (plain HTTP); "
+                              "`wardrobe web certificate` makes a pair")
         if v.white_balance == "card" and not self.white_card_path().is_file():
             raise ConfigError("vision.white_balance is \"card\" but no white card is calibrated: "
                               "run `wardrobe calibrate --white PHOTO` first")
@@ -276,7 +286,8 @@ def _coerce(cls: type, section: str, data: dict[str, Any]):
             value = str(value)
         elif isinstance(default, str) and not isinstance(value, str):
             raise ConfigError(f"{section}.{key} must be text in quotes")
-        elif isinstance(default, Path) or default is None and key in ("background", "bundle", "model"):
+        elif isinstance(default, Path) or default is None and key in ("background", "bundle", "model", "certificate",
+                                                                      "key"):
             if not isinstance(value, (str, Path)):
                 raise ConfigError(f"{section}.{key} must be a path in quotes")
             value = Path(value).expanduser()

@@ -48,6 +48,7 @@ def create_app(settings, session_hours: float = SESSION_HOURS, login_tries: int 
         SESSION_COOKIE_NAME="wardrobe_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=settings.web.certificate is not None,  # over HTTPS, never sent in the clear
         PERMANENT_SESSION_LIFETIME=timedelta(hours=session_hours),
         MAX_CONTENT_LENGTH=64 << 10,  # forms only, for now: nothing larger is ever posted
     )

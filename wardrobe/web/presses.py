@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
+from markupsafe import Markup
 
 from wardrobe.colours import FAMILIES
 from wardrobe.history import FILE_NAME, PATTERNS, HistoryError, PressStore
+from wardrobe.lang import available as available_languages
 from wardrobe.web.auth import login_required
 
 bp = Blueprint("presses", __name__)
@@ -35,6 +37,15 @@ def close_store(_exc=None) -> None:
 def when(created: float) -> str:
     """A press's time as the caretaker reads it."""
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(created))
+
+
+@bp.app_template_global()
+def said_lang(press) -> Markup:
+    """` lang="ko"` on what a press said when it is not in the page's English (nothing when it is)."""
+    code = press.result.get("language")
+    if isinstance(code, str) and code != "en" and code in available_languages():
+        return Markup(' lang="{}"').format(code)
+    return Markup("")
 
 
 @bp.route("/")

@@ -27,12 +27,38 @@ def serve(settings, address: str | None = None) -> int:
     except ImportError as e:
         raise WardrobeError(f"the caretaker's page needs {e.name}: in the wardrobe source folder, pip install '.[web]'") from None
     app = create_app(settings)
-    log.info("the caretaker's page is on http://%s:%d/", host if host not in ("0.0.0.0", "::") else "<this closet>",
-             port)
+    shown = host if host not in ("0.0.0.0", "::") else "<this closet>"
+    options = {"threads": 4, "ident": "wardrobe", "clear_untrusted_proxy_headers": True}
     try:
-        waitress.serve(app, host=host, port=port, threads=4, ident="wardrobe", clear_untrusted_proxy_headers=True)
+        if settings.web.certificate is None:
+            log.info("the caretaker's page is on http://%s:%d/", shown, port)
+            waitress.serve(app, host=host, port=port, **options)
+            return 0
+        from wardrobe.web import tls
+
+        context = tls.server_context(settings.web.certificate, settings.web.key)
+        peers: dict[int, tuple[str, int]] = {}
+        inner = waitress.create_server(tls.FromRelay(app, peers), host="127.0.0.1", port=0, url_scheme="https",
+                                       **options)
+        tls.Front(context, host, port, inner.effective_port, peers).start()
+        log.info("the caretaker's page is on https://%s:%d/ (relayed to 127.0.0.1:%s)", shown, port,
+                 inner.effective_port)
+        inner.run()
     except OSError as e:
         raise WardrobeError(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
+    return 0
+
+
+def make_certificate(settings, names: list[str], force: bool = False) -> int:
+    """`wardrobe web certificate`: a self-signed pair in the state folder, and the lines that turn HTTPS on."""
+    from wardrobe.web.tls import default_names
+    from wardrobe.web.tls import make_certificate as make
+
+    cert, key, fingerprint = make(settings.state_dir, names or default_names(), force)
+    print(f"certificate: {cert}\nkey: {key}\nSHA-256 fingerprint: {fingerprint}\n"
+          f"Compare it with the one the browser shows the first time it warns about the certificate.\n"
+          f"To serve the page over HTTPS, add under [web] in /etc/wardrobe/config.toml, then restart wardrobe-web:\n"
+          f'certificate = "{cert}"\nkey = "{key}"')
     return 0
 
 
