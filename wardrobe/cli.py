@@ -540,7 +540,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "web":
             from wardrobe.web.serve import change_password, serve
 
-            return change_password(settings) if args.action == "password" else serve(settings, args.address)
+            return (change_password(settings) if args.action == "password"
+                    else serve(settings, args.address, args.config))
         if args.command == "corrections":
             return cmd_corrections(args, settings)
         if args.command == "bench":
