@@ -204,6 +204,7 @@ def enrol(photo: bytes, name: str, add_view: bool) -> tuple[str, bool]:
     said = [line.removeprefix(f"{path}: ") for line in (r.stdout + r.stderr).splitlines()
             if line.startswith((f"{path}: ", "wardrobe: "))]
     if r.returncode == 0 and said:
-        return " ".join(sorted(said, key=lambda s: s.startswith("note: "))), True
+        message = " ".join(sorted(said, key=lambda s: s.startswith("note: ")))
+        return message[:1].upper() + message[1:], True
     reason = said[-1] if said else "the enrol command said nothing; the journal says why"
     return f"Not enrolled: {reason.removeprefix('wardrobe: ').removeprefix('not enrolled: ').removeprefix('error: ')}", False
