@@ -244,7 +244,7 @@ def test_the_model_page_shows_the_version_its_signer_its_test_figures_and_the_in
     assert f"<dt>Signed</dt><dd>signed by {pub.stem} ({kid})</dd>" in page  # the trust check's own words
     metrics = json.loads((SHIPPED / "bundle.json").read_text())["metrics"]["test"]["onnx"]
     for name in ("all", "clothing-photos", "product-photos"):
-        assert f'<th scope="row">{name}</th><td>{metrics[name]["n"]}</td><td>{100 * metrics[name]["top1"]:.1f} %</td>' \
+        assert f'<th scope="row">{name}</th><td>{metrics[name]["n"]}</td><td>{100 * metrics[name]["top1"]:.1f}\xa0%</td>' \
                in page, name
     assert page.count('<th scope="row">web-v') == 2 and "Switched to, in order: web-v1 → web-v2." in page
     assert re.findall(r'<option value="([^"]+)"', page) == ["web-v1"]
@@ -290,14 +290,15 @@ def test_the_health_page_says_what_doctor_checks_and_what_it_cannot_check_from_h
     from wardrobe.doctor import CHECKS
 
     page = text_of(logged_in.get("/health"))
-    rows = re.findall(r'<tr class="[^"]+"><th scope="row">(\w+)</th><td>([A-Z ]+)</td><td>(.*?)</td></tr>', page)
+    rows = re.findall(r'<li class="[^"]+"><strong>(\w+)</strong>: <span class="state">([A-Za-z ]+)</span>\. (.*?)</li>', page)
     assert [r[0] for r in rows] == [name for name, _ in CHECKS]
     states = {name: (s, found) for name, s, found in rows}
     for device in ("camera", "button", "light", "audio"):
-        assert states[device][0] == "NOT CHECKED" and "not checked from the page" in states[device][1]
+        assert states[device] == ("not checked from the page", "the page's service cannot reach the devices; run "
+                                                                "`wardrobe doctor` on the closet")
     assert states["model"][0] == "OK" and "model web-v2" in states["model"][1] and "signature" in states["model"][1]
     assert states["updates"] == ("OK", f"new models must be signed by: {next(TRUSTED.glob('*.pub')).stem}")
-    assert states["voice"][0] == "NOT CHECKED"
+    assert states["voice"][0] == "not checked from the page" and "load the voice" in states["voice"][1]
     free = shutil.disk_usage(state).free / 1e9
     shown = float(re.search(r"([\d.]+) GB free of", page).group(1))
     assert abs(shown - free) < 0.5
@@ -307,7 +308,7 @@ def test_the_health_page_says_what_doctor_checks_and_what_it_cannot_check_from_h
 def test_a_tampered_model_is_a_problem_on_the_health_page(logged_in, installed, state):
     (state / "models" / "web-v2" / "taxonomy.csv").write_text("tampered\n")
     page = text_of(logged_in.get("/health"))
-    (state_, found) = re.search(r'<th scope="row">model</th><td>([A-Z ]+)</td><td>(.*?)</td>', page).groups()
+    (state_, found) = re.search(r'<strong>model</strong>: <span class="state">([A-Za-z ]+)</span>\. (.*?)</li>', page).groups()
     assert state_ == "PROBLEM" and "web-v2 is not used" in found
 
 
@@ -450,3 +451,23 @@ def test_saving_korean_on_the_page_makes_the_running_daemon_speak_korean(tmp_pat
     finally:
         assert d.stop() == 0
     assert not running.pid_path(d.state).exists()  # the daemon took its mark away when it stopped
+
+
+def test_enrolling_from_the_page_works_inside_the_web_units_sandbox(state):
+    """The page's `wardrobe enrol` child inherits the web unit's sandbox (MemoryDenyWriteExecute, internet sockets
+    only, a private /proc with ProcSubset=pid): ONNX Runtime and OpenCV must still enrol under it."""
+    from tests.test_deploy import WEB_UNIT
+
+    code = ("import io, re\nfrom wardrobe import settings\nfrom wardrobe.web.app import create_app\n"
+            f"c = create_app(settings.load(None, {{'': {{'state_dir': {str(state)!r}}}}})).test_client()\n"
+            "t = lambda p: re.search(rb'name=\"csrf_token\" value=\"([^\"]+)\"', c.get(p).data).group(1).decode()\n"
+            f"assert c.post('/login', data={{'password': {PASSWORD!r}, 'csrf_token': t('/login')}}).status_code == 302\n"
+            f"photo = open({str(PHOTOS / 'product-jeans-blue.jpg')!r}, 'rb').read()\n"
+            "r = c.post('/clothes/enrol', data={'photo': (io.BytesIO(photo), 'j.jpg'), 'name': 'sandboxed jeans', "
+            "'csrf_token': t('/clothes')}, content_type='multipart/form-data')\n"
+            "print(r.status_code, re.findall(r'role=\"(?:alert|status)\"[^>]*>([^<]*)<', c.get('/clothes').data.decode()"
+            " if r.status_code == 302 else r.data.decode()))\n")
+    r = subprocess.run([sys.executable, "-m", "tests.sandboxed", str(WEB_UNIT), "--", sys.executable, "-c", code],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0 and r.stdout.startswith("302 "), r.stdout + r.stderr[-3000:]
+    assert [g.name for g in Closet(state / "closet.db").garments()] == ["sandboxed jeans"]

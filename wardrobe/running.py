@@ -38,6 +38,7 @@ def write_pid(state_dir: Path) -> None:
     path = pid_path(state_dir)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(f"{os.getpid()} {start_time(os.getpid()) or 0}\n")
         os.replace(tmp, path)
     except OSError as e:  # the page then cannot ask for a reload; the daemon itself works on

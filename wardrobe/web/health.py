@@ -50,16 +50,16 @@ def checks(settings) -> list[tuple[str, str, str]]:
     out = []
     for name, _check in CHECKS:
         if name in DEVICES:
-            out.append((name, "NOT CHECKED", "not checked from the page: its service cannot reach the devices; "
-                                             "run `wardrobe doctor` on the closet"))
+            out.append((name, "NOT CHECKED", "the page's service cannot reach the devices; run `wardrobe doctor` "
+                                             "on the closet"))
         elif name in here:
             try:
                 out.append((name, "OK", here[name](settings)))
             except Exception as e:  # as doctor: every failure becomes a plain sentence
                 out.append((name, "PROBLEM", str(e) or type(e).__name__))
         else:
-            out.append((name, "NOT CHECKED", f"not checked from the page: {LOADS.get(name, 'run wardrobe doctor')}; "
-                                             f"run `wardrobe doctor` on the closet"))
+            out.append((name, "NOT CHECKED", f"{LOADS.get(name, 'not a check the page knows')}; run `wardrobe "
+                                             f"doctor` on the closet"))
     return out
 
 
