@@ -180,6 +180,24 @@ def test_enrol_refuses_what_wardrobe_enrol_refuses_in_one_line(logged_in, state,
         "Not enrolled: another garment is already called 'Blue Jeans' (id 1) and this does not look like it; choose "
         "another name, or pass --add-view if it is the same garment"]
     assert [g.name for g in Closet(state / "closet.db").garments()] == ["Blue Jeans"]
+    assert upload(outwear, "blue jeans", add_view="on").status_code == 302  # --add-view: "it is the same garment"
+    assert [g.name for g in Closet(state / "closet.db").garments()] == ["Blue Jeans", "blue jeans"]
+
+
+def test_one_enrolment_at_a_time(logged_in, state):
+    """Each enrolment loads the model in a child process: a second one while the first runs is refused."""
+    import io
+
+    from wardrobe.web.clothes import ENROLLING
+
+    with ENROLLING:
+        r = logged_in.post("/clothes/enrol", data={"photo": (io.BytesIO((PHOTOS / "product-jeans-blue.jpg").read_bytes()),
+                                                             "j.jpg"), "name": "jeans",
+                                                   "csrf_token": page_token(logged_in)},
+                           content_type="multipart/form-data")
+    assert r.status_code == 400 and errors_of(r) == ["Another garment is being enrolled right now; try again in a "
+                                                      "moment."]
+    assert not (state / "closet.db").exists()
 
 
 def png_header(width: int, height: int) -> bytes:

@@ -9,9 +9,11 @@ new channel into the appliance's press loop, and would block the user's button w
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from wardrobe.images import check_header
 from wardrobe.web.auth import login_required
 from wardrobe.web.common import done
 
+log = logging.getLogger(__name__)
 bp = Blueprint("clothes", __name__)
 
 UPLOAD_MAX_BYTES = 16 << 20
@@ -32,6 +35,8 @@ UPLOAD_MAX_BYTES = 16 << 20
 ENROL_TIMEOUT_S = 300
 """How long `wardrobe enrol` may take (loading the model and describing one photo takes seconds on a Pi 4)."""
 CLOSET_FILE = "closet.db"
+ENROLLING = threading.Lock()
+"""One enrolment at a time: each loads the model in a child process, and a Pi has the memory for one."""
 
 
 def closet() -> Closet | None:
@@ -188,6 +193,16 @@ def enrol(photo: bytes, name: str, add_view: bool) -> tuple[str, bool]:
         check_header(photo, "the photo")
     except ImageError as e:
         return f"{str(e)[0].upper()}{str(e)[1:]}.", False
+    if not ENROLLING.acquire(blocking=False):
+        return "Another garment is being enrolled right now; try again in a moment.", False
+    try:
+        return run_enrol(photo, name, add_view)
+    finally:
+        ENROLLING.release()
+
+
+def run_enrol(photo: bytes, name: str, add_view: bool) -> tuple[str, bool]:
+    """`wardrobe enrol PHOTO --name NAME` on this closet's state and config, its answer in one line."""
     with tempfile.TemporaryDirectory(prefix="wardrobe-enrol-") as tmp:
         path = Path(tmp) / "photo"
         path.write_bytes(photo)
@@ -206,5 +221,6 @@ def enrol(photo: bytes, name: str, add_view: bool) -> tuple[str, bool]:
     if r.returncode == 0 and said:
         message = " ".join(sorted(said, key=lambda s: s.startswith("note: ")))
         return message[:1].upper() + message[1:], True
+    log.warning("wardrobe enrol from the page: exit %d: %s", r.returncode, r.stderr.strip()[-2000:])
     reason = said[-1] if said else "the enrol command said nothing; the journal says why"
     return f"Not enrolled: {reason.removeprefix('wardrobe: ').removeprefix('not enrolled: ').removeprefix('error: ')}", False
