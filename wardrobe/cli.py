@@ -368,9 +368,17 @@ def cmd_models(args: argparse.Namespace, settings) -> int:
     installed = store.versions()
     if not installed:
         print(f"no models installed in {store.root} (the shipped default is used)")
+    from wardrobe.models_store import verified
+    from wardrobe.signing import Trust
+
+    trust = Trust(settings.model.trusted_keys, settings.model.allow_unsigned)
     for i in installed:
         acc = f"test top-1 {100 * i.top1:.1f}%" if i.top1 is not None else "no metrics"
-        print(f"{'*' if i.current else ' '} {i.version}  created {i.created[:19]}  {acc}")
+        try:
+            signer = verified(i.path, trust)  # "signed by NAME (FINGERPRINT)", as the caretaker's page says it
+        except WardrobeError as e:
+            signer = f"not trusted: {e}"
+        print(f"{'*' if i.current else ' '} {i.version}  created {i.created[:19]}  {acc}  {signer}")
     return 0
 
 
