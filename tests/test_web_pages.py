@@ -489,3 +489,18 @@ def test_enrolling_from_the_page_works_inside_the_web_units_sandbox(state):
                        capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert r.returncode == 0 and r.stdout.startswith("302 "), r.stdout + r.stderr[-3000:]
     assert [g.name for g in Closet(state / "closet.db").garments()] == ["sandboxed jeans"]
+
+
+def test_the_new_pages_carry_the_security_headers_and_no_inline_script_or_style(logged_in, closet, installed):
+    for path in ("/clothes", "/clothes/1/thumbnail", "/clothes/2/voice", "/presses/1/enrol", "/model", "/health",
+                 "/settings"):
+        r = logged_in.get(path)
+        assert r.status_code == 200, path
+        csp = r.headers["Content-Security-Policy"]
+        assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "script-src" not in csp, path
+        assert r.headers["X-Content-Type-Options"] == "nosniff" and r.headers["Cache-Control"] == "no-store", path
+        if r.mimetype == "text/html":
+            body = r.data.lower()
+            assert b"<script" not in body and b" style=" not in body and b"<style" not in body, path
+            ids = re.findall(rb'<(?:input|select) id="([^"]+)"', body)
+            assert all(b'for="' + i + b'"' in body for i in ids), path  # every field with an id has its label
