@@ -18,6 +18,7 @@ LAYERS = {
     "wardrobe": 0, "wardrobe.errors": 0, "wardrobe.data": 0,
     "wardrobe.lang": 1, "wardrobe.settings": 1, "wardrobe.images": 1, "wardrobe.preprocess": 1, "wardrobe.taxonomy": 1,
     "wardrobe.nets": 1, "wardrobe.baseline": 1, "wardrobe.button": 1, "wardrobe.whitebalance": 1,
+    "wardrobe.running": 1,
     "wardrobe.audio": 2, "wardrobe.camera": 2, "wardrobe.segment": 2, "wardrobe.bundle": 2, "wardrobe.speech": 2,
     "wardrobe.quality": 2, "wardrobe.light": 2,
     "wardrobe.colours": 3, "wardrobe.classify": 3, "wardrobe.debug": 3, "wardrobe.push": 3, "wardrobe.signing": 3,
@@ -29,7 +30,8 @@ LAYERS = {
     "wardrobe.cli": 8, "wardrobe.__main__": 8,
     # The caretaker's page: a top layer beside the command line (which starts it); it never imports cli or daemon.
     "wardrobe.web": 8, "wardrobe.web.app": 8, "wardrobe.web.auth": 8, "wardrobe.web.password": 8,
-    "wardrobe.web.presses": 8, "wardrobe.web.security": 8, "wardrobe.web.serve": 8,
+    "wardrobe.web.presses": 8, "wardrobe.web.security": 8, "wardrobe.web.serve": 8, "wardrobe.web.common": 8,
+    "wardrobe.web.clothes": 8, "wardrobe.web.model": 8, "wardrobe.web.health": 8, "wardrobe.web.settings_page": 8,
     "wardrobe.web.tls": 8,
 }
 TRAIN = 9

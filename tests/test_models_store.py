@@ -98,6 +98,11 @@ def test_cli_install_models_rollback(tmp_path):
         assert r.returncode == 0, r.stderr
     r = wardrobe("models", "--state-dir", str(state))
     assert "* b22" in r.stdout and "  a1" in r.stdout and "test top-1" in r.stdout
+    from tests.conftest import TRUSTED
+    from wardrobe.signing import key_id, read_public
+
+    (pub,) = TRUSTED.glob("*.pub")
+    assert r.stdout.count(f"  signed by {pub.stem} ({key_id(read_public(pub))})\n") == 2  # as the page says it
     r = wardrobe("rollback", "--state-dir", str(state))
     assert r.returncode == 0 and "current model is now a1" in r.stdout
     r = wardrobe("describe", "--json", "--quiet", "--state-dir", str(state), str(SHIPPED.parent.parent / "assets"

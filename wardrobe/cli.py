@@ -379,9 +379,17 @@ def cmd_models(args: argparse.Namespace, settings) -> int:
     installed = store.versions()
     if not installed:
         print(f"no models installed in {store.root} (the shipped default is used)")
+    from wardrobe.models_store import verified
+    from wardrobe.signing import Trust
+
+    trust = Trust(settings.model.trusted_keys, settings.model.allow_unsigned)
     for i in installed:
         acc = i.figure or "no metrics"
-        print(f"{'*' if i.current else ' '} {i.version}  created {i.created[:19]}  {acc}")
+        try:
+            signer = verified(i.path, trust)  # "signed by NAME (FINGERPRINT)", as the caretaker's page says it
+        except WardrobeError as e:
+            signer = f"not trusted: {e}"
+        print(f"{'*' if i.current else ' '} {i.version}  created {i.created[:19]}  {acc}  {signer}")
     return 0
 
 
@@ -554,7 +562,8 @@ def main(argv: list[str] | None = None) -> int:
 
             if args.action == "certificate":
                 return make_certificate(settings, args.name, args.force)
-            return change_password(settings) if args.action == "password" else serve(settings, args.address)
+            return (change_password(settings) if args.action == "password"
+                    else serve(settings, args.address, args.config))
         if args.command == "corrections":
             return cmd_corrections(args, settings)
         if args.command == "bench":

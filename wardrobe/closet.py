@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-from wardrobe.classify import unit
 from wardrobe.colours import ciede2000
 from wardrobe.errors import WardrobeError
 
@@ -70,6 +69,14 @@ EMBEDDING_WIDTHS = range(16, 4097)
 LABEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 """A voice label is the id of a stored recording (a time stamp), never a path."""
 MAX_COLOURS = 8
+
+
+def unit(embedding) -> np.ndarray:
+    """An embedding of length 1 (classify.unit, imported when used: the caretaker's page reads the closet without
+    the classifier's module)."""
+    from wardrobe.classify import unit as classify_unit
+
+    return classify_unit(embedding)
 
 
 def plain_number(v, limit: float) -> bool:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wardrobe import phrase
+from wardrobe import phrase, running
 from wardrobe.button import DOUBLE, HOLD, PRESS, RECORD, TRIPLE, PressQueue
 from wardrobe.errors import AudioError, CameraError, ConfigError, ImageError, SpeechError, WardrobeError
 from wardrobe.history import History
@@ -134,6 +134,7 @@ class Daemon:
         self.speaker.warm_up([self.words(k) for k in WARM_PHRASES])
         self.pipeline.describe(np.full((240, 320, 3), 128, np.uint8))  # first-call costs paid now
         self.install_signals()
+        running.write_pid(self.settings.state_dir)  # after the handlers: the page's SIGHUP must not end us
         self.say(self.words("ready"))
         if self.camera is None:
             self.say(self.words("no_camera"))
@@ -490,6 +491,7 @@ class Daemon:
     def shutdown(self) -> None:
         """Release devices."""
         sd_notify("STOPPING=1")
+        running.clear_pid(self.settings.state_dir)
         self.history.close()
         if self.reviews is not None:
             self.reviews.close()

@@ -47,16 +47,23 @@ def decode(data: bytes, name: str = "the photo") -> np.ndarray:
     """Decode image bytes to RGB uint8; ImageError, in one line, for anything that is not a bounded photo."""
     import cv2
 
+    check_header(data, name)
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    if bgr is None:
+        raise ImageError(f"{name}: not a readable image (corrupt or not a photo)")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def check_header(data: bytes, name: str = "the photo") -> tuple[int, int]:
+    """(width, height) of a photo that may be decoded, read from its header alone; ImageError, in one line, for
+    anything that is not a bounded photo (checked before a byte is decoded)."""
     size = pixel_size(data)
     if size is None:
         raise ImageError(f"{name}: not a readable image (corrupt, or not a JPEG, PNG, WebP, BMP or GIF photo)")
     if size[0] * size[1] > MAX_PIXELS or min(size) < 1:
         raise ImageError(f"{name}: {size[0]} x {size[1]} pixels is too large a photo "
                          f"(at most {MAX_PIXELS // 1_000_000} megapixels)")
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
-    if bgr is None:
-        raise ImageError(f"{name}: not a readable image (corrupt or not a photo)")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return size
 
 
 def pixel_size(data: bytes) -> tuple[int, int] | None:

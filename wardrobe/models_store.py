@@ -136,6 +136,10 @@ class ModelStore:
         """The version `current` points at."""
         return os.readlink(self.link) if self.link.is_symlink() else None
 
+    def history(self) -> list[str]:
+        """The versions in the order they were last switched to (the current one last): what rollback reads."""
+        return self._history()
+
     def versions(self) -> list[Installed]:
         """Installed versions, oldest first."""
         cur = self.current()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import sys
@@ -12,6 +13,8 @@ from typing import Any, Literal, get_args
 
 from wardrobe.errors import ConfigError
 from wardrobe.lang import available as available_languages
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = Path("/etc/wardrobe/config.toml")
 
@@ -315,11 +318,13 @@ def load(path: Path | None = None, overrides: dict[str, dict[str, Any]] | None =
     for name in sections:
         if not isinstance(data.get(name, {}), dict):
             raise ConfigError(f"{name} must be a table: write [{name}] on a line of its own, then its settings")
-    built = {name: _coerce(cls, name, {**data.get(name, {}), **(overrides or {}).get(name, {})})
-             for name, cls in sections.items()}
     if "state_dir" in data and not isinstance(data["state_dir"], str):
         raise ConfigError("state_dir must be a path in quotes")
     state = (overrides or {}).get("", {}).get("state_dir") or data.get("state_dir") or os.environ.get("WARDROBE_STATE_DIR")
+    overlay = read_overlay(Path(state) if state else Settings().state_dir)
+    built = {name: _coerce(cls, name, {**data.get(name, {}), **overlay.get(name, {}),
+                                       **(overrides or {}).get(name, {})})
+             for name, cls in sections.items()}
     keys = os.environ.get("WARDROBE_TRUSTED_KEYS")
     if keys and "trusted_keys" not in data.get("model", {}):  # like WARDROBE_STATE_DIR: the file wins
         built["model"] = replace(built["model"], trusted_keys=Path(keys))
@@ -327,6 +332,82 @@ def load(path: Path | None = None, overrides: dict[str, dict[str, Any]] | None =
     if state:
         settings = replace(settings, state_dir=Path(state))
     return settings.validate()
+
+
+OVERLAY_NAME = "settings.toml"
+OVERLAY_KEYS = {"vision": ("colour_names", "aiming"), "speech": ("volume", "language")}
+"""What the caretaker's page may set, in state_dir/settings.toml: the settings the user lives with. The overlay is
+read after the config file (flags override both); nothing else may be set there, since the page's service can
+write that folder and must not reach the model's trust, the devices or the paths."""
+
+
+def overlay_path(state_dir: Path) -> Path:
+    """The caretaker's page's settings file."""
+    return Path(state_dir) / OVERLAY_NAME
+
+
+def read_overlay(state_dir: Path) -> dict[str, dict[str, Any]]:
+    """The overlay's sections ({} when there is none); ConfigError naming the file for anything else in it."""
+    path = overlay_path(state_dir)
+    try:
+        data = tomllib.loads(path.read_text())
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+    except PermissionError:  # another user's closet (a caretaker's command run as themself): the config alone
+        log.debug("%s is not readable by this user: not applied", path)
+        return {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{path} (the caretaker's page's settings) is not valid TOML: {e}; save the settings "
+                          f"page again or remove the file") from None
+    for section, values in data.items():
+        if section not in OVERLAY_KEYS or not isinstance(values, dict):
+            raise ConfigError(f"{path} may hold only {', '.join(f'[{k}]' for k in OVERLAY_KEYS)}, not {section}; "
+                              f"remove the file")
+        odd = sorted(set(values) - set(OVERLAY_KEYS[section]))
+        if odd:
+            raise ConfigError(f"{path} may not set {section}.{odd[0]} (only "
+                              f"{', '.join(f'{section}.{k}' for k in OVERLAY_KEYS[section])}); remove the file")
+    return data
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(float(v))
+    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_overlay(settings: Settings, changes: dict[str, dict[str, Any]]) -> Settings:
+    """Validate settings with these changes (the same checks as at start-up), then write them to the overlay
+    atomically (temporary file, fsync, rename); the new settings. ConfigError, with nothing written, otherwise."""
+    for section, values in changes.items():
+        for key in values:
+            if key not in OVERLAY_KEYS.get(section, ()):
+                raise ConfigError(f"{section}.{key} cannot be set from the caretaker's page")
+    typed = {section: _coerce(type(getattr(settings, section)), section, values) for section, values in changes.items()}
+    new = replace(settings, **{section: replace(getattr(settings, section), **{k: getattr(typed[section], k)
+                                                                                for k in values})
+                               for section, values in changes.items()})
+    new.validate()
+    merged = read_overlay(settings.state_dir)
+    for section, values in changes.items():
+        merged.setdefault(section, {}).update(values)
+    text = "# Written by the caretaker's page (wardrobe web); read after /etc/wardrobe/config.toml.\n"
+    for section, values in merged.items():
+        text += f"\n[{section}]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in values.items())
+    path = overlay_path(settings.state_dir)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"cannot write {path}: {e.strerror or e}") from None
+    return new
 
 
 def default_bundle(settings: Settings) -> Path | None:

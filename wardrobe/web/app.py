@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from pathlib import Path
 
 from flask import Flask, jsonify, render_template
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from wardrobe.web import auth, presses, security
+from wardrobe.web import auth, clothes, health, model, presses, security, settings_page
 from wardrobe.web.password import session_secret
 
 log = logging.getLogger(__name__)
@@ -35,13 +36,16 @@ def garment_classes(settings) -> tuple[list[str], str | None]:
     return packaged().classes, None
 
 
-def create_app(settings, session_hours: float = SESSION_HOURS, login_tries: int = 5) -> Flask:
-    """The caretaker's page for the closet whose state is in settings.state_dir."""
+def create_app(settings, session_hours: float = SESSION_HOURS, login_tries: int = 5,
+               config_path: Path | None = None) -> Flask:
+    """The caretaker's page for the closet whose state is in settings.state_dir; config_path: the config file
+    the settings came from (read again by the settings page, and handed to `wardrobe enrol`)."""
     app = Flask(__name__)
     classes, background = garment_classes(settings)
     app.config.update(
         SECRET_KEY=session_secret(settings.state_dir),
         STATE_DIR=settings.state_dir,
+        CONFIG_PATH=config_path,
         GARMENT_CLASSES=classes,
         BACKGROUND_CLASS=background,
         LOGIN_LIMIT=security.RateLimit(login_tries, 60.0),
@@ -50,17 +54,30 @@ def create_app(settings, session_hours: float = SESSION_HOURS, login_tries: int 
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_SECURE=settings.web.certificate is not None,  # over HTTPS, never sent in the clear
         PERMANENT_SESSION_LIFETIME=timedelta(hours=session_hours),
-        MAX_CONTENT_LENGTH=64 << 10,  # forms only, for now: nothing larger is ever posted
+        MAX_CONTENT_LENGTH=clothes.UPLOAD_MAX_BYTES,  # a photo to enrol is the largest thing ever posted
+        MAX_FORM_MEMORY_SIZE=64 << 10,  # a form's text fields: nothing larger is ever typed
     )
     security.install(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(presses.bp)
+    app.register_blueprint(clothes.bp)
+    app.register_blueprint(model.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(settings_page.bp)
     app.teardown_appcontext(presses.close_store)
+    app.teardown_appcontext(clothes.close_closet)
 
     @app.get("/healthz")
     def healthz():
         """Alive, and nothing private."""
         return jsonify(ok=True)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(e: RequestEntityTooLarge):
+        """An upload over the byte limit, in one line (nothing of it was kept)."""
+        return render_template("error.html", code=413, title="Too large",
+                               message=f"That is larger than {clothes.UPLOAD_MAX_BYTES >> 20} MB: choose a smaller "
+                                       f"photo."), 413
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException):

@@ -10,9 +10,10 @@ from collections import deque
 
 from flask import Flask, abort, request, session
 
-CSP = ("default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-       "base-uri 'none'")
-"""No scripts at all (the pages work without them), nothing from elsewhere, never inside a frame."""
+CSP = ("default-src 'none'; img-src 'self'; media-src 'self'; style-src 'self'; form-action 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'")
+"""No scripts at all (the pages work without them), nothing from elsewhere, never inside a frame; the voice
+labels play from this site."""
 HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",

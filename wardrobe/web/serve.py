@@ -15,7 +15,7 @@ NO_PASSWORD = ("no password is set for the caretaker's page: set one with `wardr
                "(it reads the new password from standard input)")
 
 
-def serve(settings, address: str | None = None) -> int:
+def serve(settings, address: str | None = None, config_path=None) -> int:
     """Serve until stopped; refuse to start without a password."""
     host, port = parse_address(address or settings.web.address, "--address" if address else "web.address")
     if load_record(settings.state_dir) is None:
@@ -26,7 +26,7 @@ def serve(settings, address: str | None = None) -> int:
         from wardrobe.web.app import create_app
     except ImportError as e:
         raise WardrobeError(f"the caretaker's page needs {e.name}: in the wardrobe source folder, pip install '.[web]'") from None
-    app = create_app(settings)
+    app = create_app(settings, config_path=config_path)
     shown = host if host not in ("0.0.0.0", "::") else "<this closet>"
     options = {"threads": 4, "ident": "wardrobe", "clear_untrusted_proxy_headers": True}
     try:

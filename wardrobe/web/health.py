@@ -1,0 +1,93 @@
+"""The health page: what `wardrobe doctor` checks, as far as the page's service can see, and the closet's state.
+
+The page's unit has no devices (PrivateDevices=yes) and must not load the model or the voice, so the camera,
+button, light and speaker checks and the model and voice loading are left to `wardrobe doctor` on the closet; the
+model's signature and checksums and the trusted keys are checked here with doctor's and the models store's own
+functions.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+from flask import Blueprint, render_template
+
+from wardrobe.bundle import Bundle
+from wardrobe.doctor import CHECKS, check_updates
+from wardrobe.errors import WardrobeError
+from wardrobe.models_store import bundle_to_load
+from wardrobe.running import running, start_time
+from wardrobe.web.auth import login_required
+from wardrobe.web.common import current_settings
+
+bp = Blueprint("health", __name__)
+
+DEVICES = ("camera", "button", "light", "audio")
+"""doctor's checks of devices the page's sandbox cannot reach."""
+LOADS = {"model": "it would load the model, which the page must not hold in memory",
+         "voice": "it would load the voice, which the page must not hold in memory"}
+JOURNAL = ("The closet's errors go to the system journal, which this page's service is not allowed to read (its "
+           "sandbox keeps it from the system's logs). On the closet: journalctl -u wardrobe -p warning -n 20")
+
+
+def check_model_files(settings) -> str:
+    """The model the closet loads: its signature and checksums hold (models_store.bundle_to_load), not loaded."""
+    path, refused = bundle_to_load(settings)
+    if refused:
+        raise WardrobeError(refused)
+    if path is None:
+        raise WardrobeError("no model bundle is installed: garments cannot be named (colours still are)")
+    bundle = Bundle.load(path)  # the manifest's checksums (hashing the files; nothing is loaded to run)
+    signed = "its signature and checksums hold" if path.parent == settings.state_dir / "models" else \
+        "its checksums hold (the shipped or configured model: no caretaker's signature is asked of it)"
+    return f"the closet loads model {bundle.version} from {path}; {signed} (not loaded here: {LOADS['model']})"
+
+
+def checks(settings) -> list[tuple[str, str, str]]:
+    """(part, "OK" / "PROBLEM" / "NOT CHECKED", what was found) for each of doctor's checks, in doctor's order."""
+    here = {"updates": check_updates, "model": check_model_files}
+    out = []
+    for name, _check in CHECKS:
+        if name in DEVICES:
+            out.append((name, "NOT CHECKED", "the page's service cannot reach the devices; run `wardrobe doctor` "
+                                             "on the closet"))
+        elif name in here:
+            try:
+                out.append((name, "OK", here[name](settings)))
+            except Exception as e:  # as doctor: every failure becomes a plain sentence
+                out.append((name, "PROBLEM", str(e) or type(e).__name__))
+        else:
+            out.append((name, "NOT CHECKED", f"{LOADS.get(name, 'not a check the page knows')}; run `wardrobe "
+                                             f"doctor` on the closet"))
+    return out
+
+
+def duration(seconds: float) -> str:
+    """A length of time in days, hours and minutes."""
+    m = int(seconds // 60)
+    d, h, m = m // 1440, m // 60 % 24, m % 60
+    return ", ".join(p for p in (f"{d} days" if d else "", f"{h} hours" if h or d else "", f"{m} minutes") if p)
+
+
+def uptimes(state_dir) -> tuple[str, str]:
+    """How long the system and the daemon have been up (CLOCK_BOOTTIME: /proc/uptime is hidden from the page)."""
+    import os
+
+    boot = time.clock_gettime(time.CLOCK_BOOTTIME)
+    pid = running(state_dir)
+    started = start_time(pid) if pid else None
+    if started is None:
+        return duration(boot), "not running"
+    return duration(boot), f"running for {duration(boot - int(started) / os.sysconf('SC_CLK_TCK'))} (process {pid})"
+
+
+@bp.route("/health")
+@login_required
+def index():
+    """The checks, free disk space, uptime and where the errors are."""
+    settings = current_settings()
+    usage = shutil.disk_usage(settings.state_dir) if settings.state_dir.is_dir() else None
+    system_up, daemon_up = uptimes(settings.state_dir)
+    return render_template("health.html", checks=checks(settings), usage=usage, state_dir=settings.state_dir,
+                           system_up=system_up, daemon_up=daemon_up, journal=JOURNAL)
