@@ -7,6 +7,7 @@ one, so an ordinary run leaves the work tree as it was)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -67,13 +68,9 @@ def fill_state(state: Path, described, korean=None) -> Path:  # noqa: F811
     return state
 
 
-@pytest.fixture
-def server(tmp_path, described, korean):  # noqa: F811
-    """`wardrobe web` serving a closet with four real presses (one said in Korean), its password set through the
-    command line. One per test: the login limit (five tries a minute from one address) counts every test's logins
-    from 127.0.0.1."""
-    tmp = tmp_path
-    state = fill_state(tmp / "state", described, korean)
+@contextlib.contextmanager
+def serving(state: Path, tmp: Path):
+    """`wardrobe web` serving a state folder on a free port of 127.0.0.1, until the block ends: (base URL)."""
     port = free_port()
     config = tmp / "config.toml"
     config.write_text(f'state_dir = "{state}"\n[web]\naddress = "127.0.0.1:{port}"\n')
@@ -93,11 +90,21 @@ def server(tmp_path, described, korean):  # noqa: F811
                     log.seek(0)
                     pytest.fail(f"wardrobe web did not start: {log.read()}")
                 time.sleep(0.2)
-        yield base, state
+        yield base
     finally:
         proc.terminate()
         proc.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture
+def server(tmp_path, described, korean):  # noqa: F811
+    """`wardrobe web` serving a closet with four real presses (one said in Korean), its password set through the
+    command line. One per test: the login limit (five tries a minute from one address) counts every test's logins
+    from 127.0.0.1."""
+    state = fill_state(tmp_path / "state", described, korean)
+    with serving(state, tmp_path) as base:
+        yield base, state
 
 
 @pytest.fixture(scope="module")
@@ -414,3 +421,63 @@ def test_every_page_passes_axe_fits_the_width_and_is_photographed(server, browse
     assert {k: v for k, v in seen.items() if v} == {}
     assert wide == {}, f"wider than {width} px (document.scrollingElement.scrollWidth)"
     assert big == {}, f"screenshots of {SCREENSHOT_MAX_BYTES} bytes or more"
+
+
+# -- the whole loop, with the real daemon ------------------------------------------------------------------
+
+
+def test_a_press_is_corrected_enrolled_renamed_and_the_model_rolled_back_in_the_browser(tmp_path, browser):
+    """The issue's walk through: the real daemon (MockFactory pins, folder camera) makes a press; in Chromium the
+    caretaker logs in, sees it, marks it wrong and corrects it, enrols a garment from it, renames it, and rolls
+    the model back, and the daemon reloads onto the older model."""
+    from tests.test_daemon import DaemonProcess, one_photo_camera
+    from tests.test_models_store import make_version
+    from wardrobe.closet import Closet
+
+    state = tmp_path / "state"
+    for version in ("older-1", "newer-2"):
+        r = subprocess.run([sys.executable, "-m", "wardrobe", "install-model", str(make_version(tmp_path, version)),
+                            "--state-dir", str(state)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+        assert r.returncode == 0, r.stderr
+    d = DaemonProcess(tmp_path, "--output", "none", state=state,
+                      camera=one_photo_camera(tmp_path, "product-jeans-blue.jpg"))
+    try:
+        d.wait_for(r"ready in .*model newer-2")
+        d.send("press")
+        d.wait_for(r"history: press 1 saved")
+        r = subprocess.run([sys.executable, "-m", "wardrobe", "web", "password", "--state-dir", str(state)],
+                           input=PASSWORD + "\n", capture_output=True, text=True, cwd=ROOT, timeout=60)
+        assert r.returncode == 0, r.stderr
+        with serving(state, tmp_path) as base:
+            page = new_page(browser)
+            log_in(page, base)
+            assert "Navy blue trousers." in page.locator("ol.presses").inner_text()
+            page.get_by_role("link", name="Wrong…").first.click()
+            page.get_by_label("The garment").select_option("skirt")
+            page.get_by_label("blue", exact=True).check()
+            page.get_by_role("button", name="Save the correction").click()
+            assert latest_correction(state, 1).garment == "skirt"
+
+            page.get_by_role("link", name="Enrol…").first.click()
+            page.get_by_label("What to call it").fill("blue jeans")
+            page.get_by_role("button", name="Enrol").click()
+            page.wait_for_load_state("load")
+            assert "blue jeans" in page.get_by_role("heading", level=2).all_inner_texts()
+
+            page.get_by_label("New name").first.fill("Sunday jeans")
+            page.get_by_role("button", name="Rename").first.click()
+            page.wait_for_load_state("load")
+            closet = Closet(state / "closet.db")
+            assert [g.name for g in closet.garments()] == ["Sunday jeans"]
+            closet.close()
+
+            page.get_by_role("link", name="Model").first.click()
+            page.get_by_label("Go back to").select_option("older-1")
+            page.get_by_label("Your password again").fill(PASSWORD)
+            page.get_by_role("button", name="Roll back").click()
+            page.wait_for_load_state("load")
+            assert os.readlink(state / "models" / "current") == "older-1"
+            d.wait_for(r"reloaded: model older-1")
+            page.context.close()
+    finally:
+        assert d.stop() == 0
