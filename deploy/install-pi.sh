@@ -71,7 +71,7 @@ if [ -x "$VENV/bin/python" ]; then echo "    exists"; else run python3 -m venv -
 
 step "4/7 the wardrobe package with its Pi extra"
 [ -z "$WHEELS" ] || echo "    from the wheels in $WHEELS only"
-run "$VENV/bin/pip" install --quiet --upgrade "${PIP_SOURCE[@]}" ${WARDROBE_PIP_ARGS:-} "$SRC[pi]"
+run "$VENV/bin/pip" install --quiet --upgrade "${PIP_SOURCE[@]}" ${WARDROBE_PIP_ARGS:-} "$SRC[pi,web]"
 
 step "5/7 configuration in $ETC (kept if present) and the trusted model-signing keys"
 run mkdir -p "$ETC/trusted-keys" "$STATE"
@@ -90,6 +90,7 @@ fi
 step "6/7 the systemd unit"
 run mkdir -p "$UNIT_DIR"
 run install -m 0644 "$SRC/systemd/wardrobe.service" "$UNIT_DIR/wardrobe.service"
+run install -m 0644 "$SRC/systemd/wardrobe-web.service" "$UNIT_DIR/wardrobe-web.service"
 system chown -R wardrobe:wardrobe /var/lib/wardrobe
 
 step "7/7 enable and start"
@@ -101,5 +102,17 @@ else
     system systemctl daemon-reload
     system systemctl enable wardrobe.service
     system systemctl restart wardrobe.service
+fi
+# The caretaker's page starts only once it has a password (it refuses to run without one; there is no default).
+if [ -f "$ROOT/var/lib/wardrobe/web-password" ]; then
+    if [ -z "$ROOT" ] && [ -d /run/systemd/system ]; then
+        system systemctl enable wardrobe-web.service
+        system systemctl restart wardrobe-web.service
+    else
+        run systemctl enable wardrobe-web.service
+    fi
+else
+    echo "    the caretaker's page is installed, not started: set its password with"
+    echo "    'sudo -u wardrobe /opt/wardrobe/venv/bin/wardrobe web password', then 'sudo systemctl enable --now wardrobe-web'"
 fi
 echo "done: check with 'wardrobe doctor' and 'journalctl -u wardrobe -f'"

@@ -197,6 +197,9 @@ def test_install_into_a_scratch_root_twice(tmp_path):
     assert (tmp_path / "etc/wardrobe/trusted-keys/caretaker.pub").read_bytes() == (TRUSTED / "caretaker.pub").read_bytes()
     assert (tmp_path / "opt/wardrobe/venv/bin/wardrobe").is_file()
     assert (tmp_path / "etc/systemd/system/wardrobe.service").read_text() == UNIT.read_text()
+    assert (tmp_path / "etc/systemd/system/wardrobe-web.service").read_text() == \
+        (ROOT / "systemd" / "wardrobe-web.service").read_text()
+    assert "the caretaker's page is installed, not started: set its password" in r.stdout  # no default password
     assert "config.toml exists: kept" in r.stdout and "exists" in r.stdout
     from wardrobe import settings
 
