@@ -139,13 +139,15 @@ def reviews_key(store: PressStore) -> tuple:
     return tuple(store._read("SELECT count(*), max(created), max(id) FROM corrections")[0])
 
 
-def reviewed_examples(store: PressStore, embed, threshold: float = EXAMPLE_MIN_SIMILARITY) -> Examples:
+def reviewed_examples(store: PressStore, embed, classes: list[str],
+                      threshold: float = EXAMPLE_MIN_SIMILARITY) -> Examples:
     """The history's reviewed photos as labelled examples: each wrong answer's right garment (its photo is kept
-    with the correction) and each answer marked right while its press is still kept. `embed(jpeg)` is the
-    classifier's embedding; a photo it cannot read is left out."""
+    with the correction) and each answer marked right while its press is still kept. Only garments of the
+    model's `classes` are kept (the history is a file another process writes: nothing else is ever said).
+    `embed(jpeg)` is the classifier's embedding; a photo it cannot read is left out."""
     embeddings, garments = [], []
     for c in store.corrections()[-MAX_EXAMPLES:]:
-        if not c.garment or c.garment == "no garment":
+        if c.garment not in classes or c.garment == "no garment":
             continue
         jpeg = store.correction_photo(c.id) if c.verdict == "wrong" else store.photo(c.press_id)
         if not jpeg:
