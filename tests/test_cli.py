@@ -383,3 +383,17 @@ def test_friction_found_by_a_new_user_is_gone(tmp_path):
     for command in ("models", "push-model", "install-model", "rollback", "enrolled"):
         assert "--colour-names" not in wardrobe(command, "--help").stdout, command  # describe's options only there
     assert "--colour-names" in wardrobe("describe", "--help").stdout
+
+
+def test_jpeg_fill_bytes_do_not_hide_the_real_size():
+    """libjpeg skips 0xFF fill bytes before a marker; the header check read them as a segment and could be led to
+    a fake small size hidden further on (a decompression bomb past the pixel limit)."""
+    import cv2
+
+    from wardrobe.images import pixel_size
+
+    ok, jpeg = cv2.imencode(".jpg", np.zeros((300, 500, 3), np.uint8))
+    data = jpeg.tobytes()
+    padded = data[:2] + b"\xff\xff\xff" + data[2:]  # fill bytes before the first marker
+    assert cv2.imdecode(np.frombuffer(padded, np.uint8), cv2.IMREAD_COLOR).shape[:2] == (300, 500)
+    assert pixel_size(padded) == (500, 300)

@@ -151,10 +151,37 @@ def test_log_out_ends_the_session(logged_in):
     assert logged_in.get("/").status_code == 302
 
 
+def test_log_out_ends_a_copy_of_the_cookie_too(app, client):
+    """A cookie and token taken on the way (plain HTTP) were still good after the caretaker logged out."""
+    log_in(client)
+    page = client.get("/").data
+    stolen = client.get_cookie("wardrobe_session").value
+    assert client.post("/logout", data={"csrf_token": token(page)}).status_code == 302
+    thief = app.test_client()
+    thief.set_cookie("wardrobe_session", stolen)
+    assert thief.post("/presses/1/right", data={"csrf_token": token(page)}).status_code in (302, 403)
+    assert thief.get("/").status_code == 302 and "/login" in thief.get("/").headers["Location"]
+
+
+def test_many_addresses_together_meet_one_ceiling_of_login_tries():
+    from wardrobe.web.security import RateLimit
+
+    limit = RateLimit(tries=5, window_s=60, all_tries=30)
+    assert [limit.allow(f"10.0.0.{i}") for i in range(30)] == [0.0] * 30
+    assert limit.allow("10.0.0.200") > 0  # a 31st guess, from yet another address
+
+
+def test_huge_ids_and_big_anonymous_posts_are_refused_plainly(logged_in, client):
+    for path in ("/presses/99999999999999999999999/photo", "/presses/99999999999999999999999/wrong"):
+        assert logged_in.get(path).status_code == 404, path
+    r = client.post("/presses/1/right", data={"csrf_token": "x", "pad": "a" * (2 << 20)})
+    assert r.status_code == 413
+
+
 def test_after_login_it_goes_only_to_a_page_of_its_own(client):
     page = client.get("/login").data
     for target, expected in (("/presses/1/wrong", "/presses/1/wrong"), ("//evil.example/x", "/"),
-                             ("https://evil.example/", "/")):
+                             ("https://evil.example/", "/"), ("/%09/evil.example", "/"), ("/%0a/evil.example", "/")):
         client.post("/logout", data={"csrf_token": token(client.get("/login").data)})
         page = client.get("/login").data
         r = client.post(f"/login?next={target}", data={"password": PASSWORD, "csrf_token": token(page)})

@@ -24,6 +24,7 @@ from tests.test_cli import wardrobe
 from tests.test_deploy import WEB_UNIT
 from tests.test_web import PASSWORD, described, free_port, press_ids, token  # noqa: F401  (described: a fixture)
 from tests.test_web_browser import fill_state
+from wardrobe.web.security import FORM_MAX_BYTES
 
 
 @pytest.fixture
@@ -277,7 +278,7 @@ def test_many_clients_at_once_each_get_their_whole_answer(https, state):
                 c.request("GET", f"/presses/{press_id}/photo", headers={"Cookie": cookie})
                 resp = c.getresponse()
                 assert resp.status == 200 and resp.read() == photos[press_id]
-            big = b"x" * (300 << 10)
+            big = b"x" * (FORM_MAX_BYTES + 1)  # any post but a photo upload is refused above this
             c.request("POST", "/login", body=big, headers={"Content-Type": "application/x-www-form-urlencoded"})
             resp = c.getresponse()
             resp.read()

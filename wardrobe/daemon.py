@@ -158,8 +158,11 @@ class Daemon:
             key = (reviews_key(self.reviews), self.pipeline.model_version)
             if key == self.reviews_seen and self.pipeline.examples is not None:
                 return
-            examples = reviewed_examples(self.reviews, lambda jpeg: wiring.embed_thumbnail(classifier, jpeg),
-                                         classifier.bundle.classes)
+            def embed(jpeg: bytes):
+                sd_notify("WATCHDOG=1")  # up to 500 embeddings at ~10 ms (more on a Pi): the watchdog waits
+                return wiring.embed_thumbnail(classifier, jpeg)
+
+            examples = reviewed_examples(self.reviews, embed, classifier.bundle.classes)
         except (HistoryError, sqlite3.Error) as e:
             if self.reviews is not None:
                 log.debug("reviews not read (%s)", e)

@@ -219,6 +219,8 @@ class PressStore:
 
     def press(self, press_id: int) -> Press | None:
         """One press by id (None: never kept, or pruned)."""
+        if not 0 < press_id < 1 << 63:  # SQLite's integers: a larger id is no press (not an OverflowError)
+            return None
         rows = self._read("SELECT id, created, result, sentence, model_version, confidence, unsure, NULL "
                           "FROM presses WHERE id = ?", (press_id,))
         if not rows:
@@ -237,6 +239,8 @@ class PressStore:
 
     def photo(self, press_id: int) -> bytes | None:
         """A press's JPEG, or a corrected press's kept copy once the press itself was pruned."""
+        if not 0 < press_id < 1 << 63:
+            return None
         rows = self._read("SELECT photo FROM presses WHERE id = ? UNION ALL "
                           "SELECT photo FROM corrections WHERE press_id = ? AND photo IS NOT NULL", (press_id, press_id))
         return rows[0][0] if rows else None

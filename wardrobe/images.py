@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,7 @@ def read_image(path: Path | str, max_side: int = 1024) -> np.ndarray:
 MAX_PIXELS = 40_000_000
 """Largest photo decoded (width x height, read from the file's header first): a 12 MP Pi camera photo is a third
 of it; a 20000 x 20000 PNG of 1 MB would need 1.2 GB to decode."""
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))  # OpenCV's own cap too, should a header lie
 
 
 def decode(data: bytes, name: str = "the photo") -> np.ndarray:
@@ -48,7 +50,10 @@ def decode(data: bytes, name: str = "the photo") -> np.ndarray:
     import cv2
 
     check_header(data, name)
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    try:
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    except cv2.error:  # OpenCV's own pixel cap (set below) or a decoder failure
+        bgr = None
     if bgr is None:
         raise ImageError(f"{name}: not a readable image (corrupt or not a photo)")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
@@ -95,6 +100,9 @@ def pixel_size(data: bytes) -> tuple[int, int] | None:
             while i + 9 < len(data):
                 if data[i] != 0xFF:
                     return None
+                if data[i + 1] == 0xFF:  # fill bytes before a marker: libjpeg skips them, so must we
+                    i += 1
+                    continue
                 marker = data[i + 1]
                 if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
                     i += 2

@@ -6,6 +6,8 @@ import logging
 import math
 import os
 import sys
+import tempfile
+import threading
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -321,7 +323,11 @@ def load(path: Path | None = None, overrides: dict[str, dict[str, Any]] | None =
     if "state_dir" in data and not isinstance(data["state_dir"], str):
         raise ConfigError("state_dir must be a path in quotes")
     state = (overrides or {}).get("", {}).get("state_dir") or data.get("state_dir") or os.environ.get("WARDROBE_STATE_DIR")
-    overlay = read_overlay(Path(state) if state else Settings().state_dir)
+    try:
+        overlay = read_overlay(Path(state) if state else Settings().state_dir)
+    except ConfigError as e:  # a damaged page file must not silence the closet: the config file alone is used
+        log.error("%s; the caretaker's page's settings are not used", e)
+        overlay = {}
     built = {name: _coerce(cls, name, {**data.get(name, {}), **overlay.get(name, {}),
                                        **(overrides or {}).get(name, {})})
              for name, cls in sections.items()}
@@ -378,6 +384,9 @@ def _toml_value(v) -> str:
     return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+_OVERLAY_LOCK = threading.Lock()
+
+
 def write_overlay(settings: Settings, changes: dict[str, dict[str, Any]]) -> Settings:
     """Validate settings with these changes (the same checks as at start-up), then write them to the overlay
     atomically (temporary file, fsync, rename); the new settings. ConfigError, with nothing written, otherwise."""
@@ -390,23 +399,30 @@ def write_overlay(settings: Settings, changes: dict[str, dict[str, Any]]) -> Set
                                                                                 for k in values})
                                for section, values in changes.items()})
     new.validate()
-    merged = read_overlay(settings.state_dir)
-    for section, values in changes.items():
-        merged.setdefault(section, {}).update(values)
-    text = "# Written by the caretaker's page (wardrobe web); read after /etc/wardrobe/config.toml.\n"
-    for section, values in merged.items():
-        text += f"\n[{section}]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in values.items())
     path = overlay_path(settings.state_dir)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise ConfigError(f"cannot write {path}: {e.strerror or e}") from None
+    with _OVERLAY_LOCK:  # the page serves on several threads: one read-merge-write at a time
+        try:
+            merged = read_overlay(settings.state_dir)
+        except ConfigError:
+            merged = {}  # a damaged file is replaced by what the page saves now
+        for section, values in changes.items():
+            merged.setdefault(section, {}).update(values)
+        text = "# Written by the caretaker's page (wardrobe web); read after /etc/wardrobe/config.toml.\n"
+        for section, values in merged.items():
+            text += f"\n[{section}]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in values.items())
+        tmp = None
+        try:
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            tmp = Path(name)
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as e:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+            raise ConfigError(f"cannot write {path}: {e.strerror or e}") from None
     return new
 
 

@@ -49,6 +49,7 @@ def create_app(settings, session_hours: float = SESSION_HOURS, login_tries: int 
         GARMENT_CLASSES=classes,
         BACKGROUND_CLASS=background,
         LOGIN_LIMIT=security.RateLimit(login_tries, 60.0),
+        LIVE_SESSIONS=security.LiveSessions(),
         SESSION_COOKIE_NAME="wardrobe_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",

@@ -26,7 +26,8 @@ def logged_in() -> bool:
     since = session.get("since")
     lifetime = current_app.permanent_session_lifetime.total_seconds()
     return (record is not None and isinstance(since, int | float) and 0 <= time.time() - since < lifetime
-            and hmac.compare_digest(str(session.get("pw", "")), password_mark(record)))
+            and hmac.compare_digest(str(session.get("pw", "")), password_mark(record))
+            and current_app.config["LIVE_SESSIONS"].holds(session.get("sid")))
 
 
 def login_required(view):
@@ -42,7 +43,8 @@ def login_required(view):
 
 def safe_next(target: str | None) -> str:
     """Where to go after logging in: a path on this site only (never //elsewhere or https://elsewhere)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    if (target and target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and all(" " < c != "\x7f" for c in target)):  # browsers drop tabs and newlines: "/\t/evil" is //evil
         return target
     return url_for("presses.index")
 
@@ -64,7 +66,8 @@ def login():
         if check_password(record, request.form.get("password", "")):
             session.clear()  # a fresh session and CSRF token at login: nothing from before it carries over
             session.permanent = True
-            session.update(since=time.time(), pw=password_mark(record))
+            session.update(since=time.time(), pw=password_mark(record),
+                           sid=current_app.config["LIVE_SESSIONS"].open())
             return redirect(safe_next(request.args.get("next")))
         error = "That password is not right."
     return render_template("login.html", error=error), 200 if error is None else 403
@@ -72,6 +75,7 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    """End the session."""
+    """End the session, on the server too: a copy of the cookie taken on the way is worthless from now on."""
+    current_app.config["LIVE_SESSIONS"].close(session.get("sid"))
     session.clear()
     return redirect(url_for("auth.login"))

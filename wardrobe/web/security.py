@@ -31,10 +31,17 @@ def csrf_token() -> str:
     return session["csrf"]
 
 
+FORM_MAX_BYTES = 1 << 20
+"""Any post but a photo upload: larger is refused before it is read (even before the token is checked)."""
+UPLOADS = ("clothes.enrol_upload",)
+
+
 def check_csrf() -> None:
     """Refuse a state-changing request without this session's token: 400 when missing, 403 when wrong."""
     if request.method not in UNSAFE_METHODS:
         return
+    if request.endpoint not in UPLOADS:
+        request.max_content_length = FORM_MAX_BYTES
     sent = request.form.get("csrf_token", "")
     if not sent:
         abort(400, description="The form is missing its security token; reload the page and try again.")
@@ -52,11 +59,44 @@ def add_headers(response):
     return response
 
 
-class RateLimit:
-    """At most `tries` attempts per `window_s` seconds per client address (the login form)."""
+class LiveSessions:
+    """The sessions logged in and not logged out, kept by the server (the cookie alone is not enough: logging out
+    ends a copy of it too). In memory: a restart of the page logs everyone out."""
 
-    def __init__(self, tries: int = 5, window_s: float = 60.0) -> None:
-        self.tries, self.window_s = tries, window_s
+    def __init__(self, most: int = 1000) -> None:
+        self.ids: dict[str, float] = {}
+        self.most = most
+        self.lock = threading.Lock()
+
+    def open(self) -> str:
+        """A new session's id."""
+        sid = secrets.token_urlsafe(32)
+        with self.lock:
+            if len(self.ids) >= self.most:  # the oldest logins go first
+                for old in sorted(self.ids, key=self.ids.get)[: len(self.ids) - self.most + 1]:
+                    del self.ids[old]
+            self.ids[sid] = time.monotonic()
+        return sid
+
+    def holds(self, sid) -> bool:
+        """Whether this id is a session still open."""
+        with self.lock:
+            return isinstance(sid, str) and sid in self.ids
+
+    def close(self, sid) -> None:
+        """Log this session out."""
+        with self.lock:
+            if isinstance(sid, str):
+                self.ids.pop(sid, None)
+
+
+class RateLimit:
+    """At most `tries` attempts per `window_s` seconds per client address (the login form), and at most
+    `all_tries` from all addresses together (many addresses on one network must not multiply the guesses)."""
+
+    def __init__(self, tries: int = 5, window_s: float = 60.0, all_tries: int = 30) -> None:
+        self.tries, self.window_s, self.all_tries = tries, window_s, all_tries
+        self.everyone: deque = deque()
         self.seen: dict[str, deque] = {}
         self.lock = threading.Lock()  # waitress serves on several threads
 
@@ -64,12 +104,17 @@ class RateLimit:
         """0 when this attempt may go ahead (and counts it); otherwise seconds until the next one may."""
         now = time.monotonic()
         with self.lock:
+            while self.everyone and now - self.everyone[0] >= self.window_s:
+                self.everyone.popleft()
+            if len(self.everyone) >= self.all_tries:
+                return self.window_s - (now - self.everyone[0])
             recent = self.seen.setdefault(client, deque())
             while recent and now - recent[0] >= self.window_s:
                 recent.popleft()
             if len(recent) >= self.tries:
                 return self.window_s - (now - recent[0])
             recent.append(now)
+            self.everyone.append(now)
             if len(self.seen) > 10000:  # a flood of addresses must not grow memory without bound
                 for key in [k for k, v in self.seen.items() if not v or now - v[-1] >= self.window_s]:
                     del self.seen[key]
