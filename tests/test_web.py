@@ -3,6 +3,7 @@ photos described by the shipped model, and the real server (waitress) for start-
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import re
@@ -12,6 +13,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -383,15 +385,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve_and_use(state, tmp_path, wrap: list[str] = ()) -> None:
-    """Start `wardrobe web` (inside `wrap`), then over real HTTP: healthz, log in, the page, a photo."""
-    import http.cookiejar
-
+@contextlib.contextmanager
+def serving(state: Path, tmp: Path, wrap: list[str] = ()):
+    """`wardrobe web` (inside `wrap`) serving a state folder on a free port of 127.0.0.1 until the block ends;
+    yields its base URL once /healthz answers."""
     port = free_port()
-    config = tmp_path / "served.toml"
+    config = tmp / "served.toml"
     config.write_text(f'state_dir = "{state}"\n[web]\naddress = "127.0.0.1:{port}"\n')
+    log = open(tmp / "server.log", "w+")
     proc = subprocess.Popen([*wrap, sys.executable, "-m", "wardrobe", "web", "--config", str(config)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -402,8 +405,22 @@ def serve_and_use(state, tmp_path, wrap: list[str] = ()) -> None:
                     assert r.headers["X-Content-Type-Options"] == "nosniff"
                 break
             except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.poll() else ""
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    pytest.fail(f"wardrobe web did not start: {log.read()}")
                 time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+def serve_and_use(state, tmp_path, wrap: list[str] = ()) -> None:
+    """Start `wardrobe web` (inside `wrap`), then over real HTTP: healthz, log in, the page, a photo."""
+    import http.cookiejar
+
+    with serving(state, tmp_path, wrap) as base:
         browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
         with browser.open(f"{base}/login", timeout=10) as r:
             page = r.read()
@@ -414,9 +431,6 @@ def serve_and_use(state, tmp_path, wrap: list[str] = ()) -> None:
             assert b"<h1>Recent presses</h1>" in page, page[:500]
         with browser.open(f"{base}/presses/{press_ids(page)[0]}/photo", timeout=10) as r:
             assert r.headers["Content-Type"] == "image/jpeg" and r.read()[:2] == b"\xff\xd8"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_the_real_server_serves_the_page(state, tmp_path):

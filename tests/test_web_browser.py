@@ -7,15 +7,12 @@ one, so an ordinary run leaves the work tree as it was)."""
 
 from __future__ import annotations
 
-import contextlib
 import io
-import json
 import os
 import re
 import struct
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -23,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, rgb_of
-from tests.test_web import PASSWORD, described, free_port  # noqa: F401  (described is a fixture used here)
+from tests.test_web import PASSWORD, described, serving  # noqa: F401  (described is a fixture used here)
 from wardrobe.history import PressStore, encode_photo
 
 CHROMIUM = "/usr/bin/chromium"
@@ -66,35 +63,6 @@ def fill_state(state: Path, described, korean=None) -> Path:  # noqa: F811
                        input=PASSWORD + "\n", capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 0, r.stderr
     return state
-
-
-@contextlib.contextmanager
-def serving(state: Path, tmp: Path):
-    """`wardrobe web` serving a state folder on a free port of 127.0.0.1, until the block ends: (base URL)."""
-    port = free_port()
-    config = tmp / "config.toml"
-    config.write_text(f'state_dir = "{state}"\n[web]\naddress = "127.0.0.1:{port}"\n')
-    log = open(tmp / "server.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "wardrobe", "web", "--config", str(config)], cwd=ROOT,
-                            stdout=log, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as resp:
-                    assert json.loads(resp.read()) == {"ok": True}
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    pytest.fail(f"wardrobe web did not start: {log.read()}")
-                time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture

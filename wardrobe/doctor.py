@@ -91,10 +91,9 @@ def check_audio(settings) -> str:
     return f"speaker: {SoundDevicePlayer(s.device, s.volume).check()}"
 
 
-def check_model(settings) -> str:
-    """Verify the bundle and describe a sample photo with it."""
-    from wardrobe.classify import Classifier
-    from wardrobe.images import read_image
+def model_to_load(settings) -> Path:
+    """The bundle the closet loads, its signature and checksums checked (models_store.bundle_to_load); a plain
+    WardrobeError saying why there is none."""
     from wardrobe.models_store import bundle_to_load
 
     path, refused = bundle_to_load(settings)
@@ -102,6 +101,15 @@ def check_model(settings) -> str:
         raise WardrobeError(refused)
     if path is None:
         raise WardrobeError("no model bundle is installed: garments cannot be named (colours still are)")
+    return path
+
+
+def check_model(settings) -> str:
+    """Verify the bundle and describe a sample photo with it."""
+    from wardrobe.classify import Classifier
+    from wardrobe.images import read_image
+
+    path = model_to_load(settings)
     clf = Classifier.load(path, settings.model.runtime)
     t = time.perf_counter()
     pred = clf.predict(read_image(SAMPLE))

@@ -14,9 +14,7 @@ import time
 from flask import Blueprint, render_template
 
 from wardrobe.bundle import Bundle
-from wardrobe.doctor import CHECKS, check_updates
-from wardrobe.errors import WardrobeError
-from wardrobe.models_store import bundle_to_load
+from wardrobe.doctor import CHECKS, check_updates, model_to_load
 from wardrobe.running import running, start_time
 from wardrobe.web.auth import login_required
 from wardrobe.web.common import current_settings
@@ -33,11 +31,7 @@ JOURNAL = ("The closet's errors go to the system journal, which this page's serv
 
 def check_model_files(settings) -> str:
     """The model the closet loads: its signature and checksums hold (models_store.bundle_to_load), not loaded."""
-    path, refused = bundle_to_load(settings)
-    if refused:
-        raise WardrobeError(refused)
-    if path is None:
-        raise WardrobeError("no model bundle is installed: garments cannot be named (colours still are)")
+    path = model_to_load(settings)
     bundle = Bundle.load(path)  # the manifest's checksums (hashing the files; nothing is loaded to run)
     signed = "its signature and checksums hold" if path.parent == settings.state_dir / "models" else \
         "its checksums hold (the shipped or configured model: no caretaker's signature is asked of it)"
