@@ -516,3 +516,50 @@ def test_the_bench_measures_the_pages_memory(tmp_path):
     assert r.returncode == 0, r.stderr
     result = json.loads((tmp_path / "web.json").read_text())
     assert set(result) == {"idle_rss_mb", "rss_after_serving_mb"} and all(v > 5 for v in result.values())
+
+
+def test_the_page_plays_what_the_closet_said(tmp_path):
+    """The press's audio is kept with it (off the press's path, by the history's writer) and played on the page:
+    exactly what the speaker played, found by id."""
+    import numpy as np
+
+    from tests.test_daemon import DaemonProcess
+    from wardrobe.audio import read_wav
+
+    d = DaemonProcess(tmp_path)  # speech to WAV files: the recording is what a speaker would have played
+    try:
+        d.wait_for(r"ready in")
+        d.send("press")
+        d.wait_for(r"history: press 1 saved")
+        played = read_wav(d.utterances()[-1])
+        set_password(d.state, PASSWORD)
+        client = create_app(settings_for(d.state, tmp_path)).test_client()
+        log_in(client)
+        page = client.get("/").data.decode()
+        assert '<audio controls preload="none" src="/presses/1/audio"' in page
+        r = client.get("/presses/1/audio")
+        assert r.status_code == 200 and r.mimetype == "audio/wav"
+        (tmp_path / "kept.wav").write_bytes(r.data)
+        kept = read_wav(tmp_path / "kept.wav")
+        assert kept[1] == played[1] and np.array_equal(kept[0], played[0])
+        for bad in ("/presses/x/audio", "/presses/-1/audio", "/presses/99999999999999999999999/audio",
+                    "/presses/2/audio"):
+            assert client.get(bad).status_code == 404, bad
+    finally:
+        assert d.stop() == 0
+
+
+def test_a_history_from_before_the_audio_is_read_and_kept(tmp_path):
+    """A closet's history.db written before presses kept their audio: opened, used, and new presses keep it."""
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "history.db")
+    db.executescript("CREATE TABLE presses (id INTEGER PRIMARY KEY AUTOINCREMENT, created REAL NOT NULL, "
+                     "photo BLOB NOT NULL, result TEXT NOT NULL, sentence TEXT NOT NULL, model_version TEXT, "
+                     "confidence REAL, unsure INTEGER NOT NULL);"
+                     "INSERT INTO presses VALUES (1, 0, x'ffd8', '{}', 'Old.', NULL, NULL, 0);")
+    db.close()
+    store = PressStore(tmp_path / "history.db")
+    assert [(p.sentence, p.spoken) for p in store.presses()] == [("Old.", False)] and store.audio(1) is None
+    pid = store.add(b"\xff\xd8", {"sentence": "New."}, None, 20, 50 << 20, audio=b"RIFF")
+    assert store.audio(pid) == b"RIFF" and store.press(pid).spoken

@@ -383,13 +383,16 @@ class Daemon:
         d = self.pipeline.describe(rgb, image=f"press-{self.presses}")
         self.previous, self.last, self.last_rgb = self.last, d, rgb
         g = d.enrolled.garment if d.enrolled else None
+        spoken = d.clauses  # in words, for the caretaker's page (a played voice label is the user's own)
         if g is not None and g.voice_label and not g.name:
             aiming = phrase.aiming_clauses(d.problems, self.pipeline.lang)
             if aiming:
                 self.say(aiming)
             self.say(self.words("yours"))
+            spoken = [*aiming, self.words("yours")]
             if not self.play_label(g):
                 self.say(d.clauses)
+                spoken = [*spoken, *d.clauses]
         else:
             self.say(d.clauses)
         timings = {**d.timings_ms, "click": click_ms, "capture": capture_ms}
@@ -402,7 +405,13 @@ class Daemon:
                  json.dumps(d.sentence, ensure_ascii=False), d.garment, None if d.garment_confidence is None else round(d.garment_confidence, 3),
                  ",".join(c.name for c in d.colours), ",".join(d.problems) or "-",
                  json.dumps({k: round(v, 1) for k, v in d.timings_ms.items()}))
-        self.history.save(rgb, d.to_json(), self.pipeline.model_version)  # written on its own thread
+        said = None
+        if self.speaker.first_play_at >= t0:  # spoken: the page can play it back (the clauses are in the cache)
+            try:
+                said = (self.speaker.recording(spoken), self.speaker.voice.sample_rate)
+            except WardrobeError as e:
+                log.debug("what was said is not kept: %s", e)
+        self.history.save(rgb, d.to_json(), self.pipeline.model_version, said)  # written on its own thread
 
     def play_click(self) -> None:
         """Confirm the press at once."""

@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS presses (
     sentence TEXT NOT NULL,
     model_version TEXT,
     confidence REAL,
-    unsure INTEGER NOT NULL
+    unsure INTEGER NOT NULL,
+    audio BLOB
 );
 CREATE TABLE IF NOT EXISTS corrections (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -97,6 +98,8 @@ class Press:
     confidence: float | None
     unsure: bool
     correction: Correction | None = None
+    spoken: bool = False
+    """Whether the audio of what was said is kept (PressStore.audio)."""
 
     @property
     def problems(self) -> list[str]:
@@ -164,6 +167,8 @@ class PressStore:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute(f"PRAGMA synchronous={synchronous}")
             self.db.executescript(SCHEMA)
+            if "audio" not in {r[1] for r in self.db.execute("PRAGMA table_info(presses)")}:
+                self.db.execute("ALTER TABLE presses ADD COLUMN audio BLOB")  # a history from before the audio
         except (OSError, sqlite3.Error) as e:
             if self.db is not None:
                 self.db.close()
@@ -173,18 +178,20 @@ class PressStore:
         """Close the connection."""
         self.db.close()
 
-    def add(self, photo: bytes, result: dict, model_version: str | None, keep: int, max_bytes: int) -> int:
-        """Store one press and prune to the bounds, in one transaction; its id."""
+    def add(self, photo: bytes, result: dict, model_version: str | None, keep: int, max_bytes: int,
+            audio: bytes | None = None) -> int:
+        """Store one press (and the WAV of what was said, when there is one) and prune to the bounds, in one
+        transaction; its id."""
         conf = result.get("garment_confidence")
         conf = float(conf) if isinstance(conf, int | float) else None
         try:
             with self.db:
                 self.db.execute("BEGIN IMMEDIATE")
                 cur = self.db.execute(
-                    "INSERT INTO presses (created, photo, result, sentence, model_version, confidence, unsure) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO presses (created, photo, result, sentence, model_version, confidence, unsure, "
+                    "audio) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (time.time(), photo, json.dumps(result), str(result.get("sentence", "")), model_version, conf,
-                     int(is_unsure(result))))
+                     int(is_unsure(result)), audio))
                 self._prune(keep, max_bytes)
             self.db.execute("PRAGMA incremental_vacuum").fetchall()  # each row returned is a page freed
         except sqlite3.Error as e:
@@ -197,7 +204,8 @@ class PressStore:
         self.db.execute(
             "DELETE FROM presses WHERE id IN (SELECT id FROM (SELECT id, "
             "ROW_NUMBER() OVER (ORDER BY id DESC) AS n, "
-            "SUM(length(photo) + length(result)) OVER (ORDER BY id DESC) AS total FROM presses) "
+            "SUM(length(photo) + length(result) + coalesce(length(audio), 0)) OVER (ORDER BY id DESC) AS total "
+            "FROM presses) "
             "WHERE n > ? OR total > ?)", (keep, max_bytes))
         self.db.execute("DELETE FROM corrections WHERE press_id NOT IN (SELECT id FROM presses) "
                         "AND (verdict = 'right' OR exported IS NOT NULL)")
@@ -211,8 +219,8 @@ class PressStore:
     def presses(self, limit: int = 200) -> list[Press]:
         """The kept presses: unsure ones not yet reviewed first (the review queue), then the rest, newest first."""
         rows = self._read(
-            "SELECT p.id, p.created, p.result, p.sentence, p.model_version, p.confidence, p.unsure, c.id "
-            "FROM presses p LEFT JOIN corrections c ON c.press_id = p.id "
+            "SELECT p.id, p.created, p.result, p.sentence, p.model_version, p.confidence, p.unsure, c.id, "
+            "p.audio IS NOT NULL FROM presses p LEFT JOIN corrections c ON c.press_id = p.id "
             "ORDER BY (p.unsure AND c.id IS NULL) DESC, p.id DESC LIMIT ?", (limit,))
         corrections = {c.press_id: c for c in self.corrections()}
         return [self._press(r, corrections.get(r[0])) for r in rows]
@@ -221,8 +229,8 @@ class PressStore:
         """One press by id (None: never kept, or pruned)."""
         if not 0 < press_id < 1 << 63:  # SQLite's integers: a larger id is no press (not an OverflowError)
             return None
-        rows = self._read("SELECT id, created, result, sentence, model_version, confidence, unsure, NULL "
-                          "FROM presses WHERE id = ?", (press_id,))
+        rows = self._read("SELECT id, created, result, sentence, model_version, confidence, unsure, NULL, "
+                          "audio IS NOT NULL FROM presses WHERE id = ?", (press_id,))
         if not rows:
             return None
         found = [c for c in self.corrections() if c.press_id == press_id]
@@ -235,7 +243,14 @@ class PressStore:
         except (TypeError, ValueError, RecursionError):
             result = {}
         return Press(r[0], r[1], result if isinstance(result, dict) else {}, r[3], r[4], r[5], bool(r[6]),
-                     correction)
+                     correction, bool(r[8]))
+
+    def audio(self, press_id: int) -> bytes | None:
+        """The WAV of what was said for a press (None: nothing was spoken, or the press is gone)."""
+        if not 0 < press_id < 1 << 63:
+            return None
+        rows = self._read("SELECT audio FROM presses WHERE id = ? AND audio IS NOT NULL", (press_id,))
+        return rows[0][0] if rows else None
 
     def photo(self, press_id: int) -> bytes | None:
         """A press's JPEG, or a corrected press's kept copy once the press itself was pruned."""
@@ -317,7 +332,8 @@ class History:
         self.thread: threading.Thread | None = None
         self.store: PressStore | None = None
 
-    def save(self, rgb: np.ndarray, result: dict, model_version: str | None = None) -> bool:
+    def save(self, rgb: np.ndarray, result: dict, model_version: str | None = None,
+             said: tuple[np.ndarray, int] | None = None) -> bool:
         """Hand a press to the writer thread; False when it is not kept (history off, or the writer is behind)."""
         if self.keep <= 0:
             return False
@@ -325,7 +341,7 @@ class History:
             self.thread = threading.Thread(target=self._work, name="history", daemon=True)
             self.thread.start()
         try:
-            self.jobs.put_nowait((rgb, result, model_version))
+            self.jobs.put_nowait((rgb, result, model_version, said))
         except queue.Full:
             log.warning("history not saved (the writer is still busy with earlier presses); describing goes on")
             return False
@@ -343,13 +359,18 @@ class History:
             finally:
                 self.jobs.task_done()
 
-    def write(self, rgb: np.ndarray, result: dict, model_version: str | None) -> int | None:
-        """Encode and store one press now (the writer thread's job); its id, None when it could not be kept."""
+    def write(self, rgb: np.ndarray, result: dict, model_version: str | None,
+              said: tuple[np.ndarray, int] | None = None) -> int | None:
+        """Encode and store one press now (the writer thread's job): the photo, the answer and the audio of what
+        was said (samples, rate); its id, None when it could not be kept."""
+        from wardrobe.audio import wav_bytes
+
         try:
             photo = encode_photo(rgb)
+            audio = wav_bytes(*said) if said is not None and len(said[0]) else None
             if self.store is None:
                 self.store = PressStore(self.path, synchronous="NORMAL")
-            pid = self.store.add(photo, result, model_version, self.keep, self.max_bytes)
+            pid = self.store.add(photo, result, model_version, self.keep, self.max_bytes, audio)
         except HistoryError as e:
             log.warning("history not saved (%s); describing goes on", e)
             self._set_aside_if_damaged(e)

@@ -190,6 +190,14 @@ class Speaker:
         for p in phrases:
             self.audio(p)
 
+    def recording(self, speech: str | list[str]) -> np.ndarray:
+        """What saying this sounds like, as one recording: the clauses joined by a short pause (from the cache
+        when they were just said)."""
+        clauses = [speech] if isinstance(speech, str) else [c for c in speech if c]
+        gap = np.zeros(int(0.12 * self.voice.sample_rate), np.int16)
+        parts = [self.audio(c) for c in clauses]
+        return np.concatenate([x for p in parts for x in (p, gap)][:-1]) if parts else np.zeros(0, np.int16)
+
     def say(self, speech: str | list[str]) -> None:
         """Say a sentence or a list of clauses.
 
@@ -201,11 +209,9 @@ class Speaker:
             return
         rate = self.voice.sample_rate
         if not getattr(self.player, "streams", False) or len(clauses) == 1:
-            gap = np.zeros(int(0.12 * rate), np.int16)
-            parts = [self.audio(c) for c in clauses]
-            joined = [x for p in parts for x in (p, gap)][:-1]
+            joined = self.recording(clauses)
             self.first_play_at = time.perf_counter()
-            self.player.play(np.concatenate(joined), rate)
+            self.player.play(joined, rate)
             return
         import queue
         import threading

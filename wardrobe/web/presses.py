@@ -71,6 +71,17 @@ def photo(press_id: int):
     return Response(data, mimetype="image/jpeg")
 
 
+@bp.route("/presses/<int:press_id>/audio")
+@login_required
+def audio(press_id: int):
+    """What the closet said for a press, as the WAV it played (by id, from the database)."""
+    s = store()
+    data = s.audio(press_id) if s is not None else None
+    if data is None:
+        abort(404)
+    return Response(data, mimetype="audio/wav")
+
+
 @bp.route("/presses/<int:press_id>/right", methods=["POST"])
 @login_required
 def right(press_id: int):
