@@ -443,13 +443,18 @@ def test_the_page_works_inside_its_units_sandbox(state, tmp_path):
     serve_and_use(state, tmp_path, [sys.executable, "-m", "tests.sandboxed", str(WEB_UNIT), "--"])
 
 
+PRINT_HEAVY_MODULES = (
+    "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in ('onnxruntime', 'piper', 'torch', "
+    "'sounddevice', 'picamera2', 'gpiozero', 'cv2') or m in ('wardrobe.camera', 'wardrobe.speech', "
+    "'wardrobe.classify', 'wardrobe.pipeline', 'wardrobe.wiring', 'wardrobe.audio'))))\n")
+"""Python that prints the modules of the camera, the voice and the model a process has loaded (none, for the page)."""
+
+
 def test_the_page_loads_no_camera_voice_or_model(state, tmp_path):
     code = ("import sys\nfrom wardrobe import settings\nfrom wardrobe.web.app import create_app\n"
             f"app = create_app(settings.load(None, {{'': {{'state_dir': {str(state)!r}}}}}))\n"
             "app.test_client().get('/healthz')\n"
-            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in ('onnxruntime', 'piper', 'torch', "
-            "'sounddevice', 'picamera2', 'gpiozero', 'cv2') or m in ('wardrobe.camera', 'wardrobe.speech', "
-            "'wardrobe.classify', 'wardrobe.pipeline', 'wardrobe.wiring', 'wardrobe.audio'))))\n")
+            + PRINT_HEAVY_MODULES)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "", r.stdout + r.stderr
 

@@ -20,7 +20,7 @@ import pytest
 from tests import test_web
 from tests.conftest import PHOTOS, ROOT, SHIPPED, TRUSTED, rgb_of
 from tests.test_models_store import make_version
-from tests.test_web import PASSWORD, log_in, settings_for, token
+from tests.test_web import PASSWORD, PRINT_HEAVY_MODULES, log_in, settings_for, token
 from wardrobe import running
 from wardrobe import settings as settings_mod
 from wardrobe.audio import wav_bytes
@@ -339,9 +339,7 @@ def test_the_pages_load_no_camera_voice_or_model(state, tmp_path):
             f"assert c.post('/login', data={{'password': {PASSWORD!r}, 'csrf_token': t}}).status_code == 302\n"
             "for p in ('/', '/clothes', '/model', '/health', '/settings'):\n"
             "    assert c.get(p).status_code == 200, p\n"
-            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in ('onnxruntime', 'piper', 'torch', "
-            "'sounddevice', 'picamera2', 'gpiozero', 'cv2') or m in ('wardrobe.camera', 'wardrobe.speech', "
-            "'wardrobe.classify', 'wardrobe.pipeline', 'wardrobe.wiring', 'wardrobe.audio'))))\n")
+            + PRINT_HEAVY_MODULES)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "", r.stdout + r.stderr
 
