@@ -9,6 +9,7 @@ import sys
 import tempfile
 
 import numpy as np
+
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
 from wardrobe.train.data import build_splits
@@ -27,6 +28,6 @@ if __name__ == "__main__":
     for code in ("en", "ko"):
         res = subprocess.run([sys.executable, "-m", "wardrobe", "describe", "--json", "--language", code,
                               "--state-dir", tempfile.mkdtemp(), *paths], capture_output=True, text=True)
-        out[code] = [json.loads(l) for l in res.stdout.splitlines()]
+        out[code] = [json.loads(line) for line in res.stdout.splitlines()]
     for r, en, ko in zip(pick, out["en"], out["ko"]):
         print(f"| {r.source.split('-')[0]} | {r.label} | {en['sentence']} | {ko['sentence']} |")
