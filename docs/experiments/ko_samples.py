@@ -29,5 +29,5 @@ if __name__ == "__main__":
         res = subprocess.run([sys.executable, "-m", "wardrobe", "describe", "--json", "--language", code,
                               "--state-dir", tempfile.mkdtemp(), *paths], capture_output=True, text=True)
         out[code] = [json.loads(line) for line in res.stdout.splitlines()]
-    for r, en, ko in zip(pick, out["en"], out["ko"]):
+    for r, en, ko in zip(pick, out["en"], out["ko"], strict=True):
         print(f"| {r.source.split('-')[0]} | {r.label} | {en['sentence']} | {ko['sentence']} |")
