@@ -311,6 +311,13 @@ class Closet:
             raise self.failed(f"cannot read the closet database {self.path}", e, writing=False) from None
         return row[0] if row else None
 
+    def recorded(self) -> set[int]:
+        """The ids of the garments whose voice label is recorded here (one query; the recordings are not read)."""
+        try:
+            return {r[0] for r in self.db.execute("SELECT id FROM garments WHERE voice_clip IS NOT NULL")}
+        except sqlite3.Error as e:
+            raise self.failed(f"cannot read the closet database {self.path}", e, writing=False) from None
+
     def enrol(self, embedding: np.ndarray, colours: list[dict], thumbnail: bytes, model_version: str,
               name: str | None = None, voice_label: str | None = None, voice_clip: bytes | None = None) -> int:
         """Store a garment (with its recorded voice label's WAV bytes, if any); its id once the write is on disk."""

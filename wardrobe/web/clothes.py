@@ -75,7 +75,7 @@ def index():
     c = closet()
     try:
         garments = c.garments() if c is not None else []
-        clips = {g.id for g in garments if c.voice_clip(g.id)}
+        clips = c.recorded() if c is not None else set()
     except ClosetError as e:
         abort(500, description=str(e))
     return render_template("clothes.html", garments=garments, clips=clips, when=when, max_mb=UPLOAD_MAX_BYTES >> 20)
@@ -137,7 +137,7 @@ def problem(message: str, code: int = 400):
     """The clothes page again, with one line saying what went wrong (nothing was changed)."""
     c = closet()
     garments = c.garments() if c is not None else []
-    clips = {g.id for g in garments if c.voice_clip(g.id)}
+    clips = c.recorded() if c is not None else set()
     return render_template("clothes.html", garments=garments, clips=clips, when=when, error=message,
                            max_mb=UPLOAD_MAX_BYTES >> 20), code
 

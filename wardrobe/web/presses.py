@@ -64,22 +64,23 @@ def index():
 @login_required
 def photo(press_id: int):
     """A press's photo, found by its id in the database (no path from the request reaches the file system)."""
-    s = store()
-    data = s.photo(press_id) if s is not None else None
-    if data is None:
-        abort(404)
-    return Response(data, mimetype="image/jpeg")
+    return kept(lambda s: s.photo(press_id), "image/jpeg")
 
 
 @bp.route("/presses/<int:press_id>/audio")
 @login_required
 def audio(press_id: int):
     """What the closet said for a press, as the WAV it played (by id, from the database)."""
+    return kept(lambda s: s.audio(press_id), "audio/wav")
+
+
+def kept(read, mimetype: str) -> Response:
+    """Bytes the history keeps for a press, read by `read(store)`; 404 when there are none."""
     s = store()
-    data = s.audio(press_id) if s is not None else None
+    data = read(s) if s is not None else None
     if data is None:
         abort(404)
-    return Response(data, mimetype="audio/wav")
+    return Response(data, mimetype=mimetype)
 
 
 @bp.route("/presses/<int:press_id>/right", methods=["POST"])
