@@ -123,6 +123,9 @@ class Bundle:
     may be said (empty: no pattern head)."""
     embedding: str | None = None
     """The name of the model's embedding output (pooled features), or None when it has none."""
+    cutout_weight: float = 0.0
+    """Share of the garment cut out on white in the garment probabilities, beside the photo (0: the photo
+    alone); chosen on validation (`wardrobe train evaluate`, set by `wardrobe train rebuild --cutout-weight`)."""
     metrics: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
 
@@ -184,6 +187,9 @@ class Bundle:
             patterns = {str(k): float(v) for k, v in meta.get("patterns", {}).items()}
         except (AttributeError, TypeError, ValueError) as e:
             raise ModelError(f"{path}: bad patterns block: {e}") from e
+        cutout_weight = meta.get("cutout_weight", 0.0)
+        if isinstance(cutout_weight, bool) or not isinstance(cutout_weight, int | float) or not 0 <= cutout_weight <= 1:
+            raise ModelError(f"{path}: cutout_weight must be a number from 0 to 1")
         background = meta.get("background_class")
         if background is not None and background not in classes:
             raise ModelError(f"{path}: background_class {background!r} is not one of the classes")
@@ -193,7 +199,7 @@ class Bundle:
                    colour_families=list(families), occasions=occasions,
                    background_class=background, patterns=patterns,
                    embedding=str(meta["embedding"]) if meta.get("embedding") else None,
-                   metrics=meta.get("metrics", {}), meta=meta)
+                   cutout_weight=float(cutout_weight), metrics=meta.get("metrics", {}), meta=meta)
 
     @property
     def outputs(self) -> int:

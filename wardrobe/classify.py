@@ -269,6 +269,18 @@ class Classifier:
         """predict() for several photos in one run of the network."""
         return [self.prediction(*probs, top=top) for probs in self.probabilities_of(photos)]
 
+    def predict_with_cutout(self, photo: np.ndarray, cutout: np.ndarray, top: int = 3) -> tuple[Prediction, Prediction]:
+        """The photo's prediction, its garments read from the photo and the garment cut out on white together
+        (the bundle's cutout_weight; the photo alone says whether a garment is there at all), and the
+        cut-out's own prediction. One run of the network for both."""
+        (p, c, o, pat, emb), cut = self.probabilities_of([photo, cutout])
+        w = self.bundle.cutout_weight
+        mixed = (1 - w) * p + w * cut[0]
+        if self.bundle.background_class is not None:
+            i = self.bundle.classes.index(self.bundle.background_class)
+            mixed[i] = p[i]
+        return self.prediction(mixed, c, o, pat, emb, top=top), self.prediction(*cut, top=top)
+
     def prediction(self, p: np.ndarray, c: np.ndarray, o: np.ndarray, pat: np.ndarray, emb: np.ndarray | None,
                    top: int = 3) -> Prediction:
         """A Prediction from the heads' probabilities."""

@@ -108,6 +108,14 @@ def on_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return out
 
 
+def garment_views(rgb: np.ndarray, white, method: str = "auto", plate: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The two views the network is shown of a photo, as describe makes them: the photo at work size after the
+    white balance, and the garment cut out on white (the photo again when no garment stands out)."""
+    small, _ = white.correct(shrink(rgb, WORK_SIDE))
+    return small, on_white(small, segment(small, method, plate))
+
+
 class Pipeline:
     """Holds the loaded parts (classifier, colour namer, background plate) and describes photos."""
 
@@ -251,16 +259,20 @@ class Pipeline:
     def classify_with_cutout(self, rgb: np.ndarray, alpha: np.ndarray):
         """The classifier's prediction for the photo, and the prediction its pattern is read from: the garment
         alone on a white ground, as the shop's photos the pattern head learnt from show it (a patterned carpet
-        behind plain trousers is not their pattern). Both photos go through the network in one run, which
-        costs less than two; without a pattern head, or when the cut-out is the whole photo, one photo goes."""
-        photos = [rgb]
-        cutout = bool(self.classifier.bundle.patterns) or self.colour_view == "cutout"
-        if cutout:
-            cut = on_white(rgb, alpha)
-            if cut is not rgb:
-                photos.append(cut)
-        preds = self.classifier.predict_many(photos)
-        return preds[0], (preds[-1] if cutout else None)
+        behind plain trousers is not their pattern). The photo's garments are read from both views when the
+        bundle says so (cutout_weight: the cut-out hides the bed and the floor). Both photos go through the
+        network in one run, which costs less than two; when the cut-out is the whole photo, or nothing needs
+        it, one photo goes."""
+        bundle = self.classifier.bundle
+        cutout = bool(bundle.patterns) or self.colour_view == "cutout" or bundle.cutout_weight > 0
+        cut = on_white(rgb, alpha) if cutout else rgb
+        if cut is rgb:
+            pred = self.classifier.predict(rgb)
+            return pred, (pred if cutout else None)
+        if bundle.cutout_weight > 0:
+            return self.classifier.predict_with_cutout(rgb, cut)
+        pred, cut_pred = self.classifier.predict_many([rgb, cut])
+        return pred, cut_pred
 
     def pattern(self, rgb: np.ndarray, alpha: np.ndarray) -> tuple[str | None, np.ndarray | None]:
         """The garment's pattern (None when unsure) and the pattern probabilities, judged on the cut-out

@@ -67,6 +67,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--probe", action="store_true",
                    help="efficientnet-lite: instead of fine-tuning, fit a logistic regression on the frozen ImageNet "
                         "network's pooled features (the floor fine-tuning must beat)")
+    p.add_argument("--init", type=Path, metavar="BUNDLE",
+                   help="efficientnet-lite: continue from a bundle's fine-tuned weights (same classes; its pattern "
+                        "rows are left out, an occasion it dropped starts fresh)")
+    p.add_argument("--cutout-views", type=int, default=0, choices=(0, 1, 2),
+                   help="efficientnet-lite: also train on each photo's garment cut out on white as the appliance cuts "
+                        "it (1: the cut-out, 2: and its mirror; product photos one at most)")
     p.add_argument("--feature-shift", type=int, default=1, help="efficientnet-lite: shift cached maps a pixel (0: off)")
     p.add_argument("--stage", default="all", help="trainable layers: last, last2, last3, fc or all")
     p.add_argument("--taxonomy", type=Path, help="taxonomy CSV (default: the packaged one)")
@@ -149,6 +155,30 @@ def make_preprocess(args: argparse.Namespace) -> Preprocess:
     return Preprocess(resize=args.resize, crop=args.crop, mode=args.resize_mode)
 
 
+def init_from_bundle(model, folder: Path, classes: list[str]) -> None:
+    """Load a bundle's fine-tuned weights: every tensor, and of the last layer the garment, colour and occasion
+    rows in this model's order (an occasion the bundle dropped keeps its fresh rows)."""
+    from safetensors.torch import load_file
+
+    from wardrobe.bundle import Bundle
+    from wardrobe.train import frozen
+
+    bundle = Bundle.load(folder)
+    if bundle.classes != classes or list(bundle.colour_families) != list(FAMILIES):
+        raise TrainingError(f"--init {folder}: its classes are not this run's; train from --pretrained instead")
+    state = load_file(folder / "model.safetensors")
+    n, f = len(classes), len(FAMILIES)
+    rows = {i: i for i in range(n + f)}
+    rows |= {n + f + frozen.OCCASIONS.index(o): n + f + j for j, o in enumerate(bundle.occasions)}
+    own = model.state_dict()
+    for key in ("net._fc.weight", "net._fc.bias"):
+        w = own[key].clone()
+        for mine, theirs in rows.items():
+            w[mine] = state[key][theirs]
+        state[key] = w
+    model.load_state_dict(state)
+
+
 def main_frozen(args: argparse.Namespace) -> dict:
     """EfficientNet-Lite with frozen, cached early blocks and a background class (see train/frozen.py)."""
     from wardrobe.train import frozen
@@ -162,6 +192,8 @@ def main_frozen(args: argparse.Namespace) -> dict:
                                    decode=False)
     classes = [*classes, frozen.BACKGROUND]
     model = build_model(args.model, len(classes) + len(FAMILIES) + len(frozen.OCCASIONS), args.weights)
+    if args.init:
+        init_from_bundle(model, args.init, classes)
     meta = {"classes": classes, "colour_families": list(FAMILIES), "preprocess": pre.to_dict(), "arch": args.model,
             "background_class": frozen.BACKGROUND,
             "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}

@@ -13,7 +13,8 @@ Per split and source (home photos, product photos, home photos labelled by eye f
   hedged colour, "navy blue or black", is right when either is), and the colour hedge rate;
 - garment-free photos (the most garment-free corner of each home photo) still named as a garment.
 On validation it also sweeps the thresholds that decide hedging (phrase.SURE, vision.colour_hedge_min) from the
-same answers, so they are chosen there and reported on test.
+same answers, and the weight of the cut-out garment in the garment probabilities (the bundle's cutout_weight,
+with each SURE), so they are chosen there and reported on test.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ SPLIT_DATA = "clothing-photos=DIR and/or product-photos=DIR (the training script
 """The --data help of every measurement on a bundle: the photos are split exactly as training split them."""
 SURE_SWEEP = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 """Calibrated garment probabilities tried as the plain-answer threshold (phrase.SURE) on validation."""
+CUTOUT_SWEEP = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+"""Weights of the cut-out garment in the garment probabilities tried on validation (the bundle's cutout_weight)."""
 HEDGE_SWEEP = (1.01, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15)
 """Colour-head probabilities tried as the two-colour threshold (vision.colour_hedge_min; 1.01: never)."""
 
@@ -75,6 +78,7 @@ def main(args: argparse.Namespace) -> dict:
     from wardrobe import settings as settings_module
     from wardrobe import wiring
     from wardrobe.images import read_image
+    from wardrobe.pipeline import garment_views
     from wardrobe.train.frozen import background_crop
 
     with tempfile.TemporaryDirectory() as state:  # a new closet: no enrolled garments, no white card
@@ -122,6 +126,10 @@ def main(args: argparse.Namespace) -> dict:
                          "colour_or": d.colours[0].or_family if d.colours else None,
                          "unhedged": [replace(c, or_name=None, or_family=None) for c in d.colours[:1]],
                          "families": d.colour_families})
+            if name == "val":  # both views' garment probabilities, for the cut-out weight's sweep
+                views = garment_views(rgb, pipe.white, pipe.method, pipe.plate)
+                probs = clf.probabilities_of([views[0]] if views[1] is views[0] else list(views))
+                rows[-1]["views"] = [p[0].round(5).tolist() for p in probs]
             if r.source == "clothing-photos":
                 crop = background_crop(rgb, 224)
                 if crop is not None:
@@ -134,7 +142,7 @@ def main(args: argparse.Namespace) -> dict:
             write_rows(args.rows, name, rows)
         results[name] = summarise(rows)
         if name == "val":
-            results["val_sweeps"] = sweeps(rows, pipe.namer)
+            results["val_sweeps"] = sweeps(rows, pipe.namer, clf.bundle.classes, clf.bundle.background_class)
         log.info("%s: %s", name, json.dumps(results[name]))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2))
@@ -186,13 +194,33 @@ def summarise(rows: list[dict]) -> dict:
     return out
 
 
-def sweeps(rows: list[dict], namer) -> dict:
+def with_cutout_weight(row: dict, w: float, classes: list[str], background: str | None) -> dict:
+    """A row as the sentence would have had it with the cut-out at weight w (the photo alone says whether a
+    garment is there, as in Classifier.predict_with_cutout)."""
+    views = [np.asarray(v) for v in row["views"]]
+    p = (1 - w) * views[0] + w * views[-1]
+    if background is not None:
+        p[classes.index(background)] = -1.0  # never ranked as a garment
+    order = np.argsort(-p)[:3]
+    alternatives = [(classes[i], float(p[i])) for i in order]
+    return {**row, "alternatives": alternatives if row["alternatives"] else [],
+            "said": alternatives[0][0] if row["said"] is not None else None}
+
+
+def sweeps(rows: list[dict], namer, classes: list[str] | None = None, background: str | None = None) -> dict:
     """On validation: the user-level figures at each plain-answer threshold, and colour at each two-colour
-    threshold, recomputed from the same answers (what the sentence would have said)."""
+    threshold, recomputed from the same answers (what the sentence would have said); with the rows' two views,
+    the garment figures at each cut-out weight and plain-answer threshold."""
     real = [r for r in rows if r["source"] in ("clothing-photos", "product-photos")]
     out: dict = {"sure": {}, "colour_hedge_min": {}}
     for t in SURE_SWEEP:
         out["sure"][str(t)] = {src: user_figures([r for r in real if keep(r)], t) for src, keep in SOURCES.items()}
+    if classes and all("views" in r for r in real):
+        out["cutout_weight"] = {}
+        for w in CUTOUT_SWEEP:
+            mixed = [with_cutout_weight(r, w, classes, background) for r in real]
+            out["cutout_weight"][str(w)] = {str(t): {src: user_figures([r for r in mixed if keep(r)], t)
+                                                     for src, keep in SOURCES.items()} for t in SURE_SWEEP}
     for t in HEDGE_SWEEP:
         def hedged(r, t=t):
             c = namer.with_hedge(r["unhedged"], r["families"], t)

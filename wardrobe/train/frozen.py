@@ -4,7 +4,9 @@ The stem and the first `--freeze-blocks` blocks keep their ImageNet weights. The
 once per view of every photo with ONNX Runtime (several times faster than torch here) and kept in a
 float16 memory map; each epoch then trains only the later blocks and the heads on those maps.
 Views: the inference view and its mirror for every training photo, plus random crops with mild
-brightness changes (never hue: the colour head must see true colours) for the scarce home photos.
+brightness changes (never hue: the colour head must see true colours) for the scarce home photos, and with
+`--cutout-views` the garment cut out on white as the appliance cuts it (segmentation, then `on_white`), which
+the pipeline sends through the network beside the photo.
 
 Three heads share the network's last layer, in this order:
 - garments, with one extra class, "no garment", trained on garment-free corners of home photos;
@@ -74,6 +76,20 @@ def views(rgb: np.ndarray, pre: Preprocess, n: int, rng: np.random.Generator) ->
     return [np.ascontiguousarray(v) for v in out]
 
 
+def cutout_views(rgb: np.ndarray, pre: Preprocess, n: int, white) -> list[np.ndarray]:
+    """n views of the garment cut out on white exactly as the pipeline cuts it (work size, white balance,
+    segmentation, on_white), and its mirror; none when the mask is too small to cut."""
+    from wardrobe.pipeline import garment_views
+
+    if n <= 0:
+        return []
+    small, cut = garment_views(rgb, white)
+    if cut is small:
+        return []
+    base = pre.center_crop(pre.resized(cut))
+    return [np.ascontiguousarray(v) for v in [base, base[:, ::-1]][:n]]
+
+
 def background_crop(rgb: np.ndarray, side: int) -> np.ndarray | None:
     """The most garment-free corner square of a home photo, or None when every corner holds garment."""
     import cv2
@@ -138,15 +154,18 @@ def open_cached(folder: Path, name: str) -> FeatureSet:
 
 
 def cache_split(name: str, split: Split, backend, pre: Preprocess, train: bool, folder: Path,
-                seed: int) -> FeatureSet:
-    """Compute (or reopen) the cached prefix outputs of every view of one split, and of its home photos'
-    garment-free corners."""
+                seed: int, cutouts: int = 0) -> FeatureSet:
+    """Compute (or reopen) the cached prefix outputs of every view of one split (with `cutouts` cut-out views
+    of each training photo), and of its home photos' garment-free corners."""
     import cv2
     from tqdm import tqdm
+
+    from wardrobe.whitebalance import WhiteBalance
 
     if (folder / f"{name}.json").exists():  # written last: the cache is complete
         return open_cached(folder, name)
     rng = np.random.default_rng(seed)
+    white = WhiteBalance("auto", None)
     rows: list[tuple] = []
     feats_list: list[np.ndarray] = []
     batch: list[np.ndarray] = []
@@ -167,7 +186,8 @@ def cache_split(name: str, split: Split, backend, pre: Preprocess, train: bool, 
         occ = np.full(len(OCCASIONS), -1.0, np.float32)
         if rec.source == "product-photos":
             occ[:] = [float(f"usage:{rec.usage.lower()}" == o) for o in OCCASIONS]
-        for v in views(rgb, pre, n, rng):
+        cuts = (cutouts if home else min(cutouts, 1)) if train else 0  # the shop's photos: one, they are many
+        for v in views(rgb, pre, n, rng) + cutout_views(rgb, pre, cuts, white):
             batch.append(v)
             rows.append((int(split.targets[i]), split.colour_sets[i], occ, rec.source, i))
         if home:
@@ -258,11 +278,12 @@ def run(args: argparse.Namespace, model, classes: list[str], splits: dict[str, S
     n, f = len(classes), len(FAMILIES)
     key = hashlib.sha256(json.dumps([args.model, cut, pre.to_dict(), str(args.weights),
                                      {k: [r.path for r in s.records] for k, s in splits.items()},
-                                     HOME_VIEWS, PRODUCT_VIEWS, args.seed]).encode()).hexdigest()[:12]
+                                     HOME_VIEWS, PRODUCT_VIEWS, args.seed, *([args.cutout_views] if
+                                     args.cutout_views else [])]).encode()).hexdigest()[:12]
     folder = args.cache_dir / f"frozen-{args.model}-{key}"
     folder.mkdir(parents=True, exist_ok=True)
     backend = prefix_backend(model, cut, pre.crop, folder / "prefix.onnx", args.threads)
-    sets = {name: cache_split(name, s, backend, pre, name == "train", folder, args.seed + i)
+    sets = {name: cache_split(name, s, backend, pre, name == "train", folder, args.seed + i, args.cutout_views)
             for i, (name, s) in enumerate(splits.items())}
     for fs in sets.values():
         fs.targets = np.where(fs.targets < 0, n - 1, fs.targets)  # the background class is the last

@@ -37,6 +37,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, help="the rebuilt bundle's directory (replaced; may be --bundle itself)")
     p.add_argument("--check-only", action="store_true",
                    help="write nothing: compare the bundle's model.onnx with its fp32 weights on this processor")
+    p.add_argument("--cutout-weight", type=float, metavar="W",
+                   help="share of the cut-out garment in the garment probabilities, 0 to 1, as chosen on validation "
+                        "by `wardrobe train evaluate` (default: the bundle's own)")
     engine.add_flags(p, "bundle", "data", "calibration_batches", "check_photos", "precision", "version", "sign",
                      required=("bundle",), data={"help": "datasets (default: the bundle's run's)"})
     return p
@@ -77,6 +80,8 @@ def main(args: argparse.Namespace) -> dict:
         load_private(args.sign)
     if not args.check_only and args.output is None:
         raise ModelError("give --output (the rebuilt bundle's folder) or --check-only")
+    if args.cutout_weight is not None and not 0 <= args.cutout_weight <= 1:
+        raise ModelError(f"--cutout-weight must be from 0 to 1, not {args.cutout_weight}")
     bundle = Bundle.load(args.bundle)
     run = bundle.meta.get("trained", {}).get("args", {})
     data = args.data or run.get("data")
@@ -115,6 +120,8 @@ def main(args: argparse.Namespace) -> dict:
     meta["version"] = args.version or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     meta["created"] = dt.datetime.now(dt.UTC).isoformat()
     meta["runtimes"] = {"onnx": "model.onnx", "torch": "model.safetensors"}
+    if args.cutout_weight is not None:
+        meta["cutout_weight"] = args.cutout_weight
     ship_onnx(tmp, net, meta, splits, args, outputs).unlink()
     carry_test_figures(meta)
     (tmp / "bundle.json").write_text(json.dumps(meta, indent=2))
