@@ -61,4 +61,10 @@ def test_evaluate_runs_the_shipped_bundle_as_describe_does(tmp_path):
     for src in ("home", "product"):
         assert r["val"][src]["n"] == 6 and 0 <= r["val"][src]["confidently_wrong"] <= 1
     assert set(r["val_sweeps"]["sure"]) and set(r["val_sweeps"]["colour_hedge_min"])
+    # The cut-out weight's sweep, at the shipped bundle's own weight, is what describe said.
+    from wardrobe.bundle import Bundle
+
+    own = r["val_sweeps"]["cutout_weight"][str(Bundle.load(SHIPPED).cutout_weight)]
+    for sure, figures in r["val_sweeps"]["sure"].items():
+        assert own[sure] == pytest.approx(figures)
     assert "| confidently wrong |" in evaluate.table(r)

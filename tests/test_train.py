@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import PHOTOS, SIGNING_KEY, sources, trust
+from tests.conftest import PHOTOS, SHIPPED, SIGNING_KEY, sources, trust
 from wardrobe.taxonomy import Taxonomy
 
 COPIES = 10
@@ -194,6 +194,24 @@ def test_pretrained_lite0_from_the_wheel_end_to_end(datasets, tmp_path):
     assert "no garment" not in [g for g, _ in pred.ranked] and 0 <= pred.background <= 1
     d = Pipeline(clf).describe_file(PHOTOS / "home-pants.jpg")
     assert d.sentence and (d.garment in b.classes or "no-garment" in d.problems)
+
+    # Continue from the bundle, training on the garment cut out on white as well (as the pipeline cuts it).
+    more = tmp_path / "more"
+    assert train_main(["classifier", "--preset", "lite0", "--init", str(bundle_dir), "--cutout-views", "2", *data,
+                       "--epochs", "1", "--epoch-size", "32", "--batch-size", "16", "--output-dir", str(more),
+                       "--cache-dir", str(cache)]) == 0
+    labels = {f.parent.name: np.load(f) for f in cache.glob("frozen-*/train-labels.npz")}
+    assert len(labels) == 2  # the cut-out views make a cache of their own
+    plain, cut = sorted(labels.values(), key=lambda a: len(a["targets"]))
+    for src, per_photo in (("clothing-photos", 2), ("product-photos", 1)):
+        photos = len(np.unique(plain["photo"][plain["sources"] == src]))
+        added = (cut["sources"] == src).sum() - (plain["sources"] == src).sum()
+        assert 0 < added <= per_photo * photos  # a cut-out where a garment stands out
+    first = torch.load(more / "best.pt", weights_only=True)
+    assert torch.equal(first["model"]["net._blocks.10._project_conv.weight"], start["_blocks.10._project_conv.weight"])
+    with pytest.raises(SystemExit, match="classes are not this run's"):  # another run's: one line
+        train_main(["classifier", "--preset", "lite0", "--init", str(SHIPPED), *data, "--epochs", "1",
+                    "--output-dir", str(tmp_path / "other"), "--cache-dir", str(cache)])
 
 
 def test_colour_fit_on_product_photos(datasets, tmp_path):

@@ -81,13 +81,14 @@ def measure_photo(pipeline, rgb: np.ndarray, repeat: int, closet=None) -> dict[s
     d = pipeline.describe(rgb)
     out["phrase"] = median_ms(lambda: phrase.sentence(d.alternatives, d.colours, d.problems), repeat)
     out.update(measure_additions(small, alpha, d, repeat, closet))
-    if pipeline.classifier is not None and pipeline.classifier.bundle.patterns:
-        # The cut-out garment goes through the network in the same run as the photo: its cost is the
-        # difference between that run and the photo's alone.
+    bundle = pipeline.classifier.bundle if pipeline.classifier is not None else None
+    if bundle is not None and (bundle.patterns or bundle.cutout_weight):
+        # The cut-out garment (the pattern's view, and the garment's second) goes through the network in the
+        # same run as the photo: its cost is the difference between that run and the photo's alone.
         both = median_ms(lambda: pipeline.classify_with_cutout(small, alpha), repeat)
-        out["pattern (cut-out in the same model run)"] = max(0.0, both - median_ms(lambda: pipeline.classify(small),
-                                                                                    repeat))
-        out["additions total"] = out.pop("additions total") + out["pattern (cut-out in the same model run)"]
+        key = "cut-out view: pattern and garment (same model run)"
+        out[key] = max(0.0, both - median_ms(lambda: pipeline.classify(small), repeat))
+        out["additions total"] = out.pop("additions total") + out[key]
     out["describe total"] = median_ms(lambda: pipeline.describe(rgb), repeat)
     return out
 

@@ -211,6 +211,24 @@ def cache_split(name: str, split: Split, backend, pre: Preprocess, train: bool, 
     return open_cached(folder, name)
 
 
+def cached_splits(model, splits: dict[str, Split], pre: Preprocess, run: dict, cache_dir: Path,
+                  threads: int = 0) -> dict[str, FeatureSet]:
+    """Every split's cached prefix outputs for a run's settings (its flags as a dict: model, freeze_blocks,
+    weights, seed, cutout_views), computed the first time; the pattern head reads the same cache later."""
+    cut, cutouts, seed = int(run["freeze_blocks"]), int(run.get("cutout_views") or 0), int(run["seed"])
+    key = hashlib.sha256(json.dumps([run["model"], cut, pre.to_dict(), str(run["weights"]),
+                                     {k: [r.path for r in s.records] for k, s in splits.items()},
+                                     HOME_VIEWS, PRODUCT_VIEWS, seed, *([cutouts] if cutouts else [])]
+                                    ).encode()).hexdigest()[:12]
+    folder = Path(cache_dir) / f"frozen-{run['model']}-{key}"
+    if all((folder / f"{name}.json").exists() for name in splits):
+        return {name: open_cached(folder, name) for name in splits}
+    folder.mkdir(parents=True, exist_ok=True)
+    backend = prefix_backend(model, cut, pre.crop, folder / "prefix.onnx", threads)
+    return {name: cache_split(name, s, backend, pre, name == "train", folder, seed + i, cutouts)
+            for i, (name, s) in enumerate(splits.items())}
+
+
 def source_weights(fs: FeatureSet, balance: float) -> np.ndarray:
     """Per-row weights: class counts raised to -balance within each source, sources scaled to SOURCE_SHARES."""
     w = np.zeros(len(fs.targets))
@@ -276,15 +294,7 @@ def run(args: argparse.Namespace, model, classes: list[str], splits: dict[str, S
     out: Path = args.output_dir
     cut = args.freeze_blocks
     n, f = len(classes), len(FAMILIES)
-    key = hashlib.sha256(json.dumps([args.model, cut, pre.to_dict(), str(args.weights),
-                                     {k: [r.path for r in s.records] for k, s in splits.items()},
-                                     HOME_VIEWS, PRODUCT_VIEWS, args.seed, *([args.cutout_views] if
-                                     args.cutout_views else [])]).encode()).hexdigest()[:12]
-    folder = args.cache_dir / f"frozen-{args.model}-{key}"
-    folder.mkdir(parents=True, exist_ok=True)
-    backend = prefix_backend(model, cut, pre.crop, folder / "prefix.onnx", args.threads)
-    sets = {name: cache_split(name, s, backend, pre, name == "train", folder, args.seed + i, args.cutout_views)
-            for i, (name, s) in enumerate(splits.items())}
+    sets = cached_splits(model, splits, pre, vars(args), args.cache_dir, args.threads)
     for fs in sets.values():
         fs.targets = np.where(fs.targets < 0, n - 1, fs.targets)  # the background class is the last
     for name, fs in sets.items():

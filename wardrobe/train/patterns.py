@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
-import hashlib
 import json
 import logging
 import re
@@ -106,20 +105,12 @@ def main(args: argparse.Namespace) -> dict:
     model.load_state_dict(load_file(str(bundle.path / bundle.runtimes["torch"])))
     drop_patterns(model, len(bundle.patterns))  # a bundle that has a pattern head gets a new one, not a second
     model.eval()
-    key = hashlib.sha256(json.dumps([run["model"], cut, pre.to_dict(), str(run["weights"]),
-                                     {k: [r.path for r in s.records] for k, s in splits.items()},
-                                     frozen.HOME_VIEWS, frozen.PRODUCT_VIEWS, int(run["seed"])]).encode()).hexdigest()[:12]
-    folder = Path(args.cache_dir) / f"frozen-{run['model']}-{key}"
-    if not (folder / "test.json").exists():
-        backend = frozen.prefix_backend(model, cut, pre.crop, folder / "prefix.onnx", 0)
-        folder.mkdir(parents=True, exist_ok=True)
-        for i, (name, s) in enumerate(splits.items()):
-            frozen.cache_split(name, s, backend, pre, name == "train", folder, int(run["seed"]) + i)
+    sets = frozen.cached_splits(model, splits, pre, run, args.cache_dir)
     labels = {name: np.array([PATTERNS.index(p) if (p := pattern_of(r.name)) else -1 for r in s.records])
               for name, s in splits.items()}
     feats, targets = {}, {}
     for name in ("train", "val", "test"):
-        fs = frozen.open_cached(folder, name)
+        fs = sets[name]
         rows = np.nonzero((fs.photo >= 0) & (labels[name][np.maximum(fs.photo, 0)] >= 0))[0]
         log.info("%s: %d labelled views of %d photos", name, len(rows), len(set(fs.photo[rows].tolist())))
         feats[name] = frozen.pooled_features(model, fs, cut, rows)
