@@ -66,5 +66,6 @@ def test_evaluate_runs_the_shipped_bundle_as_describe_does(tmp_path):
 
     own = r["val_sweeps"]["cutout_weight"][str(Bundle.load(SHIPPED).cutout_weight)]
     for sure, figures in r["val_sweeps"]["sure"].items():
-        assert own[sure] == pytest.approx(figures)
+        for src, f in figures.items():
+            assert own[sure][src] == pytest.approx(f), (sure, src)
     assert "| confidently wrong |" in evaluate.table(r)
