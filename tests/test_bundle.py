@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -221,5 +222,5 @@ def test_every_command_names_the_same_accuracy_figure():
     from tests.conftest import ROOT
 
     figure = Bundle.load(SHIPPED).test_figure()
-    assert figure == "test top-1 81.9 % home / 90.8 % product"
+    assert re.fullmatch(r"test top-1 \d+\.\d % home / \d+\.\d % product", figure), figure
     assert figure in (ROOT / "README.md").read_text().replace("**", "")
