@@ -250,13 +250,20 @@ def test_a_well_held_garment_gets_no_aiming_words(pipeline):
 
 @pytest.mark.parametrize("name, pattern, words", [
     ("home-striped-t-shirt.jpg", "striped", "striped T-shirt"),
-    ("home-plain-trousers.jpg", "solid", "Plain black trousers"),
     ("home-shirt.jpg", "checked", "checked shirt"),
 ])
 def test_a_sure_pattern_is_said(pipeline, name, pattern, words):
     d = pipeline.describe(shrink(rgb_of(name), 640))
     assert d.pattern == pattern and words in d.sentence, d.sentence
     assert d.to_json()["pattern"] == pattern
+
+
+def test_plain_trousers_are_plain_or_nothing(pipeline):
+    """The model shipped before said "Plain black trousers."; the one now gives "solid" 0.85, under its threshold
+    (0.88, chosen on validation), and says no pattern. It must never give them one they do not have."""
+    d = pipeline.describe(shrink(rgb_of("home-plain-trousers.jpg"), 640))
+    assert d.pattern in (None, "solid") and d.garment == "trousers", d.sentence
+    assert d.sentence in ("Black trousers.", "Plain black trousers."), d.sentence
 
 
 def test_a_patterned_background_is_not_the_garments_pattern(pipeline):
