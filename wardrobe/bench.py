@@ -86,7 +86,7 @@ def measure_photo(pipeline, rgb: np.ndarray, repeat: int, closet=None) -> dict[s
         # The cut-out garment (the pattern's view, and the garment's second) goes through the network in the
         # same run as the photo: its cost is the difference between that run and the photo's alone.
         both = median_ms(lambda: pipeline.classify_with_cutout(small, alpha), repeat)
-        key = "cut-out view: pattern and garment (same model run)"
+        key = "cut-out view (same run)"
         out[key] = max(0.0, both - median_ms(lambda: pipeline.classify(small), repeat))
         out["additions total"] = out.pop("additions total") + out[key]
     out["describe total"] = median_ms(lambda: pipeline.describe(rgb), repeat)
