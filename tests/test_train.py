@@ -274,3 +274,13 @@ def test_vae_home_retrains_only_the_garment_outputs_of_a_run(datasets, tmp_path)
     with pytest.raises(SystemExit, match="other classes"):
         train_main(["vae-home", "--run", str(run), "--data", f"clothing-photos={datasets['clothing-photos']}", "--cache-dir",
                     str(tmp_path / "cache"), "--output-dir", str(tmp_path / "other")])
+
+
+@pytest.mark.parametrize("flags", [["--init", "models/default"], ["--preset", "lite0", "--pretrained", "--freeze-blocks",
+                                                                   "0", "--cutout-views", "2"]])
+def test_cut_out_views_and_init_are_refused_where_they_would_be_ignored(flags, tmp_path):
+    """They live in the cached-blocks path; elsewhere they did nothing, silently."""
+    from wardrobe.train.__main__ import main as train_main
+
+    with pytest.raises(SystemExit, match="--init and --cutout-views train on cached frozen blocks"):
+        train_main(["classifier", *flags, "--data", f"clothing-photos={tmp_path}", "--output-dir", str(tmp_path / "r")])

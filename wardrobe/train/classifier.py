@@ -209,6 +209,9 @@ def main(args: argparse.Namespace) -> dict:
         args.weights = pretrained_path(args.model)
     if args.model in LITE and args.freeze_blocks > 0:
         return main_frozen(args)
+    if args.init or args.cutout_views:
+        raise TrainingError("--init and --cutout-views train on cached frozen blocks: use them with an "
+                            "EfficientNet-Lite and --freeze-blocks 1 or more")
     dist = start_run(args)
     out: Path = args.output_dir
     taxonomy = Taxonomy.load(args.taxonomy)
