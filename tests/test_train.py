@@ -212,6 +212,21 @@ def test_pretrained_lite0_from_the_wheel_end_to_end(datasets, tmp_path):
     with pytest.raises(SystemExit, match="classes are not this run's"):  # another run's: one line
         train_main(["classifier", "--preset", "lite0", "--init", str(SHIPPED), *data, "--epochs", "1",
                     "--output-dir", str(tmp_path / "other"), "--cache-dir", str(cache)])
+    # A bundle of this run's classes without its fp32 weights: one line, not a traceback.
+    import shutil
+
+    from wardrobe.bundle import write_manifest
+
+    bare = tmp_path / "bare"
+    shutil.copytree(bundle_dir, bare)
+    meta = json.loads((bare / "bundle.json").read_text())
+    meta["runtimes"].pop("torch")
+    (bare / "bundle.json").write_text(json.dumps(meta))
+    (bare / "model.safetensors").unlink()
+    write_manifest(bare)
+    with pytest.raises(SystemExit, match="carries no fp32 weights"):
+        train_main(["classifier", "--preset", "lite0", "--init", str(bare), *data, "--epochs", "1",
+                    "--output-dir", str(tmp_path / "bare-run"), "--cache-dir", str(cache)])
 
 
 def test_colour_fit_on_product_photos(datasets, tmp_path):

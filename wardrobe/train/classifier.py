@@ -166,7 +166,9 @@ def init_from_bundle(model, folder: Path, classes: list[str]) -> None:
     bundle = Bundle.load(folder)
     if bundle.classes != classes or list(bundle.colour_families) != list(FAMILIES):
         raise TrainingError(f"--init {folder}: its classes are not this run's; train from --pretrained instead")
-    state = load_file(folder / "model.safetensors")
+    if "torch" not in bundle.runtimes or not set(bundle.occasions) <= set(frozen.OCCASIONS):
+        raise TrainingError(f"--init {folder}: it carries no fp32 weights (model.safetensors) of this network's heads")
+    state = load_file(bundle.path / bundle.runtimes["torch"])
     n, f = len(classes), len(FAMILIES)
     rows = {i: i for i in range(n + f)}
     rows |= {n + f + frozen.OCCASIONS.index(o): n + f + j for j, o in enumerate(bundle.occasions)}
