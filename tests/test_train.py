@@ -209,6 +209,18 @@ def test_pretrained_lite0_from_the_wheel_end_to_end(datasets, tmp_path):
         assert 0 < added <= per_photo * photos  # a cut-out where a garment stands out
     first = torch.load(more / "best.pt", weights_only=True)
     assert torch.equal(first["model"]["net._blocks.10._project_conv.weight"], start["_blocks.10._project_conv.weight"])
+    # Distilled from a finished run (here the first one, whose cache holds other views than the cut-out run's).
+    taught = tmp_path / "taught"
+    assert train_main(["classifier", "--preset", "lite0", "--pretrained", "--teacher", str(run), *data, "--epochs",
+                       "1", "--epoch-size", "32", "--batch-size", "16", "--output-dir", str(taught), "--cache-dir",
+                       str(cache)]) == 0
+    rows = len(labels[min(labels, key=lambda k: len(labels[k]["targets"]))]["targets"])
+    soft = np.load(run / f"teacher-logits-{rows}.npy")  # the teacher's garment and colour logits, row by row
+    assert soft.shape == (rows, len(ckpt["classes"]) + 12) and np.isfinite(soft).all()
+    assert (soft[:, : len(ckpt["classes"])].argmax(1) == plain["targets"]).mean() > 1 / len(ckpt["classes"])
+    with pytest.raises(SystemExit, match="cached views are not this run's"):
+        train_main(["classifier", "--preset", "lite0", "--pretrained", "--teacher", str(run), "--cutout-views", "2",
+                    *data, "--epochs", "1", "--output-dir", str(tmp_path / "mixed"), "--cache-dir", str(cache)])
     with pytest.raises(SystemExit, match="classes are not this run's"):  # another run's: one line
         train_main(["classifier", "--preset", "lite0", "--init", str(SHIPPED), *data, "--epochs", "1",
                     "--output-dir", str(tmp_path / "other"), "--cache-dir", str(cache)])
@@ -292,10 +304,28 @@ def test_vae_home_retrains_only_the_garment_outputs_of_a_run(datasets, tmp_path)
 
 
 @pytest.mark.parametrize("flags", [["--init", "models/default"], ["--preset", "lite0", "--pretrained", "--freeze-blocks",
-                                                                   "0", "--cutout-views", "2"]])
-def test_cut_out_views_and_init_are_refused_where_they_would_be_ignored(flags, tmp_path):
+                                                                   "0", "--cutout-views", "2"],
+                                   ["--teacher", "runs/lite2"]])
+def test_cut_out_views_init_and_teacher_are_refused_where_they_would_be_ignored(flags, tmp_path):
     """They live in the cached-blocks path; elsewhere they did nothing, silently."""
     from wardrobe.train.__main__ import main as train_main
 
-    with pytest.raises(SystemExit, match="--init and --cutout-views train on cached frozen blocks"):
+    with pytest.raises(SystemExit, match="--init, --cutout-views and --teacher train on cached frozen blocks"):
         train_main(["classifier", *flags, "--data", f"clothing-photos={tmp_path}", "--output-dir", str(tmp_path / "r")])
+
+
+def test_distillation_pulls_the_student_towards_the_teacher():
+    """Zero when the student already says what the teacher says (garments and colours each), and its gradient
+    moves the student's logits towards the teacher's."""
+    from wardrobe.train.frozen import distillation
+
+    n, f = 5, 12
+    teacher = torch.randn(8, n + f + 4)
+    assert distillation(teacher.clone(), teacher, n, f, 2.0).item() == pytest.approx(0.0, abs=1e-6)
+    student = torch.zeros(8, n + f + 4, requires_grad=True)
+    loss = distillation(student, teacher, n, f, 2.0)
+    loss.backward()
+    assert loss.item() > 0
+    moved = (student - 0.5 * student.grad).detach()
+    assert distillation(moved, teacher, n, f, 2.0).item() < loss.item()
+    assert torch.equal(student.grad[:, n + f :], torch.zeros(8, 4))  # occasions are not distilled

@@ -73,6 +73,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--cutout-views", type=int, default=0, choices=(0, 1, 2),
                    help="efficientnet-lite: also train on each photo's garment cut out on white as the appliance cuts "
                         "it (1: the cut-out, 2: and its mirror; product photos one at most)")
+    p.add_argument("--teacher", type=Path, metavar="RUN",
+                   help="efficientnet-lite: distil from a finished run's best.pt (another Lite at its own size, "
+                        "the same data, seed and --cutout-views)")
+    p.add_argument("--distill-weight", type=float, default=1.0, help="weight of the distillation loss")
+    p.add_argument("--distill-temperature", type=float, default=2.0, help="softening temperature of distillation")
     p.add_argument("--feature-shift", type=int, default=1, help="efficientnet-lite: shift cached maps a pixel (0: off)")
     p.add_argument("--stage", default="all", help="trainable layers: last, last2, last3, fc or all")
     p.add_argument("--taxonomy", type=Path, help="taxonomy CSV (default: the packaged one)")
@@ -211,8 +216,8 @@ def main(args: argparse.Namespace) -> dict:
         args.weights = pretrained_path(args.model)
     if args.model in LITE and args.freeze_blocks > 0:
         return main_frozen(args)
-    if args.init or args.cutout_views:
-        raise TrainingError("--init and --cutout-views train on cached frozen blocks: use them with an "
+    if args.init or args.cutout_views or args.teacher:
+        raise TrainingError("--init, --cutout-views and --teacher train on cached frozen blocks: use them with an "
                             "EfficientNet-Lite and --freeze-blocks 1 or more")
     dist = start_run(args)
     out: Path = args.output_dir

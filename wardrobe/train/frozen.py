@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from wardrobe.colours import FAMILIES
+from wardrobe.errors import TrainingError
 from wardrobe.preprocess import Preprocess
 from wardrobe.train import report
 from wardrobe.train.data import Split
@@ -249,6 +250,48 @@ def losses(out: torch.Tensor, y: torch.Tensor, sets: torch.Tensor, occ: torch.Te
     return loss
 
 
+def distillation(out: torch.Tensor, teacher: torch.Tensor, n: int, f: int, temperature: float) -> torch.Tensor:
+    """Knowledge distillation: the KL divergence from the teacher's softened garment distribution (the background
+    class included) and colour-family distribution to the student's, scaled by T² as Hinton et al. do."""
+    loss = out.new_zeros(())
+    for lo, hi in ((0, n), (n, n + f)):
+        s = F.log_softmax(out[:, lo:hi] / temperature, 1)
+        t = F.softmax(teacher[:, lo:hi].float() / temperature, 1)
+        loss = loss + F.kl_div(s, t, reduction="batchmean")
+    return loss * temperature**2
+
+
+def teacher_logits(folder: Path, splits: dict[str, Split], student: FeatureSet, classes: list[str],
+                   cache_dir: Path, threads: int = 0) -> np.ndarray:
+    """A finished run's garment and colour logits on every training view of this run (kept beside its best.pt).
+
+    The teacher may be another network at another size (Lite2 at 260 px for Lite0 at 224): its own cache holds
+    the same views, cut at the same places, because the views are drawn from the same seed; a run whose views or
+    classes differ is refused with one line."""
+    from wardrobe.train.models import build_model
+
+    best = load_checkpoint(folder / "best.pt")
+    if best.get("classes") != classes:
+        raise TrainingError(f"--teacher {folder}: its classes are not this run's")
+    run = best["args"]
+    saved = folder / f"teacher-logits-{len(student.targets)}.npy"
+    if saved.exists():
+        return np.load(saved, mmap_mode="r")
+    model = build_model(run["model"], best["model"]["net._fc.weight"].shape[0])
+    model.load_state_dict(best["model"])
+    pre = Preprocess.from_dict(best["preprocess"])
+    theirs = cached_splits(model, splits, pre, run, cache_dir, threads)["train"]
+    same = np.array_equal(np.where(theirs.targets < 0, len(classes) - 1, theirs.targets), student.targets)
+    if not (same and np.array_equal(theirs.photo, student.photo)):
+        raise TrainingError(f"--teacher {folder}: its cached views are not this run's (give it the same data, "
+                            "seed and --cutout-views)")
+    n_f = len(classes) + len(FAMILIES)
+    log.info("teacher %s (%s): logits of %d training views", folder, run["model"], len(theirs.targets))
+    logits = suffix_logits(model, theirs, int(run["freeze_blocks"]))[:, :n_f].astype(np.float16)
+    np.save(saved, logits)
+    return logits
+
+
 @torch.no_grad()
 def suffix_logits(model, fs: FeatureSet, cut: int, batch: int = 256) -> np.ndarray:
     """Logits of every cached row, in evaluation mode."""
@@ -317,6 +360,8 @@ def run(args: argparse.Namespace, model, classes: list[str], splits: dict[str, S
     progress = checkpoint.resume(model, optimizer, scheduler) if args.resume else Progress()
     train = sets["train"]
     weights = source_weights(train, args.balance)
+    teacher = (teacher_logits(args.teacher, splits, train, classes, args.cache_dir, args.threads)
+               if getattr(args, "teacher", None) else None)
 
     def one_epoch(epoch: int) -> tuple[float, dict]:
         t0 = time.monotonic()
@@ -333,9 +378,13 @@ def run(args: argparse.Namespace, model, classes: list[str], splits: dict[str, S
             if args.feature_shift:  # a pixel of translation on the cached map: cheap augmentation
                 dx, dy = (int(v) for v in rng.integers(-1, 2, size=2))
                 x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
-            loss = losses(model.suffix(x, cut), torch.from_numpy(train.targets[b]),
+            out = model.suffix(x, cut)
+            loss = losses(out, torch.from_numpy(train.targets[b]),
                           torch.from_numpy(train.colour_sets[b]), torch.from_numpy(train.occasions[b]), n, f,
                           args.label_smoothing, args.colour_weight, args.occasion_weight)
+            if teacher is not None:
+                loss = loss + args.distill_weight * distillation(out, torch.from_numpy(np.asarray(teacher[b])), n, f,
+                                                                 args.distill_temperature)
             run_loss += step(loss, optimizer, scheduler) * len(b)
             seen += len(b)
         val = metrics(suffix_logits(model, sets["val"], cut), sets["val"], n, f)
