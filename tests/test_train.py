@@ -317,6 +317,8 @@ def test_cut_out_views_init_and_teacher_are_refused_where_they_would_be_ignored(
 def test_distillation_pulls_the_student_towards_the_teacher():
     """Zero when the student already says what the teacher says (garments and colours each), and its gradient
     moves the student's logits towards the teacher's."""
+    import torch
+
     from wardrobe.train.frozen import distillation
 
     n, f = 5, 12
