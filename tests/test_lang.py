@@ -283,3 +283,21 @@ def test_two_blacks_apart_are_never_a_lighter_black():
     assert compare_said(now, first, None, KO) == "색이 달라요. 둘 다 검정이지만 이 옷이 더 연한 색이에요."
     navy, darker = [colour("navy blue")], [colour("navy blue", lab=(20.0, 10.0, -30.0))]
     assert compare_said(darker, navy, None, EN) == "Different: this one is a darker navy blue than the first."
+
+
+def test_a_colour_word_that_says_a_shade_gets_no_second_shade():
+    """The descriptive words said "a darker dark slate gray than the first"; in Korean "더 진한 진한 회색"."""
+    from wardrobe.colours import Colour
+    from wardrobe.matching import compare
+
+    def slate(lightness: float) -> Colour:
+        return Colour("dark slate gray", "dark slate gray", "gray", (47, 79, 79), 0.7, (lightness, -12.0, -4.0))
+
+    class Seen:
+        def __init__(self, c):
+            self.colours, self.pattern, self.embedding = [c], None, None
+
+    assert compare(Seen(slate(22.0)), Seen(slate(40.0)), lang=EN).sentence == (
+        "Different: both are dark slate gray, but this one is darker.")
+    said = compare(Seen(slate(22.0)), Seen(slate(40.0)), lang=KO).sentence
+    assert said == "색이 달라요. 둘 다 진한 회색이지만 이 옷이 더 진한 색이에요." and "진한 진한" not in said

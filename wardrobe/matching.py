@@ -19,6 +19,9 @@ SAME_COLOUR_DELTA_E = 8.0
 sock pairs of the same and of different shop colours: docs/closet.md)."""
 NO_SHADES = ("black", "white")
 """Families with no lighter or darker shade of the same word: "both are black, but this one is lighter"."""
+SHADE_WORDS = ("light", "pale", "dark", "deep")
+"""First words of colour names that say a shade already: "both are dark slate gray, but this one is lighter",
+never "a lighter dark slate gray"."""
 SAME_LOOK = 0.72
 """Embedding similarity below which two garments of the same colour are said to look different (95 % of
 validation same-garment pairs are above it)."""
@@ -55,7 +58,8 @@ def compare(now, before, same_colour: float = SAME_COLOUR_DELTA_E, same_look: fl
     if de > same_colour:
         if a.name == b.name:  # one colour word, clearly different shades
             shade = lang.text("compare", "darker" if a.lab[0] < b.lab[0] else "lighter")
-            form = "shade_neutral" if a.family in NO_SHADES else "shade"
+            neutral = a.family in NO_SHADES or a.name.split(" ", 1)[0] in SHADE_WORDS
+            form = "shade_neutral" if neutral else "shade"
             return Verdict("different colour", lang.render("compare", form, shade=shade, colour=this), de, sim)
         return Verdict("different colour", lang.render("compare", "different", now=this, before=first), de, sim)
     if now.pattern and before.pattern and now.pattern != before.pattern:
