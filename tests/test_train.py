@@ -209,18 +209,25 @@ def test_pretrained_lite0_from_the_wheel_end_to_end(datasets, tmp_path):
         assert 0 < added <= per_photo * photos  # a cut-out where a garment stands out
     first = torch.load(more / "best.pt", weights_only=True)
     assert torch.equal(first["model"]["net._blocks.10._project_conv.weight"], start["_blocks.10._project_conv.weight"])
-    # Distilled from a finished run (here the first one, whose cache holds other views than the cut-out run's).
-    taught = tmp_path / "taught"
-    assert train_main(["classifier", "--preset", "lite0", "--pretrained", "--teacher", str(run), *data, "--epochs",
+    # Distilled from a finished run of another size (here Lite0 at 192 px): its own cache holds the same views.
+    small, taught = tmp_path / "small", tmp_path / "taught"
+    assert train_main(["classifier", "--preset", "lite0", "--pretrained", "--resize", "192", "--crop", "192", *data,
+                       "--epochs", "1", "--epoch-size", "48", "--batch-size", "16", "--output-dir", str(small),
+                       "--cache-dir", str(cache)]) == 0
+    assert train_main(["classifier", "--preset", "lite0", "--pretrained", "--teacher", str(small), *data, "--epochs",
                        "1", "--epoch-size", "32", "--batch-size", "16", "--output-dir", str(taught), "--cache-dir",
                        str(cache)]) == 0
-    rows = len(labels[min(labels, key=lambda k: len(labels[k]["targets"]))]["targets"])
-    soft = np.load(run / f"teacher-logits-{rows}.npy")  # the teacher's garment and colour logits, row by row
-    assert soft.shape == (rows, len(ckpt["classes"]) + 12) and np.isfinite(soft).all()
-    assert (soft[:, : len(ckpt["classes"])].argmax(1) == plain["targets"]).mean() > 1 / len(ckpt["classes"])
-    with pytest.raises(SystemExit, match="cached views are not this run's"):
-        train_main(["classifier", "--preset", "lite0", "--pretrained", "--teacher", str(run), "--cutout-views", "2",
-                    *data, "--epochs", "1", "--output-dir", str(tmp_path / "mixed"), "--cache-dir", str(cache)])
+    with np.load(taught / "teacher-logits.npz") as soft:  # the teacher's garment and colour logits, row by row
+        assert np.array_equal(soft["photo"], plain["photo"]) and np.isfinite(soft["logits"]).all()
+        assert soft["logits"].shape == (len(plain["targets"]), len(ckpt["classes"]) + 12)
+    assert len(list(cache.glob("frozen-*/train-labels.npz"))) == 3  # the teacher's 192 px views, cached once
+    with pytest.raises(SystemExit, match="views are not this run's"):  # the teacher saw no cut-outs
+        train_main(["classifier", "--preset", "lite0", "--init", str(bundle_dir), "--cutout-views", "2", "--teacher",
+                    str(small), *data, "--epochs", "1", "--output-dir", str(tmp_path / "mixed"), "--cache-dir",
+                    str(cache)])
+    with pytest.raises(SystemExit, match="distill-temperature must be above 0"):
+        train_main(["classifier", "--preset", "lite0", "--teacher", str(small), "--distill-temperature", "0", *data,
+                    "--output-dir", str(tmp_path / "zero")])
     with pytest.raises(SystemExit, match="classes are not this run's"):  # another run's: one line
         train_main(["classifier", "--preset", "lite0", "--init", str(SHIPPED), *data, "--epochs", "1",
                     "--output-dir", str(tmp_path / "other"), "--cache-dir", str(cache)])
@@ -331,3 +338,8 @@ def test_distillation_pulls_the_student_towards_the_teacher():
     moved = (student - 0.5 * student.grad).detach()
     assert distillation(moved, teacher, n, f, 2.0).item() < loss.item()
     assert torch.equal(student.grad[:, n + f :], torch.zeros(8, 4))  # occasions are not distilled
+    # Colours only on the rows given (garment-free corners have no colour to learn).
+    rows = torch.tensor([True] * 4 + [False] * 4)
+    student.grad = None
+    distillation(student, teacher, n, f, 2.0, rows).backward()
+    assert student.grad[4:, n : n + f].abs().sum() == 0 and student.grad[:4, n : n + f].abs().sum() > 0

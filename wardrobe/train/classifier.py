@@ -214,6 +214,10 @@ def main(args: argparse.Namespace) -> dict:
         if args.weights:
             raise TrainingError("give --pretrained or --weights, not both")
         args.weights = pretrained_path(args.model)
+    if args.distill_temperature <= 0 or args.distill_weight < 0:
+        raise TrainingError("--distill-temperature must be above 0 and --distill-weight 0 or more")
+    if args.teacher and args.probe:
+        raise TrainingError("--probe fits on ImageNet's features alone: give --teacher without it")
     if args.model in LITE and args.freeze_blocks > 0:
         return main_frozen(args)
     if args.init or args.cutout_views or args.teacher:

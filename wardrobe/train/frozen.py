@@ -250,46 +250,66 @@ def losses(out: torch.Tensor, y: torch.Tensor, sets: torch.Tensor, occ: torch.Te
     return loss
 
 
-def distillation(out: torch.Tensor, teacher: torch.Tensor, n: int, f: int, temperature: float) -> torch.Tensor:
+def distillation(out: torch.Tensor, teacher: torch.Tensor, n: int, f: int, temperature: float,
+                 colour_rows: torch.Tensor | None = None) -> torch.Tensor:
     """Knowledge distillation: the KL divergence from the teacher's softened garment distribution (the background
-    class included) and colour-family distribution to the student's, scaled by T² as Hinton et al. do."""
+    class included) and colour-family distribution (on colour_rows only: not garment-free corners) to the
+    student's, scaled by T² as Hinton et al. do."""
     loss = out.new_zeros(())
-    for lo, hi in ((0, n), (n, n + f)):
-        s = F.log_softmax(out[:, lo:hi] / temperature, 1)
-        t = F.softmax(teacher[:, lo:hi].float() / temperature, 1)
-        loss = loss + F.kl_div(s, t, reduction="batchmean")
+    for lo, hi, rows in ((0, n, None), (n, n + f, colour_rows)):
+        s, t = out[:, lo:hi], teacher[:, lo:hi].float()
+        if rows is not None:
+            s, t = s[rows], t[rows]
+        if len(s):
+            loss = loss + F.kl_div(F.log_softmax(s / temperature, 1), F.softmax(t / temperature, 1),
+                                   reduction="batchmean")
     return loss * temperature**2
 
 
-def teacher_logits(folder: Path, splits: dict[str, Split], student: FeatureSet, classes: list[str],
-                   cache_dir: Path, threads: int = 0) -> np.ndarray:
-    """A finished run's garment and colour logits on every training view of this run (kept beside its best.pt).
+def teacher_logits(args: argparse.Namespace, splits: dict[str, Split], student: FeatureSet,
+                   classes: list[str]) -> np.ndarray:
+    """The garment and colour logits of a finished run (args.teacher) on every training view of this run, kept in
+    this run's folder (teacher-logits.npz, with the teacher's checksum and the views it was computed for).
 
     The teacher may be another network at another size (Lite2 at 260 px for Lite0 at 224): its own cache holds
-    the same views, cut at the same places, because the views are drawn from the same seed; a run whose views or
-    classes differ is refused with one line."""
+    the same views, cut at the same places, because the views are drawn from the same seed. A teacher of other
+    classes, views, seed or cut-outs is refused with one line."""
+    import os
+
     from wardrobe.train.models import build_model
 
+    folder: Path = args.teacher
     best = load_checkpoint(folder / "best.pt")
-    if best.get("classes") != classes:
-        raise TrainingError(f"--teacher {folder}: its classes are not this run's")
-    run = best["args"]
-    saved = folder / f"teacher-logits-{len(student.targets)}.npy"
+    checksum = hashlib.sha256((folder / "best.pt").read_bytes()).hexdigest()
+    saved = Path(args.output_dir) / "teacher-logits.npz"
     if saved.exists():
-        return np.load(saved, mmap_mode="r")
+        with np.load(saved) as z:
+            if (str(z["teacher"]) == checksum and np.array_equal(z["targets"], student.targets)
+                    and np.array_equal(z["photo"], student.photo)):
+                return z["logits"]
+    run = best.get("args", {})
+    if best.get("classes") != classes or list(best.get("colour_families", ())) != list(FAMILIES):
+        raise TrainingError(f"--teacher {folder}: its classes are not this run's")
+    if "freeze_blocks" not in run or int(run["freeze_blocks"]) < 1:
+        raise TrainingError(f"--teacher {folder}: not a run on cached frozen blocks (--freeze-blocks 1 or more)")
+    if int(run["seed"]) != args.seed or int(run.get("cutout_views") or 0) != args.cutout_views:
+        raise TrainingError(f"--teacher {folder}: its views are not this run's (give it the same data, seed and "
+                            "--cutout-views)")
     model = build_model(run["model"], best["model"]["net._fc.weight"].shape[0])
     model.load_state_dict(best["model"])
     pre = Preprocess.from_dict(best["preprocess"])
-    theirs = cached_splits(model, splits, pre, run, cache_dir, threads)["train"]
+    theirs = cached_splits(model, splits, pre, run, args.cache_dir, args.threads)["train"]
     same = np.array_equal(np.where(theirs.targets < 0, len(classes) - 1, theirs.targets), student.targets)
     if not (same and np.array_equal(theirs.photo, student.photo)):
-        raise TrainingError(f"--teacher {folder}: its cached views are not this run's (give it the same data, "
-                            "seed and --cutout-views)")
-    n_f = len(classes) + len(FAMILIES)
+        raise TrainingError(f"--teacher {folder}: its views are not this run's (give it the same data, seed and "
+                            "--cutout-views)")
     log.info("teacher %s (%s): logits of %d training views", folder, run["model"], len(theirs.targets))
-    logits = suffix_logits(model, theirs, int(run["freeze_blocks"]))[:, :n_f].astype(np.float16)
-    np.save(saved, logits)
-    return logits
+    logits = suffix_logits(model, theirs, int(run["freeze_blocks"]))[:, : len(classes) + len(FAMILIES)]
+    tmp = saved.with_suffix(".tmp.npz")
+    np.savez(tmp, logits=logits.astype(np.float16), targets=student.targets, photo=student.photo,
+             teacher=np.array(checksum))
+    os.replace(tmp, saved)  # whole or absent: a killed run leaves no half file
+    return logits.astype(np.float16)
 
 
 @torch.no_grad()
@@ -360,8 +380,7 @@ def run(args: argparse.Namespace, model, classes: list[str], splits: dict[str, S
     progress = checkpoint.resume(model, optimizer, scheduler) if args.resume else Progress()
     train = sets["train"]
     weights = source_weights(train, args.balance)
-    teacher = (teacher_logits(args.teacher, splits, train, classes, args.cache_dir, args.threads)
-               if getattr(args, "teacher", None) else None)
+    teacher = teacher_logits(args, splits, train, classes) if getattr(args, "teacher", None) else None
 
     def one_epoch(epoch: int) -> tuple[float, dict]:
         t0 = time.monotonic()
@@ -383,8 +402,9 @@ def run(args: argparse.Namespace, model, classes: list[str], splits: dict[str, S
                           torch.from_numpy(train.colour_sets[b]), torch.from_numpy(train.occasions[b]), n, f,
                           args.label_smoothing, args.colour_weight, args.occasion_weight)
             if teacher is not None:
+                colour_rows = torch.from_numpy(train.sources[b] != "background")
                 loss = loss + args.distill_weight * distillation(out, torch.from_numpy(np.asarray(teacher[b])), n, f,
-                                                                 args.distill_temperature)
+                                                                 args.distill_temperature, colour_rows)
             run_loss += step(loss, optimizer, scheduler) * len(b)
             seen += len(b)
         val = metrics(suffix_logits(model, sets["val"], cut), sets["val"], n, f)
