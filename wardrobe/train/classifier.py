@@ -78,6 +78,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         "the same data, seed and --cutout-views)")
     p.add_argument("--distill-weight", type=float, default=1.0, help="weight of the distillation loss")
     p.add_argument("--distill-temperature", type=float, default=2.0, help="softening temperature of distillation")
+    p.add_argument("--distill-colours", action="store_true",
+                   help="distil the colour families too (only when the teacher reads colour better)")
     p.add_argument("--feature-shift", type=int, default=1, help="efficientnet-lite: shift cached maps a pixel (0: off)")
     p.add_argument("--stage", default="all", help="trainable layers: last, last2, last3, fc or all")
     p.add_argument("--taxonomy", type=Path, help="taxonomy CSV (default: the packaged one)")

@@ -402,7 +402,7 @@ def run(args: argparse.Namespace, model, classes: list[str], splits: dict[str, S
                           torch.from_numpy(train.colour_sets[b]), torch.from_numpy(train.occasions[b]), n, f,
                           args.label_smoothing, args.colour_weight, args.occasion_weight)
             if teacher is not None:
-                colour_rows = torch.from_numpy(train.sources[b] != "background")
+                colour_rows = torch.from_numpy((train.sources[b] != "background") & args.distill_colours)
                 loss = loss + args.distill_weight * distillation(out, torch.from_numpy(np.asarray(teacher[b])), n, f,
                                                                  args.distill_temperature, colour_rows)
             run_loss += step(loss, optimizer, scheduler) * len(b)
