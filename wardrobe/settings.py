@@ -63,9 +63,9 @@ class VisionSettings:
     """Where the colour head looks: "photo" (the whole photo), "cutout" (the garment alone on white) or "auto"
     (the cut-out in a calibrated closet, segmentation = "plate", where the garment is a part of the frame; the
     photo otherwise). Chosen on validation photos (docs/precision.md)."""
-    colour_hedge_min: float = 0.3
+    colour_hedge_min: float = 0.4
     """Probability (0..1) the colour head must give a neighbouring family for both to be said ("navy blue or
-    black"); above 1, never. 0.3: the most right colours on validation photos with fewer than 15 % hedged."""
+    black"); above 1, never. 0.4: the most right colours on validation photos with fewer than 15 % hedged."""
     white_balance: WhiteBalanceMode = "auto"
     """"auto" (the white card when one is calibrated, else no correction), "card" (the calibrated card only),
     "estimate" (the photo's own estimate of its light, applied when the cast is strong: for a closet under a
