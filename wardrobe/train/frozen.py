@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -274,8 +275,6 @@ def teacher_logits(args: argparse.Namespace, splits: dict[str, Split], student: 
     The teacher may be another network at another size (Lite2 at 260 px for Lite0 at 224): its own cache holds
     the same views, cut at the same places, because the views are drawn from the same seed. A teacher of other
     classes, views, seed or cut-outs is refused with one line."""
-    import os
-
     from wardrobe.train.models import build_model
 
     folder: Path = args.teacher
@@ -380,7 +379,7 @@ def run(args: argparse.Namespace, model, classes: list[str], splits: dict[str, S
     progress = checkpoint.resume(model, optimizer, scheduler) if args.resume else Progress()
     train = sets["train"]
     weights = source_weights(train, args.balance)
-    teacher = teacher_logits(args, splits, train, classes) if getattr(args, "teacher", None) else None
+    teacher = teacher_logits(args, splits, train, classes) if args.teacher else None
 
     def one_epoch(epoch: int) -> tuple[float, dict]:
         t0 = time.monotonic()
