@@ -287,28 +287,28 @@ def teacher_logits(args: argparse.Namespace, splits: dict[str, Split], student: 
                     and np.array_equal(z["photo"], student.photo)):
                 return z["logits"]
     run = best.get("args", {})
+    views_differ = (f"--teacher {folder}: its views are not this run's (give it the same data, seed and "
+                    "--cutout-views)")
     if best.get("classes") != classes or list(best.get("colour_families", ())) != list(FAMILIES):
         raise TrainingError(f"--teacher {folder}: its classes are not this run's")
     if "freeze_blocks" not in run or int(run["freeze_blocks"]) < 1:
         raise TrainingError(f"--teacher {folder}: not a run on cached frozen blocks (--freeze-blocks 1 or more)")
     if int(run["seed"]) != args.seed or int(run.get("cutout_views") or 0) != args.cutout_views:
-        raise TrainingError(f"--teacher {folder}: its views are not this run's (give it the same data, seed and "
-                            "--cutout-views)")
+        raise TrainingError(views_differ)
     model = build_model(run["model"], best["model"]["net._fc.weight"].shape[0])
     model.load_state_dict(best["model"])
     pre = Preprocess.from_dict(best["preprocess"])
     theirs = cached_splits(model, splits, pre, run, args.cache_dir, args.threads)["train"]
     same = np.array_equal(np.where(theirs.targets < 0, len(classes) - 1, theirs.targets), student.targets)
     if not (same and np.array_equal(theirs.photo, student.photo)):
-        raise TrainingError(f"--teacher {folder}: its views are not this run's (give it the same data, seed and "
-                            "--cutout-views)")
+        raise TrainingError(views_differ)
     log.info("teacher %s (%s): logits of %d training views", folder, run["model"], len(theirs.targets))
     logits = suffix_logits(model, theirs, int(run["freeze_blocks"]))[:, : len(classes) + len(FAMILIES)]
+    logits = logits.astype(np.float16)
     tmp = saved.with_suffix(".tmp.npz")
-    np.savez(tmp, logits=logits.astype(np.float16), targets=student.targets, photo=student.photo,
-             teacher=np.array(checksum))
+    np.savez(tmp, logits=logits, targets=student.targets, photo=student.photo, teacher=np.array(checksum))
     os.replace(tmp, saved)  # whole or absent: a killed run leaves no half file
-    return logits.astype(np.float16)
+    return logits
 
 
 @torch.no_grad()
