@@ -217,10 +217,21 @@ def test_pretrained_lite0_from_the_wheel_end_to_end(datasets, tmp_path):
     assert train_main(["classifier", "--preset", "lite0", "--pretrained", "--teacher", str(small), "--distill-colours",
                        *data, "--epochs", "1", "--epoch-size", "32", "--batch-size", "16", "--output-dir", str(taught),
                        "--cache-dir", str(cache)]) == 0
-    with np.load(taught / "teacher-logits.npz") as soft:  # the teacher's garment and colour logits, row by row
+    soft_file, = taught.glob("teacher-*.npz")
+    with np.load(soft_file) as soft:  # the teacher's garment and colour logits, row by row
         assert np.array_equal(soft["photo"], plain["photo"]) and np.isfinite(soft["logits"]).all()
         assert soft["logits"].shape == (len(plain["targets"]), len(ckpt["classes"]) + 12)
     assert len(list(cache.glob("frozen-*/train-labels.npz"))) == 3  # the teacher's 192 px views, cached once
+    # Colours alone from other runs (here the same one twice): their logits are kept once, under one name.
+    hued = tmp_path / "hued"
+    assert train_main(["classifier", "--preset", "lite0", "--pretrained", "--colour-teacher", str(small),
+                       "--colour-teacher", str(small), *data, "--epochs", "1", "--epoch-size", "32", "--batch-size",
+                       "16", "--output-dir", str(hued), "--cache-dir", str(cache)]) == 0
+    assert [p.name for p in hued.glob("teacher-*.npz")] == [soft_file.name]
+    assert torch.load(hued / "best.pt", weights_only=True)["args"]["colour_teacher"] == [str(small)] * 2
+    with pytest.raises(SystemExit, match="--distill-colours takes the colours from --teacher"):
+        train_main(["classifier", "--preset", "lite0", "--pretrained", "--teacher", str(small), "--colour-teacher",
+                    str(small), "--distill-colours", *data, "--output-dir", str(tmp_path / "both")])
     with pytest.raises(SystemExit, match="views are not this run's"):  # the teacher saw no cut-outs
         train_main(["classifier", "--preset", "lite0", "--init", str(bundle_dir), "--cutout-views", "2", "--teacher",
                     str(small), *data, "--epochs", "1", "--output-dir", str(tmp_path / "mixed"), "--cache-dir",
@@ -312,12 +323,12 @@ def test_vae_home_retrains_only_the_garment_outputs_of_a_run(datasets, tmp_path)
 
 @pytest.mark.parametrize("flags", [["--init", "models/default"], ["--preset", "lite0", "--pretrained", "--freeze-blocks",
                                                                    "0", "--cutout-views", "2"],
-                                   ["--teacher", "runs/lite2"]])
+                                   ["--teacher", "runs/lite2"], ["--colour-teacher", "runs/lite0"]])
 def test_cut_out_views_init_and_teacher_are_refused_where_they_would_be_ignored(flags, tmp_path):
     """They live in the cached-blocks path; elsewhere they did nothing, silently."""
     from wardrobe.train.__main__ import main as train_main
 
-    with pytest.raises(SystemExit, match="--init, --cutout-views and --teacher train on cached frozen blocks"):
+    with pytest.raises(SystemExit, match="--init, --cutout-views and the teachers train on cached frozen blocks"):
         train_main(["classifier", *flags, "--data", f"clothing-photos={tmp_path}", "--output-dir", str(tmp_path / "r")])
 
 
@@ -343,3 +354,7 @@ def test_distillation_pulls_the_student_towards_the_teacher():
     student.grad = None
     distillation(student, teacher, n, f, 2.0, rows).backward()
     assert student.grad[4:, n : n + f].abs().sum() == 0 and student.grad[:4, n : n + f].abs().sum() > 0
+    # Colours alone (--colour-teacher without --teacher): the garment logits are left to the labels.
+    student.grad = None
+    distillation(student, teacher, n, f, 2.0, rows, garments=False).backward()
+    assert student.grad[:, :n].abs().sum() == 0 and student.grad[:4, n : n + f].abs().sum() > 0

@@ -73,13 +73,16 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--cutout-views", type=int, default=0, choices=(0, 1, 2),
                    help="efficientnet-lite: also train on each photo's garment cut out on white as the appliance cuts "
                         "it (1: the cut-out, 2: and its mirror; product photos one at most)")
-    p.add_argument("--teacher", type=Path, metavar="RUN",
+    p.add_argument("--teacher", type=Path, metavar="RUN", action="append", default=[],
                    help="efficientnet-lite: distil from a finished run's best.pt (another Lite at its own size, "
-                        "the same data, seed and --cutout-views)")
+                        "the same data, seed and --cutout-views; repeat it: their probabilities are averaged)")
     p.add_argument("--distill-weight", type=float, default=1.0, help="weight of the distillation loss")
     p.add_argument("--distill-temperature", type=float, default=2.0, help="softening temperature of distillation")
     p.add_argument("--distill-colours", action="store_true",
                    help="distil the colour families too (only when the teacher reads colour better)")
+    p.add_argument("--colour-teacher", type=Path, metavar="RUN", action="append", default=[],
+                   help="efficientnet-lite: distil the colour families from this finished run instead (repeat it: "
+                        "their probabilities are averaged; the same data, seed and --cutout-views)")
     p.add_argument("--feature-shift", type=int, default=1, help="efficientnet-lite: shift cached maps a pixel (0: off)")
     p.add_argument("--stage", default="all", help="trainable layers: last, last2, last3, fc or all")
     p.add_argument("--taxonomy", type=Path, help="taxonomy CSV (default: the packaged one)")
@@ -205,8 +208,15 @@ def main_frozen(args: argparse.Namespace) -> dict:
         init_from_bundle(model, args.init, classes)
     meta = {"classes": classes, "colour_families": list(FAMILIES), "preprocess": pre.to_dict(), "arch": args.model,
             "background_class": frozen.BACKGROUND,
-            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
+            "args": saved_args(args)}
     return frozen.run(args, model, classes, splits, pre, meta)
+
+
+def saved_args(args: argparse.Namespace) -> dict:
+    """The run's flags as a checkpoint keeps them: paths as strings, so that weights_only loading reads them."""
+    def plain(v):
+        return str(v) if isinstance(v, Path) else [plain(x) for x in v] if isinstance(v, list) else v
+    return {k: plain(v) for k, v in vars(args).items()}
 
 
 def main(args: argparse.Namespace) -> dict:
@@ -218,13 +228,16 @@ def main(args: argparse.Namespace) -> dict:
         args.weights = pretrained_path(args.model)
     if args.distill_temperature <= 0 or args.distill_weight < 0:
         raise TrainingError("--distill-temperature must be above 0 and --distill-weight 0 or more")
-    if args.teacher and args.probe:
+    if (args.teacher or args.colour_teacher) and args.probe:
         raise TrainingError("--probe fits on ImageNet's features alone: give --teacher without it")
+    if args.distill_colours and (args.colour_teacher or not args.teacher):
+        raise TrainingError("--distill-colours takes the colours from --teacher: give it with --teacher and no "
+                            "--colour-teacher")
     if args.model in LITE and args.freeze_blocks > 0:
         return main_frozen(args)
-    if args.init or args.cutout_views or args.teacher:
-        raise TrainingError("--init, --cutout-views and --teacher train on cached frozen blocks: use them with an "
-                            "EfficientNet-Lite and --freeze-blocks 1 or more")
+    if args.init or args.cutout_views or args.teacher or args.colour_teacher:
+        raise TrainingError("--init, --cutout-views and the teachers train on cached frozen blocks: use them with "
+                            "an EfficientNet-Lite and --freeze-blocks 1 or more")
     dist = start_run(args)
     out: Path = args.output_dir
     taxonomy = Taxonomy.load(args.taxonomy)
@@ -248,7 +261,7 @@ def main(args: argparse.Namespace) -> dict:
     weights = sample_weights(splits["train"], args.balance, args.home_share)
     gen = torch.Generator().manual_seed(args.seed)
     meta = {"classes": classes, "colour_families": families, "preprocess": pre.to_dict(), "arch": args.model,
-            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
+            "args": saved_args(args)}
 
     def one_epoch(epoch: int) -> tuple[float, dict]:
         rng = np.random.default_rng(args.seed * 1000 + epoch)

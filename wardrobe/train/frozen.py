@@ -252,12 +252,12 @@ def losses(out: torch.Tensor, y: torch.Tensor, sets: torch.Tensor, occ: torch.Te
 
 
 def distillation(out: torch.Tensor, teacher: torch.Tensor, n: int, f: int, temperature: float,
-                 colour_rows: torch.Tensor | None = None) -> torch.Tensor:
+                 colour_rows: torch.Tensor | None = None, garments: bool = True) -> torch.Tensor:
     """Knowledge distillation: the KL divergence from the teacher's softened garment distribution (the background
-    class included) and colour-family distribution (on colour_rows only: not garment-free corners) to the
-    student's, scaled by T² as Hinton et al. do."""
+    class included; unless garments is False) and colour-family distribution (on colour_rows only: not
+    garment-free corners) to the student's, scaled by T² as Hinton et al. do."""
     loss = out.new_zeros(())
-    for lo, hi, rows in ((0, n, None), (n, n + f, colour_rows)):
+    for lo, hi, rows in ((0, n if garments else 0, None), (n, n + f, colour_rows)):
         s, t = out[:, lo:hi], teacher[:, lo:hi].float()
         if rows is not None:
             s, t = s[rows], t[rows]
@@ -267,32 +267,58 @@ def distillation(out: torch.Tensor, teacher: torch.Tensor, n: int, f: int, tempe
     return loss * temperature**2
 
 
-def teacher_logits(args: argparse.Namespace, splits: dict[str, Split], student: FeatureSet,
-                   classes: list[str]) -> np.ndarray:
-    """The garment and colour logits of a finished run (args.teacher) on every training view of this run, kept in
-    this run's folder (teacher-logits.npz, with the teacher's checksum and the views it was computed for).
+def taught(args: argparse.Namespace, splits: dict[str, Split], student: FeatureSet,
+           classes: list[str]) -> np.ndarray | None:
+    """What the student is taught, row by row: the garment logits of the --teacher runs, and the colour logits of
+    the --colour-teacher runs (or of the --teacher runs with --distill-colours). Where several runs teach, their
+    log-probabilities are averaged (a product of experts). None when nothing is taught."""
+    n, f = len(classes), len(FAMILIES)
+    if not (args.teacher or args.colour_teacher):
+        return None
+
+    def averaged(runs: list[Path], flag: str, lo: int, hi: int) -> np.ndarray:
+        return np.mean([log_softmax(teacher_logits(args, run, flag, splits, student, classes)[:, lo:hi]
+                                    .astype(np.float32)) for run in runs], axis=0)
+
+    out = np.zeros((len(student.targets), n + f), np.float16)
+    if args.teacher:
+        out[:, :n] = averaged(args.teacher, "--teacher", 0, n)
+    colour_runs = args.colour_teacher or (args.teacher if args.distill_colours else [])
+    if colour_runs:
+        out[:, n:] = averaged(colour_runs, "--colour-teacher" if args.colour_teacher else "--teacher", n, n + f)
+    return out
+
+
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    x = x - x.max(axis=1, keepdims=True)
+    return x - np.log(np.exp(x).sum(axis=1, keepdims=True))
+
+
+def teacher_logits(args: argparse.Namespace, folder: Path, flag: str, splits: dict[str, Split],
+                   student: FeatureSet, classes: list[str]) -> np.ndarray:
+    """The garment and colour logits of a finished run (folder) on every training view of this run, kept in
+    this run's folder (teacher-<checksum>.npz, with the teacher's checksum and the views it was computed for).
 
     The teacher may be another network at another size (Lite2 at 260 px for Lite0 at 224): its own cache holds
     the same views, cut at the same places, because the views are drawn from the same seed. A teacher of other
     classes, views, seed or cut-outs is refused with one line."""
     from wardrobe.train.models import build_model
 
-    folder: Path = args.teacher
     best = load_checkpoint(folder / "best.pt")
     checksum = hashlib.sha256((folder / "best.pt").read_bytes()).hexdigest()
-    saved = Path(args.output_dir) / "teacher-logits.npz"
+    saved = Path(args.output_dir) / f"teacher-{checksum[:12]}.npz"
     if saved.exists():
         with np.load(saved) as z:
             if (str(z["teacher"]) == checksum and np.array_equal(z["targets"], student.targets)
                     and np.array_equal(z["photo"], student.photo)):
                 return z["logits"]
     run = best.get("args", {})
-    views_differ = (f"--teacher {folder}: its views are not this run's (give it the same data, seed and "
+    views_differ = (f"{flag} {folder}: its views are not this run's (give it the same data, seed and "
                     "--cutout-views)")
     if best.get("classes") != classes or list(best.get("colour_families", ())) != list(FAMILIES):
-        raise TrainingError(f"--teacher {folder}: its classes are not this run's")
+        raise TrainingError(f"{flag} {folder}: its classes are not this run's")
     if "freeze_blocks" not in run or int(run["freeze_blocks"]) < 1:
-        raise TrainingError(f"--teacher {folder}: not a run on cached frozen blocks (--freeze-blocks 1 or more)")
+        raise TrainingError(f"{flag} {folder}: not a run on cached frozen blocks (--freeze-blocks 1 or more)")
     if int(run["seed"]) != args.seed or int(run.get("cutout_views") or 0) != args.cutout_views:
         raise TrainingError(views_differ)
     model = build_model(run["model"], best["model"]["net._fc.weight"].shape[0])
@@ -379,7 +405,8 @@ def run(args: argparse.Namespace, model, classes: list[str], splits: dict[str, S
     progress = checkpoint.resume(model, optimizer, scheduler) if args.resume else Progress()
     train = sets["train"]
     weights = source_weights(train, args.balance)
-    teacher = teacher_logits(args, splits, train, classes) if args.teacher else None
+    teacher = taught(args, splits, train, classes)
+    distil_colours = args.distill_colours or bool(args.colour_teacher)
 
     def one_epoch(epoch: int) -> tuple[float, dict]:
         t0 = time.monotonic()
@@ -401,9 +428,10 @@ def run(args: argparse.Namespace, model, classes: list[str], splits: dict[str, S
                           torch.from_numpy(train.colour_sets[b]), torch.from_numpy(train.occasions[b]), n, f,
                           args.label_smoothing, args.colour_weight, args.occasion_weight)
             if teacher is not None:
-                colour_rows = torch.from_numpy((train.sources[b] != "background") & args.distill_colours)
+                colour_rows = torch.from_numpy((train.sources[b] != "background") & distil_colours)
                 loss = loss + args.distill_weight * distillation(out, torch.from_numpy(np.asarray(teacher[b])), n, f,
-                                                                 args.distill_temperature, colour_rows)
+                                                                 args.distill_temperature, colour_rows,
+                                                                 garments=bool(args.teacher))
             run_loss += step(loss, optimizer, scheduler) * len(b)
             seen += len(b)
         val = metrics(suffix_logits(model, sets["val"], cut), sets["val"], n, f)
