@@ -192,6 +192,12 @@ def test_the_head_renames_only_to_a_neighbouring_family(namer):
     assert namer.with_family_hint([black], "green")[0].family == "black"  # black shoes are never "green"
     beige = cluster_colour(namer, (200, 180, 150))
     assert namer.with_family_hint([beige], "brown")[0].family == "brown"
+    # A near-black cluster whose pixels vote a hue (a black dress's shadows, "purple") may be called black;
+    # a purple that is plainly purple may not.
+    shadow = cluster_colour(namer, (52, 46, 54))
+    assert shadow.family == "purple" and namer.with_family_hint([shadow], "black")[0].family == "black"
+    purple = cluster_colour(namer, (110, 50, 130))
+    assert purple.family == "purple" and namer.with_family_hint([purple], "black")[0].family == "purple"
 
 
 def test_the_head_chooses_only_a_real_part_of_the_garment(namer):

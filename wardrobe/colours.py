@@ -78,12 +78,16 @@ NEAR_BLACK_L = 25.0
 
 def may_rename(lab, old: str, new: str) -> bool:
     """Whether a cluster named `old` by its pixels may be called `new`: the same family, or a neighbouring one,
-    and never a hue for a near-white or near-grey cluster (an int8 head saying "yellow" for a white shirt)."""
+    and never a hue for a near-white or near-grey cluster (an int8 head saying "yellow" for a white shirt). A
+    near-black cluster may always be called black: in the dark the pixels' vote is unsure of its hue (a black
+    dress's shadows voted "purple")."""
     if old == new:
+        return True
+    L, a, b = (float(v) for v in lab)
+    if new == "black" and L < NEAR_BLACK_L:
         return True
     if frozenset((old, new)) not in NEIGHBOURS:
         return False
-    L, a, b = (float(v) for v in lab)
     return not (new in SATURATED and math.hypot(a, b) < NEUTRAL_CHROMA and L >= NEAR_BLACK_L)
 
 
