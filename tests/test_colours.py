@@ -200,6 +200,30 @@ def test_the_head_renames_only_to_a_neighbouring_family(namer):
     assert purple.family == "purple" and namer.with_family_hint([purple], "black")[0].family == "purple"
 
 
+def test_the_pixels_and_the_head_decide_the_family_together(namer):
+    """A pale blue shirt: most of its pixels are blue, the colour head leans to white. With the pixels weighed
+    (colour_pixel_weight 3) blue wins; the head alone (0) says white; a head much surer of white still wins."""
+    sky = cluster_colour(namer, (170, 200, 235), 0.7)
+    shade = cluster_colour(namer, (240, 242, 245), 0.3)
+    assert (sky.family, shade.family) == ("blue", "white")
+    unsure = [("white", 0.55), ("blue", 0.4), ("gray", 0.05)]
+    assert namer.decided_family([sky, shade], unsure, 3.0) == ("blue", 0.4)
+    assert namer.decided_family([sky, shade], unsure, 0.0) == ("white", 0.55)
+    assert namer.decided_family([sky, shade], [("white", 0.97), ("blue", 0.02), ("gray", 0.01)], 3.0)[0] == "white"
+
+
+def test_the_colour_settings_reach_the_pipeline(tmp_path):
+    from wardrobe import settings as settings_module
+    from wardrobe import wiring
+
+    s = settings_module.load(None, {"": {"state_dir": str(tmp_path)}, "model": {"bundle": str(tmp_path / "none")},
+                                    "vision": {"colour_pixel_weight": 1.5, "family_hint_min": 0.2}})
+    pipe = wiring.build_pipeline(s, closet=False)
+    assert (pipe.colour_pixel_weight, pipe.family_hint_min) == (1.5, 0.2)
+    with pytest.raises(Exception, match="vision.colour_pixel_weight must be between 0 and 100"):
+        settings_module.load(None, {"": {"state_dir": str(tmp_path)}, "vision": {"colour_pixel_weight": -1}})
+
+
 def test_the_head_chooses_only_a_real_part_of_the_garment(namer):
     white = cluster_colour(namer, (240, 240, 240), 0.92)
     speck = cluster_colour(namer, (220, 200, 40), 0.08)

@@ -335,6 +335,19 @@ class ColourNamer:
             return css3_words(self.css3_within(lab, family, css3))
         return self.spoken(lab, family)
 
+    @staticmethod
+    def decided_family(colours: list[Colour], families: list[tuple[str, float]],
+                       pixel_weight: float) -> tuple[str, float]:
+        """The main colour's family as the colour head and the pixels decide it together, and the head's
+        probability of it: the family with the most log p(family) + pixel_weight × (the garment's share of
+        clusters named that family). At 0 the head alone decides; at 3 (validation, docs/precision.md) a family
+        that most of the garment's pixels show wins unless the head is much surer of another."""
+        share: dict[str, float] = {}
+        for c in colours:
+            share[c.family] = share.get(c.family, 0.0) + c.share
+        family, p = max(families, key=lambda fp: math.log(fp[1] + 1e-4) + pixel_weight * share.get(fp[0], 0.0))
+        return family, p
+
     def with_family_hint(self, colours: list[Colour], family: str) -> list[Colour]:
         """Trust a confident whole-photo family (the classifier's colour head) for the main colour, within
         what the pixels allow.

@@ -123,7 +123,7 @@ class Pipeline:
                  plate: np.ndarray | None = None, k: int | None = 3, model_problem: str | None = None,
                  family_hint_min: float = 0.5, white: WhiteBalance | None = None, aiming: bool = False,
                  closet: Closet | None = None, colour_hedge_min: float = 1.01, colour_view: str = "auto",
-                 lang: Language | None = None) -> None:
+                 lang: Language | None = None, colour_pixel_weight: float = 0.0) -> None:
         self.classifier = classifier
         self.lang = lang or english()
         """The language sentences are said in."""
@@ -143,7 +143,10 @@ class Pipeline:
             plate, _ = self.white.correct(plate)
         self.method, self.plate, self.k = method, plate, k
         self.family_hint_min = family_hint_min
-        """The colour head's probability above which its family overrides the cluster's."""
+        """The colour head's probability below which the family it and the pixels decide on is not used."""
+        self.colour_pixel_weight = colour_pixel_weight
+        """How much the pixels' share of each family weighs beside the colour head's log-probability when the
+        main colour's family is decided (ColourNamer.decided_family; 0: the head alone)."""
         self.colour_view = ("cutout" if method == "plate" else "photo") if colour_view == "auto" else colour_view
         """Which view the colour head's families are read from: "photo" (the whole photo) or "cutout" (the
         garment alone on white, as the shop's photos it learnt from show garments: better in a calibrated
@@ -291,8 +294,10 @@ class Pipeline:
             alpha = cv2.resize(alpha, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
         weights = garment_weights(small, alpha, region=region_of(garment))
         colours = [self.namer.name(c) for c in dominant_colours(small, weights, k=self.k)]
-        if families and families[0][1] >= self.family_hint_min:
-            colours = self.namer.with_family_hint(colours, families[0][0])
+        if families and colours:
+            family, p = self.namer.decided_family(colours, families, self.colour_pixel_weight)
+            if p >= self.family_hint_min:
+                colours = self.namer.with_family_hint(colours, family)
         return self.namer.with_hedge(colours, families or [], self.colour_hedge_min)
 
     def describe_file(self, path: Path | str) -> Description:

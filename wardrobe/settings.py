@@ -57,15 +57,20 @@ class VisionSettings:
     colour_names: ColourWords = "plain"
     """Colour words said: "basic" (the 12 families), "plain" (navy blue, heather gray, nude) or "descriptive"
     (the CSS3 names: dark slate gray, teal, burly wood)."""
-    family_hint_min: float = 0.5
-    """Probability (0..1) above which the classifier's colour head sets the main colour's family."""
+    family_hint_min: float = 0.0
+    """Probability (0..1) the colour head must give the family it and the pixels decide on (colour_pixel_weight)
+    for that family to be the main colour's; below it the pixels' own name stands. 0: always."""
+    colour_pixel_weight: float = 3.0
+    """How much the pixels weigh beside the colour head when the main colour's family is decided: the family
+    with the most log p(head) + colour_pixel_weight × (the garment's share of that family's clusters). 0: the
+    head alone. 3: chosen on validation photos (docs/precision.md)."""
     colour_view: ColourView = "auto"
     """Where the colour head looks: "photo" (the whole photo), "cutout" (the garment alone on white) or "auto"
     (the cut-out in a calibrated closet, segmentation = "plate", where the garment is a part of the frame; the
     photo otherwise). Chosen on validation photos (docs/precision.md)."""
-    colour_hedge_min: float = 0.4
+    colour_hedge_min: float = 0.5
     """Probability (0..1) the colour head must give a neighbouring family for both to be said ("navy blue or
-    black"); above 1, never. 0.4: the most right colours on validation photos with fewer than 15 % hedged."""
+    black"); above 1, never. 0.5: the most right colours on validation photos with fewer than 15 % hedged."""
     white_balance: WhiteBalanceMode = "auto"
     """"auto" (the white card when one is calibrated, else no correction), "card" (the calibrated card only),
     "estimate" (the photo's own estimate of its light, applied when the cast is strong: for a closet under a
@@ -215,6 +220,7 @@ class Settings:
              f"vision.white_balance must be one of {', '.join(WHITE_BALANCE_MODES)}"),
             (0 <= v.colour_k <= 8, "vision.colour_k must be 0 (automatic) to 8"),
             (0 <= v.family_hint_min <= 1, "vision.family_hint_min must be between 0 and 1"),
+            (0 <= v.colour_pixel_weight <= 100, "vision.colour_pixel_weight must be between 0 and 100"),
             (v.colour_view in COLOUR_VIEWS, f"vision.colour_view must be one of {', '.join(COLOUR_VIEWS)}"),
             (0 <= v.colour_hedge_min <= 1.01, "vision.colour_hedge_min must be between 0 and 1 (1.01: never)"),
             (m.runtime is None or m.runtime in RUNTIMES, f"model.runtime must be one of {', '.join(RUNTIMES)}"),

@@ -36,7 +36,8 @@ def build_pipeline(settings: Settings, closet: bool = True):
     white = WhiteBalance(v.white_balance, WhiteCard.load(settings.white_card_path()))
     return Pipeline(classifier, ColourNamer(v.colour_naming, words=v.colour_names), v.segmentation, plate, v.colour_k or None, problem,
                     v.family_hint_min, white, v.aiming, open_closet(settings, classifier) if closet else None,
-                    v.colour_hedge_min, v.colour_view, load_language(settings.speech.language))
+                    v.colour_hedge_min, v.colour_view, load_language(settings.speech.language),
+                    v.colour_pixel_weight)
 
 
 def open_closet(settings: Settings, classifier=None, create: bool = False, strict: bool = False):

@@ -99,6 +99,7 @@ def main(args: argparse.Namespace) -> dict:
                      "onnx_precision": clf.bundle.meta.get("onnx_precision", "int8") if clf.runtime == "onnx" else None,
                      "self_check": clf.self_check, "settings": {"colour_hedge_min": pipe.colour_hedge_min,
                                                                 "family_hint_min": pipe.family_hint_min,
+                                                                "colour_pixel_weight": pipe.colour_pixel_weight,
                                                                 "sure": phrase.SURE, "maybe": phrase.MAYBE}}
     rng = np.random.default_rng(args.seed)
     for name in args.splits.split(","):
