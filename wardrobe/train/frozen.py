@@ -257,7 +257,8 @@ def distillation(out: torch.Tensor, teacher: torch.Tensor, n: int, f: int, tempe
     class included; unless garments is False) and colour-family distribution (on colour_rows only: not
     garment-free corners) to the student's, scaled by T² as Hinton et al. do."""
     loss = out.new_zeros(())
-    for lo, hi, rows in ((0, n if garments else 0, None), (n, n + f, colour_rows)):
+    parts = [(0, n, None)] * garments + [(n, n + f, colour_rows)]
+    for lo, hi, rows in parts:
         s, t = out[:, lo:hi], teacher[:, lo:hi].float()
         if rows is not None:
             s, t = s[rows], t[rows]
