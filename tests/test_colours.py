@@ -179,8 +179,9 @@ def test_a_near_white_or_grey_cluster_never_becomes_a_hue(namer, rgb, head):
     near-white or near-grey cluster to a saturated hue, however sure it is."""
     main = cluster_colour(namer, rgb)
     assert main.family in ("white", "gray", "black")
-    out = namer.with_family_hint([main], head)
-    assert out[0].family == main.family and out[0].name == main.name
+    for sure in (False, True):
+        out = namer.with_family_hint([main], head, sure=sure)
+        assert out[0].family == main.family and out[0].name == main.name
 
 
 def test_the_head_renames_only_to_a_neighbouring_family(namer):
@@ -189,7 +190,8 @@ def test_the_head_renames_only_to_a_neighbouring_family(namer):
     navy = cluster_colour(namer, (30, 34, 60))
     assert namer.with_family_hint([navy], "black")[0].family == "black"
     black = cluster_colour(namer, (20, 20, 22))
-    assert namer.with_family_hint([black], "green")[0].family == "black"  # black shoes are never "green"
+    for sure in (False, True):  # black shoes are never "green", however sure the head is
+        assert namer.with_family_hint([black], "green", sure=sure)[0].family == "black"
     beige = cluster_colour(namer, (200, 180, 150))
     assert namer.with_family_hint([beige], "brown")[0].family == "brown"
     # A near-black cluster whose pixels vote a hue (a black dress's shadows, "purple") may be called black;
@@ -198,6 +200,21 @@ def test_the_head_renames_only_to_a_neighbouring_family(namer):
     assert shadow.family == "purple" and namer.with_family_hint([shadow], "black")[0].family == "black"
     purple = cluster_colour(namer, (110, 50, 130))
     assert purple.family == "purple" and namer.with_family_hint([purple], "black")[0].family == "purple"
+
+
+def test_a_sure_head_may_rename_beyond_the_neighbours(namer):
+    """A white trainer photographed in greenish light: its pixels say green, the colour head says white. White and
+    green are not neighbours, so an unsure head leaves the pixels' name; a head at least vision.colour_head_sure
+    names it white. A neutral cluster still never becomes a hue, and a plain hue may become another only when sure."""
+    tinted = cluster_colour(namer, (170, 196, 160))
+    assert tinted.family == "green"
+    assert namer.with_family_hint([tinted], "white")[0].family == "green"
+    white = namer.with_family_hint([tinted], "white", sure=True)[0]
+    assert white.family == "white" and white.share == tinted.share
+    purple = cluster_colour(namer, (110, 50, 130))
+    assert namer.with_family_hint([purple], "black", sure=True)[0].family == "black"
+    grey = cluster_colour(namer, (150, 150, 150))
+    assert namer.with_family_hint([grey], "green", sure=True)[0].family == grey.family != "green"
 
 
 def test_the_pixels_and_the_head_decide_the_family_together(namer):
@@ -217,9 +234,10 @@ def test_the_colour_settings_reach_the_pipeline(tmp_path):
     from wardrobe import wiring
 
     s = settings_module.load(None, {"": {"state_dir": str(tmp_path)}, "model": {"bundle": str(tmp_path / "none")},
-                                    "vision": {"colour_pixel_weight": 1.5, "family_hint_min": 0.2}})
+                                    "vision": {"colour_pixel_weight": 1.5, "family_hint_min": 0.2,
+                                               "colour_head_sure": 0.7}})
     pipe = wiring.build_pipeline(s, closet=False)
-    assert (pipe.colour_pixel_weight, pipe.family_hint_min) == (1.5, 0.2)
+    assert (pipe.colour_pixel_weight, pipe.family_hint_min, pipe.colour_head_sure) == (1.5, 0.2, 0.7)
     with pytest.raises(Exception, match="vision.colour_pixel_weight must be between 0 and 100"):
         settings_module.load(None, {"": {"state_dir": str(tmp_path)}, "vision": {"colour_pixel_weight": -1}})
 

@@ -76,19 +76,23 @@ NEAR_BLACK_L = 25.0
 """CIELAB lightness below which a dark cloth may be a navy or a dark brown though its chroma is small."""
 
 
-def may_rename(lab, old: str, new: str) -> bool:
+def may_rename(lab, old: str, new: str, sure: bool = False) -> bool:
     """Whether a cluster named `old` by its pixels may be called `new`: the same family, or a neighbouring one,
     and never a hue for a near-white or near-grey cluster (an int8 head saying "yellow" for a white shirt). A
     near-black cluster may always be called black: in the dark the pixels' vote is unsure of its hue (a black
-    dress's shadows voted "purple")."""
+    dress's shadows voted "purple").
+
+    sure: the colour head gives `new` at least vision.colour_head_sure. Then any family may be said, except a hue
+    for a neutral cluster (CIELAB chroma < NEUTRAL_CHROMA) of any lightness: black shoes are never "green"."""
     if old == new:
         return True
     L, a, b = (float(v) for v in lab)
     if new == "black" and L < NEAR_BLACK_L:
         return True
-    if frozenset((old, new)) not in NEIGHBOURS:
-        return False
-    return not (new in SATURATED and math.hypot(a, b) < NEUTRAL_CHROMA and L >= NEAR_BLACK_L)
+    neutral = math.hypot(a, b) < NEUTRAL_CHROMA
+    if frozenset((old, new)) in NEIGHBOURS and not (new in SATURATED and neutral and L >= NEAR_BLACK_L):
+        return True
+    return sure and not (new in SATURATED and neutral)
 
 
 def region_weights(alpha: np.ndarray, region: str) -> np.ndarray:
@@ -348,13 +352,14 @@ class ColourNamer:
         family, p = max(families, key=lambda fp: math.log(fp[1] + 1e-4) + pixel_weight * share.get(fp[0], 0.0))
         return family, p
 
-    def with_family_hint(self, colours: list[Colour], family: str) -> list[Colour]:
+    def with_family_hint(self, colours: list[Colour], family: str, sure: bool = False) -> list[Colour]:
         """Trust a confident whole-photo family (the classifier's colour head) for the main colour, within
         what the pixels allow.
 
         The largest cluster of that family that is a real part of the garment (CHOSEN_MIN_SHARE) becomes the
         main colour; if there is none, the largest cluster is renamed to that family only when the two are
-        neighbours (may_rename): gray may become black, never yellow. Otherwise the pixels' name stands.
+        neighbours (may_rename): gray may become black, never yellow. A head `sure` of the family may rename it
+        to any family but a hue for a neutral cluster. Otherwise the pixels' name stands.
         """
         if not colours:
             return colours
@@ -362,7 +367,7 @@ class ColourNamer:
             if c.family == family and (i == 0 or c.share >= CHOSEN_MIN_SHARE):
                 return [c, *colours[:i], *colours[i + 1 :]]
         main = colours[0]
-        if not may_rename(main.lab, main.family, family):
+        if not may_rename(main.lab, main.family, family, sure):
             return colours
         return [self.renamed(main, family), *colours[1:]]
 

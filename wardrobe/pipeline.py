@@ -123,7 +123,8 @@ class Pipeline:
                  plate: np.ndarray | None = None, k: int | None = 3, model_problem: str | None = None,
                  family_hint_min: float = 0.5, white: WhiteBalance | None = None, aiming: bool = False,
                  closet: Closet | None = None, colour_hedge_min: float = 1.01, colour_view: str = "auto",
-                 lang: Language | None = None, colour_pixel_weight: float = 0.0) -> None:
+                 lang: Language | None = None, colour_pixel_weight: float = 0.0, colour_head_sure: float = 1.01
+                 ) -> None:
         self.classifier = classifier
         self.lang = lang or english()
         """The language sentences are said in."""
@@ -147,6 +148,9 @@ class Pipeline:
         self.colour_pixel_weight = colour_pixel_weight
         """How much the pixels' share of each family weighs beside the colour head's log-probability when the
         main colour's family is decided (ColourNamer.decided_family; 0: the head alone)."""
+        self.colour_head_sure = colour_head_sure
+        """The colour head's probability of the decided family at or above which it may rename the main cluster
+        to any family, not only a neighbouring one (never a hue for a neutral cluster; above 1: never)."""
         self.colour_view = ("cutout" if method == "plate" else "photo") if colour_view == "auto" else colour_view
         """Which view the colour head's families are read from: "photo" (the whole photo) or "cutout" (the
         garment alone on white, as the shop's photos it learnt from show garments: better in a calibrated
@@ -297,7 +301,7 @@ class Pipeline:
         if families and colours:
             family, p = self.namer.decided_family(colours, families, self.colour_pixel_weight)
             if p >= self.family_hint_min:
-                colours = self.namer.with_family_hint(colours, family)
+                colours = self.namer.with_family_hint(colours, family, sure=p >= self.colour_head_sure)
         return self.namer.with_hedge(colours, families or [], self.colour_hedge_min)
 
     def describe_file(self, path: Path | str) -> Description:

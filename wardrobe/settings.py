@@ -64,6 +64,11 @@ class VisionSettings:
     """How much the pixels weigh beside the colour head when the main colour's family is decided: the family
     with the most log p(head) + colour_pixel_weight × (the garment's share of that family's clusters). 0: the
     head alone. 3: chosen on validation photos (docs/precision.md)."""
+    colour_head_sure: float = 0.5
+    """Probability (0..1) at or above which the colour head may rename the garment's main cluster to the family it
+    and the pixels decided on when the two are not neighbours (a greenish-grey shoe the head calls white); a hue
+    is never said for a neutral (white, grey or black) cluster. Above 1: neighbours only. 0.5: chosen on
+    validation photos (docs/precision.md)."""
     colour_view: ColourView = "auto"
     """Where the colour head looks: "photo" (the whole photo), "cutout" (the garment alone on white) or "auto"
     (the cut-out in a calibrated closet, segmentation = "plate", where the garment is a part of the frame; the
@@ -222,6 +227,7 @@ class Settings:
             (0 <= v.colour_k <= 8, "vision.colour_k must be 0 (automatic) to 8"),
             (0 <= v.family_hint_min <= 1, "vision.family_hint_min must be between 0 and 1"),
             (0 <= v.colour_pixel_weight <= 100, "vision.colour_pixel_weight must be between 0 and 100"),
+            (0 <= v.colour_head_sure <= 1.01, "vision.colour_head_sure must be between 0 and 1 (1.01: neighbours only)"),
             (v.colour_view in COLOUR_VIEWS, f"vision.colour_view must be one of {', '.join(COLOUR_VIEWS)}"),
             (0 <= v.colour_hedge_min <= 1.01, "vision.colour_hedge_min must be between 0 and 1 (1.01: never)"),
             (m.runtime is None or m.runtime in RUNTIMES, f"model.runtime must be one of {', '.join(RUNTIMES)}"),

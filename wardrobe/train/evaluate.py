@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 SPLIT_DATA = "clothing-photos=DIR and/or product-photos=DIR (the training script's split, same seed)"
 """The --data help of every measurement on a bundle: the photos are split exactly as training split them."""
-SURE_SWEEP = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+SURE_SWEEP = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.86, 0.87, 0.88, 0.9, 0.95)
 """Calibrated garment probabilities tried as the plain-answer threshold (phrase.SURE) on validation."""
 CUTOUT_SWEEP = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 """Weights of the cut-out garment in the garment probabilities tried on validation (the bundle's cutout_weight)."""
@@ -100,6 +100,7 @@ def main(args: argparse.Namespace) -> dict:
                      "self_check": clf.self_check, "settings": {"colour_hedge_min": pipe.colour_hedge_min,
                                                                 "family_hint_min": pipe.family_hint_min,
                                                                 "colour_pixel_weight": pipe.colour_pixel_weight,
+                                                                "colour_head_sure": pipe.colour_head_sure,
                                                                 "sure": phrase.SURE, "maybe": phrase.MAYBE}}
     rng = np.random.default_rng(args.seed)
     for name in args.splits.split(","):
