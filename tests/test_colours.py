@@ -217,6 +217,39 @@ def test_a_sure_head_may_rename_beyond_the_neighbours(namer):
     assert namer.with_family_hint([grey], "green", sure=True)[0].family == grey.family != "green"
 
 
+def test_a_bright_neutral_no_darker_than_its_surroundings_is_white(namer):
+    """A camera exposes for the whole frame, so a white T-shirt on a bed photographs grey (L about 70). Called
+    grey by its pixels, it is white when it is a bright neutral no darker than the photo around it; a grey one on a
+    white sheet, a dark grey, a hue, or a garment that fills the photo keep their names."""
+    grey = cluster_colour(namer, (172, 172, 170))
+    assert grey.family == "gray"
+    assert namer.with_exposure([grey], 70.0, 45.0)[0].family == "white"
+    assert namer.with_exposure([grey], 70.0, 90.0)[0] == grey  # a light grey shirt on a white sheet
+    assert namer.with_exposure([grey], 70.0, None)[0] == grey
+    dark = cluster_colour(namer, (110, 110, 110))
+    assert dark.family in ("gray", "black") and namer.with_exposure([dark], 46.0, 20.0)[0] == dark
+    sky = cluster_colour(namer, (170, 200, 235))
+    assert namer.with_exposure([sky], 80.0, 40.0)[0] == sky
+
+
+def test_the_pipeline_compares_the_garment_with_what_is_around_it():
+    """Real OpenCV on a drawn photo: a grey-looking T-shirt on a dark floor is said white; the same shirt on a
+    white sheet stays grey (no colour head: the pixels alone)."""
+    import cv2
+
+    from wardrobe.pipeline import Pipeline, lightness_inside_and_around
+
+    pipe = Pipeline(k=2)
+    for floor, said in (((70, 55, 45), "white"), ((245, 245, 245), "gray")):
+        photo = np.full((240, 320, 3), floor, np.uint8)
+        alpha = np.zeros((240, 320), np.uint8)
+        cv2.rectangle(alpha, (100, 50), (220, 200), 255, -1)
+        photo[alpha > 0] = (172, 172, 170)
+        inside, around = lightness_inside_and_around(photo, alpha)
+        assert inside == pytest.approx(69.5, abs=1.5) and (around > inside) == (said == "gray")
+        assert pipe.colours(photo, alpha)[0].family == said
+
+
 def test_the_pixels_and_the_head_decide_the_family_together(namer):
     """A pale blue shirt: most of its pixels are blue, the colour head leans to white. With the pixels weighed
     (colour_pixel_weight 3) blue wins; the head alone (0) says white; a head much surer of white still wins."""

@@ -74,6 +74,10 @@ NEUTRAL_CHROMA = 10.0
 """CIELAB chroma below which a colour that is not near-black is a white or a grey: never called a hue."""
 NEAR_BLACK_L = 25.0
 """CIELAB lightness below which a dark cloth may be a navy or a dark brown though its chroma is small."""
+BRIGHT_NEUTRAL_L = 60.0
+"""CIELAB lightness from which a neutral garment no darker than what is around it is white, not grey: a camera
+exposes for the whole frame, so a white garment at home photographs grey (L 60 to 80). Validation home photos
+labelled by eye, docs/precision.md."""
 
 
 def may_rename(lab, old: str, new: str, sure: bool = False) -> bool:
@@ -375,6 +379,19 @@ class ColourNamer:
         """The same cluster called by another family, in the configured words."""
         lab = np.asarray(colour.lab, np.float32)
         return Colour(self.said(lab, family, colour.css3), colour.css3, family, colour.rgb, colour.share, colour.lab)
+
+    def with_exposure(self, colours: list[Colour], garment_l: float | None, around_l: float | None) -> list[Colour]:
+        """The main colour called white when its pixels call it grey but it is a bright neutral (CIELAB lightness at
+        least BRIGHT_NEUTRAL_L, chroma under NEUTRAL_CHROMA) and the garment's median lightness is no less than
+        that of the photo around it: the camera made a white garment grey. garment_l, around_l: the medians (None
+        when the garment fills the photo, and then nothing changes)."""
+        if not colours or garment_l is None or around_l is None or garment_l < around_l:
+            return colours
+        main = colours[0]
+        L, a, b = (float(v) for v in main.lab)
+        if main.family != "gray" or L < BRIGHT_NEUTRAL_L or math.hypot(a, b) >= NEUTRAL_CHROMA:
+            return colours
+        return [self.renamed(main, "white"), *colours[1:]]
 
     def with_hedge(self, colours: list[Colour], families: list[tuple[str, float]], least: float) -> list[Colour]:
         """Say two families for the main colour when the colour head gives a neighbouring family of it at least

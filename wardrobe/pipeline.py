@@ -116,6 +116,22 @@ def garment_views(rgb: np.ndarray, white, method: str = "auto", plate: np.ndarra
     return small, on_white(small, segment(small, method, plate))
 
 
+AROUND_MIN = 0.05
+"""Least share of the photo outside the garment for its lightness to be compared with the garment's."""
+
+
+def lightness_inside_and_around(rgb: np.ndarray, alpha: np.ndarray) -> tuple[float | None, float | None]:
+    """Median CIELAB lightness of the garment (alpha > 127) and of the rest of the photo; (None, None) when either
+    is under AROUND_MIN of the photo."""
+    import cv2
+
+    inside = alpha > 127
+    if not AROUND_MIN <= inside.mean() <= 1 - AROUND_MIN:
+        return None, None
+    L = cv2.cvtColor(np.ascontiguousarray(rgb, np.uint8), cv2.COLOR_RGB2LAB)[..., 0]  # 8-bit: L × 255 / 100
+    return float(np.median(L[inside])) * 100 / 255, float(np.median(L[~inside])) * 100 / 255
+
+
 class Pipeline:
     """Holds the loaded parts (classifier, colour namer, background plate) and describes photos."""
 
@@ -302,6 +318,7 @@ class Pipeline:
             family, p = self.namer.decided_family(colours, families, self.colour_pixel_weight)
             if p >= self.family_hint_min:
                 colours = self.namer.with_family_hint(colours, family, sure=p >= self.colour_head_sure)
+        colours = self.namer.with_exposure(colours, *lightness_inside_and_around(small, alpha))
         return self.namer.with_hedge(colours, families or [], self.colour_hedge_min)
 
     def describe_file(self, path: Path | str) -> Description:
