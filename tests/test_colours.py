@@ -219,8 +219,8 @@ def test_a_sure_head_may_rename_beyond_the_neighbours(namer):
 
 def test_a_bright_neutral_no_darker_than_its_surroundings_is_white(namer):
     """A camera exposes for the whole frame, so a white T-shirt on a bed photographs grey (L about 70). Called
-    grey by its pixels, it is white when it is a bright neutral no darker than the photo around it; a grey one on a
-    white sheet, a dark grey, a hue, or a garment that fills the photo keep their names."""
+    grey (or by a tint) by its pixels, it is white when it is a bright neutral no darker than the photo around it;
+    a grey one on a white sheet, a dark grey, a hue, or a garment that fills the photo keep their names."""
     grey = cluster_colour(namer, (172, 172, 170))
     assert grey.family == "gray"
     assert namer.with_exposure([grey], 70.0, 45.0)[0].family == "white"
@@ -229,7 +229,9 @@ def test_a_bright_neutral_no_darker_than_its_surroundings_is_white(namer):
     dark = cluster_colour(namer, (110, 110, 110))
     assert dark.family in ("gray", "black") and namer.with_exposure([dark], 46.0, 20.0)[0] == dark
     sky = cluster_colour(namer, (170, 200, 235))
-    assert namer.with_exposure([sky], 80.0, 40.0)[0] == sky
+    assert namer.with_exposure([sky], 80.0, 40.0)[0] == sky  # a pale blue shirt is blue
+    tinted = namer.renamed(grey, "blue")  # a neutral the pixels or the head called by a tint
+    assert namer.with_exposure([tinted], 70.0, 45.0)[0].family == "white"
 
 
 def test_the_pipeline_compares_the_garment_with_what_is_around_it():

@@ -95,8 +95,13 @@ def measure_photo(pipeline, rgb: np.ndarray, repeat: int, closet=None) -> dict[s
 
 def measure_additions(small: np.ndarray, alpha: np.ndarray, d, repeat: int, closet=None) -> dict[str, float]:
     """The "see better" and "know my clothes" stages: white balance (card; the photo's own estimate, applied,
-    which is off by default and not in the total), aiming help, and matching against the bench closet."""
+    which is off by default and not in the total), aiming help, the garment's lightness against the photo around
+    it (a white garment photographed grey), and matching against the bench closet."""
+    import cv2
+
     from wardrobe import quality
+    from wardrobe.images import shrink
+    from wardrobe.pipeline import COLOUR_SIDE, lightness_inside_and_around
     from wardrobe.whitebalance import ESTIMATOR, ESTIMATORS, WhiteBalance, WhiteCard, apply_gains
 
     out: dict[str, float] = {}
@@ -104,9 +109,12 @@ def measure_additions(small: np.ndarray, alpha: np.ndarray, d, repeat: int, clos
     out["white balance: card"] = median_ms(lambda: card.correct(small), repeat)
     out["white balance: estimate"] = median_ms(lambda: apply_gains(small, ESTIMATORS[ESTIMATOR](small)), repeat)
     out["aiming"] = median_ms(lambda: quality.aiming(alpha, small), repeat)
+    tiny = shrink(small, COLOUR_SIDE)
+    tiny_alpha = cv2.resize(alpha, (tiny.shape[1], tiny.shape[0]), interpolation=cv2.INTER_AREA)
+    out["exposure: garment vs around"] = median_ms(lambda: lightness_inside_and_around(tiny, tiny_alpha), repeat)
     if closet is not None and d.embedding is not None and d.colours:
         out["closet match (200 garments)"] = median_ms(lambda: closet.match(d.embedding, d.colours), repeat)
-    out["additions total"] = (out["white balance: card"] + out["aiming"]
+    out["additions total"] = (out["white balance: card"] + out["aiming"] + out["exposure: garment vs around"]
                               + out.get("closet match (200 garments)", 0.0))
     return out
 

@@ -381,15 +381,16 @@ class ColourNamer:
         return Colour(self.said(lab, family, colour.css3), colour.css3, family, colour.rgb, colour.share, colour.lab)
 
     def with_exposure(self, colours: list[Colour], garment_l: float | None, around_l: float | None) -> list[Colour]:
-        """The main colour called white when its pixels call it grey but it is a bright neutral (CIELAB lightness at
-        least BRIGHT_NEUTRAL_L, chroma under NEUTRAL_CHROMA) and the garment's median lightness is no less than
-        that of the photo around it: the camera made a white garment grey. garment_l, around_l: the medians (None
-        when the garment fills the photo, and then nothing changes)."""
+        """The main colour called white when it is a bright neutral (CIELAB lightness at least BRIGHT_NEUTRAL_L,
+        chroma under NEUTRAL_CHROMA) and the garment's median lightness is no less than that of the photo around
+        it, whatever its pixels or the colour head called it (grey, a bluish or a beige tint): the camera made a
+        white garment grey. garment_l, around_l: the medians (None when the garment fills the photo, and then
+        nothing changes)."""
         if not colours or garment_l is None or around_l is None or garment_l < around_l:
             return colours
         main = colours[0]
         L, a, b = (float(v) for v in main.lab)
-        if main.family != "gray" or L < BRIGHT_NEUTRAL_L or math.hypot(a, b) >= NEUTRAL_CHROMA:
+        if main.family == "white" or L < BRIGHT_NEUTRAL_L or math.hypot(a, b) >= NEUTRAL_CHROMA:
             return colours
         return [self.renamed(main, "white"), *colours[1:]]
 
