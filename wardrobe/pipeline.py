@@ -306,7 +306,8 @@ class Pipeline:
     def colours(self, rgb: np.ndarray, alpha: np.ndarray, garment: str | None = None,
                 families: list[tuple[str, float]] | None = None) -> list[Colour]:
         """Named dominant colours of the garment, main colour first; the colour head's families (most likely
-        first) may choose or rename the main one within what its pixels allow, or add a close neighbour."""
+        first) may choose or rename the main one within what its pixels allow, or add a close neighbour; a bright
+        neutral main colour no darker than the photo around the garment is white (ColourNamer.with_exposure)."""
         import cv2
 
         small = shrink(rgb, COLOUR_SIDE)
