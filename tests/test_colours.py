@@ -270,11 +270,14 @@ def test_the_colour_settings_reach_the_pipeline(tmp_path):
 
     s = settings_module.load(None, {"": {"state_dir": str(tmp_path)}, "model": {"bundle": str(tmp_path / "none")},
                                     "vision": {"colour_pixel_weight": 1.5, "family_hint_min": 0.2,
-                                               "colour_head_sure": 0.7}})
+                                               "colour_head_sure": 0.7, "colour_learned_weight": 0.5}})
     pipe = wiring.build_pipeline(s, closet=False)
     assert (pipe.colour_pixel_weight, pipe.family_hint_min, pipe.colour_head_sure) == (1.5, 0.2, 0.7)
+    assert pipe.colour_learned_weight == 0.5
     with pytest.raises(Exception, match="vision.colour_pixel_weight must be between 0 and 100"):
         settings_module.load(None, {"": {"state_dir": str(tmp_path)}, "vision": {"colour_pixel_weight": -1}})
+    with pytest.raises(Exception, match="vision.colour_learned_weight must be between 0 and 100"):
+        settings_module.load(None, {"": {"state_dir": str(tmp_path)}, "vision": {"colour_learned_weight": -1}})
 
 
 def test_the_head_chooses_only_a_real_part_of_the_garment(namer):
@@ -325,3 +328,104 @@ def test_a_hedged_colour_is_not_said_again_as_the_second(namer):
     assert hedged[0].or_family == "black" and black.family == "black"
     said = sentence([Alternative("shirt", 0.9)], hedged, [], pattern="checked")
     assert said.count("black") == 1, said
+
+
+def decision_for(family: str, strength: float = 12.0):
+    """A learned decision that gives `family` nearly all its probability, whatever the photo."""
+    from wardrobe.colour_decision import N_FEATURES, ColourDecision
+
+    intercept = np.where(np.array(FAMILIES) == family, strength, 0.0)
+    return ColourDecision(np.zeros(N_FEATURES), np.ones(N_FEATURES), np.zeros((len(FAMILIES), N_FEATURES)), intercept)
+
+
+def test_a_learned_decision_weighs_in_beside_the_head_and_the_pixels(namer):
+    """The bundle's learned decision adds its log-probability at learned_weight: a near-white shirt the head calls
+    white at 0.6 is blue when the decision is sure of blue and weighs 1; at weight 0 the rule alone decides."""
+    sky = cluster_colour(namer, (170, 200, 235), 0.4)
+    shade = cluster_colour(namer, (240, 242, 245), 0.6)
+    head = [("white", 0.6), ("blue", 0.35), ("gray", 0.05)]
+    learned = decision_for("blue").probabilities(np.zeros(1))
+    assert learned[0][0] == "blue" and learned[0][1] > 0.99
+    assert namer.decided_family([shade, sky], head, 0.0) == ("white", 0.6)
+    assert namer.decided_family([shade, sky], head, 0.0, learned, 0.0) == ("white", 0.6)
+    assert namer.decided_family([shade, sky], head, 0.0, learned, 1.0) == ("blue", 0.35)
+
+
+def test_the_learned_inputs_are_the_same_for_any_photo_shape():
+    """features(): one fixed-length, finite row for a garment on a floor, one that fills the photo (nothing around
+    it) and a photo without a colour head; the head's families on the cut-out change it."""
+    from wardrobe.colour_decision import N_FEATURES, features
+
+    namer = ColourNamer()
+    rgb = np.full((120, 160, 3), (90, 60, 40), np.uint8)
+    rgb[20:100, 40:120] = (30, 40, 120)
+    alpha = np.zeros((120, 160), np.uint8)
+    alpha[20:100, 40:120] = 255
+    colours = [namer.name(c) for c in dominant_colours(rgb, alpha / 255.0, k=2)]
+    head = [("blue", 0.8), ("black", 0.2)]
+    rows = [features(rgb, alpha, alpha / 255.0, colours, head),
+            features(rgb, np.full_like(alpha, 255), np.ones(alpha.shape), colours, head),
+            features(rgb, alpha, alpha / 255.0, colours, []),
+            features(rgb, alpha, alpha / 255.0, colours, head, [("black", 0.9), ("blue", 0.1)])]
+    assert all(r.shape == (N_FEATURES,) and np.isfinite(r).all() for r in rows)
+    assert not np.array_equal(rows[0], rows[1]) and not np.array_equal(rows[0], rows[3])
+
+
+@pytest.fixture()
+def decided_bundle(tmp_path):
+    """A copy of the shipped bundle whose learned decision always says yellow (bundle.json and manifest rewritten)."""
+    import shutil
+
+    from tests.conftest import SHIPPED
+    from wardrobe.bundle import write_manifest
+
+    dst = tmp_path / "bundle"
+    shutil.copytree(SHIPPED, dst)
+    meta = json.loads((dst / "bundle.json").read_text())
+    meta["colour_decision"] = decision_for("yellow", 30.0).to_json()
+    (dst / "bundle.json").write_text(json.dumps(meta))
+    write_manifest(dst)
+    return dst
+
+
+def test_the_learned_decision_never_makes_a_grey_garment_a_hue(decided_bundle, tmp_path):
+    """Through the real pipeline and the real classifier: a decision that always says yellow changes nothing on a
+    grey garment (the rename guard bounds it), but chooses a real yellow part of a garment that has one; with
+    vision.colour_learned_weight 0 the bundle's decision is not used."""
+    from wardrobe import settings as settings_module
+    from wardrobe import wiring
+
+    def pipe(weight):
+        s = settings_module.load(None, {"": {"state_dir": str(tmp_path)}, "model": {"bundle": str(decided_bundle)},
+                                        "vision": {"colour_learned_weight": weight}})
+        return wiring.build_pipeline(s, closet=False)
+
+    learned, rule = pipe(1.0), pipe(0.0)
+    assert learned.classifier.bundle.colour_decision is not None
+    head = [("gray", 0.7), ("white", 0.2), ("yellow", 0.1)]
+    grey = np.full((200, 200, 3), 175, np.uint8)
+    alpha = np.full((200, 200), 255, np.uint8)
+    assert learned.colours(grey, alpha, None, head)[0].family == rule.colours(grey, alpha, None, head)[0].family == "gray"
+    striped = patch(((175, 175, 175), 0.6), ((230, 200, 30), 0.4))
+    assert learned.colours(striped, alpha, None, head)[0].family == "yellow"
+    assert rule.colours(striped, alpha, None, head)[0].family == "gray"
+
+
+def test_a_bad_learned_decision_refuses_the_bundle(decided_bundle):
+    """A colour_decision block of the wrong shape, with a non-finite weight or for other inputs: the bundle is
+    refused with one line naming the block, as any damaged bundle is."""
+    from wardrobe.bundle import Bundle, write_manifest
+    from wardrobe.errors import ModelError
+
+    good = json.loads((decided_bundle / "bundle.json").read_text())
+    assert Bundle.load(decided_bundle).colour_decision.probabilities(np.zeros(1))[0][0] == "yellow"
+    for change, reason in ((lambda d: d.update(coef=d["coef"][:3]), "wrong shapes"),
+                           (lambda d: d["intercept"].__setitem__(0, float("nan")), "non-finite"),
+                           (lambda d: d.update(features=99), "features version 99"),
+                           (lambda d: d.pop("mean"), "mean")):
+        meta = json.loads(json.dumps(good))
+        change(meta["colour_decision"])
+        (decided_bundle / "bundle.json").write_text(json.dumps(meta))
+        write_manifest(decided_bundle)
+        with pytest.raises(ModelError, match=f"bad colour_decision block.*{reason}"):
+            Bundle.load(decided_bundle)

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.conftest import ROOT, SHIPPED
+from tests.conftest import PHOTOS, ROOT, SHIPPED
 from wardrobe.train.evaluate import colour_figures, user_figures
 
 
@@ -69,3 +69,42 @@ def test_evaluate_runs_the_shipped_bundle_as_describe_does(tmp_path):
         for src, f in figures.items():
             assert own[sure][src] == pytest.approx(f), (sure, src)
     assert "| confidently wrong |" in evaluate.table(r)
+
+
+def test_the_colour_decision_is_fitted_on_training_photos_only(tmp_path):
+    """`wardrobe train colour-decision` on a few real training photos: a new bundle whose decision loads and speaks,
+    the network's files byte for byte the shipped ones; a label file of validation and test photos only (the
+    by-eye measure) is refused, so the measure never trains the closet."""
+    data = ROOT.parent / "shared" / "data"
+    if not (data / "product-photos").is_dir():
+        if os.environ.get("CI"):
+            pytest.fail("CI must have ../shared/data beside the checkout")
+        pytest.skip("the shared photos are not beside the checkout")
+    from wardrobe.bundle import Bundle, sha256_file
+    from wardrobe.errors import ModelError
+    from wardrobe.train import colour_decision
+
+    def args(labels, out):
+        return colour_decision.get_args_parser().parse_args([
+            "--bundle", str(SHIPPED), "--data", f"clothing-photos={data / 'clothing-photos'}",
+            "--data", f"product-photos={data / 'product-photos'}", "--home-colours", str(labels),
+            "--limit", "24", "--products", "24", "--output", str(out), "--version", "decision-test"])
+
+    out = tmp_path / "bundle"
+    with pytest.raises(ModelError, match="none of its photos is in the training split"):
+        colour_decision.main(args(ROOT / "assets" / "labels" / "home-colours.csv", out))
+    assert not out.exists()
+    result = colour_decision.main(args(ROOT / "assets" / "labels" / "home-colours-train.csv", out))
+    assert result["home"] == 24 and result["photos"] == 48
+    b = Bundle.load(out)
+    assert b.version == "decision-test" and b.colour_decision is not None
+    assert "24 home photos labelled by eye" in b.colour_decision.fitted_on
+    for name in ("model.onnx", "model.safetensors"):
+        assert sha256_file(out / name) == sha256_file(SHIPPED / name)
+    from wardrobe.classify import Classifier
+    from wardrobe.images import read_image
+    from wardrobe.pipeline import Pipeline
+
+    pipe = Pipeline(Classifier.load(out, "onnx"), colour_learned_weight=1.0)
+    d = pipe.describe(read_image(PHOTOS / "home-pants.jpg"))
+    assert d.colours and d.sentence

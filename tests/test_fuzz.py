@@ -27,7 +27,7 @@ toml_scalars = (st.integers(min_value=-2**63, max_value=2**63 - 1).map(str)
                 | st.floats(allow_nan=True, allow_infinity=True).map(lambda f: repr(f).replace("inf", "inf"))
                 | st.text(max_size=12).map(json.dumps) | st.sampled_from(["true", "false", "[]", "[1, 2]", "{}",
                                                                           '"-5"', "1e999", "nan", "-inf"]))
-SECTIONS = {"vision": ["segmentation", "colour_k", "family_hint_min", "colour_pixel_weight", "colour_head_sure",
+SECTIONS = {"vision": ["segmentation", "colour_k", "family_hint_min", "colour_pixel_weight", "colour_head_sure", "colour_learned_weight",
                        "colour_hedge_min", "colour_view", "colour_names", "white_balance", "aiming", "background"],
             "model": ["bundle", "runtime", "threads", "trusted_keys", "allow_unsigned"],
             "speech": ["engine", "volume", "microphone", "label_seconds", "model", "output"],

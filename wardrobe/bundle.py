@@ -16,9 +16,13 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wardrobe.errors import ModelError
 from wardrobe.preprocess import Preprocess
+
+if TYPE_CHECKING:
+    from wardrobe.colour_decision import ColourDecision
 
 FORMAT_VERSION = 1
 REQUIRED = ("format_version", "version", "created", "arch", "classes", "preprocess", "runtimes")
@@ -126,6 +130,9 @@ class Bundle:
     cutout_weight: float = 0.0
     """Share of the garment cut out on white in the garment probabilities, beside the photo (0: the photo
     alone); chosen on validation (`wardrobe train evaluate`, set by `wardrobe train rebuild --cutout-weight`)."""
+    colour_decision: ColourDecision | None = None
+    """The main colour's family as learnt from photos labelled by eye and by the shop, fitted to this bundle's
+    colour head (None: the hand-made rule alone); `wardrobe train colour-decision` writes it."""
     metrics: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
 
@@ -190,6 +197,13 @@ class Bundle:
         cutout_weight = meta.get("cutout_weight", 0.0)
         if isinstance(cutout_weight, bool) or not isinstance(cutout_weight, int | float) or not 0 <= cutout_weight <= 1:
             raise ModelError(f"{path}: cutout_weight must be a number from 0 to 1")
+        decision = meta.get("colour_decision")
+        if decision is not None:
+            if not isinstance(decision, dict) or not families:
+                raise ModelError(f"{path}: a colour_decision block needs an object and a colour head")
+            from wardrobe.colour_decision import ColourDecision
+
+            decision = ColourDecision.from_json(decision, f"{path}/bundle.json")
         background = meta.get("background_class")
         if background is not None and background not in classes:
             raise ModelError(f"{path}: background_class {background!r} is not one of the classes")
@@ -199,7 +213,8 @@ class Bundle:
                    colour_families=list(families), occasions=occasions,
                    background_class=background, patterns=patterns,
                    embedding=str(meta["embedding"]) if meta.get("embedding") else None,
-                   cutout_weight=float(cutout_weight), metrics=meta.get("metrics", {}), meta=meta)
+                   cutout_weight=float(cutout_weight), colour_decision=decision, metrics=meta.get("metrics", {}),
+                   meta=meta)
 
     @property
     def outputs(self) -> int:

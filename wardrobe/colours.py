@@ -344,17 +344,26 @@ class ColourNamer:
         return self.spoken(lab, family)
 
     @staticmethod
-    def decided_family(colours: list[Colour], families: list[tuple[str, float]],
-                       pixel_weight: float) -> tuple[str, float]:
+    def decided_family(colours: list[Colour], families: list[tuple[str, float]], pixel_weight: float,
+                       learned: list[tuple[str, float]] | None = None, learned_weight: float = 0.0
+                       ) -> tuple[str, float]:
         """The main colour's family as the colour head and the pixels decide it together, and the head's
         probability of it: the family with the most log p(family) + pixel_weight × (the garment's share of
         clusters named that family). At 0 the head alone decides; at 3 (validation, docs/precision.md) a family
-        that most of the garment's pixels show wins unless the head is much surer of another."""
+        that most of the garment's pixels show wins unless the head is much surer of another.
+
+        learned: the bundle's learned decision (wardrobe.colour_decision), whose log-probability is added at
+        learned_weight: what photos labelled by eye at home taught about the light and the mask."""
         share: dict[str, float] = {}
         for c in colours:
             share[c.family] = share.get(c.family, 0.0) + c.share
-        family, p = max(families, key=lambda fp: math.log(fp[1] + 1e-4) + pixel_weight * share.get(fp[0], 0.0))
-        return family, p
+        taught = dict(learned or [])
+
+        def score(fp: tuple[str, float]) -> float:
+            extra = learned_weight * math.log(taught.get(fp[0], 0.0) + 1e-4) if taught and learned_weight else 0.0
+            return math.log(fp[1] + 1e-4) + pixel_weight * share.get(fp[0], 0.0) + extra
+
+        return max(families, key=score)
 
     def with_family_hint(self, colours: list[Colour], family: str, sure: bool = False) -> list[Colour]:
         """Trust a confident whole-photo family (the classifier's colour head) for the main colour, within

@@ -139,8 +139,8 @@ class Pipeline:
                  plate: np.ndarray | None = None, k: int | None = 3, model_problem: str | None = None,
                  family_hint_min: float = 0.5, white: WhiteBalance | None = None, aiming: bool = False,
                  closet: Closet | None = None, colour_hedge_min: float = 1.01, colour_view: str = "auto",
-                 lang: Language | None = None, colour_pixel_weight: float = 0.0, colour_head_sure: float = 1.01
-                 ) -> None:
+                 lang: Language | None = None, colour_pixel_weight: float = 0.0, colour_head_sure: float = 1.01,
+                 colour_learned_weight: float = 0.0) -> None:
         self.classifier = classifier
         self.lang = lang or english()
         """The language sentences are said in."""
@@ -173,6 +173,11 @@ class Pipeline:
         closet, worse on photos as people take them)."""
         self.colour_hedge_min = colour_hedge_min
         """The colour head's probability for a neighbouring family above which both are said (above 1: never)."""
+        self.colour_learned_weight = colour_learned_weight
+        """How much the bundle's learned colour decision weighs in deciding the main colour's family (0: unused)."""
+        self.keep_colour_features = False
+        """Keep each photo's learned-decision inputs in last_colour_features (the training script sets it)."""
+        self.last_colour_features: np.ndarray | None = None
         self.model_problem = model_problem
         """Why no classifier is loaded (logged once; the sentence says the garment is unknown)."""
 
@@ -243,7 +248,9 @@ class Pipeline:
         t0 = time.perf_counter()
         colours: list[Colour] = []
         if "too-dark" not in problems and "no-garment" not in problems:
-            colours = self.colours(rgb, alpha, alternatives[0].garment if alternatives else None, families)
+            views = (pred.colour_families, pattern_pred.colour_families if pattern_pred is not None else None
+                     ) if pred is not None else None
+            colours = self.colours(rgb, alpha, alternatives[0].garment if alternatives else None, families, views)
         t["colour"] = (time.perf_counter() - t0) * 1000
         example = None
         if self.examples is not None and alternatives and embedding is not None:
@@ -304,10 +311,13 @@ class Pipeline:
         return pred.pattern, pred.pattern_probs
 
     def colours(self, rgb: np.ndarray, alpha: np.ndarray, garment: str | None = None,
-                families: list[tuple[str, float]] | None = None) -> list[Colour]:
+                families: list[tuple[str, float]] | None = None,
+                views: tuple[list[tuple[str, float]], list[tuple[str, float]] | None] | None = None) -> list[Colour]:
         """Named dominant colours of the garment, main colour first; the colour head's families (most likely
-        first) may choose or rename the main one within what its pixels allow, or add a close neighbour; a bright
-        neutral main colour no darker than the photo around the garment is white (ColourNamer.with_exposure)."""
+        first) and, when the bundle has one, its learned decision may choose or rename the main one within what
+        its pixels allow, or add a close neighbour; a bright neutral main colour no darker than the photo around
+        the garment is white (ColourNamer.with_exposure). views: the head's families on the photo and on the
+        garment cut out on white (the learned decision's inputs; None: `families` for both)."""
         import cv2
 
         small = shrink(rgb, COLOUR_SIDE)
@@ -315,8 +325,19 @@ class Pipeline:
             alpha = cv2.resize(alpha, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
         weights = garment_weights(small, alpha, region=region_of(garment))
         colours = [self.namer.name(c) for c in dominant_colours(small, weights, k=self.k)]
+        self.last_colour_features = None
         if families and colours:
-            family, p = self.namer.decided_family(colours, families, self.colour_pixel_weight)
+            learned = None
+            decision = self.classifier.bundle.colour_decision if self.classifier is not None else None
+            if (decision is not None and self.colour_learned_weight > 0) or self.keep_colour_features:
+                from wardrobe.colour_decision import features
+
+                photo, cut = views or (families, None)
+                x = features(small, alpha, weights, colours, photo, cut)
+                self.last_colour_features = x if self.keep_colour_features else None
+                learned = decision.probabilities(x) if decision is not None else None
+            family, p = self.namer.decided_family(colours, families, self.colour_pixel_weight, learned,
+                                                  self.colour_learned_weight)
             if p >= self.family_hint_min:
                 colours = self.namer.with_family_hint(colours, family, sure=p >= self.colour_head_sure)
         colours = self.namer.with_exposure(colours, *lightness_inside_and_around(small, alpha))

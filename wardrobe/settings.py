@@ -69,14 +69,19 @@ class VisionSettings:
     and the pixels decided on when the two are not neighbours (a greenish-grey shoe the head calls white); a hue
     is never said for a neutral (white, grey or black) cluster. Above 1: neighbours only. 0.5: chosen on
     validation photos (docs/precision.md)."""
+    colour_learned_weight: float = 1.0
+    """How much the bundle's learned colour decision (fitted on home photos labelled by eye and on the shop's
+    photos, `wardrobe train colour-decision`) weighs beside the colour head and the pixels: its log-probability is
+    added at this weight. 0: the hand-made rule alone. 1: chosen on validation photos (docs/precision.md)."""
     colour_view: ColourView = "auto"
     """Where the colour head looks: "photo" (the whole photo), "cutout" (the garment alone on white) or "auto"
     (the cut-out in a calibrated closet, segmentation = "plate", where the garment is a part of the frame; the
     photo otherwise). Chosen on validation photos (docs/precision.md)."""
-    colour_hedge_min: float = 0.5
+    colour_hedge_min: float = 0.55
     """Probability (0..1) the colour head must give a neighbouring family for both to be said ("navy blue or
-    black"); above 1, never. 0.5: the most right colours on validation photos with at most 12 % of them hedged
-    (the limit is 15 %; the home photos labelled by eye are few, and test went over validation before)."""
+    black"); above 1, never. 0.55: with the learned colour decision, the most right colours on validation photos
+    with at most about 10 % of them hedged (the limit is 15 %, and test went over validation before;
+    docs/precision.md)."""
     white_balance: WhiteBalanceMode = "auto"
     """"auto" (the white card when one is calibrated, else no correction), "card" (the calibrated card only),
     "estimate" (the photo's own estimate of its light, applied when the cast is strong: for a closet under a
@@ -228,6 +233,7 @@ class Settings:
             (0 <= v.family_hint_min <= 1, "vision.family_hint_min must be between 0 and 1"),
             (0 <= v.colour_pixel_weight <= 100, "vision.colour_pixel_weight must be between 0 and 100"),
             (0 <= v.colour_head_sure <= 1.01, "vision.colour_head_sure must be between 0 and 1 (1.01: neighbours only)"),
+            (0 <= v.colour_learned_weight <= 100, "vision.colour_learned_weight must be between 0 and 100"),
             (v.colour_view in COLOUR_VIEWS, f"vision.colour_view must be one of {', '.join(COLOUR_VIEWS)}"),
             (0 <= v.colour_hedge_min <= 1.01, "vision.colour_hedge_min must be between 0 and 1 (1.01: never)"),
             (m.runtime is None or m.runtime in RUNTIMES, f"model.runtime must be one of {', '.join(RUNTIMES)}"),

@@ -13,6 +13,7 @@ PRESET_COMMANDS = {
     # command: module in wardrobe.train with get_args_parser() and main(args)
     "classifier": "classifier",
     "colours": "colours",
+    "colour-decision": "colour_decision",
     "export": "export",
     "rebuild": "rebuild",
     "evaluate": "evaluate",
@@ -40,6 +41,7 @@ The companion training script. Commands (each has its own --help once the train 
   rebuild         choose the shipped ONNX precision again from a bundle's own fp32 weights
   evaluate        score a bundle through the same describe path a user hears
   colours         fit and score the colour-family model
+  colour-decision fit the bundle's learned colour decision on photos labelled by eye and by the shop
   patterns        add a pattern head to a bundle
   see-better      white balance, capture light, aiming and the closet setting
   closet          how well enrolled garments are recognised

@@ -44,7 +44,7 @@ SURE_SWEEP = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.86, 0.87, 0.88, 0.9, 0.95)
 """Calibrated garment probabilities tried as the plain-answer threshold (phrase.SURE) on validation."""
 CUTOUT_SWEEP = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 """Weights of the cut-out garment in the garment probabilities tried on validation (the bundle's cutout_weight)."""
-HEDGE_SWEEP = (1.01, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15)
+HEDGE_SWEEP = (1.01, 0.6, 0.55, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15)
 """Colour-head probabilities tried as the two-colour threshold (vision.colour_hedge_min; 1.01: never)."""
 
 
@@ -101,6 +101,8 @@ def main(args: argparse.Namespace) -> dict:
                                                                 "family_hint_min": pipe.family_hint_min,
                                                                 "colour_pixel_weight": pipe.colour_pixel_weight,
                                                                 "colour_head_sure": pipe.colour_head_sure,
+                                                                "colour_learned_weight": pipe.colour_learned_weight,
+                                                                "colour_decision": bool(clf.bundle.colour_decision),
                                                                 "sure": phrase.SURE, "maybe": phrase.MAYBE}}
     rng = np.random.default_rng(args.seed)
     for name in args.splits.split(","):
