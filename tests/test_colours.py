@@ -335,7 +335,7 @@ def decision_for(family: str, strength: float = 12.0):
     from wardrobe.colour_decision import N_FEATURES, ColourDecision
 
     intercept = np.where(np.array(FAMILIES) == family, strength, 0.0)
-    return ColourDecision(np.zeros(N_FEATURES), np.ones(N_FEATURES), np.zeros((len(FAMILIES), N_FEATURES)), intercept)
+    return ColourDecision(FAMILIES, np.zeros(N_FEATURES), np.ones(N_FEATURES), np.zeros((len(FAMILIES), N_FEATURES)), intercept)
 
 
 def test_a_learned_decision_weighs_in_beside_the_head_and_the_pixels(namer):
@@ -354,7 +354,8 @@ def test_a_learned_decision_weighs_in_beside_the_head_and_the_pixels(namer):
 def test_the_learned_inputs_are_the_same_for_any_photo_shape():
     """features(): one fixed-length, finite row for a garment on a floor, one that fills the photo (nothing around
     it) and a photo without a colour head; the head's families on the cut-out change it."""
-    from wardrobe.colour_decision import N_FEATURES, features
+    from wardrobe.colour_decision import N_FEATURES
+    from wardrobe.colour_inputs import features
 
     namer = ColourNamer()
     rgb = np.full((120, 160, 3), (90, 60, 40), np.uint8)
@@ -422,7 +423,8 @@ def test_a_bad_learned_decision_refuses_the_bundle(decided_bundle):
     for change, reason in ((lambda d: d.update(coef=d["coef"][:3]), "wrong shapes"),
                            (lambda d: d["intercept"].__setitem__(0, float("nan")), "non-finite"),
                            (lambda d: d.update(features=99), "features version 99"),
-                           (lambda d: d.pop("mean"), "mean")):
+                           (lambda d: d.pop("mean"), "mean"),
+                           (lambda d: d.update(families=d["families"][::-1]), "not the colour head's")):
         meta = json.loads(json.dumps(good))
         change(meta["colour_decision"])
         (decided_bundle / "bundle.json").write_text(json.dumps(meta))

@@ -295,3 +295,21 @@ def test_the_empty_closet_and_the_card_together_under_a_coloured_light():
         assert d.white_balance == "card" and d.colours[0].family == "blue", d.sentence
         said[light] = d.sentence
     assert said[2700] == said[None]
+
+
+def test_the_closet_measure_decides_colours_as_a_closet_does(tmp_path):
+    """`see-better --part closet` builds its pipelines with the colour settings a closet has (the defaults, or
+    --config), not the Pipeline constructor's: it measured the head alone with neighbours only before."""
+    from wardrobe.pipeline import Pipeline
+    from wardrobe.settings import VisionSettings
+    from wardrobe.train.seebetter import colour_decision_settings
+
+    shipped = colour_decision_settings(None)
+    v = VisionSettings()
+    assert shipped == {"family_hint_min": v.family_hint_min, "colour_pixel_weight": v.colour_pixel_weight,
+                       "colour_head_sure": v.colour_head_sure, "colour_learned_weight": v.colour_learned_weight}
+    bare = Pipeline()
+    assert (bare.colour_pixel_weight, bare.colour_learned_weight) != (v.colour_pixel_weight, v.colour_learned_weight)
+    config = tmp_path / "config.toml"
+    config.write_text("[vision]\ncolour_learned_weight = 0\n")
+    assert colour_decision_settings(config)["colour_learned_weight"] == 0

@@ -90,25 +90,27 @@ def measure_photo(pipeline, rgb: np.ndarray, repeat: int, closet=None) -> dict[s
         out[key] = max(0.0, both - median_ms(lambda: pipeline.classify(small), repeat))
         out["additions total"] = out.pop("additions total") + out[key]
     if bundle is not None and bundle.colour_decision is not None and d.colours and d.colour_families:
-        out["learned colour decision"] = median_ms(lambda: learned_decision(bundle, small, alpha, d), repeat)
+        out["learned colour decision"] = learned_decision(bundle, small, alpha, d, repeat)
         out["additions total"] = out.pop("additions total") + out["learned colour decision"]
     out["describe total"] = median_ms(lambda: pipeline.describe(rgb), repeat)
     return out
 
 
-def learned_decision(bundle, small: np.ndarray, alpha: np.ndarray, d) -> list[tuple[str, float]]:
-    """What the bundle's learned colour decision adds to a press: its inputs at colour size, and its families."""
+def learned_decision(bundle, small: np.ndarray, alpha: np.ndarray, d, repeat: int) -> float:
+    """Median ms the bundle's learned colour decision adds to a press: its inputs from the colour step's own
+    photo, mask and pixel weights (computed there anyway), and its families."""
     import cv2
 
-    from wardrobe.colour_decision import features
+    from wardrobe.colour_inputs import features
     from wardrobe.colours import garment_weights
     from wardrobe.images import shrink
     from wardrobe.pipeline import COLOUR_SIDE
 
     tiny = shrink(small, COLOUR_SIDE)
     tiny_alpha = cv2.resize(alpha, (tiny.shape[1], tiny.shape[0]), interpolation=cv2.INTER_AREA)
-    x = features(tiny, tiny_alpha, garment_weights(tiny, tiny_alpha), d.colours, d.colour_families)
-    return bundle.colour_decision.probabilities(x)
+    weights = garment_weights(tiny, tiny_alpha)
+    return median_ms(lambda: bundle.colour_decision.probabilities(
+        features(tiny, tiny_alpha, weights, d.colours, d.colour_families)), repeat)
 
 
 def measure_additions(small: np.ndarray, alpha: np.ndarray, d, repeat: int, closet=None) -> dict[str, float]:

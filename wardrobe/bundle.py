@@ -203,7 +203,7 @@ class Bundle:
                 raise ModelError(f"{path}: a colour_decision block needs an object and a colour head")
             from wardrobe.colour_decision import ColourDecision
 
-            decision = ColourDecision.from_json(decision, f"{path}/bundle.json")
+            decision = ColourDecision.from_json(decision, families, f"{path}/bundle.json")
         background = meta.get("background_class")
         if background is not None and background not in classes:
             raise ModelError(f"{path}: background_class {background!r} is not one of the classes")

@@ -330,7 +330,7 @@ class Pipeline:
             learned = None
             decision = self.classifier.bundle.colour_decision if self.classifier is not None else None
             if (decision is not None and self.colour_learned_weight > 0) or self.keep_colour_features:
-                from wardrobe.colour_decision import features
+                from wardrobe.colour_inputs import features
 
                 photo, cut = views or (families, None)
                 x = features(small, alpha, weights, colours, photo, cut)

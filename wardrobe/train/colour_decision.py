@@ -5,7 +5,7 @@
         --home-colours assets/labels/home-colours-train.csv
 
 Each training photo goes through the user's describe path (the bundle, its default runtime, segmentation, the
-clusters and the colour head on both views), and the decision's inputs are kept with the photo's label: the first
+clusters and the colour head on both views), and the decision's inputs (wardrobe.colour_inputs) are kept with the photo's label: the first
 family of the home photos labelled by eye (only photos of the training split are used, whatever the file holds),
 and the shop's colour of --products product photos drawn from the training split. A logistic regression is
 fitted on them, the product photos weighing --product-weight each, and written into bundle.json
@@ -118,7 +118,7 @@ def fit(x: np.ndarray, y: np.ndarray, weight: np.ndarray, c: float) -> ColourDec
     intercept = np.full(len(FAMILIES), -30.0)
     for i, k in enumerate(model.classes_):
         coef[k], intercept[k] = model.coef_[i], model.intercept_[i]
-    return ColourDecision(mean, scale, coef, intercept)
+    return ColourDecision(FAMILIES, mean, scale, coef, intercept)
 
 
 def main(args: argparse.Namespace) -> dict:
@@ -134,7 +134,7 @@ def main(args: argparse.Namespace) -> dict:
     x, y, home = record(bundle.path, photos)
     weight = np.where(home, 1.0, args.product_weight)
     decision = fit(x, y, weight, args.c)
-    decision = ColourDecision(decision.mean, decision.scale, decision.coef, decision.intercept,
+    decision = ColourDecision(FAMILIES, decision.mean, decision.scale, decision.coef, decision.intercept,
                               f"{int(home.sum())} home photos labelled by eye, {int((~home).sum())} product photos "
                               f"(weight {args.product_weight}), C {args.c}")
     train_right = float(np.mean([decision.probabilities(r)[0][0] == FAMILIES[k] for r, k in zip(x, y, strict=True)]))

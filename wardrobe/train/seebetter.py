@@ -106,7 +106,22 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--sheets", type=Path, help="aiming: write contact sheets of each message's photos here")
     p.add_argument("--colour-view", choices=("auto", "photo", "cutout"), default="auto",
                    help="closet: where the colour head looks (vision.colour_view)")
+    p.add_argument("--config", type=Path,
+                   help="closet: settings file whose colour decision is measured (default: the built-in defaults)")
     return p
+
+
+def colour_decision_settings(config: Path | None) -> dict:
+    """The colour-deciding settings a closet has (from config, or the defaults), as Pipeline keywords: the closet
+    measure decides colours as `describe` does."""
+    import tempfile
+
+    from wardrobe import settings as settings_module
+
+    with tempfile.TemporaryDirectory() as state:
+        v = settings_module.load(config, {"": {"state_dir": state}}).vision
+    return {"family_hint_min": v.family_hint_min, "colour_pixel_weight": v.colour_pixel_weight,
+            "colour_head_sure": v.colour_head_sure, "colour_learned_weight": v.colour_learned_weight}
 
 
 def main(args: argparse.Namespace) -> dict:
@@ -188,10 +203,11 @@ def closet_setting(args: argparse.Namespace) -> dict:
 
     clf = Classifier.load(args.bundle)
     namer = ColourNamer()
+    decide = colour_decision_settings(args.config)
     shop = shop_colours()
     _, splits = build_splits(args.data, Taxonomy.load(), Preprocess(), args.seed, None, decode=False)
     rng = np.random.default_rng(args.seed)
-    results: dict = {"bundle": str(args.bundle), "lights": list(CLOSET_LIGHTS)}
+    results: dict = {"bundle": str(args.bundle), "lights": list(CLOSET_LIGHTS), "colour_decision": decide}
     for split in args.splits.split(","):
         recs = splits[split].records
         product = [r for r in recs if r.source == "product-photos" and r.colour in shop]
@@ -208,7 +224,7 @@ def closet_setting(args: argparse.Namespace) -> dict:
         for k, r in enumerate(tqdm(product, desc=f"closet {split}", unit="photo")):
             accept = tuple(shop[r.colour][0])
             rgb = read_image(r.path)
-            shop_photo = Pipeline(clf, namer, colour_view=args.colour_view).describe(rgb, r.path)
+            shop_photo = Pipeline(clf, namer, colour_view=args.colour_view, **decide).describe(rgb, r.path)
             row = {"accept": accept, "shop photo": shop_photo.colours[0].family if shop_photo.colours else None}
             wall, card = with_card(walls[k % len(walls)])
             photo = hang(rgb, segment(rgb, "threshold"), wall)
@@ -216,10 +232,10 @@ def closet_setting(args: argparse.Namespace) -> dict:
                 lit = under(photo, light, np.random.default_rng(int(rng.integers(1 << 31))))
                 plate = under(wall, light, np.random.default_rng(int(rng.integers(1 << 31))))
                 view = args.colour_view
-                for method, pipe in (("closet, auto", Pipeline(clf, namer, colour_view=view)),
+                for method, pipe in (("closet, auto", Pipeline(clf, namer, colour_view=view, **decide)),
                                      ("closet, plate + card", Pipeline(clf, namer, method="plate", plate=plate,
                                                                        white=WhiteBalance("card", card),
-                                                                       colour_view=view))):
+                                                                       colour_view=view, **decide))):
                     d = pipe.describe(lit, r.path)
                     row[f"{light_name}|{method}"] = d.colours[0].family if d.colours else None
             rows.append(row)
