@@ -344,11 +344,45 @@ def test_a_learned_decision_weighs_in_beside_the_head_and_the_pixels(namer):
     sky = cluster_colour(namer, (170, 200, 235), 0.4)
     shade = cluster_colour(namer, (240, 242, 245), 0.6)
     head = [("white", 0.6), ("blue", 0.35), ("gray", 0.05)]
-    learned = decision_for("blue").probabilities(np.zeros(1))
+    from wardrobe.colour_decision import N_FEATURES
+
+    learned = decision_for("blue").probabilities(np.zeros(N_FEATURES))
     assert learned[0][0] == "blue" and learned[0][1] > 0.99
     assert namer.decided_family([shade, sky], head, 0.0) == ("white", 0.6)
     assert namer.decided_family([shade, sky], head, 0.0, learned, 0.0) == ("white", 0.6)
     assert namer.decided_family([shade, sky], head, 0.0, learned, 1.0) == ("blue", 0.35)
+
+
+def test_the_learned_decision_cannot_outvote_the_head_and_the_pixels_agreeing(namer):
+    """A black garment (every pixel black, the head black at 0.8): a learned decision sure of blue does not make it
+    "navy blue". Its log-probability is floored (colours.LEARNED_FLOOR), so it moves a family by a bounded amount."""
+    from wardrobe.colour_decision import N_FEATURES
+
+    black = cluster_colour(namer, (12, 12, 12), 1.0)
+    assert black.family == "black"
+    learned = decision_for("blue", 30.0).probabilities(np.zeros(N_FEATURES))
+    head = [("black", 0.8), ("blue", 0.2)]
+    family, p = namer.decided_family([black], head, 3.0, learned, 1.0)
+    assert family == "black"
+    assert namer.with_family_hint([black], family, sure=p >= 0.5)[0].family == "black"
+    # an unsure head and pixels that do not name black: the decision may still choose its neighbour
+    assert namer.decided_family([black], [("black", 0.5), ("blue", 0.5)], 0.0, learned, 1.0)[0] == "blue"
+
+
+def test_a_photo_whose_colours_are_not_read_leaves_no_inputs_behind():
+    """The training script reads each photo's learned-decision inputs from the pipeline: a too-dark frame after a
+    real photo must not hand on the photo's (it would be fitted twice, under another label)."""
+    from tests.conftest import SHIPPED
+    from wardrobe.classify import Classifier
+    from wardrobe.colour_decision import N_FEATURES
+    from wardrobe.pipeline import Pipeline
+
+    pipe = Pipeline(Classifier.load(SHIPPED, "onnx"), k=3)
+    pipe.keep_colour_features = True
+    d = pipe.describe(rgb_of("home-pants.jpg"))
+    assert d.colours and pipe.last_colour_features.shape == (N_FEATURES,)
+    dark = pipe.describe(np.full((240, 320, 3), 3, np.uint8))
+    assert "too-dark" in dark.problems and pipe.last_colour_features is None
 
 
 def test_the_learned_inputs_are_the_same_for_any_photo_shape():
@@ -419,9 +453,21 @@ def test_a_bad_learned_decision_refuses_the_bundle(decided_bundle):
     from wardrobe.errors import ModelError
 
     good = json.loads((decided_bundle / "bundle.json").read_text())
-    assert Bundle.load(decided_bundle).colour_decision.probabilities(np.zeros(1))[0][0] == "yellow"
-    for change, reason in ((lambda d: d.update(coef=d["coef"][:3]), "wrong shapes"),
-                           (lambda d: d["intercept"].__setitem__(0, float("nan")), "non-finite"),
+    from wardrobe.colour_decision import N_FEATURES
+
+    assert Bundle.load(decided_bundle).colour_decision.probabilities(np.zeros(N_FEATURES))[0][0] == "yellow"
+    for change, reason in ((lambda d: d.update(coef=d["coef"][:3]), "wrong shape"),
+                           (lambda d: d["intercept"].__setitem__(0, float("nan")), "not finite"),
+                           (lambda d: d["coef"][0].__setitem__(0, 10**400), "numbers only"),
+                           (lambda d: d["coef"][0].__setitem__(0, 1e308), "larger than"),
+                           (lambda d: d.update(scale=[1e-300] * len(d["scale"])), "a scale under"),
+                           (lambda d: d.update(intercept=[True] * len(d["intercept"])), "numbers only"),
+                           (lambda d: d.update(mean=[str(v) for v in d["mean"]]), "numbers only"),
+                           (lambda d: d.update(coef={"a": 1}), "numbers only"),
+                           (lambda d: d.update(coef=[[1.0], [1.0, 2.0]]), "inhomogeneous"),
+                           (lambda d: d.update(features=True), "features version True"),
+                           (lambda d: d.update(fitted_on={"x": 1}), "fitted_on must be text"),
+                           (lambda d: d.update(families={"black": 1}), "not the colour head's"),
                            (lambda d: d.update(features=99), "features version 99"),
                            (lambda d: d.pop("mean"), "mean"),
                            (lambda d: d.update(families=d["families"][::-1]), "not the colour head's")):

@@ -84,15 +84,24 @@ def test_the_colour_decision_is_fitted_on_training_photos_only(tmp_path):
     from wardrobe.errors import ModelError
     from wardrobe.train import colour_decision
 
-    def args(labels, out):
-        return colour_decision.get_args_parser().parse_args([
-            "--bundle", str(SHIPPED), "--data", f"clothing-photos={data / 'clothing-photos'}",
-            "--data", f"product-photos={data / 'product-photos'}", "--home-colours", str(labels),
-            "--limit", "24", "--products", "24", "--output", str(out), "--version", "decision-test"])
+    def flags(labels, out):
+        return ["--bundle", str(SHIPPED), "--data", f"clothing-photos={data / 'clothing-photos'}",
+                "--data", f"product-photos={data / 'product-photos'}", "--home-colours", str(labels),
+                "--limit", "24", "--products", "24", "--output", str(out), "--version", "decision-test"]
+
+    def args(labels, out, *more):
+        return colour_decision.get_args_parser().parse_args([*flags(labels, out), *more])
 
     out = tmp_path / "bundle"
-    with pytest.raises(ModelError, match="none of its photos is in the training split"):
+    with pytest.raises(ModelError, match="are not in the training split"):
         colour_decision.main(args(ROOT / "assets" / "labels" / "home-colours.csv", out))
+    mixed = tmp_path / "mixed.csv"  # one validation photo among training ones is refused too
+    lines = (ROOT / "assets" / "labels" / "home-colours-train.csv").read_text().splitlines()[:30]
+    mixed.write_text("\n".join([*lines, (ROOT / "assets" / "labels" / "home-colours.csv").read_text().splitlines()[1]]))
+    with pytest.raises(ModelError, match="1 of its 30 photos are not in the training split"):
+        colour_decision.main(args(mixed, out))
+    with pytest.raises(ModelError, match="trained with seed 0"):
+        colour_decision.main(args(mixed, out, "--seed", "3"))
     assert not out.exists()
     result = colour_decision.main(args(ROOT / "assets" / "labels" / "home-colours-train.csv", out))
     assert result["home"] == 24 and result["photos"] == 48

@@ -298,8 +298,9 @@ def test_the_empty_closet_and_the_card_together_under_a_coloured_light():
 
 
 def test_the_closet_measure_decides_colours_as_a_closet_does(tmp_path):
-    """`see-better --part closet` builds its pipelines with the colour settings a closet has (the defaults, or
-    --config), not the Pipeline constructor's: it measured the head alone with neighbours only before."""
+    """The colour settings `see-better --part closet` passes to its pipelines are a closet's (the defaults, or
+    --config), which differ from the Pipeline constructor's: it measured the head alone with neighbours only
+    before. (The closet measure itself runs for minutes on the shared photos; docs/precision.md has its figures.)"""
     from wardrobe.pipeline import Pipeline
     from wardrobe.settings import VisionSettings
     from wardrobe.train.seebetter import colour_decision_settings

@@ -38,7 +38,9 @@ class ColourDecision:
     fitted_on: str = ""
 
     def probabilities(self, x: np.ndarray) -> list[tuple[str, float]]:
-        """(family, probability) for every family, most likely first."""
+        """(family, probability) for every family, most likely first; x: the N_FEATURES inputs."""
+        if np.shape(x) != (N_FEATURES,):
+            raise ValueError(f"the colour decision reads {N_FEATURES} inputs, not {np.shape(x)}")
         z = self.coef @ ((np.asarray(x, np.float64) - self.mean) / self.scale) + self.intercept
         p = np.exp(z - z.max())
         p /= p.sum()
@@ -54,18 +56,38 @@ class ColourDecision:
     def from_json(cls, d: dict, families: list[str], where: str = "bundle.json") -> ColourDecision:
         """Read and check the block against the bundle's colour families; a ModelError names what is wrong."""
         try:
-            if d.get("features") != FEATURES_VERSION:
-                raise ValueError(f"fits features version {d.get('features')}, this program computes "
-                                 f"{FEATURES_VERSION}")
-            if list(d.get("families", [])) != list(families):
+            version = d.get("features")
+            if type(version) is not int or version != FEATURES_VERSION:
+                raise ValueError(f"fits features version {version!r}, this program computes {FEATURES_VERSION}")
+            if not isinstance(d.get("families"), list) or d["families"] != list(families):
                 raise ValueError("its families are not the colour head's")
-            mean, scale = np.asarray(d["mean"], np.float64), np.asarray(d["scale"], np.float64)
-            coef, intercept = np.asarray(d["coef"], np.float64), np.asarray(d["intercept"], np.float64)
-            if (mean.shape != (N_FEATURES,) or scale.shape != (N_FEATURES,)
-                    or coef.shape != (len(families), N_FEATURES) or intercept.shape != (len(families),)):
-                raise ValueError("its arrays have the wrong shapes")
-            if not all(np.isfinite(v).all() for v in (mean, scale, coef, intercept)) or (scale <= 0).any():
-                raise ValueError("it holds a non-finite weight or a scale that is not positive")
-        except (KeyError, TypeError, ValueError) as e:
+            if not isinstance(d.get("fitted_on", ""), str):
+                raise ValueError("fitted_on must be text")
+            n = len(families)
+            mean, scale = numbers(d, "mean", (N_FEATURES,)), numbers(d, "scale", (N_FEATURES,))
+            coef, intercept = numbers(d, "coef", (n, N_FEATURES)), numbers(d, "intercept", (n,))
+            if (scale < SMALLEST_SCALE).any():
+                raise ValueError(f"a scale under {SMALLEST_SCALE}")
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise ModelError(f"{where}: bad colour_decision block: {e}") from e
-        return cls(tuple(families), mean, scale, coef, intercept, str(d.get("fitted_on", "")))
+        return cls(tuple(families), mean, scale, coef, intercept, d.get("fitted_on", ""))
+
+
+LARGEST_WEIGHT = 1e3
+"""No fitted mean, scale, weight or intercept is larger than this (a standardised logistic regression's are
+under 100): a block beyond it was not written by the training script."""
+SMALLEST_SCALE = 1e-6
+
+
+def numbers(d: dict, key: str, shape: tuple[int, ...]) -> np.ndarray:
+    """d[key] as a float64 array of this shape, every element a finite real number no larger than LARGEST_WEIGHT
+    (not text, not true or false); ValueError naming the key otherwise."""
+    a = np.asarray(d[key])
+    if a.dtype.kind not in "iuf":
+        raise ValueError(f"{key} must hold numbers only")
+    if a.shape != shape:
+        raise ValueError(f"{key} has the wrong shape {a.shape}, not {shape}")
+    a = a.astype(np.float64)
+    if not np.isfinite(a).all() or (np.abs(a) > LARGEST_WEIGHT).any():
+        raise ValueError(f"{key} holds a number that is not finite or larger than {LARGEST_WEIGHT:g}")
+    return a

@@ -201,6 +201,7 @@ class Pipeline:
 
     def describe(self, rgb: np.ndarray, image: str = "") -> Description:
         """Describe one RGB photo."""
+        self.last_colour_features = None  # a photo whose colours are not read leaves none behind
         t: dict[str, float] = {}
         t0 = time.perf_counter()
         rgb = shrink(rgb, WORK_SIDE)
