@@ -18,7 +18,6 @@ at each press is vision.colour_learned_weight; `wardrobe train evaluate --splits
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
 import random
@@ -126,8 +125,9 @@ def record(bundle: Path, photos: list[tuple[str, str, bool]]) -> tuple[np.ndarra
     return np.stack(rows), np.asarray(labels), np.asarray(home, bool)
 
 
-def fit(x: np.ndarray, y: np.ndarray, weight: np.ndarray, c: float) -> ColourDecision:
-    """A standardised multinomial logistic regression; families never seen get no probability to speak of."""
+def fit(x: np.ndarray, y: np.ndarray, weight: np.ndarray, c: float, fitted_on: str = "") -> ColourDecision:
+    """A standardised multinomial logistic regression; families never seen get no probability to speak of.
+    fitted_on: what it was fitted on, in words (kept in the bundle)."""
     from sklearn.linear_model import LogisticRegression
 
     if len(set(y.tolist())) < 2:
@@ -138,12 +138,12 @@ def fit(x: np.ndarray, y: np.ndarray, weight: np.ndarray, c: float) -> ColourDec
     intercept = np.full(len(FAMILIES), -30.0)
     for i, k in enumerate(model.classes_):
         coef[k], intercept[k] = model.coef_[i], model.intercept_[i]
-    return ColourDecision(FAMILIES, mean, scale, coef, intercept)
+    return ColourDecision(FAMILIES, mean, scale, coef, intercept, fitted_on)
 
 
 def main(args: argparse.Namespace) -> dict:
     """Record, fit, write."""
-    from wardrobe.train.export import finish_bundle
+    from wardrobe.train.export import finish_bundle, next_version
 
     if args.sign:
         from wardrobe.signing import load_private
@@ -157,10 +157,8 @@ def main(args: argparse.Namespace) -> dict:
     photos = training_photos(args, seed)
     x, y, home = record(bundle.path, photos)
     weight = np.where(home, 1.0, args.product_weight)
-    decision = fit(x, y, weight, args.c)
-    decision = ColourDecision(FAMILIES, decision.mean, decision.scale, decision.coef, decision.intercept,
-                              f"{int(home.sum())} home photos labelled by eye, {int((~home).sum())} product photos "
-                              f"(weight {args.product_weight}), C {args.c}, split seed {seed}")
+    decision = fit(x, y, weight, args.c, f"{int(home.sum())} home photos labelled by eye, {int((~home).sum())} "
+                   f"product photos (weight {args.product_weight}), C {args.c}, split seed {seed}")
     train_right = float(np.mean([decision.probabilities(r)[0][0] == FAMILIES[k] for r, k in zip(x, y, strict=True)]))
     out = args.output
     tmp = out.with_name(out.name + ".tmp")
@@ -170,10 +168,7 @@ def main(args: argparse.Namespace) -> dict:
         (tmp / name).unlink(missing_ok=True)
     meta = json.loads((tmp / "bundle.json").read_text())
     meta["colour_decision"] = decision.to_json()
-    meta["metrics"] = dict(meta.get("metrics", {}))
-    meta["metrics"]["previous_version"] = bundle.version
-    meta["version"] = args.version or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-    meta["created"] = dt.datetime.now(dt.UTC).isoformat()
+    next_version(meta, bundle.version, args.version)
     (tmp / "bundle.json").write_text(json.dumps(meta, indent=2))
     finish_bundle(tmp, out, args.sign)
     log.info("bundle %s written to %s with a colour decision fitted on %s", meta["version"], out, decision.fitted_on)

@@ -146,6 +146,15 @@ def start_bundle(out: Path, model: torch.nn.Module) -> Path:
     return tmp
 
 
+def next_version(meta: dict, previous: str, version: str | None = None) -> None:
+    """A bundle written from another (rebuild, patterns, colour-decision): a new version (the one given, or the
+    creation time), its creation time, and the version it came from in its metrics."""
+    meta["metrics"] = dict(meta.get("metrics", {}))
+    meta["metrics"]["previous_version"] = previous
+    meta["version"] = version or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    meta["created"] = dt.datetime.now(dt.UTC).isoformat()
+
+
 def finish_bundle(tmp: Path, out: Path, key: Path | None = None) -> None:
     """Checksum and verify the bundle made in tmp, sign it with key (if given), and put it in out's place."""
     write_manifest(tmp)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as dt
 import json
 import logging
 import re
@@ -269,7 +268,7 @@ def write_bundle(args, bundle: Bundle, model, weight: np.ndarray, bias: np.ndarr
                  splits: dict, results: dict) -> None:
     """The bundle again, its last layer extended by the pattern rows and an "embedding" output added, with the
     head's figures on the cached features (results)."""
-    from wardrobe.train.export import WithEmbedding, finish_bundle, ship_onnx, start_bundle
+    from wardrobe.train.export import WithEmbedding, finish_bundle, next_version, ship_onnx, start_bundle
 
     fc = model.net._fc
     new = torch.nn.Linear(fc.in_features, fc.out_features + len(PATTERNS))
@@ -281,12 +280,9 @@ def write_bundle(args, bundle: Bundle, model, weight: np.ndarray, bias: np.ndarr
 
     shutil.copy(bundle.path / "taxonomy.csv", tmp / "taxonomy.csv")
     meta = dict(bundle.meta)
-    meta["version"] = args.version or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-    meta["created"] = dt.datetime.now(dt.UTC).isoformat()
+    next_version(meta, bundle.version, args.version)
     meta["patterns"] = thresholds
     meta["embedding"] = "embedding"
-    meta["metrics"] = dict(meta.get("metrics", {}))
-    meta["metrics"]["previous_version"] = bundle.version
     meta["metrics"]["patterns"] = {"head_on_cached_features": results}
     ship_onnx(tmp, WithEmbedding(model).eval(), meta, splits, args, outputs=("logits", "embedding")).unlink()
     (tmp / "bundle.json").write_text(json.dumps(meta, indent=2))

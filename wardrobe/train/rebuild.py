@@ -13,7 +13,6 @@ saturating on a processor without VNNI (run it there, or under `qemu-x86_64 -cpu
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
 import shutil
@@ -72,7 +71,7 @@ def carry_test_figures(meta: dict) -> None:
 
 def main(args: argparse.Namespace) -> dict:
     """Check, or rebuild and write."""
-    from wardrobe.train.export import export_onnx, finish_bundle, ship_onnx
+    from wardrobe.train.export import export_onnx, finish_bundle, next_version, ship_onnx
 
     if args.sign:
         from wardrobe.signing import load_private
@@ -115,10 +114,7 @@ def main(args: argparse.Namespace) -> dict:
         if (staged / name).is_file():
             shutil.copy(staged / name, tmp / name)
     meta = json.loads((staged / "bundle.json").read_text())
-    meta["metrics"] = dict(meta.get("metrics", {}))
-    meta["metrics"]["previous_version"] = bundle.version
-    meta["version"] = args.version or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-    meta["created"] = dt.datetime.now(dt.UTC).isoformat()
+    next_version(meta, bundle.version, args.version)
     meta["runtimes"] = {"onnx": "model.onnx", "torch": "model.safetensors"}
     if args.cutout_weight is not None:
         meta["cutout_weight"] = args.cutout_weight
