@@ -8,7 +8,7 @@ import os
 import pytest
 
 from tests.conftest import PHOTOS, ROOT, SHIPPED
-from wardrobe.train.evaluate import colour_figures, user_figures
+from wardrobe.train.evaluate import colour_figures, summarise, user_figures
 
 
 def row(truth, *alternatives, said=True):
@@ -42,6 +42,75 @@ def test_a_hedged_colour_is_right_when_either_is():
     assert f == {"n": 3, "main_family": pytest.approx(2 / 3), "colour_hedged": pytest.approx(1 / 3)}
 
 
+def test_product_photos_labelled_by_eye_are_scored_against_the_eye_and_the_shop_apart():
+    """A navy shirt the shop calls "Blue" and a sighted person black or blue: said "black", it is wrong by the
+    shop's label and right by eye; a photo with no by-eye label is only in the shop's figure."""
+    def product(shop, eye, said):
+        return {"source": "product-photos", "by_eye": False, "truth": "shirt", "said": "shirt",
+                "alternatives": [("shirt", 0.95)], "accept": shop, "eye": eye, "colour": said, "colour_or": None}
+
+    rows = [product(("blue",), ("black", "blue"), "black"), product(("white",), ("white",), "white"),
+            product(("red",), (), "red")]
+    out = summarise(rows)
+    assert out["product"]["colour"]["n"] == 3 and out["product"]["colour"]["main_family"] == pytest.approx(2 / 3)
+    assert out["product by eye"]["n"] == 2
+    assert out["product by eye"]["colour"] == {"n": 2, "main_family": 1.0, "colour_hedged": 0.0}
+    assert colour_figures(rows, truth="eye")["main_family"] == 1.0
+
+
+def test_home_garments_named_by_eye_judge_the_answer_beside_the_label():
+    """A zipped hooded jacket the dataset calls a long-sleeved top, and a sighted person a coat or a hoodie: said
+    plainly as a coat, it is confidently wrong by the label and right by eye; a photo nobody named by eye keeps its
+    label in the by-eye column too."""
+    def home(truth, said, p, eye=()):
+        return {"source": "clothing-photos", "by_eye": True, "truth": truth, "said": said,
+                "alternatives": [(said, p)], "eye_garments": eye, "accept": (), "colour": None, "colour_or": None}
+
+    rows = [home("long-sleeved top", "coat or jacket", 0.95, ("coat or jacket", "hoodie")),
+            home("shoes", "shoes", 0.99, ("shoes",)), home("shirt", "T-shirt", 0.95)]
+    out = summarise(rows)
+    assert out["home"]["garment_top1"] == pytest.approx(1 / 3)
+    assert out["home"]["confidently_wrong"] == pytest.approx(2 / 3)
+    assert out["home by eye"]["garment_top1"] == pytest.approx(2 / 3)
+    assert out["home by eye"]["confidently_wrong"] == pytest.approx(1 / 3)
+    assert user_figures(rows, truth="eye_garments")["truth_said"] == pytest.approx(2 / 3)
+
+
+LABELS = ROOT / "assets" / "labels"
+FAMILIES_WORDS = {"black", "white", "gray", "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "beige"}
+
+
+@pytest.mark.parametrize("name, column, source", [("home-colours.csv", "families", "clothing-photos"),
+                                                  ("home-garments.csv", "garments", "clothing-photos"),
+                                                  ("product-colours.csv", "families", "product-photos")])
+def test_the_by_eye_labels_measure_held_out_photos_only(name, column, source):
+    """Each by-eye file names only the closet's words, and each photo's split column is its split under seed 0:
+    validation or test, never a training photo (a file drawn from another split by mistake would measure what the
+    model learnt)."""
+    import csv
+
+    from wardrobe.taxonomy import Taxonomy
+
+    with open(LABELS / name, newline="") as f:
+        rows = list(csv.DictReader(f))
+    words = FAMILIES_WORDS if column == "families" else set(Taxonomy.load().classes)
+    assert rows and all(r[column] and set(r[column].split(";")) <= words for r in rows), name
+    assert {r["split"] for r in rows} <= {"val", "test"}
+    data = ROOT.parent / "shared" / "data"
+    if not (data / source).is_dir():
+        if os.environ.get("CI"):
+            pytest.fail("CI must have ../shared/data beside the checkout")
+        pytest.skip("the shared photos are not beside the checkout")
+    from wardrobe.preprocess import Preprocess
+    from wardrobe.train.data import build_splits
+
+    _, splits = build_splits([f"clothing-photos={data / 'clothing-photos'}", f"product-photos={data / 'product-photos'}"],
+                             Taxonomy.load(), Preprocess(), 0, None, decode=False)
+    split_of = {r.path: s for s in ("train", "val", "test") for r in splits[s].records}
+    wrong = [r["image"] for r in rows if split_of.get(str(data / source / r["image"])) != r["split"]]
+    assert not wrong, f"{name}: {len(wrong)} photos not in the split they say, e.g. {wrong[:3]}"
+
+
 def test_evaluate_runs_the_shipped_bundle_as_describe_does(tmp_path):
     data = ROOT.parent / "shared" / "data"
     if not (data / "product-photos").is_dir():
@@ -54,9 +123,12 @@ def test_evaluate_runs_the_shipped_bundle_as_describe_does(tmp_path):
     args = evaluate.get_args_parser().parse_args([
         "--bundle", str(SHIPPED), "--data", f"clothing-photos={data / 'clothing-photos'}",
         "--data", f"product-photos={data / 'product-photos'}", "--limit", "6", "--splits", "val",
-        "--home-colours", str(ROOT / "assets" / "labels" / "home-colours.csv"), "--output", str(out)])
+        "--home-colours", str(ROOT / "assets" / "labels" / "home-colours.csv"),
+        "--home-garments", str(ROOT / "assets" / "labels" / "home-garments.csv"),
+        "--product-colours", str(ROOT / "assets" / "labels" / "product-colours.csv"), "--output", str(out)])
     evaluate.main(args)
     r = json.loads(out.read_text())
+    assert r["val"]["home by eye"]["n"] == 6  # every validation home photo is named by eye
     assert r["runtime"] == "onnx" and r["self_check"] == "agrees with its fp32 references"
     for src in ("home", "product"):
         assert r["val"][src]["n"] == 6 and 0 <= r["val"][src]["confidently_wrong"] <= 1

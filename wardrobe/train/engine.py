@@ -52,6 +52,10 @@ FLAGS: dict[str, tuple[tuple[str, ...], dict]] = {
     # The bundle tools (export, patterns) and the measurements on a bundle (evaluate, see-better, closet, match):
     "bundle": (("--bundle",), dict(type=Path, help="model bundle directory")),
     "home_colours": (("--home-colours",), dict(type=Path, help="CSV image,split,families of home photos labelled by eye")),
+    "home_garments": (("--home-garments",), dict(type=Path, help="CSV image,split,garments of home photos named by eye "
+                                                                   "(measured beside the dataset's label)")),
+    "product_colours": (("--product-colours",), dict(type=Path, help="CSV image,split,families of product photos "
+                                                                       "labelled by eye (measured beside the shop's label)")),
     "report": (("--output",), dict(type=Path, default=Path("runs/report.json"), help="where the figures are written (JSON)")),
     "calibration_batches": (("--calibration-batches",), dict(type=int, default=8,
                                                             help="batches of 32 training photos for int8 calibration")),

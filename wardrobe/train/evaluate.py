@@ -10,7 +10,8 @@ Per split and source (home photos, product photos, home photos labelled by eye f
 - confidently wrong: the sentence names a wrong garment with no hedge ("probably", "maybe", "not sure");
 - the garment hedge rate, and answers with no garment named at all (too dark, no garment seen);
 - the main-colour family of the first colour spoken (against the shop's label or the by-eye families; a
-  hedged colour, "navy blue or black", is right when either is), and the colour hedge rate;
+  hedged colour, "navy blue or black", is right when either is), and the colour hedge rate; product photos
+  labelled by eye as well (--product-colours) are also scored against what a sighted person calls them;
 - garment-free photos (the most garment-free corner of each home photo) still named as a garment.
 On validation it also sweeps the thresholds that decide hedging (phrase.SURE, vision.colour_hedge_min) from the
 same answers, and the weight of the cut-out garment in the garment probabilities (the bundle's cutout_weight,
@@ -23,7 +24,8 @@ import argparse
 import csv
 import json
 import logging
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +55,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wardrobe train evaluate", add_help=add_help,
                                 description="Score the whole describe pipeline of a bundle on held-out photos.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    engine.add_flags(p, "bundle", "data", "home_colours", "seed", "report", required=("bundle", "data"),
+    engine.add_flags(p, "bundle", "data", "home_colours", "product_colours", "seed", "report", required=("bundle", "data"),
                      data={"help": SPLIT_DATA}, report=Path("runs/evaluate.json"))
     p.add_argument("--config", type=Path, help="settings file (default: the built-in defaults, as a new closet has)")
     p.add_argument("--rows", type=Path, help="also write one JSON line per photo here (what was said, and why)")
@@ -62,10 +64,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return p
 
 
-def load_home_colours(path: Path, root: Path) -> dict[str, tuple[str, ...]]:
-    """Photo path -> acceptable families, from the by-eye CSV (paths relative to the home photos' folder)."""
+def load_colour_labels(path: Path, root: Path, column: str = "families") -> dict[str, tuple[str, ...]]:
+    """Photo path -> what a sighted person accepts, from a by-eye CSV (image,split,<column>, the names separated by
+    ';', most fitting first; paths relative to the photos' folder): the colour families of --home-colours and
+    --product-colours, the garments of --home-garments."""
     with open(path, newline="") as f:
-        return {str(root / r["image"]): tuple(r["families"].split(";")) for r in csv.DictReader(f)}
+        return {str(root / r["image"]): tuple(r[column].split(";")) for r in csv.DictReader(f)}
 
 
 def main(args: argparse.Namespace) -> dict:
@@ -90,11 +94,17 @@ def main(args: argparse.Namespace) -> dict:
     shop = shop_colours()
     taxonomy = Taxonomy.load()
     by_eye: dict[str, tuple[str, ...]] = {}
+    product_eye: dict[str, tuple[str, ...]] = {}
+    garments_eye: dict[str, tuple[str, ...]] = {}
     _, splits = build_splits(args.data, taxonomy, Preprocess(), args.seed, None, decode=False)
     for spec in args.data:
         kind, _, path = spec.partition("=")
         if kind == "clothing-photos" and args.home_colours:
-            by_eye = load_home_colours(args.home_colours, Path(path))
+            by_eye = load_colour_labels(args.home_colours, Path(path))
+        if kind == "clothing-photos" and args.home_garments:
+            garments_eye = load_colour_labels(args.home_garments, Path(path), "garments")
+        if kind == "product-photos" and args.product_colours:
+            product_eye = load_colour_labels(args.product_colours, Path(path))
     results: dict = {"bundle": str(args.bundle), "version": clf.bundle.version, "runtime": clf.runtime,
                      "onnx_precision": clf.bundle.meta.get("onnx_precision", "int8") if clf.runtime == "onnx" else None,
                      "self_check": clf.self_check, "settings": {"colour_hedge_min": pipe.colour_hedge_min,
@@ -122,7 +132,9 @@ def main(args: argparse.Namespace) -> dict:
                 accept = tuple(shop[r.colour][0])
             elif r.path in by_eye:
                 accept = by_eye[r.path]
-            rows.append({"source": r.source, "by_eye": r.path in by_eye, "truth": taxonomy.garment(r.source, r.label),
+            rows.append({"source": r.source, "by_eye": r.path in by_eye, "eye": product_eye.get(r.path, ()),
+                         "eye_garments": garments_eye.get(r.path, ()),
+                         "truth": taxonomy.garment(r.source, r.label),
                          "said": d.garment, "sentence": d.sentence,
                          "alternatives": [(a.garment, a.confidence) for a in d.alternatives],
                          "no_garment": "no-garment" in d.problems, "accept": accept,
@@ -154,29 +166,55 @@ def main(args: argparse.Namespace) -> dict:
     return results
 
 
-SOURCES = {"home": lambda r: r["source"] == "clothing-photos", "product": lambda r: r["source"] == "product-photos",
-           "home by eye": lambda r: r["source"] == "clothing-photos" and r["by_eye"]}
+@dataclass(frozen=True)
+class Source:
+    """Which rows a column of the results holds, and what its answers are judged against."""
+
+    keep: Callable[[dict], bool]
+    garment: str = "truth"
+    """The rows' key of the right garment (the dataset's label) or garments (named by eye; a row without them
+    falls back to the label)."""
+    colour: str = "accept"
+    """The rows' key of the acceptable colour families (the shop's label or the home photo's by-eye families;
+    "eye": the product photo's by-eye families)."""
 
 
-def user_figures(rows: list[dict], sure: float = phrase.SURE) -> dict:
-    """Garment top-1 as spoken, truth said, confidently wrong, hedged and unanswered shares."""
+SOURCES = {"home": Source(lambda r: r["source"] == "clothing-photos"),
+           "product": Source(lambda r: r["source"] == "product-photos"),
+           "home by eye": Source(lambda r: r["source"] == "clothing-photos" and (r["by_eye"] or bool(r.get("eye_garments"))),
+                                 garment="eye_garments"),
+           "product by eye": Source(lambda r: r["source"] == "product-photos" and bool(r.get("eye")), colour="eye")}
+"""The results' columns: each source as the dataset labels it, and the photos labelled by eye as a sighted person
+names them (--home-garments, --home-colours, --product-colours)."""
+
+
+def user_figures(rows: list[dict], sure: float = phrase.SURE, truth: str = "truth") -> dict:
+    """Garment top-1 as spoken, truth said, confidently wrong, hedged and unanswered shares. truth: the rows' key
+    of the right garment, or of the garments a sighted person accepts (a row without it: its label)."""
+    def right(r: dict, garment: str | None) -> bool:
+        accept = r.get(truth) or r["truth"]
+        return garment == accept if isinstance(accept, str) else garment in accept
+
     named = [phrase.named_garments([phrase.Alternative(g, p) for g, p in r["alternatives"]], sure) for r in rows]
     answered = [bool(n) and r["said"] is not None for (n, _), r in zip(named, rows, strict=True)]
     return {"n": len(rows),
-            "garment_top1": mean(r["said"] == r["truth"] for r in rows),
-            "truth_said": mean(a and r["truth"] in n for (n, _), a, r in zip(named, answered, rows, strict=True)),
-            "confidently_wrong": mean(a and not h and n[0] != r["truth"]
+            "garment_top1": mean(r["said"] is not None and right(r, r["said"]) for r in rows),
+            "truth_said": mean(a and any(right(r, g) for g in n)
+                               for (n, _), a, r in zip(named, answered, rows, strict=True)),
+            "confidently_wrong": mean(a and not h and not right(r, n[0])
                                       for (n, h), a, r in zip(named, answered, rows, strict=True)),
             "garment_hedged": mean(a and h for (_, h), a in zip(named, answered, strict=True)),
             "no_garment_named": mean(not a for a in answered)}
 
 
-def colour_figures(rows: list[dict], family=lambda r: (r["colour"], r["colour_or"])) -> dict:
-    """Main-colour family of the first colour spoken (right when the truth is one of a hedged pair), hedge rate."""
-    labelled = [r for r in rows if r["accept"] and r["colour"]]
+def colour_figures(rows: list[dict], family=lambda r: (r["colour"], r["colour_or"]), truth: str = "accept") -> dict:
+    """Main-colour family of the first colour spoken (right when the truth is one of a hedged pair), hedge rate.
+    truth: the rows' key of the acceptable families ("accept": the shop's label or the home photo's by-eye
+    families; "eye": the product photo's by-eye families)."""
+    labelled = [r for r in rows if r.get(truth) and r["colour"]]
     said = [family(r) for r in labelled]
     return {"n": len(labelled),
-            "main_family": mean(f in r["accept"] or (o is not None and o in r["accept"])
+            "main_family": mean(f in r[truth] or (o is not None and o in r[truth])
                                 for (f, o), r in zip(said, labelled, strict=True)),
             "colour_hedged": mean(o is not None for _, o in said)}
 
@@ -184,10 +222,10 @@ def colour_figures(rows: list[dict], family=lambda r: (r["colour"], r["colour_or
 def summarise(rows: list[dict]) -> dict:
     """The user-level figures per source, and garment-free photos named."""
     out: dict = {}
-    for src, keep in SOURCES.items():
-        mine = [r for r in rows if r["source"] in ("clothing-photos", "product-photos") and keep(r)]
+    for name, src in SOURCES.items():
+        mine = [r for r in rows if r["source"] in ("clothing-photos", "product-photos") and src.keep(r)]
         if mine:
-            out[src] = {**user_figures(mine), "colour": colour_figures(mine)}
+            out[name] = {**user_figures(mine, truth=src.garment), "colour": colour_figures(mine, truth=src.colour)}
     out["garment_free"] = {}
     for kind in ("garment-free", "plain-wall"):
         free = [r for r in rows if r["source"] == kind]
@@ -218,19 +256,20 @@ def sweeps(rows: list[dict], namer, classes: list[str] | None = None, background
     real = [r for r in rows if r["source"] in ("clothing-photos", "product-photos")]
     out: dict = {"sure": {}, "colour_hedge_min": {}}
     for t in SURE_SWEEP:
-        out["sure"][str(t)] = {src: user_figures([r for r in real if keep(r)], t) for src, keep in SOURCES.items()}
+        out["sure"][str(t)] = {name: user_figures([r for r in real if src.keep(r)], t, src.garment)
+                               for name, src in SOURCES.items()}
     if classes and all("views" in r for r in real):
         out["cutout_weight"] = {}
         for w in CUTOUT_SWEEP:
             mixed = [with_cutout_weight(r, w, classes, background) for r in real]
-            out["cutout_weight"][str(w)] = {str(t): {src: user_figures([r for r in mixed if keep(r)], t)
-                                                     for src, keep in SOURCES.items()} for t in SURE_SWEEP}
+            out["cutout_weight"][str(w)] = {str(t): {name: user_figures([r for r in mixed if src.keep(r)], t, src.garment)
+                                                     for name, src in SOURCES.items()} for t in SURE_SWEEP}
     for t in HEDGE_SWEEP:
         def hedged(r, t=t):
             c = namer.with_hedge(r["unhedged"], r["families"], t)
             return (c[0].family, c[0].or_family) if c else (None, None)
-        out["colour_hedge_min"][str(t)] = {src: colour_figures([r for r in real if keep(r)], hedged)
-                                           for src, keep in SOURCES.items()}
+        out["colour_hedge_min"][str(t)] = {name: colour_figures([r for r in real if src.keep(r)], hedged, src.colour)
+                                           for name, src in SOURCES.items()}
     return out
 
 
