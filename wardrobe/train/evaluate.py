@@ -55,7 +55,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wardrobe train evaluate", add_help=add_help,
                                 description="Score the whole describe pipeline of a bundle on held-out photos.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    engine.add_flags(p, "bundle", "data", "home_colours", "product_colours", "seed", "report", required=("bundle", "data"),
+    engine.add_flags(p, "bundle", "data", "home_colours", "home_garments", "product_colours", "seed", "report",
+                     required=("bundle", "data"),
                      data={"help": SPLIT_DATA}, report=Path("runs/evaluate.json"))
     p.add_argument("--config", type=Path, help="settings file (default: the built-in defaults, as a new closet has)")
     p.add_argument("--rows", type=Path, help="also write one JSON line per photo here (what was said, and why)")
