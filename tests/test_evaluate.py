@@ -62,18 +62,20 @@ def test_home_garments_named_by_eye_judge_the_answer_beside_the_label():
     """A zipped hooded jacket the dataset calls a long-sleeved top, and a sighted person a coat or a hoodie: said
     plainly as a coat, it is confidently wrong by the label and right by eye; a photo nobody named by eye keeps its
     label in the by-eye column too."""
-    def home(truth, said, p, eye=()):
-        return {"source": "clothing-photos", "by_eye": True, "truth": truth, "said": said,
+    def home(truth, said, p, eye=(), colours=False):
+        return {"source": "clothing-photos", "by_eye": colours, "truth": truth, "said": said,
                 "alternatives": [(said, p)], "eye_garments": eye, "accept": (), "colour": None, "colour_or": None}
 
     rows = [home("long-sleeved top", "coat or jacket", 0.95, ("coat or jacket", "hoodie")),
-            home("shoes", "shoes", 0.99, ("shoes",)), home("shirt", "T-shirt", 0.95)]
+            home("shoes", "shoes", 0.99, ("shoes",)), home("shirt", "T-shirt", 0.95, colours=True),
+            home("hat", "shoes", 0.95)]  # labelled by eye in nothing: in "home" only
     out = summarise(rows)
-    assert out["home"]["garment_top1"] == pytest.approx(1 / 3)
-    assert out["home"]["confidently_wrong"] == pytest.approx(2 / 3)
+    assert out["home"]["n"] == 4 and out["home"]["garment_top1"] == pytest.approx(1 / 4)
+    assert out["home"]["confidently_wrong"] == pytest.approx(3 / 4)
+    assert out["home by eye"]["n"] == 3
     assert out["home by eye"]["garment_top1"] == pytest.approx(2 / 3)
     assert out["home by eye"]["confidently_wrong"] == pytest.approx(1 / 3)
-    assert user_figures(rows, truth="eye_garments")["truth_said"] == pytest.approx(2 / 3)
+    assert user_figures(rows[:3], truth="eye_garments")["truth_said"] == pytest.approx(2 / 3)
 
 
 LABELS = ROOT / "assets" / "labels"
@@ -128,7 +130,8 @@ def test_evaluate_runs_the_shipped_bundle_as_describe_does(tmp_path):
         "--product-colours", str(ROOT / "assets" / "labels" / "product-colours.csv"), "--output", str(out)])
     evaluate.main(args)
     r = json.loads(out.read_text())
-    assert r["val"]["home by eye"]["n"] == 6  # every validation home photo is named by eye
+    # every held-out home photo is named by eye; the product photos labelled by eye are found where they are
+    assert r["by_eye"] == {"home_colours": 754, "home_garments": 755, "product_colours": 663}
     assert r["runtime"] == "onnx" and r["self_check"] == "agrees with its fp32 references"
     for src in ("home", "product"):
         assert r["val"][src]["n"] == 6 and 0 <= r["val"][src]["confidently_wrong"] <= 1
@@ -141,6 +144,28 @@ def test_evaluate_runs_the_shipped_bundle_as_describe_does(tmp_path):
         for src, f in figures.items():
             assert own[sure][src] == pytest.approx(f), (sure, src)
     assert "| confidently wrong |" in evaluate.table(r)
+
+
+def test_a_by_eye_file_that_names_no_held_out_photo_is_refused(tmp_path):
+    """Pointed at the wrong folder (here: product photos named as home garments), a by-eye file matches nothing;
+    its column would vanish or quietly fall back to the dataset's labels, so evaluate refuses it in one line."""
+    data = ROOT.parent / "shared" / "data"
+    if not (data / "product-photos").is_dir():
+        if os.environ.get("CI"):
+            pytest.fail("CI must have ../shared/data beside the checkout")
+        pytest.skip("the shared photos are not beside the checkout")
+    from wardrobe.errors import ModelError
+    from wardrobe.train import evaluate
+
+    wrong = tmp_path / "garments.csv"
+    wrong.write_text("image,split,garments\nimages/15970.jpg,val,shirt\n")
+    common = ["--bundle", str(SHIPPED), "--data", f"clothing-photos={data / 'clothing-photos'}",
+              "--output", str(tmp_path / "e.json")]
+    with pytest.raises(ModelError, match="none of its 1 photos"):
+        evaluate.main(evaluate.get_args_parser().parse_args([*common, "--home-garments", str(wrong)]))
+    with pytest.raises(ModelError, match="give --data product-photos=DIR"):
+        evaluate.main(evaluate.get_args_parser().parse_args(
+            [*common, "--product-colours", str(LABELS / "product-colours.csv")]))
 
 
 def test_the_colour_decision_is_fitted_on_training_photos_only(tmp_path):

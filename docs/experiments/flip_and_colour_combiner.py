@@ -28,7 +28,7 @@ def features(args) -> tuple[list[dict], list[str], list[str]]:
     from wardrobe.preprocess import Preprocess
     from wardrobe.taxonomy import Taxonomy
     from wardrobe.train.data import build_splits
-    from wardrobe.train.evaluate import load_home_colours
+    from wardrobe.train.evaluate import load_eye_labels
 
     clf = Classifier.load(args.bundle)
     pipe = Pipeline(clf, ColourNamer(), family_hint_min=2.0)  # clusters only: the rules are applied below
@@ -38,7 +38,7 @@ def features(args) -> tuple[list[dict], list[str], list[str]]:
     for spec in args.data:
         kind, _, path = spec.partition("=")
         if kind == "clothing-photos":
-            by_eye = load_home_colours(args.home_colours, Path(path))
+            by_eye = load_eye_labels(args.home_colours, Path(path))
     rows = []
     for r in splits["val"].records:
         rgb = read_image(r.path)

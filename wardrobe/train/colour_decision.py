@@ -35,7 +35,7 @@ from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
 from wardrobe.train import engine
 from wardrobe.train.data import build_splits
-from wardrobe.train.evaluate import load_colour_labels
+from wardrobe.train.evaluate import load_eye_labels
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def training_photos(args: argparse.Namespace, seed: int) -> list[tuple[str, str,
     _, splits = build_splits(args.data, Taxonomy.load(), Preprocess(), seed, None, decode=False)
     train = splits["train"].records
     home_root = next((Path(d.split("=", 1)[1]) for d in args.data if d.startswith("clothing-photos=")), None)
-    eye = load_colour_labels(args.home_colours, home_root) if home_root else {}
+    eye = load_eye_labels(args.home_colours, home_root) if home_root else {}
     home = [(r.path, eye[r.path][0], True) for r in train if r.source == "clothing-photos" and r.path in eye]
     if len(home) < len(eye):
         raise ModelError(f"{args.home_colours}: {len(eye) - len(home)} of its {len(eye)} photos are not in the "

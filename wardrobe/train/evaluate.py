@@ -4,14 +4,14 @@ that `wardrobe describe` uses, on held-out photos.
     wardrobe train evaluate --bundle models/default --data clothing-photos=DIR --data product-photos=DIR \
         --home-colours assets/labels/home-colours.csv
 
-Per split and source (home photos, product photos, home photos labelled by eye for colour):
+Per split and source (home photos, product photos; and the photos labelled by eye, judged as a sighted person
+names them: --home-garments, --home-colours, --product-colours):
 - garment top-1 as spoken (a photo the model calls garment-free counts as wrong: a lost garment);
 - truth said: the right garment is the one named or one of the "maybe" alternatives the sentence says;
 - confidently wrong: the sentence names a wrong garment with no hedge ("probably", "maybe", "not sure");
 - the garment hedge rate, and answers with no garment named at all (too dark, no garment seen);
 - the main-colour family of the first colour spoken (against the shop's label or the by-eye families; a
-  hedged colour, "navy blue or black", is right when either is), and the colour hedge rate; product photos
-  labelled by eye as well (--product-colours) are also scored against what a sighted person calls them;
+  hedged colour, "navy blue or black", is right when either is), and the colour hedge rate;
 - garment-free photos (the most garment-free corner of each home photo) still named as a garment.
 On validation it also sweeps the thresholds that decide hedging (phrase.SURE, vision.colour_hedge_min) from the
 same answers, and the weight of the cut-out garment in the garment probabilities (the bundle's cutout_weight,
@@ -65,12 +65,39 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return p
 
 
-def load_colour_labels(path: Path, root: Path, column: str = "families") -> dict[str, tuple[str, ...]]:
+def load_eye_labels(path: Path, root: Path, column: str = "families") -> dict[str, tuple[str, ...]]:
     """Photo path -> what a sighted person accepts, from a by-eye CSV (image,split,<column>, the names separated by
     ';', most fitting first; paths relative to the photos' folder): the colour families of --home-colours and
     --product-colours, the garments of --home-garments."""
     with open(path, newline="") as f:
         return {str(root / r["image"]): tuple(r[column].split(";")) for r in csv.DictReader(f)}
+
+
+EYE_FILES = {"home_colours": ("clothing-photos", "families"), "home_garments": ("clothing-photos", "garments"),
+             "product_colours": ("product-photos", "families")}
+"""Each by-eye flag: the photos it names, and its CSV column."""
+
+
+def by_eye_labels(args: argparse.Namespace, splits: dict) -> dict[str, dict[str, tuple[str, ...]]]:
+    """Each by-eye file given, as photo path -> what a sighted person accepts, kept to the held-out photos of --data.
+    A file that names none of them (another folder, another seed, its source not in --data) is refused in one line:
+    its column would otherwise quietly vanish, or fall back to the dataset's labels."""
+    roots = dict(spec.split("=", 1) for spec in args.data if "=" in spec)
+    held_out = {r.path for name in ("val", "test") if name in splits for r in splits[name].records}
+    out: dict[str, dict[str, tuple[str, ...]]] = {}
+    for flag, (kind, column) in EYE_FILES.items():
+        path = getattr(args, flag, None)
+        out[flag] = {}
+        if path is None:
+            continue
+        if kind not in roots:
+            raise ModelError(f"--{flag.replace('_', '-')} names {kind}: give --data {kind}=DIR as well")
+        labels = load_eye_labels(path, Path(roots[kind]), column)
+        out[flag] = {p: v for p, v in labels.items() if p in held_out}
+        if not out[flag]:
+            raise ModelError(f"{path}: none of its {len(labels)} photos is a validation or test photo of "
+                             f"--data {kind}={roots[kind]} (another folder or split seed?)")
+    return out
 
 
 def main(args: argparse.Namespace) -> dict:
@@ -94,19 +121,11 @@ def main(args: argparse.Namespace) -> dict:
     clf = pipe.classifier
     shop = shop_colours()
     taxonomy = Taxonomy.load()
-    by_eye: dict[str, tuple[str, ...]] = {}
-    product_eye: dict[str, tuple[str, ...]] = {}
-    garments_eye: dict[str, tuple[str, ...]] = {}
     _, splits = build_splits(args.data, taxonomy, Preprocess(), args.seed, None, decode=False)
-    for spec in args.data:
-        kind, _, path = spec.partition("=")
-        if kind == "clothing-photos" and args.home_colours:
-            by_eye = load_colour_labels(args.home_colours, Path(path))
-        if kind == "clothing-photos" and args.home_garments:
-            garments_eye = load_colour_labels(args.home_garments, Path(path), "garments")
-        if kind == "product-photos" and args.product_colours:
-            product_eye = load_colour_labels(args.product_colours, Path(path))
+    eye = by_eye_labels(args, splits)
+    by_eye, garments_eye, product_eye = eye["home_colours"], eye["home_garments"], eye["product_colours"]
     results: dict = {"bundle": str(args.bundle), "version": clf.bundle.version, "runtime": clf.runtime,
+                     "by_eye": {flag: len(labels) for flag, labels in eye.items() if labels},
                      "onnx_precision": clf.bundle.meta.get("onnx_precision", "int8") if clf.runtime == "onnx" else None,
                      "self_check": clf.self_check, "settings": {"colour_hedge_min": pipe.colour_hedge_min,
                                                                 "family_hint_min": pipe.family_hint_min,
@@ -185,8 +204,11 @@ SOURCES = {"home": Source(lambda r: r["source"] == "clothing-photos"),
            "home by eye": Source(lambda r: r["source"] == "clothing-photos" and (r["by_eye"] or bool(r.get("eye_garments"))),
                                  garment="eye_garments"),
            "product by eye": Source(lambda r: r["source"] == "product-photos" and bool(r.get("eye")), colour="eye")}
-"""The results' columns: each source as the dataset labels it, and the photos labelled by eye as a sighted person
-names them (--home-garments, --home-colours, --product-colours)."""
+"""The results' columns. "home": garments against the dataset's label; colours against the by-eye families (home
+photos have no other colour label). "product": both against the shop's labels. "home by eye": the home photos
+labelled by eye, garments against the names a sighted person accepts (--home-garments; the label where a photo has
+none: the results' "by_eye" counts say how many were named). "product by eye": the product photos whose colour is
+labelled by eye (--product-colours), colour against those families, garments still against the shop's label."""
 
 
 def user_figures(rows: list[dict], sure: float = phrase.SURE, truth: str = "truth") -> dict:

@@ -38,7 +38,7 @@ from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
 from wardrobe.train import engine
 from wardrobe.train.data import build_splits
-from wardrobe.train.evaluate import SPLIT_DATA, load_colour_labels
+from wardrobe.train.evaluate import SPLIT_DATA, load_eye_labels
 from wardrobe.whitebalance import ESTIMATORS, WhiteBalance, WhiteCard, cast_strength, to_linear, to_srgb
 
 log = logging.getLogger(__name__)
@@ -286,7 +286,7 @@ def white_balance(args: argparse.Namespace) -> dict:
     for spec in args.data:
         kind, _, path = spec.partition("=")
         if kind == "clothing-photos" and args.home_colours:
-            by_eye = load_colour_labels(args.home_colours, Path(path))
+            by_eye = load_eye_labels(args.home_colours, Path(path))
     _, splits = build_splits(args.data, Taxonomy.load(), Preprocess(), args.seed, None, decode=False)
     rng = np.random.default_rng(args.seed)
     results: dict = {"bundle": str(args.bundle), "lights": {k: (cast_of(v).round(3).tolist()
