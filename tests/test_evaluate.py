@@ -79,6 +79,16 @@ def test_home_garments_named_by_eye_judge_the_answer_beside_the_label():
 
 
 LABELS = ROOT / "assets" / "labels"
+
+
+def shared_data(source: str = "product-photos"):
+    """../shared/data beside the checkout: CI must have it; elsewhere the test is skipped without it."""
+    data = ROOT.parent / "shared" / "data"
+    if not (data / source).is_dir():
+        if os.environ.get("CI"):
+            pytest.fail("CI must have ../shared/data beside the checkout")
+        pytest.skip("the shared photos are not beside the checkout")
+    return data
 FAMILIES_WORDS = {"black", "white", "gray", "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "beige"}
 
 
@@ -98,11 +108,7 @@ def test_the_by_eye_labels_measure_held_out_photos_only(name, column, source):
     words = FAMILIES_WORDS if column == "families" else set(Taxonomy.load().classes)
     assert rows and all(r[column] and set(r[column].split(";")) <= words for r in rows), name
     assert {r["split"] for r in rows} <= {"val", "test"}
-    data = ROOT.parent / "shared" / "data"
-    if not (data / source).is_dir():
-        if os.environ.get("CI"):
-            pytest.fail("CI must have ../shared/data beside the checkout")
-        pytest.skip("the shared photos are not beside the checkout")
+    data = shared_data(source)
     from wardrobe.preprocess import Preprocess
     from wardrobe.train.data import build_splits
 
@@ -114,11 +120,7 @@ def test_the_by_eye_labels_measure_held_out_photos_only(name, column, source):
 
 
 def test_evaluate_runs_the_shipped_bundle_as_describe_does(tmp_path):
-    data = ROOT.parent / "shared" / "data"
-    if not (data / "product-photos").is_dir():
-        if os.environ.get("CI"):
-            pytest.fail("CI must have ../shared/data beside the checkout")
-        pytest.skip("the shared photos are not beside the checkout")
+    data = shared_data("product-photos")
     from wardrobe.train import evaluate
 
     out = tmp_path / "evaluate.json"
@@ -149,11 +151,7 @@ def test_evaluate_runs_the_shipped_bundle_as_describe_does(tmp_path):
 def test_a_by_eye_file_that_names_no_held_out_photo_is_refused(tmp_path):
     """Pointed at the wrong folder (here: product photos named as home garments), a by-eye file matches nothing;
     its column would vanish or quietly fall back to the dataset's labels, so evaluate refuses it in one line."""
-    data = ROOT.parent / "shared" / "data"
-    if not (data / "product-photos").is_dir():
-        if os.environ.get("CI"):
-            pytest.fail("CI must have ../shared/data beside the checkout")
-        pytest.skip("the shared photos are not beside the checkout")
+    data = shared_data("product-photos")
     from wardrobe.errors import ModelError
     from wardrobe.train import evaluate
 
@@ -172,11 +170,7 @@ def test_the_colour_decision_is_fitted_on_training_photos_only(tmp_path):
     """`wardrobe train colour-decision` on a few real training photos: a new bundle whose decision loads and speaks,
     the network's files byte for byte the shipped ones; a label file of validation and test photos only (the
     by-eye measure) is refused, so the measure never trains the closet."""
-    data = ROOT.parent / "shared" / "data"
-    if not (data / "product-photos").is_dir():
-        if os.environ.get("CI"):
-            pytest.fail("CI must have ../shared/data beside the checkout")
-        pytest.skip("the shared photos are not beside the checkout")
+    data = shared_data("product-photos")
     from wardrobe.bundle import Bundle, sha256_file
     from wardrobe.errors import ModelError
     from wardrobe.train import colour_decision
