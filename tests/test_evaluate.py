@@ -8,7 +8,7 @@ import os
 import pytest
 
 from tests.conftest import PHOTOS, ROOT, SHIPPED
-from wardrobe.train.evaluate import colour_figures, summarise, user_figures
+from wardrobe.train.evaluate import colour_figures, intervals, summarise, user_figures
 
 
 def row(truth, *alternatives, said=True):
@@ -31,6 +31,26 @@ def test_truth_said_and_confidently_wrong_follow_the_sentence():
     assert f["no_garment_named"] == pytest.approx(1 / 5)
     # a higher plain-answer threshold turns the confident mistake into a hedge
     assert user_figures(rows, sure=0.95)["confidently_wrong"] == 0
+
+
+def test_intervals_resample_senders_not_photos():
+    """Twenty photos from one home all right and twenty from another all wrong say little about a third home: the
+    interval spans nearly everything. The same forty answers from forty homes pin the figure near a half."""
+    def home(right, group):
+        return {"truth": "T-shirt", "said": "T-shirt" if right else "shirt",
+                "alternatives": [("T-shirt" if right else "shirt", 0.95)], "group": group,
+                "accept": ("black",), "colour": "black" if right else None, "colour_or": None}
+
+    two_homes = [home(i < 20, "sender-a" if i < 20 else "sender-b") for i in range(40)]
+    forty_homes = [home(i < 20, f"sender-{i}") for i in range(40)]
+    wide, narrow = intervals(two_homes)["garment_top1"], intervals(forty_homes)["garment_top1"]
+    assert wide[0] == 0.0 and wide[1] == 1.0
+    assert 0.3 < narrow[0] < 0.5 < narrow[1] < 0.7
+    # a photo with no colour said is not counted for colour: every counted one is right
+    assert intervals(forty_homes)["colour_main_family"] == [1.0, 1.0]
+    # the summary carries them beside each figure
+    assert summarise([{**r, "source": "clothing-photos", "by_eye": False} for r in forty_homes]
+                     )["home"]["interval95"]["garment_top1"] == narrow
 
 
 def test_a_hedged_colour_is_right_when_either_is():
@@ -56,6 +76,24 @@ def test_product_photos_labelled_by_eye_are_scored_against_the_eye_and_the_shop_
     assert out["product by eye"]["n"] == 2
     assert out["product by eye"]["colour"] == {"n": 2, "main_family": 1.0, "colour_hedged": 0.0}
     assert colour_figures(rows, truth="eye")["main_family"] == 1.0
+
+
+def test_product_garments_named_by_eye_judge_the_answer_beside_the_shop():
+    """A flat thong sandal the shop files under "Flats" (the closet's "shoes") and a sighted person calls flip-flops
+    or sandals: said "sandals", it is wrong by the shop's label and right by eye. A photo with a by-eye colour but
+    no by-eye garment is judged by the shop's label in both columns."""
+    def product(truth, said, eye_garments=(), eye=("black",)):
+        return {"source": "product-photos", "by_eye": False, "truth": truth, "said": said,
+                "alternatives": [(said, 0.95)], "accept": ("black",), "eye": eye, "eye_garments": eye_garments,
+                "colour": "black", "colour_or": None}
+
+    rows = [product("shoes", "sandals", ("flip-flops", "sandals")), product("shirt", "shirt", ("shirt",)),
+            product("T-shirt", "top"), product("dress", "dress", eye=())]  # the last: in no by-eye file
+    out = summarise(rows)
+    assert out["product"]["garment_top1"] == pytest.approx(2 / 4)
+    assert out["product by eye"]["n"] == 3
+    assert out["product by eye"]["garment_top1"] == pytest.approx(2 / 3)
+    assert out["product by eye"]["confidently_wrong"] == pytest.approx(1 / 3)
 
 
 def test_home_garments_named_by_eye_judge_the_answer_beside_the_label():
@@ -94,6 +132,7 @@ FAMILIES_WORDS = {"black", "white", "gray", "red", "orange", "yellow", "green", 
 
 @pytest.mark.parametrize("name, column, source", [("home-colours.csv", "families", "clothing-photos"),
                                                   ("home-garments.csv", "garments", "clothing-photos"),
+                                                  ("product-garments.csv", "garments", "product-photos"),
                                                   ("product-colours.csv", "families", "product-photos")])
 def test_the_by_eye_labels_measure_held_out_photos_only(name, column, source):
     """Each by-eye file names only the closet's words, and each photo's split column is its split under seed 0:
@@ -129,11 +168,12 @@ def test_evaluate_runs_the_shipped_bundle_as_describe_does(tmp_path):
         "--data", f"product-photos={data / 'product-photos'}", "--limit", "6", "--splits", "val",
         "--home-colours", str(ROOT / "assets" / "labels" / "home-colours.csv"),
         "--home-garments", str(ROOT / "assets" / "labels" / "home-garments.csv"),
-        "--product-colours", str(ROOT / "assets" / "labels" / "product-colours.csv"), "--output", str(out)])
+        "--product-colours", str(ROOT / "assets" / "labels" / "product-colours.csv"),
+        "--product-garments", str(ROOT / "assets" / "labels" / "product-garments.csv"), "--output", str(out)])
     evaluate.main(args)
     r = json.loads(out.read_text())
     # every held-out home photo is named by eye; the product photos labelled by eye are found where they are
-    assert r["by_eye"] == {"home_colours": 754, "home_garments": 755, "product_colours": 663}
+    assert r["by_eye"] == {"home_colours": 754, "home_garments": 755, "product_colours": 663, "product_garments": 663}
     assert r["runtime"] == "onnx" and r["self_check"] == "agrees with its fp32 references"
     for src in ("home", "product"):
         assert r["val"][src]["n"] == 6 and 0 <= r["val"][src]["confidently_wrong"] <= 1
@@ -208,3 +248,55 @@ def test_the_colour_decision_is_fitted_on_training_photos_only(tmp_path):
     pipe = Pipeline(Classifier.load(out, "onnx"), colour_learned_weight=1.0)
     d = pipe.describe(read_image(PHOTOS / "home-pants.jpg"))
     assert d.colours and d.sentence
+
+
+def test_compare_counts_a_gain_from_one_home_as_one_home(tmp_path):
+    """`wardrobe train compare`: the candidate fixes 8 photos. From one home of five it is no evidence (the interval
+    holds 0); the same 8 fixes spread over 8 of 40 homes are."""
+    import subprocess
+    import sys
+
+    from wardrobe.errors import TrainingError
+    from wardrobe.train.compare import differences
+
+    def home(right, group):
+        return {"source": "clothing-photos", "by_eye": False, "truth": "T-shirt", "group": group,
+                "said": "T-shirt" if right else "shirt", "alternatives": [("T-shirt" if right else "shirt", 0.95)],
+                "accept": (), "colour": None, "colour_or": None, "split": "val"}
+
+    one_home = [f"sender-{i // 8}" for i in range(40)]
+    before = [home(g != "sender-0", g) for g in one_home]
+    after = [home(True, g) for g in one_home]
+    d = differences(before, after)["home"]["garment_top1"]
+    assert d["before"] == pytest.approx(0.8) and d["difference"] == pytest.approx(0.2)
+    assert d["interval95"][0] == 0.0 < d["interval95"][1]
+    spread = [f"sender-{i}" for i in range(40)]
+    before = [home(i >= 8, g) for i, g in enumerate(spread)]
+    after = [home(True, g) for g in spread]
+    d = differences(before, after)["home"]["garment_top1"]
+    assert d["difference"] == pytest.approx(0.2) and d["interval95"][0] > 0.05
+    with pytest.raises(TrainingError, match="not the same photos"):
+        differences(before, after[:-1])
+    # the command itself, through `wardrobe train`
+    for name, rows in (("before", before), ("after", after)):
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = subprocess.run([sys.executable, "-m", "wardrobe.train", "compare", str(tmp_path / "before.jsonl"),
+                          str(tmp_path / "after.jsonl")], capture_output=True, text=True, check=True).stdout
+    assert "| home | garment top-1 | 40 | 80.0 % | 100.0 % | +20.0 (" in out
+    # rows judged against other truths (another taxonomy, other by-eye names) are refused, not compared
+    relabelled = [{**r, "truth": "polo shirt"} if i == 0 else r for i, r in enumerate(after)]
+    with pytest.raises(TrainingError, match="'truth' differs"):
+        differences(before, relabelled)
+    with pytest.raises(TrainingError, match="'eye_garments' differs"):
+        differences(before, [{**r, "eye_garments": ["shirt"]} for r in after])
+    # a colour is compared on the photos where both said one: 1 of 2 right before, the same photo right after
+    coloured = [{**home(True, "sender-a"), "accept": ("black",), "colour": "blue"},
+                {**home(True, "sender-b"), "accept": ("black",), "colour": "black"}]
+    later = [{**coloured[0], "colour": None}, coloured[1]]
+    d = differences(coloured, later)["home"]["colour_main_family"]
+    assert (d["n"], d["before"], d["after"], d["difference"]) == (1, 1.0, 1.0, 0.0)
+    (tmp_path / "corrupt.jsonl").write_text('{"source": "clothing-photos"}\n[1, 2]\n')
+    for broken in ("nothing.jsonl", "corrupt.jsonl"):
+        bad = subprocess.run([sys.executable, "-m", "wardrobe.train", "compare", str(tmp_path / "before.jsonl"),
+                              str(tmp_path / broken)], capture_output=True, text=True)
+        assert bad.returncode != 0 and "Traceback" not in bad.stderr and broken in bad.stderr + bad.stdout

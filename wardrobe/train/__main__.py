@@ -17,6 +17,7 @@ PRESET_COMMANDS = {
     "export": "export",
     "rebuild": "rebuild",
     "evaluate": "evaluate",
+    "compare": "compare",
     "see-better": "seebetter",
     "patterns": "patterns",
     "closet": "closet_eval",
@@ -40,6 +41,7 @@ The companion training script. Commands (each has its own --help once the train 
   export          write a model bundle from a training run
   rebuild         choose the shipped ONNX precision again from a bundle's own fp32 weights
   evaluate        score a bundle through the same describe path a user hears
+  compare         is one bundle really better? two evaluate --rows files, photo by photo, with 95 % intervals
   colours         fit and score the colour-family model
   colour-decision fit the bundle's learned colour decision on photos labelled by eye and by the shop
   patterns        add a pattern head to a bundle

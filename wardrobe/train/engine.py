@@ -56,6 +56,8 @@ FLAGS: dict[str, tuple[tuple[str, ...], dict]] = {
                                                                    "(measured beside the dataset's label)")),
     "product_colours": (("--product-colours",), dict(type=Path, help="CSV image,split,families of product photos "
                                                                        "labelled by eye (measured beside the shop's label)")),
+    "product_garments": (("--product-garments",), dict(type=Path, help="CSV image,split,garments of product photos "
+                                                                         "named by eye (measured beside the shop's label)")),
     "report": (("--output",), dict(type=Path, default=Path("runs/report.json"), help="where the figures are written (JSON)")),
     "calibration_batches": (("--calibration-batches",), dict(type=int, default=8,
                                                             help="batches of 32 training photos for int8 calibration")),

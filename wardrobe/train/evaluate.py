@@ -5,7 +5,7 @@ that `wardrobe describe` uses, on held-out photos.
         --home-colours assets/labels/home-colours.csv
 
 Per split and source (home photos, product photos; and the photos labelled by eye, judged as a sighted person
-names them: --home-garments, --home-colours, --product-colours):
+names them: --home-garments, --home-colours, --product-colours, --product-garments):
 - garment top-1 as spoken (a photo the model calls garment-free counts as wrong: a lost garment);
 - truth said: the right garment is the one named or one of the "maybe" alternatives the sentence says;
 - confidently wrong: the sentence names a wrong garment with no hedge ("probably", "maybe", "not sure");
@@ -55,7 +55,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wardrobe train evaluate", add_help=add_help,
                                 description="Score the whole describe pipeline of a bundle on held-out photos.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    engine.add_flags(p, "bundle", "data", "home_colours", "home_garments", "product_colours", "seed", "report",
+    engine.add_flags(p, "bundle", "data", "home_colours", "home_garments", "product_colours", "product_garments",
+                     "seed", "report",
                      required=("bundle", "data"),
                      data={"help": SPLIT_DATA}, report=Path("runs/evaluate.json"))
     p.add_argument("--config", type=Path, help="settings file (default: the built-in defaults, as a new closet has)")
@@ -68,13 +69,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def load_eye_labels(path: Path, root: Path, column: str = "families") -> dict[str, tuple[str, ...]]:
     """Photo path -> what a sighted person accepts, from a by-eye CSV (image,split,<column>, the names separated by
     ';', most fitting first; paths relative to the photos' folder): the colour families of --home-colours and
-    --product-colours, the garments of --home-garments."""
+    --product-colours, the garments of --home-garments and --product-garments."""
     with open(path, newline="") as f:
         return {str(root / r["image"]): tuple(r[column].split(";")) for r in csv.DictReader(f)}
 
 
 EYE_FILES = {"home_colours": ("clothing-photos", "families"), "home_garments": ("clothing-photos", "garments"),
-             "product_colours": ("product-photos", "families")}
+             "product_colours": ("product-photos", "families"), "product_garments": ("product-photos", "garments")}
 """Each by-eye flag: the photos it names, and its CSV column."""
 
 
@@ -123,7 +124,8 @@ def main(args: argparse.Namespace) -> dict:
     taxonomy = Taxonomy.load()
     _, splits = build_splits(args.data, taxonomy, Preprocess(), args.seed, None, decode=False)
     eye = by_eye_labels(args, splits)
-    by_eye, garments_eye, product_eye = eye["home_colours"], eye["home_garments"], eye["product_colours"]
+    by_eye, product_eye = eye["home_colours"], eye["product_colours"]
+    garments_eye = {**eye["home_garments"], **eye["product_garments"]}
     results: dict = {"bundle": str(args.bundle), "version": clf.bundle.version, "runtime": clf.runtime,
                      "by_eye": {flag: len(labels) for flag, labels in eye.items() if labels},
                      "onnx_precision": clf.bundle.meta.get("onnx_precision", "int8") if clf.runtime == "onnx" else None,
@@ -152,9 +154,9 @@ def main(args: argparse.Namespace) -> dict:
                 accept = tuple(shop[r.colour][0])
             elif r.path in by_eye:
                 accept = by_eye[r.path]
-            rows.append({"source": r.source, "by_eye": r.path in by_eye, "eye": product_eye.get(r.path, ()),
+            rows.append({"source": r.source, "group": r.group, "by_eye": r.path in by_eye, "eye": product_eye.get(r.path, ()),
                          "eye_garments": garments_eye.get(r.path, ()),
-                         "truth": taxonomy.garment(r.source, r.label),
+                         "truth": taxonomy.garment(r.source, r.label, r.name),
                          "said": d.garment, "sentence": d.sentence,
                          "alternatives": [(a.garment, a.confidence) for a in d.alternatives],
                          "no_garment": "no-garment" in d.problems, "accept": accept,
@@ -203,31 +205,36 @@ SOURCES = {"home": Source(lambda r: r["source"] == "clothing-photos"),
            "product": Source(lambda r: r["source"] == "product-photos"),
            "home by eye": Source(lambda r: r["source"] == "clothing-photos" and (r["by_eye"] or bool(r.get("eye_garments"))),
                                  garment="eye_garments"),
-           "product by eye": Source(lambda r: r["source"] == "product-photos" and bool(r.get("eye")), colour="eye")}
+           "product by eye": Source(lambda r: r["source"] == "product-photos" and (bool(r.get("eye")) or bool(r.get("eye_garments"))),
+                                    garment="eye_garments", colour="eye")}
 """The results' columns. "home": garments against the dataset's label; colours against the by-eye families (home
 photos have no other colour label). "product": both against the shop's labels. "home by eye": the home photos
 labelled by eye, garments against the names a sighted person accepts (--home-garments; the label where a photo has
 none: the results' "by_eye" counts say how many were named). "product by eye": the product photos whose colour is
-labelled by eye (--product-colours), colour against those families, garments still against the shop's label."""
+labelled by eye, colour against the families of --product-colours and garments against the names of
+--product-garments (a photo with none of these: the shop's label)."""
 
 
 def user_figures(rows: list[dict], sure: float = phrase.SURE, truth: str = "truth") -> dict:
     """Garment top-1 as spoken, truth said, confidently wrong, hedged and unanswered shares. truth: the rows' key
     of the right garment, or of the garments a sighted person accepts (a row without it: its label)."""
+    return {"n": len(rows), **{k: mean(v) for k, v in user_outcomes(rows, sure, truth).items()}}
+
+
+def user_outcomes(rows: list[dict], sure: float = phrase.SURE, truth: str = "truth") -> dict[str, list[bool]]:
+    """user_figures() photo by photo: for each figure, whether it holds for each row."""
     def right(r: dict, garment: str | None) -> bool:
         accept = r.get(truth) or r["truth"]
         return garment == accept if isinstance(accept, str) else garment in accept
 
     named = [phrase.named_garments([phrase.Alternative(g, p) for g, p in r["alternatives"]], sure) for r in rows]
     answered = [bool(n) and r["said"] is not None for (n, _), r in zip(named, rows, strict=True)]
-    return {"n": len(rows),
-            "garment_top1": mean(r["said"] is not None and right(r, r["said"]) for r in rows),
-            "truth_said": mean(a and any(right(r, g) for g in n)
-                               for (n, _), a, r in zip(named, answered, rows, strict=True)),
-            "confidently_wrong": mean(a and not h and not right(r, n[0])
-                                      for (n, h), a, r in zip(named, answered, rows, strict=True)),
-            "garment_hedged": mean(a and h for (_, h), a in zip(named, answered, strict=True)),
-            "no_garment_named": mean(not a for a in answered)}
+    return {"garment_top1": [r["said"] is not None and right(r, r["said"]) for r in rows],
+            "truth_said": [a and any(right(r, g) for g in n) for (n, _), a, r in zip(named, answered, rows, strict=True)],
+            "confidently_wrong": [a and not h and not right(r, n[0])
+                                  for (n, h), a, r in zip(named, answered, rows, strict=True)],
+            "garment_hedged": [a and h for (_, h), a in zip(named, answered, strict=True)],
+            "no_garment_named": [not a for a in answered]}
 
 
 def colour_figures(rows: list[dict], family=lambda r: (r["colour"], r["colour_or"]), truth: str = "accept") -> dict:
@@ -236,10 +243,66 @@ def colour_figures(rows: list[dict], family=lambda r: (r["colour"], r["colour_or
     families; "eye": the product photo's by-eye families)."""
     labelled = [r for r in rows if r.get(truth) and r["colour"]]
     said = [family(r) for r in labelled]
-    return {"n": len(labelled),
-            "main_family": mean(f in r[truth] or (o is not None and o in r[truth])
-                                for (f, o), r in zip(said, labelled, strict=True)),
+    return {"n": len(labelled), "main_family": mean(colour_right(labelled, family, truth)),
             "colour_hedged": mean(o is not None for _, o in said)}
+
+
+def colour_right(rows: list[dict], family=lambda r: (r["colour"], r["colour_or"]), truth: str = "accept"
+                 ) -> list[bool | None]:
+    """Whether each row's main colour family was right (None: no label, or no colour said)."""
+    def right(r: dict) -> bool | None:
+        if not (r.get(truth) and r["colour"]):
+            return None
+        f, o = family(r)
+        return f in r[truth] or (o is not None and o in r[truth])
+    return [right(r) for r in rows]
+
+
+INTERVAL_DRAWS = 2000
+"""Bootstrap draws for each figure's 95 % interval."""
+
+
+def intervals(rows: list[dict], truth: str = "truth", colour: str = "accept", seed: int = 0
+              ) -> dict[str, list[float]]:
+    """95 % intervals of the user-level figures (resampled(): a home photo's sender is drawn again, not the photo;
+    a product photo is its own group)."""
+    outcomes: dict[str, list] = {**user_outcomes(rows, truth=truth), "colour_main_family": colour_right(rows, truth=colour)}
+    draws = resampled(groups_of(rows), seed)
+    out = {}
+    for name, values in outcomes.items():
+        lo_hi = interval(values, *draws)
+        if lo_hi is not None:
+            out[name] = lo_hi
+    return out
+
+
+def groups_of(rows: list[dict]) -> list[str]:
+    """Each row's group: its sender for a home photo, else the photo itself."""
+    return [str(r.get("group") or f"#{i}") for i, r in enumerate(rows)]
+
+
+def resampled(groups: list[str], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The bootstrap behind every interval: each row's group index, and how often each of INTERVAL_DRAWS draws
+    takes each group (the groups drawn again with replacement, as many as there are). Photos from one home are alike
+    (the same light, the same bed, often the same garment twice), so drawing senders, not photos, gives the honest
+    width: a few dozen senders make a split, and one sender moves it by points."""
+    names, group_of = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
+    rng = np.random.default_rng(seed)
+    times = np.zeros((INTERVAL_DRAWS, len(names)), np.float32)
+    np.add.at(times, (np.arange(INTERVAL_DRAWS)[:, None], rng.integers(len(names), size=(INTERVAL_DRAWS, len(names)))), 1)
+    return group_of.reshape(-1), times
+
+
+def interval(values: list, group_of: np.ndarray, times: np.ndarray) -> list[float] | None:
+    """The 95 % interval of the mean of values (None: not counted) over the draws of resampled(); None when no
+    value is counted."""
+    known = np.array([v is not None for v in values], bool)
+    if not known.any():
+        return None
+    sums = np.bincount(group_of[known], [float(v) for v in values if v is not None], times.shape[1])
+    counted = times @ np.bincount(group_of[known], minlength=times.shape[1]).astype(np.float32)
+    means = (times @ sums.astype(np.float32))[counted > 0] / counted[counted > 0]
+    return [float(q) for q in np.percentile(means, [2.5, 97.5])]
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -248,7 +311,8 @@ def summarise(rows: list[dict]) -> dict:
     for name, src in SOURCES.items():
         mine = [r for r in rows if r["source"] in ("clothing-photos", "product-photos") and src.keep(r)]
         if mine:
-            out[name] = {**user_figures(mine, truth=src.garment), "colour": colour_figures(mine, truth=src.colour)}
+            out[name] = {**user_figures(mine, truth=src.garment), "colour": colour_figures(mine, truth=src.colour),
+                         "interval95": intervals(mine, src.garment, src.colour)}
     out["garment_free"] = {}
     for kind in ("garment-free", "plain-wall"):
         free = [r for r in rows if r["source"] == kind]
@@ -297,17 +361,24 @@ def sweeps(rows: list[dict], namer, classes: list[str] | None = None, background
 
 
 def table(results: dict) -> str:
-    """The README's results table (markdown) for the test split."""
+    """The README's results table (markdown) for the test split; the user-level figures with their 95 % intervals
+    (intervals())."""
     test = results.get("test") or results.get("val") or {}
     lines = [f"bundle {results['version']}, runtime {results['runtime']}"
              + (f" ({results['onnx_precision']})" if results.get("onnx_precision") else ""),
              "", "| measure | " + " | ".join(SOURCES) + " |", "|---|" + "---|" * len(SOURCES)]
-    rows = [("photos", lambda f: str(f["n"])), ("garment top-1", lambda f: pct(f["garment_top1"])),
-            ("truth said", lambda f: pct(f["truth_said"])), ("confidently wrong", lambda f: pct(f["confidently_wrong"])),
+    def within(f: dict, name: str) -> str:  # the figure and its 95 % interval, resampling senders
+        lo_hi = f.get("interval95", {}).get(name)
+        return pct(f[name]) + (f" ({100 * lo_hi[0]:.1f}-{100 * lo_hi[1]:.1f})" if lo_hi else "")
+
+    rows = [("photos", lambda f: str(f["n"])), ("garment top-1", lambda f: within(f, "garment_top1")),
+            ("truth said", lambda f: within(f, "truth_said")),
+            ("confidently wrong", lambda f: within(f, "confidently_wrong")),
             ("garment hedged", lambda f: pct(f["garment_hedged"])),
             ("no garment named", lambda f: pct(f["no_garment_named"])),
-            ("main-colour family (photos with a colour label)", lambda f: f"{pct(f['colour']['main_family'])} "
-                                                                          f"(n={f['colour']['n']})"),
+            ("main-colour family (photos with a colour label)",
+             lambda f: within({**f["colour"], "interval95": {"main_family": f.get("interval95", {}).get(
+                 "colour_main_family")}}, "main_family") + f" (n={f['colour']['n']})"),
             ("colour hedged", lambda f: pct(f["colour"]["colour_hedged"]))]
     for label, get in rows:
         lines.append(f"| {label} | " + " | ".join(get(test[s]) if s in test else "" for s in SOURCES) + " |")
