@@ -358,3 +358,51 @@ def test_distillation_pulls_the_student_towards_the_teacher():
     student.grad = None
     distillation(student, teacher, n, f, 2.0, rows, garments=False).backward()
     assert student.grad[:, :n].abs().sum() == 0 and student.grad[:4, n : n + f].abs().sum() > 0
+
+
+def test_the_product_name_names_what_the_shop_files_under_another_label(tmp_path):
+    """The shop files polo shirts under "Tshirts" and flat sandals under "Flats" (the closet's "shoes"), and says
+    which in the product's name; a brand that has the word in it ("U.S. Polo Assn.") is not a polo."""
+    t = Taxonomy.load()
+    assert t.garment("product-photos", "Tshirts", "Puma Men White Polo T-shirt") == "polo shirt"
+    assert t.garment("product-photos", "Tshirts", "Classic Polo Men Ikon Blue Polo Tshirts") == "polo shirt"
+    assert t.garment("product-photos", "Tshirts", "U.S. Polo Assn. Men Printed Grey Tshirt") == "T-shirt"
+    assert t.garment("product-photos", "Tshirts", "U.S.Polo Assn Men Grey Tshirt") == "T-shirt"  # spelt otherwise
+    assert t.garment("product-photos", "Tshirts", "Classic Polo Men Red Tshirt") == "T-shirt"
+    assert t.garment("product-photos", "Tshirts", "Nike Men Apolo Grey Tshirt") == "T-shirt"  # a word, not a part
+    assert t.garment("product-photos", "Tshirts") == "T-shirt"
+    assert t.garment("product-photos", "Flats", "Catwalk Women Brown Sandals") == "sandals"
+    assert t.garment("product-photos", "Flats", "Catwalk Women Black Ballerinas") == "shoes"
+    assert t.garment("product-photos", "Flats", "Catwalk Women Black Flip Flops") == "flip-flops"
+    assert t.garment("clothing-photos", "T-Shirt", "Polo") == "T-shirt"  # the home photos have no such rule
+    assert t.classes == sorted(set(t.classes)) and "polo shirt" in t.classes
+    # a bundle's taxonomy from before the rules (no named,unless columns) still loads, without them
+    old = tmp_path / "taxonomy.csv"
+    old.write_text("source,label,garment,region\nproduct-photos,Tshirts,T-shirt,upper\n")
+    assert Taxonomy.load(old).garment("product-photos", "Tshirts", "Puma Men White Polo T-shirt") == "T-shirt"
+
+
+def test_cached_views_learn_the_labels_the_taxonomy_gives_now():
+    """The frozen-block cache keeps the labels it was made with; a run reads each view's label from the split again
+    (relabel), and a teacher that learnt the shop's filing has its belief moved to the named class
+    (filed_as_named): a polo filed under T-shirts, taught "T-shirt 0.85", is taught "polo shirt 0.87"; a teacher
+    that already called it a polo teaches as before."""
+    from wardrobe.train.data import Record, Split
+    from wardrobe.train.frozen import FeatureSet, filed_as_named, relabel
+
+    classes = ["T-shirt", "polo shirt", "shirt", "no garment"]
+    recs = [Record("a.jpg", "product-photos", "Tshirts", "a.jpg", name="Puma Men White Polo T-shirt"),
+            Record("b.jpg", "product-photos", "Tshirts", "b.jpg", name="Puma Men White T-shirt")]
+    split = Split(images=np.zeros((0, 4, 4, 3), np.uint8), targets=np.array([1, 0]), sources=np.array(["p", "p"]),
+                  records=recs, colour_sets=np.zeros((2, 12), bool))
+    fs = FeatureSet(np.zeros((4, 1)), np.array([0, 0, 0, -1]), np.zeros((4, 12), bool), np.zeros((4, 4)),
+                    np.array(["p", "p", "p", "background"]), np.array([0, 0, 1, 0]))
+    relabel(fs, split)
+    assert fs.targets.tolist() == [1, 1, 0, -1]  # the polo's two views now polo; the corner stays garment-free
+    fs.targets[fs.targets < 0] = len(classes) - 1  # as the run labels corners: the background class, last
+    taught = [[0.85, 0.02, 0.08, 0.05], [0.05, 0.8, 0.1, 0.05], [0.85, 0.02, 0.08, 0.05], [0.85, 0.02, 0.08, 0.05]]
+    logp = np.log(np.array(taught))
+    filed_as_named(logp, split, fs, classes, Taxonomy.load())
+    assert np.allclose(np.exp(logp[0]), [0.02, 0.87, 0.08, 0.05])  # the filed belief, moved
+    assert np.allclose(np.exp(logp[1]), [0.05, 0.85, 0.1, 0.05])  # already a polo: still a polo, never a T-shirt
+    assert np.allclose(np.exp(logp[2:]), taught[2:])  # a plain T-shirt and the corner: as taught

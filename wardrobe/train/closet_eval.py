@@ -107,8 +107,8 @@ def main(args: argparse.Namespace) -> dict:
         order = rng.permutation(len(described))
         enrolled = [described[i] for i in order[:args.closet_size]]
         rest = [described[i] for i in order[args.closet_size:]]
-        keys = {(taxonomy.garment(r.source, r.label), d.colours[0].family) for r, _, d in enrolled}
-        impostors = [x for x in rest if (taxonomy.garment(x[0].source, x[0].label), x[2].colours[0].family) in keys]
+        keys = {(taxonomy.garment(r.source, r.label, r.name), d.colours[0].family) for r, _, d in enrolled}
+        impostors = [x for x in rest if (taxonomy.garment(x[0].source, x[0].label, x[0].name), x[2].colours[0].family) in keys]
         backgrounds = [c for c in (background_crop(rgb, 224) for _, rgb, _ in rest[:200]) if c is not None]
         gallery = np.stack([d.embedding for _, _, d in enrolled])
         gallery_lab = [[c.lab for c in d.colours] for _, _, d in enrolled]

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from wardrobe.colours import FAMILIES
 from wardrobe.errors import TrainingError
 from wardrobe.preprocess import Preprocess
+from wardrobe.taxonomy import Taxonomy
 from wardrobe.train import report
 from wardrobe.train.data import Split
 from wardrobe.train.engine import (
@@ -224,11 +225,24 @@ def cached_splits(model, splits: dict[str, Split], pre: Preprocess, run: dict, c
                                     ).encode()).hexdigest()[:12]
     folder = Path(cache_dir) / f"frozen-{run['model']}-{key}"
     if all((folder / f"{name}.json").exists() for name in splits):
-        return {name: open_cached(folder, name) for name in splits}
-    folder.mkdir(parents=True, exist_ok=True)
-    backend = prefix_backend(model, cut, pre.crop, folder / "prefix.onnx", threads)
-    return {name: cache_split(name, s, backend, pre, name == "train", folder, seed + i, cutouts)
-            for i, (name, s) in enumerate(splits.items())}
+        sets = {name: open_cached(folder, name) for name in splits}
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        backend = prefix_backend(model, cut, pre.crop, folder / "prefix.onnx", threads)
+        sets = {name: cache_split(name, s, backend, pre, name == "train", folder, seed + i, cutouts)
+                for i, (name, s) in enumerate(splits.items())}
+    for name, fs in sets.items():
+        relabel(fs, splits[name])
+    return sets
+
+
+def relabel(fs: FeatureSet, split: Split) -> None:
+    """Each view's garment as the split names its photo now. The cache keeps the labels it was made with, and the
+    views depend only on the photos; the taxonomy may since name some photos better (a polo shirt the shop files
+    under "Tshirts", named by its product name), and a run must learn what the taxonomy says today. Garment-free
+    corners keep their own label."""
+    real = fs.targets >= 0
+    fs.targets = np.where(real, split.targets[np.where(real, fs.photo, 0)], fs.targets)
 
 
 def source_weights(fs: FeatureSet, balance: float) -> np.ndarray:
@@ -284,6 +298,7 @@ def taught(args: argparse.Namespace, splits: dict[str, Split], student: FeatureS
     out = np.zeros((len(student.targets), n + f), np.float16)
     if args.teacher:
         out[:, :n] = averaged(args.teacher, "--teacher", 0, n)
+        filed_as_named(out, splits["train"], student, classes, Taxonomy.load(getattr(args, "taxonomy", None)))
     colour_runs = args.colour_teacher or (args.teacher if args.distill_colours else [])
     if colour_runs:
         out[:, n:] = averaged(colour_runs, "--colour-teacher" if args.colour_teacher else "--teacher", n, n + f)
@@ -293,6 +308,25 @@ def taught(args: argparse.Namespace, splits: dict[str, Split], student: FeatureS
 def log_softmax(x: np.ndarray) -> np.ndarray:
     x = x - x.max(axis=1, keepdims=True)
     return x - np.log(np.exp(x).sum(axis=1, keepdims=True))
+
+
+def filed_as_named(logp: np.ndarray, split: Split, fs: FeatureSet, classes: list[str], taxonomy: Taxonomy) -> None:
+    """A teacher may have learnt the shop's filing: a polo shirt under "Tshirts". Where the taxonomy names a photo
+    by its product name (Taxonomy.named), the teacher's belief in the class the photo is filed under is moved to
+    the class it is named, in place: the named class gets both probabilities, the filed one the smaller of the two.
+    A teacher that already names the photo rightly teaches as before; what else it knows of the photo (a polo is
+    not a shirt, nor a dress) is kept. Garment logits are log-probabilities here; the softmax ignores the total."""
+    index = {c: i for i, c in enumerate(classes)}
+    filed = np.array([index.get(taxonomy.garment(r.source, r.label) or "", -1) for r in split.records])
+    rows = np.flatnonzero(fs.sources != "background")  # a garment-free corner is named for no photo
+    rows = rows[(filed[fs.photo[rows]] >= 0) & (filed[fs.photo[rows]] != fs.targets[rows])]
+    if len(rows):
+        a, b = filed[fs.photo[rows]], fs.targets[rows]
+        was_filed, was_named = logp[rows, a].astype(np.float32), logp[rows, b].astype(np.float32)
+        logp[rows, b] = np.logaddexp(was_filed, was_named)
+        logp[rows, a] = np.minimum(was_filed, was_named)
+        log.info("teacher: %d views named otherwise than filed (their filed class's belief moved to the named one)",
+                 len(rows))
 
 
 def teacher_logits(args: argparse.Namespace, folder: Path, flag: str, splits: dict[str, Split],
@@ -306,18 +340,19 @@ def teacher_logits(args: argparse.Namespace, folder: Path, flag: str, splits: di
     from wardrobe.train.models import build_model
 
     best = load_checkpoint(folder / "best.pt")
+    if best.get("classes") != classes or list(best.get("colour_families", ())) != list(FAMILIES):
+        raise TrainingError(f"{flag} {folder}: its classes are not this run's")
     checksum = hashlib.sha256((folder / "best.pt").read_bytes()).hexdigest()
     saved = Path(args.output_dir) / f"teacher-{checksum[:12]}.npz"
     if saved.exists():
         with np.load(saved) as z:
-            if (str(z["teacher"]) == checksum and np.array_equal(z["targets"], student.targets)
-                    and np.array_equal(z["photo"], student.photo)):
+            corner = len(classes) - 1  # the background class: the garment-free corners' label
+            if (str(z["teacher"]) == checksum and np.array_equal(z["targets"] == corner, student.targets == corner)
+                    and np.array_equal(z["photo"], student.photo)):  # the same views, whatever their labels
                 return z["logits"]
     run = best.get("args", {})
     views_differ = (f"{flag} {folder}: its views are not this run's (give it the same data, seed and "
                     "--cutout-views)")
-    if best.get("classes") != classes or list(best.get("colour_families", ())) != list(FAMILIES):
-        raise TrainingError(f"{flag} {folder}: its classes are not this run's")
     if "freeze_blocks" not in run or int(run["freeze_blocks"]) < 1:
         raise TrainingError(f"{flag} {folder}: not a run on cached frozen blocks (--freeze-blocks 1 or more)")
     if int(run["seed"]) != args.seed or int(run.get("cutout_views") or 0) != args.cutout_views:

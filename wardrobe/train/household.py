@@ -60,7 +60,7 @@ def describe_senders(pipe, records, taxonomy, seed: int) -> dict[str, list[dict]
         rgb = read_image(r.path)
         photo, again = seen(rgb, r.path), seen(view(rgb, rng, None), r.path + "#again")
         if photo and again:
-            by_sender[r.group].append({"truth": taxonomy.garment(r.source, r.label), **photo, "again": again})
+            by_sender[r.group].append({"truth": taxonomy.garment(r.source, r.label, r.name), **photo, "again": again})
     return by_sender
 
 
