@@ -4,9 +4,10 @@ photo by photo.
     wardrobe train compare runs/rows-before.jsonl runs/rows-after.jsonl --split val
 
 For each source of the results (home, product, and the photos labelled by eye) and each user-level figure, it
-prints both figures on the photos both bundles answered, and their difference with a 95 % interval. The interval comes from the differences photo by
-photo, drawn again by sender (evaluate.bootstrap), so two bundles that are wrong on the same photos are compared
-on the photos where they differ, and a gain that comes from one home counts as one home. An interval that holds 0
+prints both figures on the photos both bundles answered, and their difference with a 95 % interval. The interval
+comes from the differences photo by photo, drawn again by sender (evaluate.resampled), so two bundles that are
+wrong on the same photos are compared on the photos where they differ, and a gain that comes from one home counts
+as one home. An interval that holds 0
 is no evidence either way: at a few hundred home photos from a few dozen homes, that is most gains under 3 points.
 """
 

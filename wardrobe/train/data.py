@@ -199,15 +199,16 @@ def build_splits(
     records: list[Record] = []
     for spec in specs:
         records.extend(read_source(spec))
-    unknown = sorted({(r.source, r.label) for r in records if taxonomy.garment(r.source, r.label, r.name) is None})
+    garment = {r: taxonomy.garment(r.source, r.label, r.name) for r in records}  # once: a rule may read the name
+    unknown = sorted({(r.source, r.label) for r in records if garment[r] is None})
     if unknown:
         log.warning("%d labels are not in the taxonomy and are left out, e.g. %s", len(unknown), unknown[:3])
-        records = [r for r in records if taxonomy.garment(r.source, r.label, r.name) is not None]
+        records = [r for r in records if garment[r] is not None]
     splits = split_records(records, seed)
     if limit:
         rng = random.Random(seed)
         splits = {s: rng.sample(v, min(limit, len(v))) for s, v in splits.items()}
-    classes = sorted({taxonomy.garment(r.source, r.label, r.name) for r in records})  # type: ignore[type-var]
+    classes = sorted({garment[r] for r in records})  # type: ignore[type-var]
     index = {c: i for i, c in enumerate(classes)}
     out = {}
     for name, recs in splits.items():
@@ -215,7 +216,7 @@ def build_splits(
         out[name] = Split(
             images=load_images([r.path for r in recs], pre, cache_dir) if decode
             else np.zeros((0, pre.resize, pre.resize, 3), np.uint8),
-            targets=np.array([index[taxonomy.garment(r.source, r.label, r.name)] for r in recs], dtype=np.int64),
+            targets=np.array([index[garment[r]] for r in recs], dtype=np.int64),
             sources=np.array([r.source for r in recs]),
             records=recs,
             colour_sets=colour_sets(recs),
