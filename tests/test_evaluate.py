@@ -130,14 +130,17 @@ def shared_data(source: str = "product-photos"):
 FAMILIES_WORDS = {"black", "white", "gray", "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "beige"}
 
 
-@pytest.mark.parametrize("name, column, source", [("home-colours.csv", "families", "clothing-photos"),
-                                                  ("home-garments.csv", "garments", "clothing-photos"),
-                                                  ("product-garments.csv", "garments", "product-photos"),
-                                                  ("product-colours.csv", "families", "product-photos")])
-def test_the_by_eye_labels_measure_held_out_photos_only(name, column, source):
+@pytest.mark.parametrize("name, column, source, allowed", [
+    ("home-colours.csv", "families", "clothing-photos", {"val", "test"}),
+    ("home-garments.csv", "garments", "clothing-photos", {"val", "test"}),
+    ("product-garments.csv", "garments", "product-photos", {"val", "test"}),
+    ("product-colours.csv", "families", "product-photos", {"val", "test"}),
+    ("train-garments.csv", "garments", "product-photos", {"train"})])
+def test_each_by_eye_file_names_the_photos_of_its_splits(name, column, source, allowed):
     """Each by-eye file names only the closet's words, and each photo's split column is its split under seed 0:
-    validation or test, never a training photo (a file drawn from another split by mistake would measure what the
-    model learnt)."""
+    validation or test for the files that measure, never a training photo (a file drawn from another split by
+    mistake would measure what the model learnt); training only for the file that teaches (a held-out photo in it
+    would be learnt, then measured). product-garments.csv names every held-out product photo."""
     import csv
 
     from wardrobe.taxonomy import Taxonomy
@@ -146,7 +149,7 @@ def test_the_by_eye_labels_measure_held_out_photos_only(name, column, source):
         rows = list(csv.DictReader(f))
     words = FAMILIES_WORDS if column == "families" else set(Taxonomy.load().classes)
     assert rows and all(r[column] and set(r[column].split(";")) <= words for r in rows), name
-    assert {r["split"] for r in rows} <= {"val", "test"}
+    assert {r["split"] for r in rows} <= allowed
     data = shared_data(source)
     from wardrobe.preprocess import Preprocess
     from wardrobe.train.data import build_splits
@@ -156,6 +159,9 @@ def test_the_by_eye_labels_measure_held_out_photos_only(name, column, source):
     split_of = {r.path: s for s in ("train", "val", "test") for r in splits[s].records}
     wrong = [r["image"] for r in rows if split_of.get(str(data / source / r["image"])) != r["split"]]
     assert not wrong, f"{name}: {len(wrong)} photos not in the split they say, e.g. {wrong[:3]}"
+    if name == "product-garments.csv":
+        held_out = {r.path for s in ("val", "test") for r in splits[s].records if r.source == source}
+        assert {str(data / source / r["image"]) for r in rows} == held_out
 
 
 def test_evaluate_runs_the_shipped_bundle_as_describe_does(tmp_path):
@@ -172,8 +178,8 @@ def test_evaluate_runs_the_shipped_bundle_as_describe_does(tmp_path):
         "--product-garments", str(ROOT / "assets" / "labels" / "product-garments.csv"), "--output", str(out)])
     evaluate.main(args)
     r = json.loads(out.read_text())
-    # every held-out home photo is named by eye; the product photos labelled by eye are found where they are
-    assert r["by_eye"] == {"home_colours": 754, "home_garments": 755, "product_colours": 663, "product_garments": 663}
+    # every held-out photo is named by eye, home and product; the product colours by eye are found where they are
+    assert r["by_eye"] == {"home_colours": 754, "home_garments": 755, "product_colours": 663, "product_garments": 5932}
     assert r["runtime"] == "onnx" and r["self_check"] == "agrees with its fp32 references"
     for src in ("home", "product"):
         assert r["val"][src]["n"] == 6 and 0 <= r["val"][src]["confidently_wrong"] <= 1

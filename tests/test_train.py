@@ -382,6 +382,43 @@ def test_the_product_name_names_what_the_shop_files_under_another_label(tmp_path
     assert Taxonomy.load(old).garment("product-photos", "Tshirts", "Puma Men White Polo T-shirt") == "T-shirt"
 
 
+def test_photos_named_by_eye_are_learnt_by_that_name_in_training_and_validation_only(datasets, tmp_path):
+    """--eye-garments: a photo a sighted person named otherwise than the shop filed it (a flat thong sandal filed
+    under "Heels") is learnt and validated by the eye's first name; a test photo keeps the shop's label, so that
+    evaluate's by-eye column stays the only judge there; no photo changes split. A file of another folder, or one
+    that names a garment the closet does not know, is refused in one line."""
+    from wardrobe.errors import TrainingError
+    from wardrobe.preprocess import Preprocess
+    from wardrobe.train.data import build_splits, eye_names
+
+    data = [f"product-photos={datasets['product-photos']}"]
+    classes, before = build_splits(data, Taxonomy.load(), Preprocess(), 0, None, decode=False)
+    root = datasets["product-photos"]
+    chosen = {s: before[s].records[0] for s in ("train", "val", "test")}
+    eye = tmp_path / "eye.csv"
+    other = next(c for c in classes if c != Taxonomy.load().garment("product-photos", chosen["train"].label))
+    eye.write_text("image,split,garments\n" + "".join(
+        f"{Path(r.path).relative_to(root)},{s},{other};T-shirt\n" for s, r in chosen.items()))
+    named = eye_names([f"product-photos={eye}"], data)
+    assert set(named.values()) == {other} and len(named) == 3
+    _, after = build_splits(data, Taxonomy.load(), Preprocess(), 0, None, decode=False, named=named)
+    for s in ("train", "val", "test"):
+        assert [r.path for r in after[s].records] == [r.path for r in before[s].records]
+        moved = np.flatnonzero(after[s].targets != before[s].targets).tolist()
+        want = [] if s == "test" or before[s].targets[0] == classes.index(other) else [0]
+        assert moved == want, s
+        if s != "test":
+            assert after[s].targets[0] == classes.index(other)
+    with pytest.raises(TrainingError, match="none of its 3 photos"):
+        eye_names([f"product-photos={eye}"], [f"product-photos={tmp_path}"])
+    with pytest.raises(TrainingError, match="KIND=CSV"):
+        eye_names([str(eye)], data)
+    eye.write_text(f"image,split,garments\n{Path(chosen['train'].path).relative_to(root)},train,cardigan\n")
+    with pytest.raises(TrainingError, match="not classes"):
+        build_splits(data, Taxonomy.load(), Preprocess(), 0, None, decode=False,
+                     named=eye_names([f"product-photos={eye}"], data))
+
+
 def test_cached_views_learn_the_labels_the_taxonomy_gives_now():
     """The frozen-block cache keeps the labels it was made with; a run reads each view's label from the split again
     (relabel), and a teacher that learnt the shop's filing has its belief moved to the named class

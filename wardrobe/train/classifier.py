@@ -19,7 +19,7 @@ from wardrobe.nets import LITE, LITE_MEAN, LITE_STD
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
 from wardrobe.train import distributed, engine, report
-from wardrobe.train.data import Split, build_splits
+from wardrobe.train.data import Split, build_splits, eye_names
 from wardrobe.train.engine import (
     Checkpoint,
     MultiHeadLoss,
@@ -86,6 +86,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--feature-shift", type=int, default=1, help="efficientnet-lite: shift cached maps a pixel (0: off)")
     p.add_argument("--stage", default="all", help="trainable layers: last, last2, last3, fc or all")
     p.add_argument("--taxonomy", type=Path, help="taxonomy CSV (default: the packaged one)")
+    p.add_argument("--eye-garments", metavar="KIND=CSV", action="append", default=[],
+                   help="garments named by eye (image,split,garments; e.g. product-photos=assets/labels/"
+                        "train-garments.csv): the first name replaces the dataset's label in training and validation")
     p.add_argument("--resize", type=int, help="resize side in pixels")
     p.add_argument("--crop", type=int, help="crop side in pixels")
     engine.add_flags(p, "data", "epochs", "epoch_size", "batch_size", "lr", "seed", "threads", "device", "limit",
@@ -201,7 +204,7 @@ def main_frozen(args: argparse.Namespace) -> dict:
     start(args.seed, args.threads, args.output_dir)
     pre = make_preprocess(args)
     classes, splits = build_splits(args.data, Taxonomy.load(args.taxonomy), pre, args.seed, None, args.limit,
-                                   decode=False)
+                                   decode=False, named=eye_names(args.eye_garments, args.data))
     classes = [*classes, frozen.BACKGROUND]
     model = build_model(args.model, len(classes) + len(FAMILIES) + len(frozen.OCCASIONS), args.weights)
     if args.init:
@@ -242,7 +245,8 @@ def main(args: argparse.Namespace) -> dict:
     out: Path = args.output_dir
     taxonomy = Taxonomy.load(args.taxonomy)
     pre = make_preprocess(args)
-    classes, splits = build_splits(args.data, taxonomy, pre, args.seed, args.cache_dir, args.limit)
+    classes, splits = build_splits(args.data, taxonomy, pre, args.seed, args.cache_dir, args.limit,
+                                   named=eye_names(args.eye_garments, args.data))
     for name, s in splits.items():
         log.info("%s: %d photos (%s)", name, len(s.targets),
                  ", ".join(f"{src} {n}" for src, n in zip(*np.unique(s.sources, return_counts=True), strict=True)))

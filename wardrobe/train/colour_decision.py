@@ -34,8 +34,7 @@ from wardrobe.errors import ModelError
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
 from wardrobe.train import engine
-from wardrobe.train.data import build_splits
-from wardrobe.train.evaluate import load_eye_labels
+from wardrobe.train.data import build_splits, load_eye_labels
 
 log = logging.getLogger(__name__)
 

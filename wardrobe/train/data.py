@@ -70,6 +70,35 @@ def read_image_folder(root: Path, source: str = "image-folder") -> list[Record]:
     ]
 
 
+def load_eye_labels(path: Path, root: Path, column: str = "families") -> dict[str, tuple[str, ...]]:
+    """Photo path -> what a sighted person accepts, from a by-eye CSV (image,split,<column>, the names separated by
+    ';', most fitting first; paths relative to the photos' folder): the colour families of --home-colours and
+    --product-colours, the garments of --home-garments, --product-garments and --eye-garments."""
+    with open(path, newline="") as f:
+        return {str(root / r["image"]): tuple(r[column].split(";")) for r in csv.DictReader(f)}
+
+
+def eye_names(specs: list[str], data: list[str]) -> dict[str, str]:
+    """Photo path -> the first garment a sighted person names it, from each KIND=CSV of --eye-garments (the by-eye
+    garments of that kind of photos, paths relative to its --data folder): build_splits()' named. A file that names
+    none of the photos (another folder) is refused in one line: it would otherwise teach nothing, silently."""
+    roots = dict(spec.split("=", 1) for spec in data if "=" in spec)
+    out: dict[str, str] = {}
+    for spec in specs:
+        kind, sep, path = spec.partition("=")
+        if not sep or kind not in roots:
+            raise TrainingError(f"--eye-garments expects KIND=CSV with a --data KIND=DIR of the same kind, got {spec!r}")
+        try:
+            labels = load_eye_labels(Path(path), Path(roots[kind]), "garments")
+        except (OSError, KeyError, csv.Error) as e:
+            raise TrainingError(f"--eye-garments {path}: not a by-eye garments file (image,split,garments): {e}") from e
+        found = {p: names[0] for p, names in labels.items() if names[0] and Path(p).is_file()}
+        if not found:
+            raise TrainingError(f"--eye-garments {path}: none of its {len(labels)} photos is in {roots[kind]}")
+        out.update(found)
+    return out
+
+
 def read_source(spec: str) -> list[Record]:
     """Read a dataset given as KIND=PATH (clothing-photos, product-photos or folder)."""
     kind, sep, path = spec.partition("=")
@@ -190,11 +219,13 @@ def colour_sets(records: list[Record]) -> np.ndarray:
 
 def build_splits(
     specs: list[str], taxonomy: Taxonomy, pre: Preprocess, seed: int, cache_dir: Path | None,
-    limit: int | None = None, decode: bool = True,
+    limit: int | None = None, decode: bool = True, named: dict[str, str] | None = None,
 ) -> tuple[list[str], dict[str, Split]]:
     """Read every source, map labels through the taxonomy, split, decode. Returns (classes, splits).
 
     With decode=False the splits carry no images (an empty array): for callers that read the files themselves.
+    named: photo path -> the garment a sighted person names it (eye_names()); it replaces the taxonomy's garment
+    of that photo in the training and validation splits, never in test, and never moves a photo between splits.
     """
     records: list[Record] = []
     for spec in specs:
@@ -209,6 +240,12 @@ def build_splits(
         rng = random.Random(seed)
         splits = {s: rng.sample(v, min(limit, len(v))) for s, v in splits.items()}
     classes = sorted({garment[r] for r in records})  # type: ignore[type-var]
+    if named:
+        unknown = sorted(set(named.values()) - set(classes))
+        if unknown:
+            raise TrainingError(f"the photos named by eye use names that are not classes: {unknown[:3]}")
+        for r in splits["train"] + splits["val"]:
+            garment[r] = named.get(r.path, garment[r])
     index = {c: i for i, c in enumerate(classes)}
     out = {}
     for name, recs in splits.items():

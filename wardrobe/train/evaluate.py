@@ -21,7 +21,6 @@ with each SURE), so they are chosen there and reported on test.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 from collections.abc import Callable
@@ -36,7 +35,7 @@ from wardrobe.errors import ModelError
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
 from wardrobe.train import engine
-from wardrobe.train.data import build_splits
+from wardrobe.train.data import build_splits, load_eye_labels
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +63,6 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=0, help="at most this many photos per source and split (0: all)")
     p.add_argument("--splits", default="val,test", help="splits to score")
     return p
-
-
-def load_eye_labels(path: Path, root: Path, column: str = "families") -> dict[str, tuple[str, ...]]:
-    """Photo path -> what a sighted person accepts, from a by-eye CSV (image,split,<column>, the names separated by
-    ';', most fitting first; paths relative to the photos' folder): the colour families of --home-colours and
-    --product-colours, the garments of --home-garments and --product-garments."""
-    with open(path, newline="") as f:
-        return {str(root / r["image"]): tuple(r[column].split(";")) for r in csv.DictReader(f)}
 
 
 EYE_FILES = {"home_colours": ("clothing-photos", "families"), "home_garments": ("clothing-photos", "garments"),
@@ -210,9 +201,10 @@ SOURCES = {"home": Source(lambda r: r["source"] == "clothing-photos"),
 """The results' columns. "home": garments against the dataset's label; colours against the by-eye families (home
 photos have no other colour label). "product": both against the shop's labels. "home by eye": the home photos
 labelled by eye, garments against the names a sighted person accepts (--home-garments; the label where a photo has
-none: the results' "by_eye" counts say how many were named). "product by eye": the product photos whose colour is
-labelled by eye, colour against the families of --product-colours and garments against the names of
---product-garments (a photo with none of these: the shop's label)."""
+none: the results' "by_eye" counts say how many were named). "product by eye": the product photos named by eye
+(assets/labels/product-garments.csv names every held-out one), garments against the names of --product-garments,
+colour against the families of --product-colours where a photo has them (663 photos; a photo with neither: the
+shop's labels)."""
 
 
 def user_figures(rows: list[dict], sure: float = phrase.SURE, truth: str = "truth") -> dict:

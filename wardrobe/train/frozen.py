@@ -311,9 +311,10 @@ def log_softmax(x: np.ndarray) -> np.ndarray:
 
 
 def filed_as_named(logp: np.ndarray, split: Split, fs: FeatureSet, classes: list[str], taxonomy: Taxonomy) -> None:
-    """A teacher may have learnt the shop's filing: a polo shirt under "Tshirts". Where the taxonomy names a photo
-    by its product name (Taxonomy.named), the teacher's belief in the class the photo is filed under is moved to
-    the class it is named, in place: the named class gets both probabilities, the filed one the smaller of the two.
+    """A teacher may have learnt the shop's filing: a polo shirt under "Tshirts". Where a photo is named otherwise
+    than filed (by its product name, Taxonomy.named, or by eye, --eye-garments), the teacher's belief in the class
+    the photo is filed under is moved to the class it is named, in place: the named class gets both probabilities,
+    the filed one the smaller of the two.
     A teacher that already names the photo rightly teaches as before; what else it knows of the photo (a polo is
     not a shirt, nor a dress) is kept. Garment logits are log-probabilities here; the softmax ignores the total."""
     index = {c: i for i, c in enumerate(classes)}

@@ -37,8 +37,8 @@ from wardrobe.colours import shop_colours
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
 from wardrobe.train import engine
-from wardrobe.train.data import build_splits
-from wardrobe.train.evaluate import SPLIT_DATA, load_eye_labels
+from wardrobe.train.data import build_splits, load_eye_labels
+from wardrobe.train.evaluate import SPLIT_DATA
 from wardrobe.whitebalance import ESTIMATORS, WhiteBalance, WhiteCard, cast_strength, to_linear, to_srgb
 
 log = logging.getLogger(__name__)
