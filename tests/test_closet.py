@@ -18,11 +18,14 @@ from wardrobe.images import shrink
 
 
 @pytest.fixture(scope="module")
-def pipeline():
-    from wardrobe.classify import Classifier
-    from wardrobe.pipeline import Pipeline
+def pipeline(tmp_path_factory):
+    """The shipped bundle as a new closet runs it: its default settings, colour steps included (what the user
+    hears), with no enrolled garments yet."""
+    from wardrobe import settings, wiring
 
-    return Pipeline(Classifier.load(SHIPPED))
+    state = tmp_path_factory.mktemp("state")
+    return wiring.build_pipeline(settings.load(None, {"model": {"bundle": str(SHIPPED)}, "": {"state_dir": str(state)}}),
+                                 closet=False)
 
 
 def another_view(rgb: np.ndarray) -> np.ndarray:

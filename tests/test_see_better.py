@@ -266,6 +266,9 @@ def test_plain_trousers_are_plain_or_nothing(pipeline):
     assert d.sentence in ("Black trousers.", "Plain black trousers."), d.sentence
 
 
+@pytest.mark.xfail(strict=True, reason="known miss of the shipped bundle 20261130-104516 (docs/precision.md): its "
+                   "pattern head gives the cut-out trousers striped 0.88 against its threshold 0.82; the bundle "
+                   "before gave 0.832 against 0.836, a hair under. strict: this fails once they are plain again")
 def test_a_patterned_background_is_not_the_garments_pattern(pipeline):
     """Plain black trousers on a patterned carpet: judged on the whole photo, the first pattern head said
     "striped" (0.74); the garment cut out onto white is not striped."""
