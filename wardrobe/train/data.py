@@ -92,10 +92,9 @@ def eye_names(specs: list[str], data: list[str]) -> dict[str, str]:
             labels = load_eye_labels(Path(path), Path(roots[kind]), "garments")
         except (OSError, KeyError, csv.Error) as e:
             raise TrainingError(f"--eye-garments {path}: not a by-eye garments file (image,split,garments): {e}") from e
-        found = {p: names[0] for p, names in labels.items() if names[0] and Path(p).is_file()}
-        if not found:
+        if not any(Path(p).is_file() for p in labels):  # stops at the first photo found
             raise TrainingError(f"--eye-garments {path}: none of its {len(labels)} photos is in {roots[kind]}")
-        out.update(found)
+        out.update({p: names[0] for p, names in labels.items() if names[0]})
     return out
 
 
