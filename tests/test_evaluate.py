@@ -135,12 +135,14 @@ FAMILIES_WORDS = {"black", "white", "gray", "red", "orange", "yellow", "green", 
     ("home-garments.csv", "garments", "clothing-photos", {"val", "test"}),
     ("product-garments.csv", "garments", "product-photos", {"val", "test"}),
     ("product-colours.csv", "families", "product-photos", {"val", "test"}),
-    ("train-garments.csv", "garments", "product-photos", {"train"})])
+    ("train-garments.csv", "garments", "product-photos", {"train"}),
+    ("train-home-garments.csv", "garments", "clothing-photos", {"train"})])
 def test_each_by_eye_file_names_the_photos_of_its_splits(name, column, source, allowed):
     """Each by-eye file names only the closet's words, and each photo's split column is its split under seed 0:
     validation or test for the files that measure, never a training photo (a file drawn from another split by
     mistake would measure what the model learnt); training only for the file that teaches (a held-out photo in it
-    would be learnt, then measured). product-garments.csv names every held-out product photo."""
+    would be learnt, then measured). product-garments.csv names every held-out product photo, and
+    train-home-garments.csv every training home photo."""
     import csv
 
     from wardrobe.taxonomy import Taxonomy
@@ -162,6 +164,9 @@ def test_each_by_eye_file_names_the_photos_of_its_splits(name, column, source, a
     if name == "product-garments.csv":
         held_out = {r.path for s in ("val", "test") for r in splits[s].records if r.source == source}
         assert {str(data / source / r["image"]) for r in rows} == held_out
+    if name == "train-home-garments.csv":
+        trained = {r.path for r in splits["train"].records if r.source == source}
+        assert {str(data / source / r["image"]) for r in rows} == trained
 
 
 def test_evaluate_runs_the_shipped_bundle_as_describe_does(tmp_path):

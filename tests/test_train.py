@@ -177,6 +177,30 @@ def test_pretrained_lite0_from_the_wheel_end_to_end(datasets, tmp_path):
     from wardrobe.images import packaged_photos
 
     assert b.arch == "efficientnet-lite0" and b.background_class == "no garment" and b.preprocess.crop == 224
+    # Exported with the photos named by eye, its figure is judged by the names: here every home photo named as its
+    # folder names it (the same figure), and every product photo named "hat" (right only where it says hat).
+    home_csv, prod_csv = tmp_path / "home-eye.csv", tmp_path / "prod-eye.csv"
+    taxonomy = Taxonomy.load()
+    with open(datasets["clothing-photos"] / "labels.csv") as f:
+        named = [[r["image"], "test", taxonomy.garment("clothing-photos", r["label"])] for r in csv.DictReader(f)]
+    with open(home_csv, "w", newline="") as f:
+        csv.writer(f).writerows([["image", "split", "garments"], *named])
+    with open(datasets["product-photos"] / "styles.csv") as f:
+        hats = [[r["image"], "test", "hat"] for r in csv.DictReader(f)]
+    with open(prod_csv, "w", newline="") as f:
+        csv.writer(f).writerows([["image", "split", "garments"], *hats])
+    eyed = tmp_path / "eyed"
+    assert train_main(["export", "--run", str(run), "--output", str(eyed), "--cache-dir", str(cache), "--latency-photos",
+                       "1", "--calibration-batches", "1", "--home-garments", str(home_csv), "--product-garments",
+                       str(prod_csv)]) == 0
+    scores = Bundle.load(eyed).metrics["test"]["torch"]
+    assert scores["by_eye"]["clothing-photos"] == {"n": scores["clothing-photos"]["n"],
+                                                   "top1": scores["clothing-photos"]["top1"]}
+    assert scores["by_eye"]["product-photos"]["n"] == scores["product-photos"]["n"]
+    assert Bundle.load(eyed).test_figure("torch").endswith("% product by eye")
+    with pytest.raises(SystemExit, match="none of its photos is a test photo"):
+        train_main(["export", "--run", str(run), "--output", str(tmp_path / "no-eye"), "--product-garments",
+                    str(home_csv), "--latency-photos", "1", "--calibration-batches", "1"])
     assert set(b.metrics["test"]) == {"onnx", "torch", "onnx-fp32"}
     # The shipped precision is chosen by agreement with fp32 on held-out photos, and recorded with its figures.
     from wardrobe.train import precision
@@ -232,6 +256,25 @@ def test_pretrained_lite0_from_the_wheel_end_to_end(datasets, tmp_path):
     with pytest.raises(SystemExit, match="--distill-colours takes the colours from --teacher"):
         train_main(["classifier", "--preset", "lite0", "--pretrained", "--teacher", str(small), "--colour-teacher",
                     str(small), "--distill-colours", *data, "--output-dir", str(tmp_path / "both")])
+    # The shipped model teaches its successor: a bundle as --teacher gives the logits its fp32 weights give.
+    heir = tmp_path / "heir"
+    assert train_main(["classifier", "--preset", "lite0", "--init", str(bundle_dir), "--teacher", str(bundle_dir),
+                       *data, "--epochs", "1", "--epoch-size", "32", "--batch-size", "16", "--output-dir", str(heir),
+                       "--cache-dir", str(cache)]) == 0
+    by_bundle, = heir.glob("teacher-*.npz")
+    by_run = run / "best.pt"  # the run the bundle was exported from: the same weights, so the same logits
+    assert train_main(["classifier", "--preset", "lite0", "--pretrained", "--teacher", str(run), *data, "--epochs",
+                       "1", "--epoch-size", "32", "--batch-size", "16", "--output-dir", str(tmp_path / "by-run"),
+                       "--cache-dir", str(cache)]) == 0 and by_run.is_file()
+    by_run_file, = (tmp_path / "by-run").glob("teacher-*.npz")
+    with np.load(by_bundle) as a, np.load(by_run_file) as b:
+        n = len(ckpt["classes"])
+        assert np.array_equal(a["photo"], plain["photo"]) and a["logits"].shape == (len(plain["targets"]), n + 12)
+        assert np.abs(a["logits"].astype(np.float32) - b["logits"].astype(np.float32)).max() < 0.05
+    with pytest.raises(SystemExit, match="views are not this run's"):  # the bundle's run saw no cut-outs
+        train_main(["classifier", "--preset", "lite0", "--init", str(bundle_dir), "--cutout-views", "2", "--teacher",
+                    str(bundle_dir), *data, "--epochs", "1", "--output-dir", str(tmp_path / "heir2"), "--cache-dir",
+                    str(cache)])
     with pytest.raises(SystemExit, match="views are not this run's"):  # the teacher saw no cut-outs
         train_main(["classifier", "--preset", "lite0", "--init", str(bundle_dir), "--cutout-views", "2", "--teacher",
                     str(small), *data, "--epochs", "1", "--output-dir", str(tmp_path / "mixed"), "--cache-dir",
@@ -257,6 +300,9 @@ def test_pretrained_lite0_from_the_wheel_end_to_end(datasets, tmp_path):
     with pytest.raises(SystemExit, match="carries no fp32 weights"):
         train_main(["classifier", "--preset", "lite0", "--init", str(bare), *data, "--epochs", "1",
                     "--output-dir", str(tmp_path / "bare-run"), "--cache-dir", str(cache)])
+    with pytest.raises(SystemExit, match="no fp32 weights"):  # nor teach
+        train_main(["classifier", "--preset", "lite0", "--pretrained", "--teacher", str(bare), *data, "--epochs",
+                    "1", "--output-dir", str(tmp_path / "bare-teacher"), "--cache-dir", str(cache)])
 
 
 def test_colour_fit_on_product_photos(datasets, tmp_path):

@@ -75,7 +75,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         "it (1: the cut-out, 2: and its mirror; product photos one at most)")
     p.add_argument("--teacher", type=Path, metavar="RUN", action="append", default=[],
                    help="efficientnet-lite: distil from a finished run's best.pt (another Lite at its own size, "
-                        "the same data, seed and --cutout-views; repeat it: their probabilities are averaged)")
+                        "the same data, seed and --cutout-views), or from a bundle trained so (the shipped model "
+                        "teaching its successor); repeat it: their probabilities are averaged")
     p.add_argument("--distill-weight", type=float, default=1.0, help="weight of the distillation loss")
     p.add_argument("--distill-temperature", type=float, default=2.0, help="softening temperature of distillation")
     p.add_argument("--distill-colours", action="store_true",

@@ -18,10 +18,11 @@ import numpy as np
 import torch
 
 from wardrobe.bundle import FORMAT_VERSION, Bundle, write_manifest
+from wardrobe.errors import ModelError
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
 from wardrobe.train import engine, report
-from wardrobe.train.data import build_splits, load_images
+from wardrobe.train.data import build_splits, load_eye_labels, load_images
 from wardrobe.train.engine import load_checkpoint, predict_logits
 from wardrobe.train.models import build_model
 
@@ -40,7 +41,28 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1,
                    help="inference threads while measuring (1: as the appliance's one press at a time on a Pi core)")
     engine.add_flags(p, "calibration_batches", "check_photos", "precision", "version", "sign")
+    engine.add_flags(p, "home_garments", "product_garments")
     return p
+
+
+def by_eye(args: argparse.Namespace, data: list[str], test, logits: np.ndarray, classes: list[str]) -> dict:
+    """Top-1 on the test photos named by eye (--home-garments, --product-garments), per source: right when the
+    classifier's first garment is one a sighted person accepts, as `wardrobe train evaluate` judges it. A file
+    that names no test photo of --data is refused in one line."""
+    roots = dict(spec.split("=", 1) for spec in data if "=" in spec)
+    out = {}
+    for flag, kind in (("home_garments", "clothing-photos"), ("product_garments", "product-photos")):
+        path = getattr(args, flag, None)
+        if path is None:
+            continue
+        labels = load_eye_labels(path, Path(roots.get(kind, "")), "garments") if kind in roots else {}
+        rows = [i for i, r in enumerate(test.records) if r.path in labels]
+        if not rows:
+            raise ModelError(f"--{flag.replace('_', '-')} {path}: none of its photos is a test photo of --data {kind}")
+        said = logits[rows].argmax(1)
+        out[kind] = {"n": len(rows), "top1": float(np.mean([classes[c] in labels[test.records[i].path]
+                                                            for i, c in zip(rows, said, strict=True)]))}
+    return out
 
 
 def fit_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
@@ -235,6 +257,8 @@ def main(args: argparse.Namespace) -> dict:
         m["size_bytes"] = (tmp / meta["runtimes"][runtime] if runtime in meta["runtimes"] else fp32).stat().st_size
         m["ece"] = expected_calibration_error(probs, test.targets)
         m["confidence_bands"] = confidence_bands(probs, test.targets, test.sources)
+        if args.home_garments or args.product_garments:
+            m["by_eye"] = by_eye(args, data, test, g, classes)
         if families:
             m["colour_family_acc"] = report.set_accuracy(logits[:, len(classes) : len(classes) + len(families)],
                                                          test.colour_sets)

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from wardrobe.colours import FAMILIES
-from wardrobe.errors import TrainingError
+from wardrobe.errors import ModelError, TrainingError
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
 from wardrobe.train import report
@@ -330,6 +330,28 @@ def filed_as_named(logp: np.ndarray, split: Split, fs: FeatureSet, classes: list
                  len(rows))
 
 
+def teacher_checkpoint(folder: Path, flag: str) -> tuple[dict, Path]:
+    """A teacher's checkpoint and the file its weights came from: a finished run's best.pt, or a bundle (a folder
+    with bundle.json: its fp32 weights, classes, preprocessing and the arguments of the run that trained it, so
+    the shipped model can teach its successor)."""
+    if not (folder / "bundle.json").is_file():
+        return load_checkpoint(folder / "best.pt"), folder / "best.pt"
+    from safetensors.torch import load_file
+
+    from wardrobe.bundle import Bundle
+
+    try:
+        bundle = Bundle.load(folder)
+    except ModelError as e:
+        raise TrainingError(f"{flag} {folder}: {e}") from None
+    run = bundle.meta.get("trained", {}).get("args")
+    if "torch" not in bundle.runtimes or not isinstance(run, dict):
+        raise TrainingError(f"{flag} {folder}: the bundle carries no fp32 weights or no record of its training run")
+    weights = bundle.path / bundle.runtimes["torch"]
+    return {"model": load_file(weights), "classes": bundle.classes, "colour_families": bundle.colour_families,
+            "preprocess": bundle.preprocess.to_dict(), "args": run}, weights
+
+
 def teacher_logits(args: argparse.Namespace, folder: Path, flag: str, splits: dict[str, Split],
                    student: FeatureSet, classes: list[str]) -> np.ndarray:
     """The garment and colour logits of a finished run (folder) on every training view of this run, kept in
@@ -340,10 +362,10 @@ def teacher_logits(args: argparse.Namespace, folder: Path, flag: str, splits: di
     classes, views, seed or cut-outs is refused with one line."""
     from wardrobe.train.models import build_model
 
-    best = load_checkpoint(folder / "best.pt")
+    best, weights = teacher_checkpoint(folder, flag)
     if best.get("classes") != classes or list(best.get("colour_families", ())) != list(FAMILIES):
         raise TrainingError(f"{flag} {folder}: its classes are not this run's")
-    checksum = hashlib.sha256((folder / "best.pt").read_bytes()).hexdigest()
+    checksum = hashlib.sha256(weights.read_bytes()).hexdigest()
     saved = Path(args.output_dir) / f"teacher-{checksum[:12]}.npz"
     if saved.exists():
         with np.load(saved) as z:
