@@ -219,7 +219,7 @@ def test_describe_in_korean_keeps_the_json_in_english(tmp_path):
     assert set(en) == set(ko) and en["garment"] == ko["garment"] == "T-shirt"
     assert [c["family"] for c in en["colours"]] == [c["family"] for c in ko["colours"]]
     assert [c["name"] for c in en["colours"]] == [c["name"] for c in ko["colours"]]
-    assert ko["sentence"] == "남색 티셔츠입니다." and en["sentence"] == "A navy blue T-shirt."
+    assert ko["sentence"] == "남색 프린트 티셔츠입니다." and en["sentence"] == "A navy blue printed T-shirt."
 
 
 def test_the_daemon_speaks_korean(tmp_path):

@@ -173,13 +173,16 @@ def test_on_a_processor_without_vnni_the_user_never_hears_a_saturated_answer(sat
     and the user hears what that model computes without saturating: here, on this processor, the same model run as
     its reference arithmetic says the same sentences (the packaged photos the self-check found turned over among
     them). The shipped fp32 model agrees as it is and says what it says here. (With the model shipped before, the
-    exact int8 answer was also fp32's; the int8 rounding of today's weights turns the white shirt turquoise, one
-    reason the fp32 model ships.)"""
+    exact int8 answer was also fp32's; the int8 rounding of today's weights changes three of the eight sample
+    answers even computed exactly, one reason the fp32 model ships.)"""
     photos = [str(p) for p in sorted((ROOT / "wardrobe" / "data" / "health").glob("*.jpg"))]
     r = haswell("-c", HASWELL_PROBE, str(saturating_bundle), *photos)
     assert r.returncode == 0, r.stderr[-2000:]
     old = json.loads(r.stdout.strip().splitlines()[-1])
-    assert "int8 kernels disagree" in old["self_check"] and old["agrees"], old
+    assert "int8 kernels disagree" in old["self_check"] and "using the int8 reference arithmetic" in old["self_check"]
+    # Whether the reference arithmetic then agrees with fp32 is the int8 rounding of these weights, not saturation
+    # (with today's weights it does not: 3 of the 8 photos; install and doctor refuse such a model, tested above).
+    assert old["agrees"] == ("disagrees too" not in old["self_check"]), old
     turned = [p for p in photos if Path(p).name in old["self_check"]]  # what saturation turned over, as a Haswell
     assert turned, old["self_check"]
     here = subprocess.run([sys.executable, "-c", HASWELL_PROBE, str(saturating_bundle), "reference", *photos],

@@ -27,7 +27,7 @@ from wardrobe.web.app import create_app
 from wardrobe.web.password import set_password
 
 PASSWORD = "correct horse battery"
-PHOTOS = ("product-jeans-blue.jpg", "product-casual-shoes-black.jpg", "home-longsleeve.jpg")
+PHOTOS = ("product-jeans-blue.jpg", "product-casual-shoes-black.jpg", "home-hat.jpg")
 """Three sample photos; the shipped model is unsure of the shoes (heels or shoes), sure of the other two."""
 
 
