@@ -55,7 +55,7 @@ def by_eye(args: argparse.Namespace, data: list[str], test, logits: np.ndarray, 
         path = getattr(args, flag, None)
         if path is None:
             continue
-        labels = load_eye_labels(path, Path(roots.get(kind, "")), "garments") if kind in roots else {}
+        labels = load_eye_labels(path, Path(roots[kind]), "garments") if kind in roots else {}
         rows = [i for i, r in enumerate(test.records) if r.path in labels]
         if not rows:
             raise ModelError(f"--{flag.replace('_', '-')} {path}: none of its photos is a test photo of --data {kind}")
