@@ -224,7 +224,7 @@ class Bundle:
     def test_figure(self, runtime: str | None = None) -> str | None:
         """The one accuracy figure every command shows, named: "test top-1 81.9 % home / 90.8 % product" (the
         classifier on the held-out test split, with its default runtime unless another is named), or, where the
-        export was given the photos named by eye, "test top-1 83.6 % home / 94.6 % product by eye": the product
+        export was given the photos named by eye, "test top-1 83.6 % home by eye / 94.6 % product by eye": the product
         photos judged by a sighted person's names (the shop's labels misfile about one in seven), the home photos
         by eye too where named, else by the sender's folder."""
         test = self.metrics.get("test", {})
@@ -233,7 +233,7 @@ class Bundle:
             return None
         home, shop = (scores.get(s, {}).get("top1") for s in ("clothing-photos", "product-photos"))
         eye = scores.get("by_eye") if isinstance(scores.get("by_eye"), dict) else {}
-        home_eye, shop_eye = (eye.get(s, {}).get("top1") if isinstance(eye.get(s), dict) else None
+        home_eye, shop_eye = ((eye.get(s) or {}).get("top1") if isinstance(eye.get(s) or {}, dict) else None
                               for s in ("clothing-photos", "product-photos"))
         if isinstance(home, float) and isinstance(shop, float):
             if isinstance(shop_eye, float):  # named by eye: what the user hears, judged as a sighted person would

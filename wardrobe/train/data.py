@@ -70,6 +70,11 @@ def read_image_folder(root: Path, source: str = "image-folder") -> list[Record]:
     ]
 
 
+EYE_FILES = {"home_colours": ("clothing-photos", "families"), "home_garments": ("clothing-photos", "garments"),
+             "product_colours": ("product-photos", "families"), "product_garments": ("product-photos", "garments")}
+"""Each by-eye flag: the photos it names, and its CSV column."""
+
+
 def load_eye_labels(path: Path, root: Path, column: str = "families") -> dict[str, tuple[str, ...]]:
     """Photo path -> what a sighted person accepts, from a by-eye CSV (image,split,<column>, the names separated by
     ';', most fitting first; paths relative to the photos' folder): the colour families of --home-colours and

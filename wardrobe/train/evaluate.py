@@ -35,7 +35,7 @@ from wardrobe.errors import ModelError
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
 from wardrobe.train import engine
-from wardrobe.train.data import build_splits, load_eye_labels
+from wardrobe.train.data import EYE_FILES, build_splits, load_eye_labels
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +65,6 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return p
 
 
-EYE_FILES = {"home_colours": ("clothing-photos", "families"), "home_garments": ("clothing-photos", "garments"),
-             "product_colours": ("product-photos", "families"), "product_garments": ("product-photos", "garments")}
-"""Each by-eye flag: the photos it names, and its CSV column."""
 
 
 def by_eye_labels(args: argparse.Namespace, splits: dict) -> dict[str, dict[str, tuple[str, ...]]]:

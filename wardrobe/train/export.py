@@ -22,7 +22,7 @@ from wardrobe.errors import ModelError
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
 from wardrobe.train import engine, report
-from wardrobe.train.data import build_splits, load_eye_labels, load_images
+from wardrobe.train.data import EYE_FILES, build_splits, load_eye_labels, load_images
 from wardrobe.train.engine import load_checkpoint, predict_logits
 from wardrobe.train.models import build_model
 
@@ -51,11 +51,12 @@ def by_eye(args: argparse.Namespace, data: list[str], test, logits: np.ndarray, 
     that names no test photo of --data is refused in one line."""
     roots = dict(spec.split("=", 1) for spec in data if "=" in spec)
     out = {}
-    for flag, kind in (("home_garments", "clothing-photos"), ("product_garments", "product-photos")):
+    for flag in ("home_garments", "product_garments"):
+        kind, column = EYE_FILES[flag]
         path = getattr(args, flag, None)
         if path is None:
             continue
-        labels = load_eye_labels(path, Path(roots[kind]), "garments") if kind in roots else {}
+        labels = load_eye_labels(path, Path(roots[kind]), column) if kind in roots else {}
         rows = [i for i, r in enumerate(test.records) if r.path in labels]
         if not rows:
             raise ModelError(f"--{flag.replace('_', '-')} {path}: none of its photos is a test photo of --data {kind}")
