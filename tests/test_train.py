@@ -198,6 +198,20 @@ def test_pretrained_lite0_from_the_wheel_end_to_end(datasets, tmp_path):
                                                    "top1": scores["clothing-photos"]["top1"]}
     assert scores["by_eye"]["product-photos"]["n"] == scores["product-photos"]["n"]
     assert Bundle.load(eyed).test_figure("torch").endswith("% product by eye")
+    # A run that learnt its photos by eye (--eye-garments) has its temperature fitted on the validation photos by
+    # the same names, not by the folders it was taught to depart from: here every product photo named "hat".
+    assert b.metrics["temperature_photos"]["named_by_eye"] == 0
+    taught = torch.load(run / "best.pt", weights_only=False)
+    taught["args"]["eye_garments"] = [f"product-photos={prod_csv}"]
+    (tmp_path / "taught").mkdir()
+    torch.save(taught, tmp_path / "taught" / "best.pt")
+    hats = tmp_path / "hats"
+    assert train_main(["export", "--run", str(tmp_path / "taught"), "--output", str(hats), "--cache-dir", str(cache),
+                       "--latency-photos", "1", "--calibration-batches", "1"]) == 0
+    fitted = Bundle.load(hats).metrics
+    val_products = sum(s == "product-photos" for s in np.load(run / "val-logits.npz")["sources"])
+    assert fitted["temperature_photos"]["named_by_eye"] == val_products > 0
+    assert abs(fitted["temperature"] - b.temperature) > 1e-3
     with pytest.raises(SystemExit, match="none of its photos is a test photo"):
         train_main(["export", "--run", str(run), "--output", str(tmp_path / "no-eye"), "--product-garments",
                     str(home_csv), "--latency-photos", "1", "--calibration-batches", "1"])

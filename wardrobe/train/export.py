@@ -22,7 +22,7 @@ from wardrobe.errors import ModelError
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
 from wardrobe.train import engine, report
-from wardrobe.train.data import EYE_FILES, build_splits, load_eye_labels, load_images
+from wardrobe.train.data import EYE_FILES, build_splits, eye_names, load_eye_labels, load_images
 from wardrobe.train.engine import load_checkpoint, predict_logits
 from wardrobe.train.models import build_model
 
@@ -216,12 +216,18 @@ def main(args: argparse.Namespace) -> dict:
     tmp = start_bundle(out, model)
     data = args.data or run_args["data"]
     # Only what is used is decoded: validation and test, and the training photos picked for calibration.
-    _, splits = build_splits(data, Taxonomy.load(), pre, int(run_args["seed"]), None, args.limit, decode=False)
+    # The validation photos the run learnt by eye (--eye-garments) are judged by the same names here, so that the
+    # temperature calibrates against what the model was taught to say, not the folder it departs from.
+    named = eye_names(run_args.get("eye_garments") or [], data)
+    _, splits = build_splits(data, Taxonomy.load(), pre, int(run_args["seed"]), None, args.limit, decode=False,
+                             named=named)
     for name in ("val", "test"):
         splits[name].images = load_images([r.path for r in splits[name].records], pre, args.cache_dir)
     val_logits = predict_logits(model, splits["val"].images, pre, "cpu")
     temperature = fit_temperature(val_logits[:, : len(classes)], splits["val"].targets)
-    log.info("temperature %.3f fitted on %d validation photos", temperature, len(val_logits))
+    by_eye_val = sum(r.path in named for r in splits["val"].records)
+    log.info("temperature %.3f fitted on %d validation photos (%d named by eye)", temperature, len(val_logits),
+             by_eye_val)
     shutil.copy(Path(__file__).resolve().parent.parent / "data" / "taxonomy.csv", tmp / "taxonomy.csv")
     version = args.version or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     meta = {"format_version": FORMAT_VERSION, "version": version, "created": dt.datetime.now(dt.UTC).isoformat(),
@@ -272,6 +278,7 @@ def main(args: argparse.Namespace) -> dict:
     drop = metrics[slow]["all"]["top1"] - metrics[fast]["all"]["top1"]
     meta["default_runtime"] = fast if drop <= 0.01 else slow
     meta["metrics"] = {"test": metrics, "split_seed": run_args["seed"], "temperature": temperature,
+                       "temperature_photos": {"val": len(val_logits), "named_by_eye": by_eye_val},
                        "precision": meta["metrics"]["precision"]}
     if occasions:
         meta["metrics"]["occasions"] = ckpt.get("occasion_metrics", {})
