@@ -327,6 +327,7 @@ def test_a_name_belongs_to_one_garment(tmp_path):
 def test_a_reviewed_photo_names_only_photos_very_close_to_it(pipeline):
     """wardrobe.corrections.Examples in the pipeline: the same photo (a new view) takes the reviewed garment,
     said plainly; another garment is left as the model named it."""
+    from wardrobe import phrase
     from wardrobe.corrections import EXAMPLE_MIN_SIMILARITY, Examples
 
     jeans = pipeline.describe(rgb_of("product-jeans-blue.jpg"))
@@ -337,7 +338,7 @@ def test_a_reviewed_photo_names_only_photos_very_close_to_it(pipeline):
         other = pipeline.describe(rgb_of("product-shirts-white.jpg"))
     finally:
         pipeline.examples = None
-    assert again.garment == "skirt" and again.garment_confidence >= 0.85 and again.sentence.startswith("A navy blue skirt")
+    assert again.garment == "skirt" and again.garment_confidence >= phrase.SURE and again.sentence.startswith("A navy blue skirt")
     assert again.to_json()["example"]["garment"] == "skirt"
     assert again.to_json()["example"]["similarity"] >= EXAMPLE_MIN_SIMILARITY
     assert other.garment == shirt.garment and other.example is None and other.to_json()["example"] is None

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from wardrobe.colours import Colour, spoken_colours
 from wardrobe.lang import Language, english
 
-SURE = 0.86
-"""Calibrated probability at or above which the garment is named plainly. Chosen as the lowest that kept
-validation's confidently wrong answers under both targets, 4 % of home and 2 % of product photos (`wardrobe train
-evaluate`'s sweep, the model of 2026-11-29: 0.85 gave 2.9 % and 2.1 %, 0.86 gave 2.9 % and 1.85 %). Kept with the
-model taught the garments named by eye: by eye it gives 1.3 % and 0.8 % there, and 0.7 would still keep both targets
-with 15 fewer home answers hedged in a hundred; not lowered, because a confident mistake hurts a blind user most and
-the test homes have run a point or two above validation's."""
+SURE = 0.75
+"""Calibrated probability at or above which the garment is named plainly. Chosen on validation by the names a
+sighted person gives (`wardrobe train evaluate`'s sweep, bundle 20261130-161305, whose temperature is fitted on the
+same names): the lowest at which the confidently wrong answers stay under both targets, 4 % of home and 2 % of
+product photos, even at the top of their 95 % interval by sender (0.75: 2.1 %, at most 3.75 %, and 1.4 %, at most
+1.85 %; 0.7 gave 2.6 %, at most 4.5 %). The margin is the interval, because a confident mistake hurts a blind user
+most and the test homes have run a point or two above validation's. From 0.86 it hedges 20 fewer home answers and
+10 fewer product answers in a hundred."""
 PROBABLY = 0.45
 """At or above this (and below SURE) the garment is 'probably' that; below, the model is unsure."""
 MAYBE = 0.15
