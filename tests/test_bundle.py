@@ -29,6 +29,10 @@ def test_shipped_bundle_is_small_and_complete():
     assert size < 25 * 1024 * 1024
     assert len(b.classes) >= 17 and set(b.runtimes) == {"onnx", "torch"}
     assert b.metrics["test"]["onnx"]["all"]["top1"] > 0.5
+    # Its model learnt the eye's names, so its confidence is calibrated on them (phrase.SURE was chosen with that):
+    # every validation photo the temperature was fitted on is named by eye.
+    fitted = b.metrics["temperature_photos"]
+    assert fitted["named_by_eye"] == fitted["val"] > 3000 and b.metrics["temperature"] == b.temperature
 
 
 @pytest.mark.parametrize("runtime", ["onnx", "torch"])
