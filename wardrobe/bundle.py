@@ -233,7 +233,7 @@ class Bundle:
             return None
         home, shop = (scores.get(s, {}).get("top1") for s in ("clothing-photos", "product-photos"))
         eye = scores.get("by_eye") if isinstance(scores.get("by_eye"), dict) else {}
-        home_eye, shop_eye = ((eye.get(s) or {}).get("top1") if isinstance(eye.get(s) or {}, dict) else None
+        home_eye, shop_eye = (eye[s].get("top1") if isinstance(eye.get(s), dict) else None
                               for s in ("clothing-photos", "product-photos"))
         if isinstance(home, float) and isinstance(shop, float):
             if isinstance(shop_eye, float):  # named by eye: what the user hears, judged as a sighted person would

@@ -65,8 +65,6 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return p
 
 
-
-
 def by_eye_labels(args: argparse.Namespace, splits: dict) -> dict[str, dict[str, tuple[str, ...]]]:
     """Each by-eye file given, as photo path -> what a sighted person accepts, kept to the held-out photos of --data.
     A file that names none of them (another folder, another seed, its source not in --data) is refused in one line:
