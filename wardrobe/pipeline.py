@@ -327,8 +327,8 @@ class Pipeline:
         weights = garment_weights(small, alpha, region=region_of(garment))
         colours = [self.namer.name(c) for c in dominant_colours(small, weights, k=self.k)]
         self.last_colour_features = None
+        learned = None
         if families and colours:
-            learned = None
             decision = self.classifier.bundle.colour_decision if self.classifier is not None else None
             if (decision is not None and self.colour_learned_weight > 0) or self.keep_colour_features:
                 from wardrobe.colour_inputs import features
@@ -337,11 +337,21 @@ class Pipeline:
                 x = features(small, alpha, weights, colours, photo, cut)
                 self.last_colour_features = x if self.keep_colour_features else None
                 learned = decision.probabilities(x) if decision is not None else None
+        return self.decided_colours(colours, families, learned, lightness_inside_and_around(small, alpha))
+
+    def decided_colours(self, colours: list[Colour], families: list[tuple[str, float]] | None,
+                        learned: list[tuple[str, float]] | None,
+                        lightness: tuple[float | None, float | None]) -> list[Colour]:
+        """The named clusters (largest first) as the user hears them: the main colour's family decided by the colour
+        head, the pixels and the learned decision (None: none), a cluster chosen or renamed within what its pixels
+        allow, a bright neutral made white (lightness: the garment's and its surroundings', as
+        lightness_inside_and_around gives them), and a close neighbour said beside it."""
+        if families and colours:
             family, p = self.namer.decided_family(colours, families, self.colour_pixel_weight, learned,
                                                   self.colour_learned_weight)
             if p >= self.family_hint_min:
                 colours = self.namer.with_family_hint(colours, family, sure=p >= self.colour_head_sure)
-        colours = self.namer.with_exposure(colours, *lightness_inside_and_around(small, alpha))
+        colours = self.namer.with_exposure(colours, *lightness)
         return self.namer.with_hedge(colours, families or [], self.colour_hedge_min)
 
     def describe_file(self, path: Path | str) -> Description:

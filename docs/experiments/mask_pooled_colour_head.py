@@ -111,16 +111,10 @@ def record(args, items) -> list[dict]:
 
 
 def colour_step(pipe, row: dict, learned=None):
-    """The pipeline's colour step (Pipeline.colours after the clusters) replayed from what was recorded; learned: an
-    answer in place of the learned decision's."""
-    namer, colours = pipe.namer, row["pre"]
-    family, p = namer.decided_family(colours, row["families"], pipe.colour_pixel_weight,
-                                     row["learned"] if learned is None else learned, pipe.colour_learned_weight)
-    if p >= pipe.family_hint_min:
-        colours = namer.with_family_hint(colours, family, sure=p >= pipe.colour_head_sure)
-    if "exposure" in row:
-        colours = namer.with_exposure(colours, *row["exposure"])
-    colours = namer.with_hedge(colours, row["families"], pipe.colour_hedge_min)
+    """The pipeline's colour step after the clusters (Pipeline.decided_colours) replayed from what was recorded;
+    learned: an answer in place of the learned decision's."""
+    colours = pipe.decided_colours(row["pre"], row["families"], row["learned"] if learned is None else learned,
+                                   row.get("exposure", (None, None)))
     return (colours[0].family, colours[0].or_family) if colours else (None, None)
 
 
