@@ -12,6 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from wardrobe.errors import AudioError
+from wardrobe.files import check_output_file
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,10 @@ def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
     """Write mono int16 audio as a WAV file, via a temp file and rename so no half file is left."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        check_output_file(path, "the speech file")
+    except ValueError as e:
+        raise AudioError(str(e)) from None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_bytes(wav_bytes(audio, sample_rate))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wardrobe.errors import ModelError
+from wardrobe.files import read_json
 from wardrobe.preprocess import Preprocess
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ class Bundle:
         if not path.is_dir():
             raise ModelError(f"no model bundle at {path}")
         try:
-            meta = json.loads((path / "bundle.json").read_text())
+            meta = read_json(path / "bundle.json")
         except FileNotFoundError:
             raise ModelError(f"{path} is not a model bundle (no bundle.json)") from None
         except (OSError, ValueError) as e:
@@ -153,6 +154,9 @@ class Bundle:
         missing = [k for k in REQUIRED if k not in meta]
         if missing:
             raise ModelError(f"{path}/bundle.json lacks {', '.join(missing)}")
+        if isinstance(meta["format_version"], bool) or not isinstance(meta["format_version"], int):
+            raise ModelError(f"{path}/bundle.json: format_version must be a whole number, not "
+                             f"{str(meta['format_version'])[:40]!r}")
         if meta["format_version"] != FORMAT_VERSION:
             raise ModelError(f"bundle format {meta['format_version']} is not supported (this wardrobe reads format "
                              f"{FORMAT_VERSION}); export it again with this version's training script")
@@ -248,7 +252,7 @@ class Bundle:
 def verify_manifest(path: Path) -> None:
     """Every file listed matches its SHA-256 and no unlisted file is present; ModelError otherwise."""
     try:
-        manifest = json.loads((path / "manifest.json").read_text())
+        manifest = read_json(path / "manifest.json")
         files: dict[str, str] = manifest["files"]
         if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
             raise ValueError("files must map file names to SHA-256 digests")

@@ -99,7 +99,8 @@ class FolderCamera:
     def photos(self) -> list[Path]:
         """The photos now in the folder."""
         if not self.folder.is_dir():
-            raise CameraError(f"camera folder {self.folder} is missing")
+            raise CameraError(f"camera folder {self.folder} is " + ("a file, not a folder" if self.folder.exists()
+                                                                  else "missing"))
         found = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
         if not found:
             raise CameraError(f"camera folder {self.folder} holds no photos")

@@ -76,7 +76,11 @@ class OnnxBackend:
             self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         except Exception as e:
             raise ModelError(f"ONNX Runtime cannot load {path}: {e}") from e
-        self.input = self.session.get_inputs()[0].name
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1 or len(inputs[0].shape) != 4:
+            raise ModelError(f"{path} is not a wardrobe model: it takes {len(inputs)} inputs "
+                             f"({', '.join(i.name for i in inputs)}), not one batch of photos")
+        self.input = inputs[0].name
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         """Run the session."""
@@ -84,7 +88,10 @@ class OnnxBackend:
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Run the session: its first output is the logits, a second one the embedding."""
-        outs = self.session.run(None, {self.input: x.astype(np.float32)})
+        try:
+            outs = self.session.run(None, {self.input: x.astype(np.float32)})
+        except Exception as e:  # ONNX Runtime's own errors: a model that does not fit its bundle's photos
+            raise ModelError(f"the model cannot run on this bundle's photos: {str(e).splitlines()[0][:300]}") from e
         return np.asarray(outs[0]), (np.asarray(outs[1]) if len(outs) > 1 else None)
 
 

@@ -141,13 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     pm = sub.add_parser("push-model", help="copy a bundle to a closet over SSH, verify, switch, reload, check")
     pm.add_argument("bundle", type=Path)
     pm.add_argument("target", metavar="USER@HOST", help="the closet (or a Host alias of ~/.ssh/config)")
-    pm.add_argument("--keep", type=int, default=3, help="installed versions to keep on the closet")
+    pm.add_argument("--keep", type=counted(1, 100), default=3, help="installed versions to keep on the closet")
     pm.add_argument("--limit-kbps", type=int, default=0, help="cap the copy's bandwidth (slow links)")
     add_remote(pm)
     add_state(pm)
     im = sub.add_parser("install-model", help="verify, install and switch to a model bundle (health-checked)")
     im.add_argument("bundle", type=Path)
-    im.add_argument("--keep", type=int, default=3, help="installed versions to keep")
+    im.add_argument("--keep", type=counted(1, 100), default=3, help="installed versions to keep")
     add_state(im)
     rb = sub.add_parser("rollback", help="switch back to the previous (or the named) model version")
     rb.add_argument("args", nargs="*", metavar="[USER@HOST] [VERSION]")
@@ -211,12 +211,18 @@ def cmd_describe(args: argparse.Namespace, settings) -> int:
     """Describe each photo; a bad photo reports an error and the rest still run."""
     from wardrobe import wiring
     from wardrobe.debug import write_debug
+    from wardrobe.files import check_output_file
     from wardrobe.speech import Speaker
 
     if args.wav and len(args.photos) != 1:
         raise WardrobeError("--wav takes one photo; use --wav-dir for several")
     if args.wav and args.wav_dir:
         raise WardrobeError("--wav and --wav-dir: choose one")
+    if args.wav:
+        try:
+            check_output_file(args.wav, "--wav")
+        except ValueError as e:
+            raise WardrobeError(str(e)) from None
     if args.wav_dir:
         if args.wav_dir.exists() and not args.wav_dir.is_dir():
             raise WardrobeError(f"--wav-dir {args.wav_dir} is a file, not a folder")
@@ -243,12 +249,16 @@ def cmd_describe(args: argparse.Namespace, settings) -> int:
             d = pipeline.describe_file(photo)
         except WardrobeError as e:
             failures += 1
-            print(json.dumps({"image": str(photo), "error": str(e)}) if args.json else f"{photo}: error: {e}",
-                  flush=True)
+            print(json.dumps({"image": shown(photo), "error": str(e)}) if args.json
+                  else f"{shown(photo)}: error: {e}", flush=True)
             continue
         text = d.detailed() if args.detail else d.sentence
         if args.debug_dir:
-            write_debug(args.debug_dir, photo, pipeline, d)
+            try:
+                write_debug(args.debug_dir, photo, pipeline, d)
+            except WardrobeError as e:  # the description is still said and printed
+                failures += 1
+                log.error("no debug pictures for %s: %s", shown(photo), e)
         wav = args.wav
         if speaker is not None:
             try:
@@ -262,14 +272,20 @@ def cmd_describe(args: argparse.Namespace, settings) -> int:
                 log.error("could not speak for %s: %s", photo, e)
         if args.json:
             out = d.to_json()
-            out["sentence"] = text
+            out["image"], out["sentence"] = shown(photo), text
             if to_files:
                 out["wav"] = str(wav) if wav else None
             print(json.dumps(out, ensure_ascii=False), flush=True)
         else:
-            print(f"{photo}: {text}" + (f" [{wav}]" if to_files and wav else ""), flush=True)
+            print(f"{shown(photo)}: {text}" + (f" [{shown(wav)}]" if to_files and wav else ""), flush=True)
         log.debug("%s timings: %s", photo, d.timings_ms)
     return 1 if failures else 0
+
+
+def shown(path: Path | str) -> str:
+    """A file name as printed: bytes that are not UTF-8 (kept by Python as surrogate escapes) shown as U+FFFD, so
+    the output stays UTF-8 text and JSON."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def unique_wav_name(photo: Path, used: set[str]) -> str:
@@ -309,6 +325,10 @@ def calibrate_white(photo: Path, settings) -> None:
           f"{target}. Keep it there: with vision.white_balance = \"auto\" or \"card\" every photo is corrected by it")
 
 
+PLATE_MIN_SIDE = 64
+"""The smallest empty-closet photo kept: masks are worked out at 128 pixels a side."""
+
+
 def calibrate_background(photo: Path, settings) -> None:
     """Check and store the empty-closet photo (temp file + rename)."""
     import os
@@ -319,17 +339,30 @@ def calibrate_background(photo: Path, settings) -> None:
     from wardrobe.images import read_image
 
     rgb = read_image(photo)
+    if min(rgb.shape[:2]) < PLATE_MIN_SIDE:
+        raise WardrobeError(f"the background photo is {rgb.shape[1]} x {rgb.shape[0]} pixels: take it with the "
+                            f"closet's camera (at least {PLATE_MIN_SIDE} pixels a side)")
     if float(np.median(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))) < 40:
         raise WardrobeError("the background photo is too dark; turn on the closet light and try again")
     target = settings.plate_path()
+    tmp = target.with_name(f".{target.name}.tmp.png")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp.png")
-        if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-            raise OSError(f"cannot encode {tmp}")
+        ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise OSError("the photo could not be encoded as PNG")
+        with open(tmp, "wb") as f:
+            f.write(png.tobytes())
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, target)
     except OSError as e:
-        raise WardrobeError(f"cannot write {target}: {e}; use --state-dir to choose a writable folder") from e
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise WardrobeError(f"cannot write {target}: {e.strerror or e}; free some space, or use --state-dir to "
+                            f"choose a writable folder") from None
     print(f"background stored in {target}; set vision.segmentation = \"plate\" to use it")
 
 
@@ -497,6 +530,8 @@ def cmd_corrections(args: argparse.Namespace, settings) -> int:
         store.close()
     for garment, n in sorted(done.skipped.items()):
         print(f"left out {n} marked {garment!r}: training learns that from photos of its own, not from a folder")
+    if done.unreadable:
+        print(f"left out {done.unreadable} whose kept photo is missing or not a JPEG photo")
     if done.written:
         print(f"{done.written} corrected photos exported to {args.folder}; train with: wardrobe train classifier "
               f"--data clothing-photos={args.folder} (with the other data)")

@@ -96,6 +96,8 @@ def name_problem(name) -> str | None:
         return "the name is empty"
     if len(name) > NAME_MAX:
         return f"the name is longer than {NAME_MAX} characters"
+    if any("\ud800" <= ch <= "\udfff" for ch in name):  # bytes that were not UTF-8 (Python's surrogate escapes)
+        return "the name is not UTF-8 text"
     if any(unicodedata.category(ch)[0] == "C" for ch in name):
         return "the name holds control characters"
     return None
@@ -256,8 +258,12 @@ class Closet:
         """The ClosetError for a failed database call in folder (the closet's own by default): a full disk is
         named as such (SQLite often calls it an I/O error), a damaged file is marked damaged."""
         name = getattr(e, "sqlite_errorname", "")
+        where = folder or self.path.parent
+        if where.is_dir() and not os.access(where, os.W_OK):  # SQLite says "unable to open database file"
+            return ClosetError(f"{what}: {where} is not writable here (read-only, or another user's: run the command "
+                               f"as the closet's user, e.g. sudo -u wardrobe wardrobe ...)")
         try:
-            full = shutil.disk_usage(folder or self.path.parent).free < FULL_BELOW
+            full = shutil.disk_usage(where).free < FULL_BELOW
         except OSError:
             full = False
         if full or name == "SQLITE_FULL":
@@ -349,7 +355,10 @@ class Closet:
                           voice_clip)
 
     def named(self, name: str) -> list[Garment]:
-        """The enrolled views called name (case-insensitive): one garment, enrolled from one or more photos."""
+        """The enrolled views called name (case-insensitive): one garment, enrolled from one or more photos. A name
+        that could not be stored (not UTF-8, control characters) names none."""
+        if name_problem(" ".join(name.split()) or name):
+            return []
         return self._rows("WHERE lower(name) = lower(?)", (name.strip(),))
 
     def views(self, which: str) -> list[Garment]:

@@ -33,6 +33,8 @@ class Exported:
     written: int
     skipped: dict[str, int]
     """Garment -> corrections left out because training cannot learn that garment from a photo folder."""
+    unreadable: int = 0
+    """Corrections left out because their kept photo is missing or not a JPEG photo."""
 
 
 def dataset_label(taxonomy: Taxonomy, garment: str) -> str | None:
@@ -53,14 +55,18 @@ def export(store: PressStore, folder: Path, taxonomy: Taxonomy | None = None) ->
     pending = store.corrections(unexported_wrong=True)
     if not pending:
         raise WardrobeError("no corrections to export: mark wrong answers on the caretaker's page first")
-    rows, done, left_out, skipped = [], [], [], {}
+    rows, done, left_out, skipped, unreadable = [], [], [], {}, 0
     tmp = folder.with_name(f".{folder.name}.partial")
     try:
         shutil.rmtree(tmp, ignore_errors=True)
         for c in pending:
             label = dataset_label(taxonomy, c.garment or "")
             photo = store.correction_photo(c.id)
-            if label is None or not photo:
+            if not is_jpeg(photo):  # the page keeps the press's JPEG; anything else cannot be trained from
+                unreadable += 1
+                left_out.append(c.id)
+                continue
+            if label is None:
                 skipped[c.garment or "nothing"] = skipped.get(c.garment or "nothing", 0) + 1
                 left_out.append(c.id)
                 continue
@@ -71,7 +77,7 @@ def export(store: PressStore, folder: Path, taxonomy: Taxonomy | None = None) ->
             done.append(c.id)
         if not rows:
             store.mark_exported(left_out)
-            return Exported(0, skipped)
+            return Exported(0, skipped, unreadable)
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(COLUMNS)
@@ -85,7 +91,15 @@ def export(store: PressStore, folder: Path, taxonomy: Taxonomy | None = None) ->
         shutil.rmtree(tmp, ignore_errors=True)
         raise WardrobeError(f"cannot write {folder}: {e.strerror or e}; nothing was marked exported") from None
     store.mark_exported(done + left_out)  # those left out were reported: they must not wait for ever
-    return Exported(len(done), skipped)
+    return Exported(len(done), skipped, unreadable)
+
+
+def is_jpeg(photo: bytes | None) -> bool:
+    """Whether photo is a JPEG whose header gives a photo's size (not empty, not another format, not truncated to
+    nothing)."""
+    from wardrobe.images import pixel_size
+
+    return bool(photo) and photo[:3] == b"\xff\xd8\xff" and pixel_size(photo) is not None
 
 
 @dataclass(frozen=True)

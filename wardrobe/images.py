@@ -31,7 +31,10 @@ def read_image(path: Path | str, max_side: int = 1024) -> np.ndarray:
 
     path = Path(path)
     if not path.is_file():
-        raise ImageError(f"{path}: no such file")
+        if path.is_dir():
+            raise ImageError(f"{path}: a folder, not a photo")
+        raise ImageError(f"{path}: not a regular file (a device or a pipe)" if path.exists()
+                         else f"{path}: no such file")
     try:
         data = np.fromfile(str(path), np.uint8)
     except OSError as e:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from wardrobe.bundle import Bundle, check_files, check_version
 from wardrobe.errors import ModelError
+from wardrobe.files import read_json
 from wardrobe.signing import Trust
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ class ModelStore:
 
     def _history(self) -> list[str]:
         try:
-            return list(json.loads(self.history_file.read_text()))
+            return list(read_json(self.history_file))
         except (FileNotFoundError, ValueError):
             return []
 
@@ -157,7 +158,7 @@ class ModelStore:
     def _newest(self) -> tuple[str, datetime] | None:
         """The newest model ever installed here (from newest.json, else from the installed versions)."""
         try:
-            doc = json.loads(self.newest_file.read_text())
+            doc = read_json(self.newest_file)
             return str(doc["version"]), _created(doc["created"], self.newest_file)
         except (FileNotFoundError, ValueError, KeyError, TypeError, ModelError):
             pass
@@ -226,6 +227,13 @@ class ModelStore:
             _fsync_dir(self.root)
             log.info("installed model %s, %s", version, signer)
         else:
+            try:
+                same = (target / "manifest.json").read_bytes() == (Path(bundle_dir) / "manifest.json").read_bytes()
+            except OSError:
+                same = False
+            if not same:  # installing would quietly keep the files already there under this name
+                raise ModelError(f"version {version} is already installed with other contents: nothing changed "
+                                 f"(export the new model again; it gets a version of its own)")
             self._health(target, version, health_photos, previous)
         self._record_newest(version, created)
         self._switch(version)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -10,6 +11,9 @@ from wardrobe.errors import ModelError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+MODES = ("squash", "short-side")
+MIN_SIDE, MAX_SIDE = 16, 1024
+"""The sides a bundle may ask photos to be resized and cropped to (networks here take 28 to 260 pixels)."""
 
 
 @dataclass(frozen=True)
@@ -36,10 +40,24 @@ class Preprocess:
 
     @classmethod
     def from_dict(cls, d: dict) -> Preprocess:
-        """Build from the JSON form stored in a bundle."""
+        """Build from the JSON form stored in a bundle; ValueError for sizes, a mode or statistics no network was
+        trained with (a zero or huge side, a crop larger than the resized photo, two channels, a zero spread)."""
+        sides = [d["resize"], d["crop"]]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in sides):
+            raise ValueError("resize and crop must be whole numbers")
+        if not (MIN_SIDE <= d["crop"] <= d["resize"] <= MAX_SIDE):
+            raise ValueError(f"resize and crop must be {MIN_SIDE} to {MAX_SIDE} pixels, the crop no larger")
+        if d.get("mode", "squash") not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+        stats = [d["mean"], d["std"]]
+        if not all(isinstance(v, list | tuple) and len(v) == 3 and all(isinstance(x, int | float) and not isinstance(x, bool)
+                                                               and math.isfinite(x) for x in v) for v in stats):
+            raise ValueError("mean and std must each be three numbers, one per colour channel")
+        if not all(x > 0 for x in d["std"]):
+            raise ValueError("std must be positive")
         return cls(
-            resize=int(d["resize"]),
-            crop=int(d["crop"]),
+            resize=d["resize"],
+            crop=d["crop"],
             mode=str(d.get("mode", "squash")),
             mean=tuple(float(x) for x in d["mean"]),  # type: ignore[arg-type]
             std=tuple(float(x) for x in d["std"]),  # type: ignore[arg-type]

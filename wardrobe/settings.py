@@ -341,22 +341,36 @@ def load(path: Path | None = None, overrides: dict[str, dict[str, Any]] | None =
             raise ConfigError(f"{name} must be a table: write [{name}] on a line of its own, then its settings")
     if "state_dir" in data and not isinstance(data["state_dir"], str):
         raise ConfigError("state_dir must be a path in quotes")
+    if "state_dir" in data and not data["state_dir"].strip():
+        raise ConfigError("state_dir is empty: give the state folder's path (e.g. /var/lib/wardrobe) or leave it out")
     state = (overrides or {}).get("", {}).get("state_dir") or data.get("state_dir") or os.environ.get("WARDROBE_STATE_DIR")
+    if state is not None and "\0" in str(state):
+        raise ConfigError("state_dir holds a NUL character: give the state folder's path as plain text")
     try:
         overlay = read_overlay(Path(state) if state else Settings().state_dir)
     except ConfigError as e:  # a damaged page file must not silence the closet: the config file alone is used
         log.error("%s; the caretaker's page's settings are not used", e)
         overlay = {}
-    built = {name: _coerce(cls, name, {**data.get(name, {}), **overlay.get(name, {}),
-                                       **(overrides or {}).get(name, {})})
-             for name, cls in sections.items()}
-    keys = os.environ.get("WARDROBE_TRUSTED_KEYS")
-    if keys and "trusted_keys" not in data.get("model", {}):  # like WARDROBE_STATE_DIR: the file wins
-        built["model"] = replace(built["model"], trusted_keys=Path(keys))
-    settings = Settings(**built)
-    if state:
-        settings = replace(settings, state_dir=Path(state))
-    return settings.validate()
+
+    def built_with(overlay: dict) -> Settings:
+        built = {name: _coerce(cls, name, {**data.get(name, {}), **overlay.get(name, {}),
+                                           **(overrides or {}).get(name, {})})
+                 for name, cls in sections.items()}
+        keys = os.environ.get("WARDROBE_TRUSTED_KEYS")
+        if keys and "trusted_keys" not in data.get("model", {}):  # like WARDROBE_STATE_DIR: the file wins
+            built["model"] = replace(built["model"], trusted_keys=Path(keys))
+        settings = Settings(**built)
+        if state:
+            settings = replace(settings, state_dir=Path(state))
+        return settings.validate()
+
+    settings = built_with({})  # the config file's own mistakes are its own
+    if overlay:
+        try:
+            return built_with(overlay)
+        except ConfigError as e:  # a value the page file must not hold: the closet speaks with the config alone
+            log.error("%s: %s; the caretaker's page's settings are not used", overlay_path(settings.state_dir), e)
+    return settings
 
 
 OVERLAY_NAME = "settings.toml"

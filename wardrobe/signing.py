@@ -17,11 +17,13 @@ import binascii
 import hashlib
 import json
 import os
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from wardrobe.bundle import SIGNATURE, verify_manifest
+from wardrobe.bundle import SIGNATURE, Bundle, verify_manifest
 from wardrobe.errors import ModelError, SigningKeyError
+from wardrobe.files import read_json
 
 FORMAT = "wardrobe-ed25519-1"
 PUBLIC_PREFIX = "wardrobe-ed25519"
@@ -42,6 +44,12 @@ def keygen(stem: Path, comment: str = "") -> tuple[Path, Path]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    comment = comment or Path(stem).name
+    for text, what in ((Path(stem).name, "the key's name"), (comment, "the comment")):
+        if not text.strip() or text.strip(".") == "":
+            raise SigningKeyError(f"{what} is empty: name the key, e.g. `wardrobe keygen caretaker`")
+        if any("\ud800" <= ch <= "\udfff" or unicodedata.category(ch)[0] == "C" for ch in text):
+            raise SigningKeyError(f"{what} {text!r} must be UTF-8 text without control characters")
     private_path, public_path = Path(f"{stem}.key"), Path(f"{stem}.pub")
     for p in (private_path, public_path):
         if p.exists():
@@ -50,12 +58,19 @@ def keygen(stem: Path, comment: str = "") -> tuple[Path, Path]:
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
     raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    written = []
     try:
         fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        written.append(private_path)
         with os.fdopen(fd, "wb") as f:
             f.write(pem)
-        public_path.write_text(f"{PUBLIC_PREFIX} {base64.b64encode(raw).decode()} {comment or stem.name}\n")
+        fd = os.open(public_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        written.append(public_path)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(f"{PUBLIC_PREFIX} {base64.b64encode(raw).decode()} {comment}\n")
     except OSError as e:
+        for p in written:  # never half a pair: the next keygen of the name would say it "exists"
+            p.unlink(missing_ok=True)
         raise SigningKeyError(f"cannot write the key pair {stem}: {e.strerror or e}") from e
     return private_path, public_path
 
@@ -95,13 +110,18 @@ def read_public(path: Path) -> bytes:
     return raw
 
 
-def sign_bundle(bundle: Path, private_key: Path) -> str:
-    """Check the bundle's manifest, then write signature.json over its exact bytes; return the key id."""
+def sign_bundle(bundle: Path, private_key: Path, loadable: bool = True) -> str:
+    """Check the bundle (loadable: that a closet can load it; else only its manifest), then write signature.json
+    over the manifest's exact bytes; return the key id. (loadable=False signs what a stolen key would: the
+    tests' hostile bundles, which the closet must refuse by itself.)"""
     from cryptography.hazmat.primitives import serialization
 
     key = load_private(private_key)
     bundle = Path(bundle)
-    verify_manifest(bundle)  # sign only what the manifest really describes
+    if loadable:
+        Bundle.load(bundle)  # sign only a bundle a closet can load, whose manifest describes it exactly
+    else:
+        verify_manifest(bundle)
     raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     signature = key.sign((bundle / "manifest.json").read_bytes())
     kid = key_id(raw)
@@ -146,7 +166,7 @@ class Trust:
             raise ModelError(f"{bundle} is not signed: sign it with `wardrobe sign {bundle} --key KEY` "
                              f"(or allow unsigned models in the closet's configuration)")
         try:
-            doc = json.loads(sig_file.read_text())
+            doc = read_json(sig_file)
             if doc.get("format") != FORMAT:
                 raise ValueError(f"format {doc.get('format')!r}")
             kid, signature = str(doc["key"]), base64.b64decode(doc["signature"], validate=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from wardrobe.errors import ImageError
+from wardrobe.files import read_json
 
 CLIPPED = 250
 """Pixel value (0..255) at or above which a channel is clipped: no information about the light."""
@@ -157,14 +158,17 @@ class WhiteCard:
         """Write the card's place as JSON (temp file and rename)."""
         tmp = path.with_name(f".{path.name}.tmp")
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps({"box": list(self.box)}) + "\n")
+        with open(tmp, "w") as f:
+            f.write(json.dumps({"box": list(self.box)}) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: Path) -> WhiteCard | None:
         """The stored card, or None when there is none (or the file is damaged)."""
         try:
-            box = tuple(float(v) for v in json.loads(Path(path).read_text())["box"])
+            box = tuple(float(v) for v in read_json(path)["box"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
         if len(box) != 4 or not all(0 <= v <= 1 for v in box):

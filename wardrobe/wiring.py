@@ -48,6 +48,12 @@ def open_closet(settings: Settings, classifier=None, create: bool = False, stric
     from wardrobe.closet import Closet, ClosetError
 
     path = settings.state_dir / "closet.db"
+    if path.exists() and not path.is_file():  # a folder or a device where the database belongs: left alone
+        problem = ClosetError(f"{path} is not a regular file: move it away to enrol garments")
+        if create or strict:
+            raise problem
+        log.error("enrolled garments unavailable: %s", problem)
+        return None
     if not create and not path.is_file():
         return None
     try:

@@ -10,6 +10,7 @@ import secrets
 from pathlib import Path
 
 from wardrobe.errors import WardrobeError
+from wardrobe.files import read_json
 
 FILE_NAME = "web-password"
 SECRET_NAME = "web-secret"
@@ -54,6 +55,8 @@ def set_password(state_dir: Path, password: str) -> Path:
         raise PasswordError(f"the password must be at least {MIN_LENGTH} characters long")
     if len(password) > MAX_LENGTH:
         raise PasswordError(f"the password must be at most {MAX_LENGTH} characters long")
+    if any("\ud800" <= ch <= "\udfff" for ch in password):  # bytes that were not UTF-8 (surrogate escapes)
+        raise PasswordError("the password is not UTF-8 text; nothing was changed")
     salt = secrets.token_bytes(16)
     record = {"scheme": "scrypt", **SCRYPT, "salt": salt.hex(), "hash": _derive(password, salt, **SCRYPT).hex()}
     path = password_file(state_dir)
@@ -69,7 +72,7 @@ def load_record(state_dir: Path) -> dict | None:
     """The stored hash record (None: no password set yet)."""
     path = password_file(state_dir)
     try:
-        record = json.loads(path.read_text())
+        record = read_json(path)
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as e:

@@ -72,7 +72,10 @@ def read_new_password(stream=None) -> str:
         if getpass.getpass("The same again: ") != first:
             raise PasswordError("the two passwords differ; nothing was changed")
         return first
-    return stream.readline().rstrip("\r\n")
+    try:
+        return stream.readline().rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise PasswordError("the password is not UTF-8 text; nothing was changed") from None
 
 
 def change_password(settings, stream=None) -> int:

@@ -206,6 +206,21 @@ def default_names() -> list[str]:
     return [host, f"{host}.local", "localhost", "127.0.0.1", "::1"]
 
 
+def dns_name(name: str) -> str:
+    """A host name as a certificate holds it: ASCII, international names in their xn-- form (café.lan becomes
+    xn--caf-dma.lan); WardrobeError for anything that is not a host name."""
+    if not name or any(c.isspace() or c in "/:@" for c in name):
+        raise WardrobeError(f"--name {name!r} is neither a host name nor an IP address")
+    try:
+        ascii_name = name.encode("idna").decode("ascii")
+    except UnicodeError:  # an empty or over-long label (63 at most), or text that is not a name
+        raise WardrobeError(f"--name {name[:80]!r} is not a host name (labels of 1 to 63 letters, digits or hyphens, "
+                            f"253 characters in all)") from None
+    if len(ascii_name) > 253:
+        raise WardrobeError(f"--name {name[:40]!r}... is longer than a host name may be (253 characters)")
+    return ascii_name
+
+
 def make_certificate(state_dir: Path, names: list[str], force: bool = False) -> tuple[Path, Path, str]:
     """A self-signed ECDSA P-256 certificate for the names, and its key (owner-only), in the state folder;
     (certificate, key, SHA-256 fingerprint as the browser shows it)."""
@@ -225,11 +240,10 @@ def make_certificate(state_dir: Path, names: list[str], force: bool = False) -> 
         try:
             sans.append(x509.IPAddress(ipaddress.ip_address(name)))
         except ValueError:
-            if not name or any(c.isspace() or c in "/:@" for c in name):
-                raise WardrobeError(f"--name {name!r} is neither a host name nor an IP address") from None
-            sans.append(x509.DNSName(name))
+            sans.append(x509.DNSName(dns_name(name)))
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0]),
+    common = sans[0].value if isinstance(sans[0], x509.DNSName) else names[0]
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common[:64]),
                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, "wardrobe closet (self-signed)")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
