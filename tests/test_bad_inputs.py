@@ -336,3 +336,9 @@ def test_corrections_export_names_a_photo_it_cannot_use(tmp_path):
     assert "left out 1 whose kept photo is missing or not a JPEG photo" in r.stdout
     assert "training learns that" not in r.stdout
     assert len(list((tmp_path / "out").rglob("*.jpg"))) == 1
+
+
+def test_bench_checks_its_out_file_before_running_for_minutes(tmp_path):
+    for out in ("/proc/results.json", "/dev/null"):
+        r = wardrobe("bench", "--repeat", "1", "--out", out, timeout=60)
+        assert r.returncode == 2 and "cannot write the results" in r.stderr and "Traceback" not in r.stderr

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -139,6 +141,34 @@ def measure_additions(small: np.ndarray, alpha: np.ndarray, d, repeat: int, clos
     return out
 
 
+def check_out(path: Path | None) -> None:
+    """Before a benchmark runs for minutes: its --out file can be written (WardrobeError in one line if not)."""
+    from wardrobe.files import check_output_file
+
+    if path is None:
+        return
+    import tempfile
+
+    try:
+        check_output_file(path, "--out")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):  # the folder takes a new file (not /proc, not read-only)
+            pass
+    except (ValueError, OSError) as e:
+        raise WardrobeError(f"cannot write the results to {path}: {getattr(e, 'strerror', None) or e}") from None
+
+
+def write_results(path: Path, results: dict) -> None:
+    """The results as JSON, written whole or not at all."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(json.dumps(results, indent=2))
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise WardrobeError(f"cannot write the results to {path}: {e.strerror or e}") from None
+
+
 def run_bench(args, settings) -> int:
     """Print a table of median milliseconds per stage and size, with ratios to the original method."""
     import cv2
@@ -192,8 +222,7 @@ def run_bench(args, settings) -> int:
                          "ratio whole/first clause": statistics.median(whole) / statistics.median(cold)}
     print_table(results)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2))
+        write_results(args.out, results)
     return 0
 
 
@@ -263,8 +292,7 @@ def run_web_bench(args) -> int:
     for k, v in result.items():
         print(f"  {k:30s} {v:9.1f}")
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2))
+        write_results(args.out, result)
     return 0
 
 
@@ -317,6 +345,5 @@ def run_daemon_bench(args) -> int:
     for k, v in result.items():
         print(f"  {k:30s} {v:9.2f}" if isinstance(v, float) else f"  {k:30s} {v}")
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2))
+        write_results(args.out, result)
     return 0

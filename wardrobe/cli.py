@@ -602,8 +602,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "corrections":
             return cmd_corrections(args, settings)
         if args.command == "bench":
-            from wardrobe.bench import run_bench, run_daemon_bench, run_web_bench
+            from wardrobe.bench import check_out, run_bench, run_daemon_bench, run_web_bench
 
+            check_out(args.out)
             if args.web:
                 return run_web_bench(args)
             return run_daemon_bench(args) if args.daemon else run_bench(args, settings)
