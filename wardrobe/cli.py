@@ -467,26 +467,26 @@ def cmd_closet(args: argparse.Namespace, settings) -> int:
             try:
                 rgb = read_image(photo)
             except WardrobeError as e:
-                print(f"{photo}: error: {e}", file=sys.stderr)
+                print(f"{shown(photo)}: error: {e}", file=sys.stderr)
                 failures += 1
                 continue
             d = pipeline.describe(rgb, str(photo))
             blocking = [p for p in BLOCKING if p in d.problems]
             if blocking or d.embedding is None or not d.colours:
-                print(f"{photo}: not enrolled: {d.sentence}", file=sys.stderr)
+                print(f"{shown(photo)}: not enrolled: {d.sentence}", file=sys.stderr)
                 failures += 1
                 continue
             looks_like = d.enrolled.garment if d.enrolled is not None else None
             if same_name and not args.add_view and (looks_like is None or looks_like.id not in {g.id for g in same_name}):
-                print(f"{photo}: not enrolled: another garment is already called {same_name[0].name!r} (id "
+                print(f"{shown(photo)}: not enrolled: another garment is already called {same_name[0].name!r} (id "
                       f"{same_name[0].id}) and this does not look like it; choose another name, or pass --add-view "
                       f"if it is the same garment", file=sys.stderr)
                 failures += 1
                 continue
             if looks_like is not None and (looks_like.name or "").lower() != args.name.strip().lower():
-                print(f"{photo}: note: it looks like {looks_like.label!r}, already enrolled", file=sys.stderr)
+                print(f"{shown(photo)}: note: it looks like {looks_like.label!r}, already enrolled", file=sys.stderr)
             gid = closet.enrol_described(d, rgb, pipeline.model_version, name=args.name)
-            print(f"{photo}: enrolled as {args.name!r} (id {gid}; {d.sentence})")
+            print(f"{shown(photo)}: enrolled as {args.name!r} (id {gid}; {d.sentence})")
         return 1 if failures else 0
     closet = wiring.open_closet(settings, create=args.action == "import", strict=True)
     rest = list(args.args)

@@ -18,74 +18,20 @@ Recording takes about ten minutes here (two cores) and is cached (--cache); each
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import pickle
-import tempfile
 from pathlib import Path
 
 import numpy as np
-from mask_pooled_colour_head import colour_step, head_class, photos
+from mask_pooled_colour_head import colour_step, figures, head_class, parser, photos, record
 
 
-def record(args, items) -> tuple[list[dict], object]:
-    """Each photo through describe, keeping the colour step's inputs and block 4's output of the same view."""
-    import cv2
-    import torch
-    from safetensors.torch import load_file
-    from tqdm import tqdm
-
-    from wardrobe import settings as settings_module
-    from wardrobe import wiring
-    from wardrobe.images import read_image, rgb_to_lab
-    from wardrobe.nets import build
-    from wardrobe.pipeline import WORK_SIDE, shrink
-    from wardrobe.segment import segment
-
-    with tempfile.TemporaryDirectory() as state:
-        settings = settings_module.load(None, {"model": {"bundle": str(args.bundle)}, "": {"state_dir": state}})
-        pipe = wiring.build_pipeline(settings, closet=False)
-    bundle = pipe.classifier.bundle
-    net = build(bundle.arch, bundle.outputs)
-    net.load_state_dict(load_file(str(Path(args.bundle) / bundle.runtimes["torch"])))
-    net = net.eval().net
-    seen: dict = {}
-    namer = pipe.namer
-    decide, expose = namer.decided_family, namer.with_exposure
-
-    def decided(colours, families, pixel_weight, learned=None, learned_weight=0.0):
-        seen["pre"], seen["families"], seen["learned"] = list(colours), list(families), learned and list(learned)
-        return decide(colours, families, pixel_weight, learned, learned_weight)
-
-    def exposed(colours, garment_l, around_l):
-        seen["exposure"] = (garment_l, around_l)
-        return expose(colours, garment_l, around_l)
-
-    namer.decided_family, namer.with_exposure = decided, exposed
-    rows = []
-    with torch.inference_mode():
-        for path, source, accept in tqdm(items, mininterval=30, unit="photo"):
-            seen.clear()
-            rgb = read_image(path)
-            d = pipe.describe(rgb, path)
-            if "pre" not in seen:
-                continue
-            small, _ = pipe.white.correct(shrink(rgb, WORK_SIDE))
-            alpha = segment(small, pipe.method, pipe.plate)
-            h = net._swish(net._bn0(net._conv_stem(torch.from_numpy(bundle.preprocess(small)))))
-            for block in net._blocks[:5]:
-                h = block(h)
-            square = cv2.resize(small, (224, 224), interpolation=cv2.INTER_AREA)
-            lab = cv2.resize(rgb_to_lab(np.ascontiguousarray(square)).astype(np.float32), (14, 14),
-                             interpolation=cv2.INTER_AREA).transpose(2, 0, 1) / 100
-            mask = cv2.resize(cv2.resize(alpha, (224, 224), interpolation=cv2.INTER_AREA).astype(np.float32) / 255,
-                              (14, 14), interpolation=cv2.INTER_AREA)[None]
-            rows.append({**seen, "path": path, "source": source, "accept": accept,
-                         "said": (d.colours[0].family, d.colours[0].or_family) if d.colours else (None, None),
-                         "h4": h[0].numpy().astype(np.float16), "lab": lab, "mask": mask})
-    namer.decided_family, namer.with_exposure = decide, expose
-    return rows, pipe
+def block4(net, h):
+    """Block 4's output (40 channels at 28 x 28) from the stem's output h: where the trainable copy starts."""
+    for block in net._blocks[:5]:
+        h = block(h)
+    return h
 
 
 def branch_class(net):
@@ -124,7 +70,7 @@ def train_branch(net, rows, epochs: int, seed: int, lr_blocks: float, frozen: bo
     if frozen:
         for p in model.blocks.parameters():
             p.requires_grad_(False)
-    h4 = torch.from_numpy(np.stack([r["h4"] for r in rows]))
+    h4 = torch.from_numpy(np.stack([r["maps"] for r in rows]))
     lab = torch.from_numpy(np.stack([r["lab"] for r in rows]).astype(np.float32))
     mask = torch.from_numpy(np.stack([r["mask"] for r in rows]).astype(np.float32))
     accept = torch.tensor([[f in r["accept"] for f in FAMILIES] for r in rows], dtype=torch.float32)
@@ -166,7 +112,7 @@ def predict(model, rows) -> np.ndarray:
     with torch.no_grad():
         for i in range(0, len(rows), 128):
             part = rows[i : i + 128]
-            x = torch.from_numpy(np.stack([r["h4"] for r in part])).float()
+            x = torch.from_numpy(np.stack([r["maps"] for r in part])).float()
             lab = torch.from_numpy(np.stack([r["lab"] for r in part]).astype(np.float32))
             mask = torch.from_numpy(np.stack([r["mask"] for r in part]).astype(np.float32))
             out.append(torch.softmax(model(x, lab, mask), 1).numpy())
@@ -174,16 +120,11 @@ def predict(model, rows) -> np.ndarray:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--bundle", type=Path, required=True)
-    p.add_argument("--data", action="append", required=True)
-    p.add_argument("--home-colours-train", type=Path, required=True)
-    p.add_argument("--home-colours", type=Path, required=True)
+    p = parser(__doc__)
     p.add_argument("--products", type=int, default=3000, help="training shop photos (validation: 1,200)")
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--lr-blocks", type=float, default=2e-4)
     p.add_argument("--runs", default="frozen,tuned", help="comma-separated: frozen (blocks as shipped), tuned")
-    p.add_argument("--seed", type=int, default=0, help="the bundle's split seed")
     p.add_argument("--cache", type=Path, default=Path("cache/finetuned-colour-branch.pkl"))
     p.add_argument("--output", type=Path, default=Path("runs/finetuned-colour-branch.json"))
     args = p.parse_args()
@@ -196,10 +137,10 @@ def main() -> None:
     torch.set_num_threads(2)
     if args.cache.exists():
         train, val = pickle.loads(args.cache.read_bytes())
-        _, pipe = record(args, [])
+        _, pipe = record(args, [], block4)
     else:
-        train, pipe = record(args, photos(args, "train", args.products))
-        val, _ = record(args, photos(args, "val", 1200))
+        train, pipe = record(args, photos(args, "train", args.products), block4)
+        val, _ = record(args, photos(args, "val", 1200), block4)
         args.cache.parent.mkdir(parents=True, exist_ok=True)
         args.cache.write_bytes(pickle.dumps((train, val)))
     assert all(colour_step(pipe, r) == r["said"] for r in val), "the replay must give what describe said"
@@ -208,23 +149,15 @@ def main() -> None:
     net.load_state_dict(load_file(str(Path(args.bundle) / bundle.runtimes["torch"])))
     net = net.eval().net
 
-    def figures(answers) -> dict:
-        out = {}
-        for source, name in (("clothing-photos", "home by eye"), ("product-photos", "product (shop)")):
-            mine = [(a, r["accept"]) for a, r in zip(answers, val, strict=True) if r["source"] == source and a[0]]
-            out[name] = {"n": len(mine), "right": round(100 * float(np.mean([bool(set(a) & set(t)) for a, t in mine])), 1),
-                         "hedged": round(100 * float(np.mean([a[1] is not None for a, _ in mine])), 1)}
-        return out
-
-    results = {"the shipped colour step": figures([r["said"] for r in val]),
-               "the shipped colour head alone": figures([(r["families"][0][0], None) for r in val])}
+    results = {"the shipped colour step": figures(val, [r["said"] for r in val]),
+               "the shipped colour head alone": figures(val, [(r["families"][0][0], None) for r in val])}
     for run in args.runs.split(","):
         model = train_branch(net, train, args.epochs, 0, args.lr_blocks, frozen=run == "frozen")
         probs = predict(model, val)
         heads = [sorted(zip(FAMILIES, p.tolist(), strict=True), key=lambda fp: -fp[1]) for p in probs]
-        results[f"{run}: the branch alone"] = figures([(h[0][0], None) for h in heads])
+        results[f"{run}: the branch alone"] = figures(val, [(h[0][0], None) for h in heads])
         results[f"{run}: in place of the learned decision"] = figures(
-            [colour_step(pipe, r, h) for r, h in zip(val, heads, strict=True)])
+            val, [colour_step(pipe, r, h) for r, h in zip(val, heads, strict=True)])
         np.save(args.output.with_suffix(f".{run}.npy"), probs)
         print(json.dumps(results, indent=1), flush=True)
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -48,8 +48,21 @@ def photos(args, split: str, products: int) -> list[tuple[str, str, tuple[str, .
     return out
 
 
-def record(args, items) -> list[dict]:
-    """Each photo through describe, keeping the colour step's inputs and the middle layers at 14 x 14."""
+def middle_layers(net, h):
+    """Blocks 4 (averaged to 14 x 14), 7 and 10 of the network from its stem's output h, side by side."""
+    import torch
+
+    maps = []
+    for i, block in enumerate(net._blocks[:11]):
+        h = block(h)
+        if i in (4, 7, 10):
+            maps.append(torch.nn.functional.avg_pool2d(h, 2) if i == 4 else h)
+    return torch.cat(maps, 1)
+
+
+def record(args, items, layers=middle_layers) -> list[dict]:
+    """Each photo through describe, keeping the colour step's inputs and, as "maps", what layers(net, stem output)
+    gives for the same view (by default the middle layers at 14 x 14)."""
     import cv2
     import torch
     from safetensors.torch import load_file
@@ -92,12 +105,7 @@ def record(args, items) -> list[dict]:
                 continue
             small, _ = pipe.white.correct(shrink(rgb, WORK_SIDE))
             alpha = segment(small, pipe.method, pipe.plate)
-            h = net._swish(net._bn0(net._conv_stem(torch.from_numpy(bundle.preprocess(small)))))
-            maps = []
-            for i, block in enumerate(net._blocks[:11]):
-                h = block(h)
-                if i in (4, 7, 10):
-                    maps.append(torch.nn.functional.avg_pool2d(h, 2) if i == 4 else h)
+            maps = layers(net, net._swish(net._bn0(net._conv_stem(torch.from_numpy(bundle.preprocess(small))))))
             square = cv2.resize(small, (224, 224), interpolation=cv2.INTER_AREA)
             lab = cv2.resize(rgb_to_lab(np.ascontiguousarray(square)).astype(np.float32), (14, 14),
                              interpolation=cv2.INTER_AREA).transpose(2, 0, 1) / 100
@@ -105,7 +113,7 @@ def record(args, items) -> list[dict]:
                               (14, 14), interpolation=cv2.INTER_AREA)[None]
             rows.append({**seen, "path": path, "source": source, "accept": accept,
                          "said": (d.colours[0].family, d.colours[0].or_family) if d.colours else (None, None),
-                         "maps": torch.cat(maps, 1)[0].numpy().astype(np.float16), "lab": lab, "mask": mask})
+                         "maps": maps[0].numpy().astype(np.float16), "lab": lab, "mask": mask})
     namer.decided_family, namer.with_exposure = decide, expose
     return rows, pipe
 
@@ -162,15 +170,31 @@ def train_head(x, mask, accept, weight, epochs: int, seed: int):
     return model.eval()
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+def figures(val: list[dict], answers) -> dict:
+    """Main-colour family right and hedged (%) per source: answers are (family, the "or" family) per val row."""
+    out = {}
+    for source, name in (("clothing-photos", "home by eye"), ("product-photos", "product (shop)")):
+        mine = [(a, r["accept"]) for a, r in zip(answers, val, strict=True) if r["source"] == source and a[0]]
+        out[name] = {"n": len(mine), "right": round(100 * float(np.mean([bool(set(a) & set(t)) for a, t in mine])), 1),
+                     "hedged": round(100 * float(np.mean([a[1] is not None for a, _ in mine])), 1)}
+    return out
+
+
+def parser(doc: str) -> argparse.ArgumentParser:
+    """The arguments these experiments share: the bundle, the data folders and the labels by eye."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bundle", type=Path, required=True)
     p.add_argument("--data", action="append", required=True)
     p.add_argument("--home-colours-train", type=Path, required=True)
     p.add_argument("--home-colours", type=Path, required=True)
+    p.add_argument("--seed", type=int, default=0, help="the bundle's split seed")
+    return p
+
+
+def main() -> None:
+    p = parser(__doc__)
     p.add_argument("--products", type=int, default=3000, help="training shop photos (validation: 1,200)")
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--seed", type=int, default=0, help="the bundle's split seed")
     p.add_argument("--output", type=Path, default=Path("runs/mask-pooled-colour-head.json"))
     args = p.parse_args()
     import torch
@@ -198,19 +222,11 @@ def main() -> None:
         probs = torch.softmax(model(torch.from_numpy(xv), torch.from_numpy(mv)), 1).numpy()
     heads = [sorted(zip(FAMILIES, p.tolist(), strict=True), key=lambda fp: -fp[1]) for p in probs]
 
-    def figures(answers) -> dict:
-        out = {}
-        for source, name in (("clothing-photos", "home by eye"), ("product-photos", "product (shop)")):
-            mine = [(a, r["accept"]) for a, r in zip(answers, val, strict=True) if r["source"] == source and a[0]]
-            out[name] = {"n": len(mine), "right": round(100 * float(np.mean([bool(set(a) & set(t)) for a, t in mine])), 1),
-                         "hedged": round(100 * float(np.mean([a[1] is not None for a, _ in mine])), 1)}
-        return out
-
     results = {
-        "the shipped colour step": figures([r["said"] for r in val]),
-        "the shipped colour head alone": figures([(r["families"][0][0], None) for r in val]),
-        "the new head alone": figures([(h[0][0], None) for h in heads]),
-        "the new head in place of the learned decision": figures([colour_step(pipe, r, h) for r, h in zip(val, heads, strict=True)]),
+        "the shipped colour step": figures(val, [r["said"] for r in val]),
+        "the shipped colour head alone": figures(val, [(r["families"][0][0], None) for r in val]),
+        "the new head alone": figures(val, [(h[0][0], None) for h in heads]),
+        "the new head in place of the learned decision": figures(val, [colour_step(pipe, r, h) for r, h in zip(val, heads, strict=True)]),
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=1))

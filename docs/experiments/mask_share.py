@@ -12,22 +12,14 @@ About a minute here.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
-from pathlib import Path
 
 import numpy as np
-from mask_pooled_colour_head import photos
+from mask_pooled_colour_head import parser, photos
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--bundle", type=Path, required=True)
-    p.add_argument("--data", action="append", required=True)
-    p.add_argument("--home-colours-train", type=Path, required=True)
-    p.add_argument("--home-colours", type=Path, required=True)
-    p.add_argument("--seed", type=int, default=0, help="the bundle's split seed")
-    args = p.parse_args()
+    args = parser(__doc__).parse_args()
     from wardrobe import pipeline, wiring
     from wardrobe import settings as settings_module
     from wardrobe.images import read_image
