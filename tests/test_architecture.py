@@ -15,7 +15,7 @@ PACKAGE = ROOT / "wardrobe"
 
 LAYERS = {
     # Lower numbers sit lower: a module imports only from its own layer or below.
-    "wardrobe": 0, "wardrobe.errors": 0, "wardrobe.data": 0,
+    "wardrobe": 0, "wardrobe.errors": 0, "wardrobe.files": 0, "wardrobe.data": 0,
     "wardrobe.lang": 1, "wardrobe.settings": 1, "wardrobe.images": 1, "wardrobe.preprocess": 1, "wardrobe.taxonomy": 1,
     "wardrobe.nets": 1, "wardrobe.baseline": 1, "wardrobe.button": 1, "wardrobe.whitebalance": 1,
     "wardrobe.running": 1,

@@ -342,3 +342,17 @@ def test_bench_checks_its_out_file_before_running_for_minutes(tmp_path):
     for out in ("/proc/results.json", "/dev/null"):
         r = wardrobe("bench", "--repeat", "1", "--out", out, timeout=60)
         assert r.returncode == 2 and "cannot write the results" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_new_name_of_digits_alone_or_like_an_option_is_refused(tmp_path):
+    """`enrolled remove 2` took a garment named "2" for id 2 and removed another garment (a hostile try of the page)."""
+    state = ["--state-dir", str(tmp_path)]
+    assert wardrobe("enrol", str(photo("product-jeans-blue.jpg")), "--name", "blue jeans", *state).returncode == 0
+    for name in ("2", "-rf"):
+        r = wardrobe("enrol", str(photo("home-hat.jpg")), f"--name={name}", *state)
+        assert r.returncode == 2 and "Traceback" not in r.stderr and ("digits alone" in r.stderr or '"-"' in r.stderr)
+    r = wardrobe("enrolled", "rename", "blue jeans", "7", *state)
+    assert r.returncode == 2 and "digits alone" in r.stderr
+    r = wardrobe("enrol", str(photo("home-hat.jpg")), "--name", "blue jeens", "--add-view", *state)
+    assert r.returncode == 2 and "no garment is called 'blue jeens' yet" in r.stderr
+    assert "blue jeans" in wardrobe("enrolled", *state).stdout and "jeens" not in wardrobe("enrolled", *state).stdout

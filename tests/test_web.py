@@ -174,6 +174,32 @@ def test_many_addresses_together_meet_one_ceiling_of_login_tries():
     assert limit.allow("10.0.0.200") > 0  # a 31st guess, from yet another address
 
 
+def test_right_passwords_do_not_use_up_the_login_limit(app):
+    """Found by a hostile try: logins and rollbacks with the right password counted as tries, so a caretaker who
+    logged in six times in a minute waited."""
+    client = app.test_client()
+    for _ in range(8):
+        assert log_in(client, environ_base={"REMOTE_ADDR": "192.0.2.9"}).status_code == 302
+        client.post("/logout", data={"csrf_token": token(client.get("/").data)})
+    for _ in range(5):
+        assert log_in(client, "guess", environ_base={"REMOTE_ADDR": "192.0.2.9"}).status_code == 403
+    assert log_in(client, "guess", environ_base={"REMOTE_ADDR": "192.0.2.9"}).status_code == 429
+
+
+def test_guesses_from_many_addresses_cannot_lock_out_the_caretakers_phone(app):
+    """Six addresses guessing five times each filled the all-addresses limit, and the caretaker's right password
+    from the phone that had logged in before got 429 every minute the guessing went on."""
+    phone = app.test_client()
+    assert log_in(phone, environ_base={"REMOTE_ADDR": "192.0.2.50"}).status_code == 302
+    phone.post("/logout", data={"csrf_token": token(phone.get("/").data)})
+    attacker = app.test_client()
+    for i in range(6):
+        for _ in range(5):
+            assert log_in(attacker, "guess", environ_base={"REMOTE_ADDR": f"192.0.2.{i + 1}"}).status_code == 403
+    assert log_in(attacker, "guess", environ_base={"REMOTE_ADDR": "192.0.2.99"}).status_code == 429  # still held
+    assert log_in(phone, environ_base={"REMOTE_ADDR": "192.0.2.50"}).status_code == 302
+
+
 def test_huge_ids_and_big_anonymous_posts_are_refused_plainly(logged_in, client):
     for path in ("/presses/99999999999999999999999/photo", "/presses/99999999999999999999999/wrong"):
         assert logged_in.get(path).status_code == 404, path

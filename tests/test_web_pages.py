@@ -178,9 +178,20 @@ def test_enrol_refuses_what_wardrobe_enrol_refuses_in_one_line(logged_in, state,
     r = upload(outwear, "blue jeans")  # a name belongs to one garment, as `wardrobe enrol` says
     assert r.status_code == 400 and errors_of(r) == [
         "Not enrolled: another garment is already called 'Blue Jeans' (id 1) and this does not look like it; choose "
-        "another name, or pass --add-view if it is the same garment"]
+        "another name, or tick \"Another photo of a garment already enrolled under this name\" if it is the same "
+        "garment"]
     assert [g.name for g in Closet(state / "closet.db").garments()] == ["Blue Jeans"]
     assert upload(outwear, "blue jeans", add_view="on").status_code == 302  # --add-view: "it is the same garment"
+    assert [g.name for g in Closet(state / "closet.db").garments()] == ["Blue Jeans", "blue jeans"]
+    # Found by a hostile try of the page: a name "2" that `enrolled remove 2` takes for id 2; "another photo" of a
+    # misspelt name quietly made a new garment; a damaged photo's answer named the page's temporary file.
+    r = upload(outwear, "2")
+    assert r.status_code == 400 and "digits alone would be taken for an id" in errors_of(r)[0]
+    r = upload(outwear, "blu jeans", add_view="on")
+    assert r.status_code == 400 and "no garment is called 'blu jeans' yet" in errors_of(r)[0]
+    assert "--add-view" not in errors_of(r)[0] and "Another photo of a garment" in errors_of(r)[0]
+    r = upload(outwear[:3000], "red coat")  # a JPEG cut short: its header is whole, its picture is not
+    assert r.status_code == 400 and errors_of(r) == ["Not enrolled: not a readable image (corrupt or not a photo)"]
     assert [g.name for g in Closet(state / "closet.db").garments()] == ["Blue Jeans", "blue jeans"]
 
 
@@ -225,6 +236,8 @@ def test_uploads_are_bounded_in_bytes_and_in_pixels(logged_in, state):
     assert r.status_code == 413 and "larger than 16 MB" in text_of(r)
     assert len(re.findall(r"<p>(.*?)</p>", r.data.decode())) == 2  # the one line, and the way back
     assert not (state / "closet.db").exists()
+    r = logged_in.post("/clothes/1/rename", data={"name": "a" * (2 << 20), "csrf_token": page_token(logged_in)})
+    assert r.status_code == 413 and "That form is far larger" in text_of(r) and "photo" not in text_of(r)
 
 
 def test_enrol_from_a_past_press_photo(logged_in, state):
@@ -285,12 +298,13 @@ def test_rollback_asks_for_the_password_again(logged_in, installed, app):
 
 
 def test_the_rollback_password_is_rate_limited_like_the_login(logged_in, installed):
-    """The login and the password typed again share one limit per client: five tries a minute in all."""
+    """The login and the password typed again share one limit per client: five wrong tries a minute in all (the
+    right password at login does not count)."""
     page = logged_in.get("/model").data
     codes = [logged_in.post("/model/rollback", data={"password": "guess", "csrf_token": token(page)}).status_code
-             for _ in range(4)]  # the login was the first try
+             for _ in range(5)]
     r = logged_in.post("/model/rollback", data={"version": "web-v1", "password": PASSWORD, "csrf_token": token(page)})
-    assert codes == [403] * 4 and r.status_code == 429 and errors_of(r)[0].startswith("Too many tries.")
+    assert codes == [403] * 5 and r.status_code == 429 and errors_of(r)[0].startswith("Too many tries.")
     assert installed.current() == "web-v2"
 
 
@@ -361,6 +375,18 @@ def test_the_settings_page_shows_the_current_settings_in_labelled_groups(logged_
     assert '<span lang="ko">한국어</span>' in page
 
 
+def test_the_settings_page_says_when_the_saved_settings_are_not_in_use(logged_in, state):
+    """A hostile try found a damaged settings file shown as the defaults, with nothing said on the page."""
+    assert "not in use" not in text_of(logged_in.get("/settings"))
+    for text, why in (('[speech]\nvolume = "loud"\n', "speech.volume must be"), ("[speech\n", "not valid TOML")):
+        (state / "settings.toml").write_text(text)
+        page = text_of(logged_in.get("/settings"))
+        assert "The settings saved here before are not in use" in page and why in page, page
+        assert str(state) not in page  # the file is named, not the closet's folders
+    assert save(logged_in, colour_names="basic", volume="40", language="en").status_code == 302
+    assert "not in use" not in text_of(logged_in.get("/settings"))
+
+
 def test_saved_settings_go_to_the_overlay_which_is_read_after_the_config_and_before_the_flags(logged_in, state,
                                                                                                 tmp_path):
     r = save(logged_in, colour_names="descriptive", volume="40", language="ko")  # aiming unticked
@@ -381,6 +407,8 @@ def test_saved_settings_go_to_the_overlay_which_is_read_after_the_config_and_bef
     ({"volume": "150"}, "Not saved: the volume must be from 0 to 100."),
     ({"volume": "loud"}, "Not saved: the volume must be a number from 0 to 100."),
     ({"volume": ""}, "Not saved: the volume must be a number from 0 to 100."),
+    ({"volume": "inf"}, "Not saved: the volume must be a number from 0 to 100."),
+    ({"volume": "1e400"}, "Not saved: the volume must be a number from 0 to 100."),
     ({"language": "fr"}, "Not saved: speech.language must be one of en, ko."),
     ({"colour_names": "rainbow"}, "Not saved: vision.colour_names must be one of basic, plain, descriptive."),
 ])

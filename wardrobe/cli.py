@@ -463,6 +463,9 @@ def cmd_closet(args: argparse.Namespace, settings) -> int:
                               "by `wardrobe train patterns` (the shipped model has one)")
         failures = 0
         same_name = closet.named(args.name)  # a name belongs to one garment: new photos must look like it
+        if args.add_view and not same_name:  # a misspelt name would quietly become a garment of its own
+            raise ClosetError(f"no garment is called {args.name!r} yet, so there is none to add a photo to: check the "
+                              f"name (`wardrobe enrolled` lists them), or enrol it without --add-view")
         for photo in args.photos:
             try:
                 rgb = read_image(photo)

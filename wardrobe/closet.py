@@ -103,6 +103,19 @@ def name_problem(name) -> str | None:
     return None
 
 
+def new_name_problem(name) -> str | None:
+    """Why a garment cannot be given this name from now on (None: it can): name_problem, and digits alone (`enrolled
+    remove 2` takes 2 for an id) or a leading "-" (a command line takes it for an option). Names stored before keep
+    working."""
+    if problem := name_problem(name):
+        return problem
+    if name.strip().isdigit():
+        return "a name of digits alone would be taken for an id: add a word (for example \"jumper 2\")"
+    if name.strip().startswith("-"):
+        return "a name may not start with \"-\""
+    return None
+
+
 def row_problem(name, voice_label, thumbnail_bytes, embedding, colours_text, voice_clip=None,
                 width: int | None = None, decode_thumbnail: bool = True) -> str | None:
     """Why one stored or imported garment cannot be trusted (None: it can). A closet file is untrusted input:
@@ -329,7 +342,7 @@ class Closet:
         """Store a garment (with its recorded voice label's WAV bytes, if any); its id once the write is on disk."""
         if not (name or voice_label):
             raise ClosetError("an enrolled garment needs a name or a voice label")
-        if name is not None and (problem := name_problem(" ".join(name.split()) or name)):
+        if name is not None and (problem := new_name_problem(" ".join(name.split()) or name)):
             raise ClosetError(problem)
         return self._insert([(" ".join(name.split()) if name else None, voice_label, time.time(), thumbnail,
                               unit(embedding).tobytes(), model_version, json.dumps(colours), voice_clip)])
@@ -387,7 +400,7 @@ class Closet:
     def rename(self, which: str, name: str) -> Garment:
         """Give a garment a new name."""
         name = " ".join(name.split()) or name
-        if problem := name_problem(name):
+        if problem := new_name_problem(name):
             raise ClosetError(f"the new name cannot be used: {problem}")
         views = self.views(which)
         ids = {g.id for g in views}

@@ -420,6 +420,24 @@ def _toml_value(v) -> str:
 _OVERLAY_LOCK = threading.Lock()
 
 
+def with_changes(settings: Settings, changes: dict[str, dict[str, Any]]) -> Settings:
+    """The settings with these values changed, checked as at start-up; ConfigError for a wrong one."""
+    typed = {section: _coerce(type(getattr(settings, section)), section, values) for section, values in changes.items()}
+    return replace(settings, **{section: replace(getattr(settings, section), **{k: getattr(typed[section], k)
+                                                                                 for k in values})
+                                for section, values in changes.items()}).validate()
+
+
+def overlay_problem(settings: Settings) -> str | None:
+    """Why the caretaker's page's settings file is not in use (None: it is, or there is none): what `load` logged
+    when it left the file out, for the page to show."""
+    try:
+        with_changes(settings, read_overlay(settings.state_dir))
+    except ConfigError as e:
+        return str(e)
+    return None
+
+
 def write_overlay(settings: Settings, changes: dict[str, dict[str, Any]]) -> Settings:
     """Validate settings with these changes (the same checks as at start-up), then write them to the overlay
     atomically (temporary file, fsync, rename); the new settings. ConfigError, with nothing written, otherwise."""
@@ -427,11 +445,7 @@ def write_overlay(settings: Settings, changes: dict[str, dict[str, Any]]) -> Set
         for key in values:
             if key not in OVERLAY_KEYS.get(section, ()):
                 raise ConfigError(f"{section}.{key} cannot be set from the caretaker's page")
-    typed = {section: _coerce(type(getattr(settings, section)), section, values) for section, values in changes.items()}
-    new = replace(settings, **{section: replace(getattr(settings, section), **{k: getattr(typed[section], k)
-                                                                                for k in values})
-                               for section, values in changes.items()})
-    new.validate()
+    new = with_changes(settings, changes)
     path = overlay_path(settings.state_dir)
     with _OVERLAY_LOCK:  # the page serves on several threads: one read-merge-write at a time
         try:

@@ -75,10 +75,14 @@ def create_app(settings, session_hours: float = SESSION_HOURS, login_tries: int 
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(e: RequestEntityTooLarge):
-        """An upload over the byte limit, in one line (nothing of it was kept)."""
-        return render_template("error.html", code=413, title="Too large",
-                               message=f"That is larger than {clothes.UPLOAD_MAX_BYTES >> 20} MB: choose a smaller "
-                                       f"photo."), 413
+        """An upload over the byte limit, or a form over its own, in one line (nothing of it was kept)."""
+        from flask import request
+
+        if request.mimetype == "multipart/form-data" and (request.content_length or 0) > clothes.UPLOAD_MAX_BYTES:
+            message = f"That is larger than {clothes.UPLOAD_MAX_BYTES >> 20} MB: choose a smaller photo."
+        else:  # a text field or a form far longer than any this page sends
+            message = "That form is far larger than any this page sends; nothing was changed."
+        return render_template("error.html", code=413, title="Too large", message=message), 413
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException):

@@ -64,6 +64,7 @@ def login():
         if record is None:
             abort(503, description="No password is set: run `wardrobe web password` on the closet.")
         if check_password(record, request.form.get("password", "")):
+            current_app.config["LOGIN_LIMIT"].succeeded(request.remote_addr or "?")
             session.clear()  # a fresh session and CSRF token at login: nothing from before it carries over
             session.permanent = True
             session.update(since=time.time(), pw=password_mark(record),

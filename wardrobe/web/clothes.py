@@ -19,7 +19,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
 
-from wardrobe.closet import Closet, ClosetError, name_problem
+from wardrobe.closet import Closet, ClosetError, new_name_problem
 from wardrobe.errors import ImageError
 from wardrobe.history import FILE_NAME as HISTORY_FILE
 from wardrobe.history import HistoryError, PressStore
@@ -35,6 +35,8 @@ UPLOAD_MAX_BYTES = 16 << 20
 ENROL_TIMEOUT_S = 300
 """How long `wardrobe enrol` may take (loading the model and describing one photo takes seconds on a Pi 4)."""
 CLOSET_FILE = "closet.db"
+ADD_VIEW_LABEL = "Another photo of a garment already enrolled under this name"
+"""The enrol forms' checkbox (templates clothes.html and enrol_press.html), named in the answers that need it."""
 ENROLLING = threading.Lock()
 """One enrolment at a time: each loads the model in a child process, and a Pi has the memory for one."""
 
@@ -187,7 +189,7 @@ def enrol_press(press_id: int):
 def enrol(photo: bytes, name: str, add_view: bool) -> tuple[str, bool]:
     """Run `wardrobe enrol` on the photo; (what it said, in one line, and whether the garment was enrolled)."""
     name = " ".join(name.split())
-    if why := name_problem(name):
+    if why := new_name_problem(name):
         return f"The garment needs a name: {why}.", False
     try:
         check_header(photo, "the photo")
@@ -223,4 +225,8 @@ def run_enrol(photo: bytes, name: str, add_view: bool) -> tuple[str, bool]:
         return message[:1].upper() + message[1:], True
     log.warning("wardrobe enrol from the page: exit %d: %s", r.returncode, r.stderr.strip()[-2000:])
     reason = said[-1] if said else "the enrol command said nothing; the journal says why"
-    return f"Not enrolled: {reason.removeprefix('wardrobe: ').removeprefix('not enrolled: ').removeprefix('error: ')}", False
+    reason = (reason.removeprefix("wardrobe: ").removeprefix("not enrolled: ").removeprefix("error: ")
+              .replace(f"{path}: ", "").replace(str(path), "the photo")  # the page's own temporary file, not news
+              .replace("pass --add-view", f"tick \"{ADD_VIEW_LABEL}\"")
+              .replace("without --add-view", f"without \"{ADD_VIEW_LABEL}\""))
+    return f"Not enrolled: {reason}", False

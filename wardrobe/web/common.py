@@ -28,6 +28,7 @@ def password_again() -> str | None:
     record = load_record(current_app.config["STATE_DIR"])
     if record is None or not check_password(record, request.form.get("password", "")):
         return "That password is not right; nothing was changed."
+    current_app.config["LOGIN_LIMIT"].succeeded(request.remote_addr or "?")
     return None
 
 

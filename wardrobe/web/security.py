@@ -91,22 +91,31 @@ class LiveSessions:
 
 
 class RateLimit:
-    """At most `tries` attempts per `window_s` seconds per client address (the login form), and at most
-    `all_tries` from all addresses together (many addresses on one network must not multiply the guesses)."""
+    """At most `tries` wrong passwords per `window_s` seconds per client address (the login form, and the password
+    typed again), and at most `all_tries` from all addresses together (many addresses on one network must not
+    multiply the guesses). A try counts while it is checked (a hundred at once cannot all slip through) and is given
+    back when the password was right: only wrong ones use up the limit. An address that gave the right password in
+    the last `trusted_s` seconds is not held by the all-addresses limit (its own still holds), so a host that keeps
+    guessing cannot lock the caretaker's phone out."""
 
-    def __init__(self, tries: int = 5, window_s: float = 60.0, all_tries: int = 30) -> None:
-        self.tries, self.window_s, self.all_tries = tries, window_s, all_tries
+    def __init__(self, tries: int = 5, window_s: float = 60.0, all_tries: int = 30,
+                 trusted_s: float = 30 * 24 * 3600.0) -> None:
+        self.tries, self.window_s, self.all_tries, self.trusted_s = tries, window_s, all_tries, trusted_s
         self.everyone: deque = deque()
         self.seen: dict[str, deque] = {}
+        self.good: dict[str, float] = {}
+        """Address -> when it last gave the right password."""
         self.lock = threading.Lock()  # waitress serves on several threads
 
     def allow(self, client: str) -> float:
-        """0 when this attempt may go ahead (and counts it); otherwise seconds until the next one may."""
+        """0 when this attempt may go ahead (and counts it until `succeeded`); otherwise seconds until the next
+        one may."""
         now = time.monotonic()
         with self.lock:
             while self.everyone and now - self.everyone[0] >= self.window_s:
                 self.everyone.popleft()
-            if len(self.everyone) >= self.all_tries:
+            trusted = now - self.good.get(client, -self.trusted_s) < self.trusted_s
+            if len(self.everyone) >= self.all_tries and not trusted:
                 return self.window_s - (now - self.everyone[0])
             recent = self.seen.setdefault(client, deque())
             while recent and now - recent[0] >= self.window_s:
@@ -119,6 +128,22 @@ class RateLimit:
                 for key in [k for k, v in self.seen.items() if not v or now - v[-1] >= self.window_s]:
                     del self.seen[key]
             return 0.0
+
+    def succeeded(self, client: str) -> None:
+        """The try `allow` counted for this client gave the right password: give it back, and trust the address."""
+        now = time.monotonic()
+        with self.lock:
+            recent = self.seen.get(client)
+            if recent:
+                stamp = recent.pop()
+                try:
+                    self.everyone.remove(stamp)
+                except ValueError:
+                    pass  # already past the window
+            self.good[client] = now
+            if len(self.good) > 1000:  # the addresses that logged in, bounded: the oldest go first
+                for key in sorted(self.good, key=self.good.get)[: len(self.good) - 1000]:
+                    del self.good[key]
 
 
 def install(app: Flask) -> None:

@@ -7,12 +7,14 @@ daemon is asked to reload (SIGHUP, as `systemctl reload wardrobe`), so no restar
 
 from __future__ import annotations
 
+import math
+
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
 from wardrobe.errors import ConfigError
 from wardrobe.lang import available, load
 from wardrobe.running import request_reload
-from wardrobe.settings import COLOUR_WORDS, overlay_path, write_overlay
+from wardrobe.settings import COLOUR_WORDS, overlay_path, overlay_problem, write_overlay
 from wardrobe.web.auth import login_required
 from wardrobe.web.common import current_settings, done
 
@@ -47,7 +49,7 @@ def index():
         except ValueError:
             volume = float("nan")
         try:
-            if volume != volume:
+            if not math.isfinite(volume):  # empty, words, NaN and infinity alike
                 raise ConfigError("the volume must be a number from 0 to 100")
             write_overlay(settings, {"vision": {"colour_names": values["colour_names"], "aiming": values["aiming"]},
                                      "speech": {"volume": volume, "language": values["language"]}})
@@ -59,5 +61,10 @@ def index():
             current_app.logger.info("settings saved to %s from the caretaker's page", overlay_path(settings.state_dir))
             done("Saved." + (f" Note: {not_told}." if not_told else " The closet uses them from its next press."))
             return redirect(url_for("settings.index"))
+    damaged = overlay_problem(settings)
+    if damaged is not None:  # the closet speaks with its config file alone until the form is saved again
+        why = damaged.replace(str(overlay_path(settings.state_dir)), "the settings file")
+        damaged = (f"The settings saved here before are not in use ({why}); the closet uses its configuration "
+                   f"file. Save this form to replace them.")
     return render_template("settings.html", values=values, colour_words=COLOUR_WORDS, examples=COLOUR_EXAMPLES,
-                           languages=languages(), error=error), 400 if error else 200
+                           languages=languages(), error=error, damaged=damaged), 400 if error else 200
