@@ -356,3 +356,68 @@ def test_a_new_name_of_digits_alone_or_like_an_option_is_refused(tmp_path):
     r = wardrobe("enrol", str(photo("home-hat.jpg")), "--name", "blue jeens", "--add-view", *state)
     assert r.returncode == 2 and "no garment is called 'blue jeens' yet" in r.stderr
     assert "blue jeans" in wardrobe("enrolled", *state).stdout and "jeens" not in wardrobe("enrolled", *state).stdout
+
+
+# The companion training script: refused before the hours of work, and nothing of the caretaker's overwritten.
+
+def train(*args: str) -> str:
+    """`wardrobe train ...` in this process; the one line it refused with (SystemExit), or "" when it ran."""
+    from wardrobe.train.__main__ import main as train_main
+
+    try:
+        train_main(list(args))
+    except SystemExit as e:
+        return str(e.code)
+    return ""
+
+
+def test_export_and_rebuild_never_replace_a_folder_that_is_not_a_bundle(tmp_path):
+    """`export --output` deleted whatever folder it named: a finished run's checkpoints, a folder of other files."""
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    (keep / "best.pt").write_text("a finished run's weights")
+    for args in (("export", "--run", str(keep), "--output", str(keep)),
+                 ("rebuild", "--bundle", str(SHIPPED), "--output", str(keep)),
+                 ("colour-decision", "--bundle", str(SHIPPED), "--home-colours", "x.csv", "--data", "folder=/x",
+                  "--output", str(keep))):
+        assert "exists and is not a model bundle" in train(*args), args
+    assert (keep / "best.pt").read_text() == "a finished run's weights"
+    (tmp_path / "file").write_text("x")
+    assert "is not a model bundle" in train("export", "--run", str(keep), "--output", str(tmp_path / "file"))
+
+
+def test_a_new_training_run_never_overwrites_a_finished_one(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best.pt").write_text("hours of work")
+    said = train("classifier", "--data", "folder=/nonexistent", "--output-dir", str(run))
+    assert "holds a run already: add --resume" in said
+    assert (run / "best.pt").read_text() == "hours of work"
+
+
+def test_training_numbers_out_of_range_are_refused_by_the_argument_parser(capsys):
+    for flag, value in (("--batch-size", "0"), ("--epochs", "0"), ("--seed", "-1"), ("--lr", "nan"),
+                        ("--threads", "-2"), ("--epoch-size", "-5"), ("--limit", "-3")):
+        assert train("classifier", "--data", "folder=/nonexistent", flag, value) == "2", flag
+        assert "is not from" in capsys.readouterr().err
+
+
+def test_a_data_folder_with_a_broken_labels_file_is_one_line_and_leaves_no_run_folder(tmp_path):
+    data = tmp_path / "photos"
+    data.mkdir()
+    for content, said in ((None, "labels.csv is missing"), (b"a,b\n1,2\n", "lacks the column 'image'"),
+                          (b"image,label\n\xff\xfe,x\n", "not UTF-8"), (b"image,label,kids,sender_id\n",
+                                                                      "no labelled photos")):
+        if content is not None:
+            (data / "labels.csv").write_bytes(content)
+        run = tmp_path / "run"
+        assert said in train("classifier", "--data", f"clothing-photos={data}", "--output-dir", str(run))
+        assert not run.exists()
+    (tmp_path / "a-file").write_text("x")
+    assert "is a file, not a folder" in train("classifier", "--data", f"folder={tmp_path / 'a-file'}",
+                                              "--output-dir", str(tmp_path / "run"))
+
+
+def test_a_report_that_cannot_be_written_is_refused_before_the_evaluation():
+    said = train("evaluate", "--bundle", str(SHIPPED), "--data", "folder=/nonexistent", "--output", "/proc/x/ev.json")
+    assert said.startswith("wardrobe train evaluate: --output /proc/x/ev.json cannot be written")

@@ -248,7 +248,7 @@ def test_pretrained_lite0_from_the_wheel_end_to_end(datasets, tmp_path):
     first = torch.load(more / "best.pt", weights_only=True)
     assert torch.equal(first["model"]["net._blocks.10._project_conv.weight"], start["_blocks.10._project_conv.weight"])
     # Distilled from a finished run of another size (here Lite0 at 192 px): its own cache holds the same views.
-    small, taught = tmp_path / "small", tmp_path / "taught"
+    small, taught = tmp_path / "small", tmp_path / "taught-by-small"  # "taught" holds the run above
     assert train_main(["classifier", "--preset", "lite0", "--pretrained", "--resize", "192", "--crop", "192", *data,
                        "--epochs", "1", "--epoch-size", "48", "--batch-size", "16", "--output-dir", str(small),
                        "--cache-dir", str(cache)]) == 0

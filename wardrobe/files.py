@@ -42,3 +42,18 @@ def check_output_file(path: Path | str, what: str = "the output") -> None:
     if not stat.S_ISREG(mode):
         kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
         raise ValueError(f"{what} {path} is {kind}; name a new or ordinary file")
+
+
+def check_writable_file(path: Path | str, what: str = "the output") -> None:
+    """Before minutes of work whose result goes to path: ValueError, in one line, unless it can be written there
+    (absent or a regular file, in a folder that takes a new file: not /proc, not read-only)."""
+    import tempfile
+
+    path = Path(path)
+    check_output_file(path, what)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as e:
+        raise ValueError(f"{what} {path} cannot be written: {e.strerror or e}") from None

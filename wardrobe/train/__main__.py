@@ -8,6 +8,7 @@ import os
 import sys
 
 from wardrobe.errors import WardrobeError
+from wardrobe.files import check_writable_file
 
 PRESET_COMMANDS = {
     # command: module in wardrobe.train with get_args_parser() and main(args)
@@ -30,6 +31,9 @@ PRESET_COMMANDS = {
     "vae-home": "published.vae_home",
     "experts": "published.experts",
 }
+
+REPORTS = {"evaluate", "see-better", "closet", "match", "household", "segmentation", "colours"}
+"""Commands whose --output is a report file written at the end (checked before the work)."""
 
 TRAIN_INSTALL = ("pip install torch==2.14.1 torchvision==0.29.1 -e '.[train]' (on aarch64: torch==2.9.1 "
                  "torchvision==0.24.1)")
@@ -78,10 +82,24 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as e:
         raise SystemExit(f"wardrobe train {command} needs the train extra ({e.name} is missing): in the wardrobe "
                          f"source folder, {TRAIN_INSTALL}") from None
+    args = module.get_args_parser().parse_args(argv)
+    report = getattr(args, "output", None)
+    if command in REPORTS and report is not None:  # before hours of work, not after
+        try:
+            check_writable_file(report, "--output")
+        except ValueError as e:
+            raise SystemExit(f"wardrobe train {command}: {e}") from None
+    run = getattr(args, "output_dir", None)
+    made = run is not None and not os.path.lexists(run)
     try:
-        module.main(module.get_args_parser().parse_args(argv))
-    except WardrobeError as e:
-        raise SystemExit(f"wardrobe train {command}: {e}") from None
+        module.main(args)
+    except (WardrobeError, OSError) as e:  # OSError: a file or folder given that is missing, read-only or a file
+        if made and os.path.isdir(run) and not os.listdir(run):
+            os.rmdir(run)  # a refused run leaves no empty run folder behind
+        if isinstance(e, WardrobeError):
+            raise SystemExit(f"wardrobe train {command}: {e}") from None
+        where = f"{e.filename}: " if e.filename else ""
+        raise SystemExit(f"wardrobe train {command}: {where}{e.strerror or e}") from None
     return 0
 
 

@@ -202,7 +202,7 @@ def main_frozen(args: argparse.Namespace) -> dict:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise TrainingError("--freeze-blocks trains on cached features in one process: run it without torchrun "
                          "(or use --freeze-blocks 0 for data-parallel fine-tuning from images)")
-    start(args.seed, args.threads, args.output_dir)
+    start(args.seed, args.threads, args.output_dir, resume=args.resume)
     pre = make_preprocess(args)
     classes, splits = build_splits(args.data, Taxonomy.load(args.taxonomy), pre, args.seed, None, args.limit,
                                    decode=False, named=eye_names(args.eye_garments, args.data))

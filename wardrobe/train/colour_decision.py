@@ -142,8 +142,9 @@ def fit(x: np.ndarray, y: np.ndarray, weight: np.ndarray, c: float, fitted_on: s
 
 def main(args: argparse.Namespace) -> dict:
     """Record, fit, write."""
-    from wardrobe.train.export import finish_bundle, next_version
+    from wardrobe.train.export import check_bundle_output, finish_bundle, next_version
 
+    check_bundle_output(args.output)
     if args.sign:
         from wardrobe.signing import load_private
 

@@ -110,14 +110,23 @@ def read_source(spec: str) -> list[Record]:
         raise TrainingError(f"--data expects KIND=PATH, got {spec!r}")
     root = Path(path)
     if not root.is_dir():
-        raise TrainingError(f"--data {kind}: no such directory {root}")
-    if kind == "clothing-photos":
-        return read_clothing_photos(root)
-    if kind == "product-photos":
-        return read_product_photos(root)
-    if kind == "folder":
-        return read_image_folder(root)
-    raise TrainingError(f"--data: unknown kind {kind!r} (clothing-photos, product-photos, folder)")
+        raise TrainingError(f"--data {kind}: {root} is " + ("a file, not a folder" if root.exists()
+                                                             else "no such directory"))
+    readers = {"clothing-photos": read_clothing_photos, "product-photos": read_product_photos,
+               "folder": read_image_folder}
+    if kind not in readers:
+        raise TrainingError(f"--data: unknown kind {kind!r} (clothing-photos, product-photos, folder)")
+    try:
+        records = readers[kind](root)
+    except FileNotFoundError as e:  # its labels file
+        raise TrainingError(f"--data {kind}={root}: {e.filename or e} is missing: is this the {kind} folder?") from None
+    except (KeyError, csv.Error) as e:  # a column the dataset's labels file must have
+        raise TrainingError(f"--data {kind}={root}: its labels file lacks the column {e} (or is not CSV)") from None
+    except UnicodeDecodeError:
+        raise TrainingError(f"--data {kind}={root}: its labels file is not UTF-8 text") from None
+    if not records:
+        raise TrainingError(f"--data {kind}={root}: no labelled photos in it")
+    return records
 
 
 def split_records(

@@ -33,18 +33,32 @@ from wardrobe.train.data import Split
 
 log = logging.getLogger(__name__)
 
+def number(kind: type, lo: float, hi: float):
+    """An argparse type: a finite int or float from lo to hi (argparse turns the refusal into one line)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if kind is int else 'a number'}") from None
+        if not (lo <= value <= hi):  # also refuses NaN
+            raise argparse.ArgumentTypeError(f"{text} is not from {lo:{'d' if kind is int else 'g'}} to "
+                                             f"{hi:{'d' if kind is int else 'g'}}")
+        return value
+    return parse
+
+
 FLAGS: dict[str, tuple[tuple[str, ...], dict]] = {
     # name: (option strings, argparse keywords); a preset picks the ones it needs and its own defaults.
     "data": (("--data",), dict(action="append", metavar="KIND=PATH",
                                help="a dataset: clothing-photos=DIR, product-photos=DIR or folder=DIR (repeatable)")),
-    "epochs": (("--epochs",), dict(type=int, default=24, help="epochs")),
-    "epoch_size": (("--epoch-size",), dict(type=int, default=0, help="samples per epoch (0: the training split's size)")),
-    "batch_size": (("--batch-size", "-b"), dict(type=int, default=128, help="batch size")),
-    "lr": (("--lr",), dict(type=float, default=0.1, help="learning rate")),
-    "seed": (("--seed",), dict(type=int, default=0, help="random seed (also the split's)")),
-    "threads": (("--threads",), dict(type=int, default=0, help="torch CPU threads (0: all cores)")),
+    "epochs": (("--epochs",), dict(type=number(int, 1, 100_000), default=24, help="epochs")),
+    "epoch_size": (("--epoch-size",), dict(type=number(int, 0, 10**9), default=0, help="samples per epoch (0: the training split's size)")),
+    "batch_size": (("--batch-size", "-b"), dict(type=number(int, 1, 1 << 16), default=128, help="batch size")),
+    "lr": (("--lr",), dict(type=number(float, 1e-12, 100.0), default=0.1, help="learning rate")),
+    "seed": (("--seed",), dict(type=number(int, 0, 2**32 - 1), default=0, help="random seed (also the split's)")),
+    "threads": (("--threads",), dict(type=number(int, 0, 1024), default=0, help="torch CPU threads (0: all cores)")),
     "device": (("--device",), dict(default=None, help="torch device (default: cuda when there is one, else cpu)")),
-    "limit": (("--limit",), dict(type=int, help="use at most this many photos per split (smoke tests)")),
+    "limit": (("--limit",), dict(type=number(int, 1, 10**9), help="use at most this many photos per split (smoke tests)")),
     "cache_dir": (("--cache-dir",), dict(type=Path, default=Path("cache"), help="decoded-image and feature cache")),
     "output_dir": (("--output-dir",), dict(type=Path, default=Path("runs/train"), help="run folder")),
     "resume": (("--resume",), dict(action="store_true", help="continue from the run folder's checkpoint.pt")),
@@ -59,9 +73,9 @@ FLAGS: dict[str, tuple[tuple[str, ...], dict]] = {
     "product_garments": (("--product-garments",), dict(type=Path, help="CSV image,split,garments of product photos "
                                                                          "named by eye (measured beside the shop's label)")),
     "report": (("--output",), dict(type=Path, default=Path("runs/report.json"), help="where the figures are written (JSON)")),
-    "calibration_batches": (("--calibration-batches",), dict(type=int, default=8,
+    "calibration_batches": (("--calibration-batches",), dict(type=number(int, 1, 10_000), default=8,
                                                             help="batches of 32 training photos for int8 calibration")),
-    "check_photos": (("--check-photos",), dict(type=int, default=400, help="held-out validation photos (half home, "
+    "check_photos": (("--check-photos",), dict(type=number(int, 0, 100_000), default=400, help="held-out validation photos (half home, "
                                                "half product) on which int8 must agree with fp32 to be shipped")),
     "precision": (("--precision",), dict(choices=("auto", "int8", "fp32"), default="auto",
                                          help="the shipped ONNX model: int8 (refused unless it agrees with fp32), "
@@ -98,17 +112,27 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def start(seed: int, threads: int, output_dir: Path) -> None:
-    """What every training preset does first: seed, CPU threads (0: all), make the run folder."""
+def start(seed: int, threads: int, output_dir: Path, resume: bool = True) -> None:
+    """What every training preset does first: seed, CPU threads (0: all), make the run folder. A folder that holds
+    a finished or interrupted run is continued only with resume (without it, TrainingError: its hours of work
+    would be overwritten by a new run)."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise TrainingError(f"the run folder {output_dir} is a file: choose a folder (--output-dir)")
+    if not resume and any((output_dir / name).is_file() for name in ("checkpoint.pt", "best.pt")):
+        raise TrainingError(f"{output_dir} holds a run already: add --resume to continue it, or choose another "
+                            f"--output-dir (nothing was overwritten)")
     seed_everything(seed)
     if threads:
         torch.set_num_threads(threads)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise TrainingError(f"cannot make the run folder {output_dir}: {e.strerror or e}") from None
 
 
 def start_run(args: argparse.Namespace) -> distributed.Dist:
     """start(), then join torchrun's job (args.device becomes this rank's device)."""
-    start(args.seed, args.threads, args.output_dir)
+    start(args.seed, args.threads, args.output_dir, resume=getattr(args, "resume", True))
     dist = distributed.init(args.device)
     args.device = distributed.device_for(dist, args.device)
     return dist

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from wardrobe.bundle import FORMAT_VERSION, Bundle, write_manifest
-from wardrobe.errors import ModelError
+from wardrobe.errors import ModelError, TrainingError
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
 from wardrobe.train import engine, report
@@ -178,8 +178,23 @@ def next_version(meta: dict, previous: str, version: str | None = None) -> None:
     meta["created"] = dt.datetime.now(dt.UTC).isoformat()
 
 
+def check_bundle_output(out: Path) -> None:
+    """Before a command's work: out must be new, or a bundle folder that the new bundle replaces. Anything else (a
+    run folder, a folder of other files, a plain file) would be deleted in its place: TrainingError instead."""
+    if out.exists() and not (out.is_dir() and (out / "bundle.json").is_file()):
+        raise TrainingError(f"{out} exists and is not a model bundle: choose a new --output (nothing was changed)")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        probe = out.parent / f".{out.name}.probe"
+        probe.mkdir(exist_ok=True)
+        probe.rmdir()
+    except OSError as e:
+        raise TrainingError(f"cannot write the bundle {out}: {e.strerror or e}") from None
+
+
 def finish_bundle(tmp: Path, out: Path, key: Path | None = None) -> None:
     """Checksum and verify the bundle made in tmp, sign it with key (if given), and put it in out's place."""
+    check_bundle_output(out)
     write_manifest(tmp)
     Bundle.load(tmp)
     if key:
@@ -198,7 +213,8 @@ def main(args: argparse.Namespace) -> dict:
     """Export, evaluate every runtime on the test split, choose the default, write the manifest."""
     from wardrobe.classify import Classifier
 
-    if args.sign:  # a bad key fails now, not after the export's hour of work
+    check_bundle_output(args.output)  # before the hour of work, as is a bad key
+    if args.sign:
         from wardrobe.signing import load_private
 
         load_private(args.sign)

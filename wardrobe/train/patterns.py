@@ -84,7 +84,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> dict:
     """Weak labels, embeddings, the head, thresholds, test figures, then the extended bundle."""
     from wardrobe.train import frozen
+    from wardrobe.train.export import check_bundle_output
 
+    check_bundle_output(args.output)
     if args.sign:
         from wardrobe.signing import load_private
 

@@ -79,6 +79,10 @@ def main(args: argparse.Namespace) -> dict:
         load_private(args.sign)
     if not args.check_only and args.output is None:
         raise ModelError("give --output (the rebuilt bundle's folder) or --check-only")
+    if args.output is not None:
+        from wardrobe.train.export import check_bundle_output
+
+        check_bundle_output(args.output)  # before the work: a folder of other files is never replaced
     if args.cutout_weight is not None and not 0 <= args.cutout_weight <= 1:
         raise ModelError(f"--cutout-weight must be from 0 to 1, not {args.cutout_weight}")
     bundle = Bundle.load(args.bundle)
