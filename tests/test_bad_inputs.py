@@ -421,3 +421,9 @@ def test_a_data_folder_with_a_broken_labels_file_is_one_line_and_leaves_no_run_f
 def test_a_report_that_cannot_be_written_is_refused_before_the_evaluation():
     said = train("evaluate", "--bundle", str(SHIPPED), "--data", "folder=/nonexistent", "--output", "/proc/x/ev.json")
     assert said.startswith("wardrobe train evaluate: --output /proc/x/ev.json cannot be written")
+
+
+def test_a_missing_teacher_is_refused_before_the_data_is_read_or_cached(tmp_path):
+    said = train("classifier", "--preset", "lite0", "--data", "folder=/nonexistent", "--teacher",
+                 str(tmp_path / "nothing"), "--output-dir", str(tmp_path / "run"))
+    assert "nothing/best.pt: no such file" in said and not (tmp_path / "run").exists()

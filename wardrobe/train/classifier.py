@@ -202,6 +202,9 @@ def main_frozen(args: argparse.Namespace) -> dict:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise TrainingError("--freeze-blocks trains on cached features in one process: run it without torchrun "
                          "(or use --freeze-blocks 0 for data-parallel fine-tuning from images)")
+    for flag, folders in (("--teacher", args.teacher), ("--colour-teacher", args.colour_teacher)):
+        for folder in folders:  # checked now, not after the features are cached (up to half an hour)
+            frozen.teacher_checkpoint(folder, flag)
     start(args.seed, args.threads, args.output_dir, resume=args.resume)
     pre = make_preprocess(args)
     classes, splits = build_splits(args.data, Taxonomy.load(args.taxonomy), pre, args.seed, None, args.limit,
