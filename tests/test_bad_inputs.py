@@ -100,7 +100,7 @@ def edited_bundle(tmp_path, edit=None, text: str | None = None):
 
 @pytest.mark.parametrize("change", [{"resize": 0, "crop": 0}, {"resize": -5}, {"resize": 100000},
                                     {"crop": 500}, {"mean": [0.5, 0.5]}, {"std": [0, 1, 1]}, {"resize": "224"},
-                                    {"mode": "stretch"}])
+                                    {"mode": "stretch"}, {"mean": [10**400, 0.5, 0.5]}])
 def test_impossible_preprocessing_is_refused_when_the_bundle_loads(tmp_path, change):
     d = edited_bundle(tmp_path, lambda meta: meta["preprocess"].update(change))
     with pytest.raises(ModelError, match="bad preprocessing block"):
@@ -427,3 +427,47 @@ def test_a_missing_teacher_is_refused_before_the_data_is_read_or_cached(tmp_path
     said = train("classifier", "--preset", "lite0", "--data", "folder=/nonexistent", "--teacher",
                  str(tmp_path / "nothing"), "--output-dir", str(tmp_path / "run"))
     assert "nothing/best.pt: no such file" in said and not (tmp_path / "run").exists()
+
+
+def test_a_number_too_large_for_a_float_in_a_bundle_is_refused_in_one_line(tmp_path):
+    d = edited_bundle(tmp_path, lambda meta: meta.update(patterns={"solid": 10**400}))
+    with pytest.raises(ModelError, match="bad patterns block"):
+        Bundle.load(d)
+
+
+def test_the_bundle_tools_never_delete_a_folder_beside_their_output(tmp_path):
+    """finish_bundle deleted OUT.old and start_bundle OUT.tmp, whatever they held (a review of this change)."""
+    from wardrobe.train.export import finish_bundle, work_folder
+
+    out = tmp_path / "b"
+    for kind in ("old", "tmp", "rebuild"):
+        (tmp_path / f"b.{kind}").mkdir()
+        (tmp_path / f"b.{kind}" / "notes.txt").write_text("the caretaker's")
+    for _ in range(2):  # a new bundle, then one that replaces it
+        work = work_folder(out, "tmp")
+        for f in SHIPPED.iterdir():
+            shutil.copy(f, work / f.name)
+        finish_bundle(work, out)
+        assert Bundle.load(out).version and oct(out.stat().st_mode & 0o777) == "0o755"
+    assert all((tmp_path / f"b.{kind}" / "notes.txt").read_text() == "the caretaker's" for kind in ("old", "tmp",
+                                                                                                    "rebuild"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b", "b.old", "b.rebuild", "b.tmp"]  # nothing left over
+
+
+def test_a_garment_stored_under_digits_alone_still_takes_another_photo(tmp_path):
+    from wardrobe import settings as settings_module
+    from wardrobe import wiring
+    from wardrobe.closet import ClosetError
+    from wardrobe.images import read_image
+
+    settings = settings_module.load(None, {"": {"state_dir": str(tmp_path)}})
+    pipe = wiring.build_pipeline(settings, closet=False)
+    closet = wiring.open_closet(settings, pipe.classifier, create=True)
+    rgb = read_image(photo("product-jeans-blue.jpg"))
+    d = pipe.describe(rgb)
+    closet.enrol_described(d, rgb, pipe.model_version, name="jeans")
+    closet.db.execute("UPDATE garments SET name = '2'")  # a name stored before new names were checked
+    closet.enrol_described(d, rgb, pipe.model_version, name="2")  # another view of that garment
+    assert [g.name for g in closet.garments()] == ["2", "2"]
+    with pytest.raises(ClosetError, match="digits alone"):
+        closet.enrol_described(d, rgb, pipe.model_version, name="3")

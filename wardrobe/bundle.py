@@ -164,7 +164,7 @@ class Bundle:
             verify_manifest(path)
         try:
             pre = Preprocess.from_dict(meta["preprocess"])
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:  # OverflowError: a 400-digit number
             raise ModelError(f"{path}: bad preprocessing block: {e}") from e
         classes = meta["classes"]
         if (not isinstance(classes, list) or not all(isinstance(c, str) and c for c in classes) or len(classes) < 2
@@ -192,11 +192,11 @@ class Bundle:
             raise ModelError(f"{path}: occasions and patterns must be objects")
         try:
             occasions = {str(k): float(v) for k, v in meta.get("occasions", {}).items()}
-        except (AttributeError, TypeError, ValueError) as e:
+        except (AttributeError, TypeError, ValueError, OverflowError) as e:
             raise ModelError(f"{path}: bad occasions block: {e}") from e
         try:
             patterns = {str(k): float(v) for k, v in meta.get("patterns", {}).items()}
-        except (AttributeError, TypeError, ValueError) as e:
+        except (AttributeError, TypeError, ValueError, OverflowError) as e:
             raise ModelError(f"{path}: bad patterns block: {e}") from e
         cutout_weight = meta.get("cutout_weight", 0.0)
         if isinstance(cutout_weight, bool) or not isinstance(cutout_weight, int | float) or not 0 <= cutout_weight <= 1:

@@ -342,7 +342,9 @@ class Closet:
         """Store a garment (with its recorded voice label's WAV bytes, if any); its id once the write is on disk."""
         if not (name or voice_label):
             raise ClosetError("an enrolled garment needs a name or a voice label")
-        if name is not None and (problem := new_name_problem(" ".join(name.split()) or name)):
+        tidy = " ".join(name.split()) or name if name is not None else None
+        check = name_problem if tidy is not None and self.named(tidy) else new_name_problem  # another view: as stored
+        if tidy is not None and (problem := check(tidy)):
             raise ClosetError(problem)
         return self._insert([(" ".join(name.split()) if name else None, voice_label, time.time(), thumbnail,
                               unit(embedding).tobytes(), model_version, json.dumps(colours), voice_clip)])

@@ -142,7 +142,7 @@ def fit(x: np.ndarray, y: np.ndarray, weight: np.ndarray, c: float, fitted_on: s
 
 def main(args: argparse.Namespace) -> dict:
     """Record, fit, write."""
-    from wardrobe.train.export import check_bundle_output, finish_bundle, next_version
+    from wardrobe.train.export import check_bundle_output, finish_bundle, next_version, work_folder
 
     check_bundle_output(args.output)
     if args.sign:
@@ -161,9 +161,8 @@ def main(args: argparse.Namespace) -> dict:
                    f"product photos (weight {args.product_weight}), C {args.c}, split seed {seed}")
     train_right = float(np.mean([decision.probabilities(r)[0][0] == FAMILIES[k] for r, k in zip(x, y, strict=True)]))
     out = args.output
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(bundle.path, tmp)
+    tmp = work_folder(out, "tmp")
+    shutil.copytree(bundle.path, tmp, dirs_exist_ok=True)
     for name in ("manifest.json", "signature.json"):
         (tmp / name).unlink(missing_ok=True)
     meta = json.loads((tmp / "bundle.json").read_text())

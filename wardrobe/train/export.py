@@ -11,6 +11,7 @@ import json
 import logging
 import shutil
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -157,13 +158,20 @@ def calibration_images(records: list, pre: Preprocess, batches: int) -> np.ndarr
     return np.concatenate([pre.normalise(pre.center_crop(np.asarray(img)))[None] for img in picked])
 
 
+def work_folder(out: Path, kind: str) -> Path:
+    """A new, empty folder of this command's own beside out (.OUT.<random>.kind): never a fixed name, so no folder
+    of someone else's (OUT.tmp, OUT.old) is ever deleted in its place."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=f".{kind}"))
+    folder.chmod(0o755)  # a bundle is read by the closet's own user too
+    return folder
+
+
 def start_bundle(out: Path, model: torch.nn.Module) -> Path:
     """A fresh folder beside out for a new bundle, holding the model's fp32 weights (model.safetensors)."""
     from safetensors.torch import save_file
 
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = work_folder(out, "tmp")
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
     (tmp / "model.safetensors").chmod(0o644)
     return tmp
@@ -201,10 +209,9 @@ def finish_bundle(tmp: Path, out: Path, key: Path | None = None) -> None:
         from wardrobe.signing import sign_bundle
 
         log.info("signed with key %s", sign_bundle(tmp, key))
-    old = out.with_name(out.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
+    old = work_folder(out, "old")
     if out.exists():
-        out.rename(old)
+        out.rename(old)  # onto the empty folder of our own
     tmp.rename(out)
     shutil.rmtree(old, ignore_errors=True)
 

@@ -107,12 +107,11 @@ def main(args: argparse.Namespace) -> dict:
             raise ModelError(f"{bundle.path}/model.onnx does not say what its fp32 weights say on this processor: "
                              + "; ".join(bad))
         return result
-    from wardrobe.train.export import start_bundle
+    from wardrobe.train.export import start_bundle, work_folder
 
     out = args.output
-    staged = out.with_name(out.name + ".rebuild")  # the source may be the output: read it before replacing
-    shutil.rmtree(staged, ignore_errors=True)
-    shutil.copytree(bundle.path, staged)
+    staged = work_folder(out, "rebuild")  # the source may be the output: read it before replacing
+    shutil.copytree(bundle.path, staged, dirs_exist_ok=True)
     tmp = start_bundle(out, net.m if bundle.embedding else net)
     for name in ("taxonomy.csv",):
         if (staged / name).is_file():

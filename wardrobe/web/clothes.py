@@ -19,7 +19,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, url_for
 
-from wardrobe.closet import Closet, ClosetError, new_name_problem
+from wardrobe.closet import Closet, ClosetError, name_problem
 from wardrobe.errors import ImageError
 from wardrobe.history import FILE_NAME as HISTORY_FILE
 from wardrobe.history import HistoryError, PressStore
@@ -189,7 +189,7 @@ def enrol_press(press_id: int):
 def enrol(photo: bytes, name: str, add_view: bool) -> tuple[str, bool]:
     """Run `wardrobe enrol` on the photo; (what it said, in one line, and whether the garment was enrolled)."""
     name = " ".join(name.split())
-    if why := new_name_problem(name):
+    if why := name_problem(name):  # a new name's own rules (not digits alone) are `wardrobe enrol`'s
         return f"The garment needs a name: {why}.", False
     try:
         check_header(photo, "the photo")
