@@ -471,3 +471,15 @@ def test_a_garment_stored_under_digits_alone_still_takes_another_photo(tmp_path)
     assert [g.name for g in closet.garments()] == ["2", "2"]
     with pytest.raises(ClosetError, match="digits alone"):
         closet.enrol_described(d, rgb, pipe.model_version, name="3")
+
+
+def test_the_measurement_commands_check_their_numbers_and_names(capsys):
+    for args in (("evaluate", "--bundle", str(SHIPPED), "--data", "folder=/x", "--splits", "bogus"),
+                 ("evaluate", "--bundle", str(SHIPPED), "--data", "folder=/x", "--limit", "-3"),
+                 ("household", "--bundle", str(SHIPPED), "--data", "folder=/x", "--thresholds", "abc"),
+                 ("closet", "--bundle", str(SHIPPED), "--data", "folder=/x", "--closet-size", "0"),
+                 ("segmentation", "--data", "folder=/x", "--count", "0")):
+        assert train(*args) == "2", args
+        assert "argument" in capsys.readouterr().err
+    said = train("exprot", "--run", "x")
+    assert "no command 'exprot'" in said and "export" in said

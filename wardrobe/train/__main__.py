@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)  # needs no torch: the list of commands, each one's own --help needs the train extra
         return 0
+    if not argv[0].startswith("-") and argv[0] not in PRESET_COMMANDS:  # `wardrobe train exprot ...`
+        raise SystemExit(f"wardrobe train: no command {argv[0]!r} (commands: {', '.join(PRESET_COMMANDS)}; "
+                         f"without one, the classifier is trained)")
     command = argv.pop(0) if argv[0] in PRESET_COMMANDS else "classifier"
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and command not in DATA_PARALLEL:
         hint = " (it spreads its networks over processes itself: --workers)" if command == "experts" else ""

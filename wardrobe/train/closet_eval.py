@@ -50,7 +50,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     engine.add_flags(p, "bundle", "data", "seed", "report", required=("bundle", "data"),
                      bundle={"help": "model bundle with an embedding output"}, data={"help": SPLIT_DATA},
                      report=Path("runs/closet.json"))
-    p.add_argument("--closet-size", type=int, default=60, help="garments enrolled per split")
+    p.add_argument("--closet-size", type=engine.number(int, 1, 100_000), default=60, help="garments enrolled per split")
     p.add_argument("--views", type=int, default=3, help="test views per enrolled garment")
     return p
 

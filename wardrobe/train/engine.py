@@ -47,6 +47,26 @@ def number(kind: type, lo: float, hi: float):
     return parse
 
 
+def split_names(text: str) -> str:
+    """An argparse type: a comma-separated list of splits (train, val, test), kept as given."""
+    odd = [name for name in text.split(",") if name not in ("train", "val", "test")]
+    if odd:
+        raise argparse.ArgumentTypeError(f"{odd[0]!r} is not a split (train, val, test)")
+    return text
+
+
+def fractions(text: str) -> str:
+    """An argparse type: comma-separated numbers from 0 to 1, kept as given."""
+    for part in text.split(","):
+        try:
+            value = float(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part!r} is not a number") from None
+        if not 0 <= value <= 1:
+            raise argparse.ArgumentTypeError(f"{part} is not from 0 to 1")
+    return text
+
+
 FLAGS: dict[str, tuple[tuple[str, ...], dict]] = {
     # name: (option strings, argparse keywords); a preset picks the ones it needs and its own defaults.
     "data": (("--data",), dict(action="append", metavar="KIND=PATH",

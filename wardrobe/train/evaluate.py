@@ -60,8 +60,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                      data={"help": SPLIT_DATA}, report=Path("runs/evaluate.json"))
     p.add_argument("--config", type=Path, help="settings file (default: the built-in defaults, as a new closet has)")
     p.add_argument("--rows", type=Path, help="also write one JSON line per photo here (what was said, and why)")
-    p.add_argument("--limit", type=int, default=0, help="at most this many photos per source and split (0: all)")
-    p.add_argument("--splits", default="val,test", help="splits to score")
+    p.add_argument("--limit", type=engine.number(int, 0, 10**9), default=0,
+                   help="at most this many photos per source and split (0: all)")
+    p.add_argument("--splits", type=engine.split_names, default="val,test", help="splits to score")
     return p
 
 

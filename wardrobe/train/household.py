@@ -33,7 +33,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     engine.add_flags(p, "bundle", "data", "seed", required=("bundle", "data"))
     p.add_argument("--reviewed", type=float, default=0.5, help="share of each sender's photos the caretaker reviews")
     p.add_argument("--min-photos", type=int, default=6, help="senders with fewer photos are left out")
-    p.add_argument("--thresholds", default="0.50,0.55,0.60,0.65,0.70,0.75,0.80,0.85,0.90",
+    p.add_argument("--thresholds", type=engine.fractions, default="0.50,0.55,0.60,0.65,0.70,0.75,0.80,0.85,0.90",
                    help="cosine similarities tried on validation")
     p.add_argument("--output", type=Path, default=Path("runs/household.json"))
     return p

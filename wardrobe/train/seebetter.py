@@ -101,7 +101,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     engine.add_flags(p, "bundle", "data", "home_colours", "seed", "report", required=("bundle", "data"),
                      data={"help": SPLIT_DATA}, report=Path("runs/see-better.json"))
     p.add_argument("--limit", type=int, default=300, help="product photos per split (home: every labelled one)")
-    p.add_argument("--splits", default="val,test")
+    p.add_argument("--splits", type=engine.split_names, default="val,test")
     p.add_argument("--part", choices=("white-balance", "aiming", "closet"), default="white-balance")
     p.add_argument("--sheets", type=Path, help="aiming: write contact sheets of each message's photos here")
     p.add_argument("--colour-view", choices=("auto", "photo", "cutout"), default="auto",

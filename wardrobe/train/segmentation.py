@@ -33,7 +33,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", action="append", required=True, metavar="KIND=PATH",
                    help="clothing-photos=DIR (backgrounds) and product-photos=DIR (garments)")
-    p.add_argument("--count", type=int, default=200, help="composites")
+    p.add_argument("--count", type=engine.number(int, 1, 100_000), default=200, help="composites")
     p.add_argument("--split", default="val", choices=("train", "val", "test"), help="which split's photos to use")
     engine.add_flags(p, "seed")
     p.add_argument("--report", type=Path, default=Path("runs/segmentation/report.json"))
