@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import wave
 from pathlib import Path
 from typing import Protocol
@@ -12,7 +11,7 @@ from typing import Protocol
 import numpy as np
 
 from wardrobe.errors import AudioError
-from wardrobe.files import check_output_file
+from wardrobe.files import check_output_file, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -38,21 +37,12 @@ def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
 
 def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
     """Write mono int16 audio as a WAV file, via a temp file and rename so no half file is left."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
         check_output_file(path, "the speech file")
+        write_atomic(path, wav_bytes(audio, sample_rate), sync=False)
     except ValueError as e:
         raise AudioError(str(e)) from None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(wav_bytes(audio, sample_rate))
-        os.replace(tmp, path)
     except OSError as e:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
         raise AudioError(f"cannot write {path}: {e.strerror or e}") from e
 
 

@@ -154,12 +154,11 @@ def check_out(path: Path | None) -> None:
 
 def write_results(path: Path, results: dict) -> None:
     """The results as JSON, written whole or not at all."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    from wardrobe.files import write_atomic
+
     try:
-        tmp.write_text(json.dumps(results, indent=2))
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(results, indent=2).encode(), sync=False)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise WardrobeError(f"cannot write the results to {path}: {e.strerror or e}") from None
 
 
@@ -243,7 +242,6 @@ def rss_of(pid: int) -> float:
 def run_web_bench(args) -> int:
     """Idle memory of the caretaker's page (the real server, a fresh state folder), before and after it has
     served its pages; the medians of three readings each."""
-    import os
     import socket
     import subprocess
     import sys
@@ -292,7 +290,6 @@ def run_web_bench(args) -> int:
 
 def run_daemon_bench(args) -> int:
     """Cold start, idle memory and press-to-first-audio of the real daemon (folder camera, no speaker)."""
-    import os
     import signal
     import subprocess
     import sys

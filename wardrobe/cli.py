@@ -330,12 +330,11 @@ PLATE_MIN_SIDE = 64
 
 
 def calibrate_background(photo: Path, settings) -> None:
-    """Check and store the empty-closet photo (temp file + rename)."""
-    import os
-
+    """Check and store the empty-closet photo (written whole, synced)."""
     import cv2
     import numpy as np
 
+    from wardrobe.files import write_atomic
     from wardrobe.images import read_image
 
     rgb = read_image(photo)
@@ -345,22 +344,12 @@ def calibrate_background(photo: Path, settings) -> None:
     if float(np.median(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))) < 40:
         raise WardrobeError("the background photo is too dark; turn on the closet light and try again")
     target = settings.plate_path()
-    tmp = target.with_name(f".{target.name}.tmp.png")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
         ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         if not ok:
             raise OSError("the photo could not be encoded as PNG")
-        with open(tmp, "wb") as f:
-            f.write(png.tobytes())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
+        write_atomic(target, png.tobytes())
     except OSError as e:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
         raise WardrobeError(f"cannot write {target}: {e.strerror or e}; free some space, or use --state-dir to "
                             f"choose a writable folder") from None
     print(f"background stored in {target}; set vision.segmentation = \"plate\" to use it")

@@ -28,6 +28,7 @@ import numpy as np
 
 from wardrobe.colours import ciede2000
 from wardrobe.errors import WardrobeError
+from wardrobe.files import undecodable
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def name_problem(name) -> str | None:
         return "the name is empty"
     if len(name) > NAME_MAX:
         return f"the name is longer than {NAME_MAX} characters"
-    if any("\ud800" <= ch <= "\udfff" for ch in name):  # bytes that were not UTF-8 (Python's surrogate escapes)
+    if undecodable(name):
         return "the name is not UTF-8 text"
     if any(unicodedata.category(ch)[0] == "C" for ch in name):
         return "the name holds control characters"
@@ -342,11 +343,11 @@ class Closet:
         """Store a garment (with its recorded voice label's WAV bytes, if any); its id once the write is on disk."""
         if not (name or voice_label):
             raise ClosetError("an enrolled garment needs a name or a voice label")
-        tidy = " ".join(name.split()) or name if name is not None else None
+        tidy = " ".join(name.split()) or name if name else None
         check = name_problem if tidy is not None and self.named(tidy) else new_name_problem  # another view: as stored
         if tidy is not None and (problem := check(tidy)):
             raise ClosetError(problem)
-        return self._insert([(" ".join(name.split()) if name else None, voice_label, time.time(), thumbnail,
+        return self._insert([(tidy, voice_label, time.time(), thumbnail,
                               unit(embedding).tobytes(), model_version, json.dumps(colours), voice_clip)])
 
     def _insert(self, rows: list[tuple]) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import stat
 from pathlib import Path
 
@@ -44,16 +45,50 @@ def check_output_file(path: Path | str, what: str = "the output") -> None:
         raise ValueError(f"{what} {path} is {kind}; name a new or ordinary file")
 
 
-def check_writable_file(path: Path | str, what: str = "the output") -> None:
-    """Before minutes of work whose result goes to path: ValueError, in one line, unless it can be written there
-    (absent or a regular file, in a folder that takes a new file: not /proc, not read-only)."""
+def check_folder_takes_files(folder: Path | str, what: str) -> None:
+    """ValueError, in one line, unless folder exists (or can be made) and takes a new file: not /proc, not
+    read-only, not another user's."""
     import tempfile
 
-    path = Path(path)
-    check_output_file(path, what)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path.parent):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as e:
-        raise ValueError(f"{what} {path} cannot be written: {e.strerror or e}") from None
+        raise ValueError(f"{what} cannot be written: {e.strerror or e}") from None
+
+
+def check_writable_file(path: Path | str, what: str = "the output") -> None:
+    """Before minutes of work whose result goes to path: ValueError, in one line, unless it can be written there
+    (absent or a regular file, in a folder that takes a new file)."""
+    path = Path(path)
+    check_output_file(path, what)
+    check_folder_takes_files(path.parent, f"{what} {path}")
+
+
+def undecodable(text: str) -> bool:
+    """Whether text holds bytes that were not UTF-8 (kept by Python as surrogate escapes: a file name, an argument
+    or standard input that came as other bytes); such text cannot be stored, printed as UTF-8 or hashed."""
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+def write_atomic(path: Path | str, data: bytes, mode: int = 0o644, sync: bool = True) -> None:
+    """Write a file whole or not at all: a temporary file of its own beside it (mode, as the umask allows; synced to
+    the disk unless sync is False), then a rename. OSError, with no temporary file left, when it cannot."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise

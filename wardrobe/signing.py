@@ -23,7 +23,7 @@ from pathlib import Path
 
 from wardrobe.bundle import SIGNATURE, Bundle, verify_manifest
 from wardrobe.errors import ModelError, SigningKeyError
-from wardrobe.files import read_json
+from wardrobe.files import read_json, undecodable
 
 FORMAT = "wardrobe-ed25519-1"
 PUBLIC_PREFIX = "wardrobe-ed25519"
@@ -48,7 +48,7 @@ def keygen(stem: Path, comment: str = "") -> tuple[Path, Path]:
     for text, what in ((Path(stem).name, "the key's name"), (comment, "the comment")):
         if not text.strip() or text.strip(".") == "":
             raise SigningKeyError(f"{what} is empty: name the key, e.g. `wardrobe keygen caretaker`")
-        if any("\ud800" <= ch <= "\udfff" or unicodedata.category(ch)[0] == "C" for ch in text):
+        if undecodable(text) or any(unicodedata.category(ch)[0] == "C" for ch in text):
             raise SigningKeyError(f"{what} {text!r} must be UTF-8 text without control characters")
     private_path, public_path = Path(f"{stem}.key"), Path(f"{stem}.pub")
     for p in (private_path, public_path):

@@ -12,14 +12,13 @@ Two sources of the light's colour, both turned into per-channel gains applied in
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from wardrobe.errors import ImageError
-from wardrobe.files import read_json
+from wardrobe.files import read_json, write_atomic
 
 CLIPPED = 250
 """Pixel value (0..255) at or above which a channel is clipped: no information about the light."""
@@ -156,13 +155,7 @@ class WhiteCard:
 
     def save(self, path: Path) -> None:
         """Write the card's place as JSON (temp file and rename)."""
-        tmp = path.with_name(f".{path.name}.tmp")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "w") as f:
-            f.write(json.dumps({"box": list(self.box)}) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_atomic(path, (json.dumps({"box": list(self.box)}) + "\n").encode())
 
     @classmethod
     def load(cls, path: Path) -> WhiteCard | None:

@@ -20,6 +20,7 @@ import torch
 
 from wardrobe.bundle import FORMAT_VERSION, Bundle, write_manifest
 from wardrobe.errors import ModelError, TrainingError
+from wardrobe.files import check_folder_takes_files
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
 from wardrobe.train import engine, report
@@ -192,12 +193,9 @@ def check_bundle_output(out: Path) -> None:
     if out.exists() and not (out.is_dir() and (out / "bundle.json").is_file()):
         raise TrainingError(f"{out} exists and is not a model bundle: choose a new --output (nothing was changed)")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        probe = out.parent / f".{out.name}.probe"
-        probe.mkdir(exist_ok=True)
-        probe.rmdir()
-    except OSError as e:
-        raise TrainingError(f"cannot write the bundle {out}: {e.strerror or e}") from None
+        check_folder_takes_files(out.parent, f"the bundle {out}")
+    except ValueError as e:
+        raise TrainingError(str(e)) from None
 
 
 def finish_bundle(tmp: Path, out: Path, key: Path | None = None) -> None:

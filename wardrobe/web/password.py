@@ -5,12 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
 from pathlib import Path
 
 from wardrobe.errors import WardrobeError
-from wardrobe.files import read_json
+from wardrobe.files import read_json, undecodable, write_atomic
 
 FILE_NAME = "web-password"
 SECRET_NAME = "web-secret"
@@ -34,19 +33,8 @@ def _derive(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Write a file readable by its owner only, via a temporary file and rename (never half written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write a file readable by its owner only, whole or not at all."""
+    write_atomic(path, data, mode=0o600)
 
 
 def set_password(state_dir: Path, password: str) -> Path:
@@ -55,7 +43,7 @@ def set_password(state_dir: Path, password: str) -> Path:
         raise PasswordError(f"the password must be at least {MIN_LENGTH} characters long")
     if len(password) > MAX_LENGTH:
         raise PasswordError(f"the password must be at most {MAX_LENGTH} characters long")
-    if any("\ud800" <= ch <= "\udfff" for ch in password):  # bytes that were not UTF-8 (surrogate escapes)
+    if undecodable(password):
         raise PasswordError("the password is not UTF-8 text; nothing was changed")
     salt = secrets.token_bytes(16)
     record = {"scheme": "scrypt", **SCRYPT, "salt": salt.hex(), "hash": _derive(password, salt, **SCRYPT).hex()}
