@@ -32,7 +32,7 @@ LAYERS = {
     "wardrobe.web": 8, "wardrobe.web.app": 8, "wardrobe.web.auth": 8, "wardrobe.web.password": 8,
     "wardrobe.web.presses": 8, "wardrobe.web.security": 8, "wardrobe.web.serve": 8, "wardrobe.web.common": 8,
     "wardrobe.web.clothes": 8, "wardrobe.web.model": 8, "wardrobe.web.health": 8, "wardrobe.web.settings_page": 8,
-    "wardrobe.web.tls": 8,
+    "wardrobe.web.tls": 8, "wardrobe.web.server": 8,
 }
 TRAIN = 9
 """Every module of wardrobe.train: the companion script may use the whole runtime."""

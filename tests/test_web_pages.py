@@ -139,6 +139,39 @@ def test_rename_uses_the_closets_checks_and_remove_forgets_the_garment(logged_in
     assert logged_in.post("/clothes/2/remove", data={"csrf_token": page_token(logged_in)}).status_code == 404
 
 
+def test_a_form_field_that_is_not_utf8_is_refused_and_a_typed_percent_ff_is_a_name(logged_in, closet, state):
+    """Found by a hostile try: a name sent as %FF (a byte that is not UTF-8) was stored as the text "%FF", which
+    Werkzeug's parser cannot tell from a typed one (sent as %25FF); a raw byte in an upload's name became U+FFFD.
+    Both are refused in one line, as the command line refuses such a name; a typed "%FF" or "\ufffd" is a name."""
+    import io
+
+    def raw(path, body: bytes, content_type="application/x-www-form-urlencoded"):
+        return logged_in.post(path, data=body, content_type=content_type)
+
+    r = raw("/clothes/1/rename", b"name=old+%FF+jeans&csrf_token=" + page_token(logged_in).encode())
+    assert r.status_code == 400 and "The name field is not UTF-8 text (bytes no keyboard sends); nothing was " \
+                                     "changed." in text_of(r)
+    r = raw("/clothes/1/rename", b"name=old+\xff+jeans&csrf_token=" + page_token(logged_in).encode())
+    assert r.status_code == 400 and "The name field is not UTF-8 text" in text_of(r)
+    boundary = "b0undary"
+    body = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+                   for k, v in (("csrf_token", page_token(logged_in)), ("name", "navy \udcff coat"))
+                   ).encode("utf-8", "surrogateescape")
+    body += (f'--{boundary}\r\nContent-Disposition: form-data; name="photo"; filename="p.jpg"\r\n\r\nnot a '
+             f'photo\r\n--{boundary}--\r\n').encode()
+    r = raw("/clothes/enrol", body, f"multipart/form-data; boundary={boundary}")
+    assert r.status_code == 400 and "The name field is not UTF-8 text" in text_of(r)
+    assert Closet(state / "closet.db").find("1").name == "blue jeans"
+    for body in (b"password=%C3%28&csrf_token=y", b"password=x&csrf_token=%C3%28"):  # refused, never a 500
+        r = raw("/login", body)
+        assert r.status_code == 400 and "field is not UTF-8 text" in text_of(r), body
+    r = logged_in.post("/clothes/1/rename", data={"name": "jeans %FF", "csrf_token": page_token(logged_in)})
+    assert r.status_code == 302 and Closet(state / "closet.db").find("1").name == "jeans %FF"
+    r = logged_in.post("/clothes/enrol", data={"photo": (io.BytesIO(b"not a photo"), "p.jpg"), "name": "coat \ufffd",
+                                               "csrf_token": page_token(logged_in)}, content_type="multipart/form-data")
+    assert r.status_code == 400 and len(errors_of(r)) == 1 and "not a readable image" in errors_of(r)[0]
+
+
 def test_a_closet_without_garments_shows_an_empty_page_and_makes_no_file(logged_in, state):
     r = logged_in.get("/clothes")
     assert r.status_code == 200 and "No garments enrolled yet" in text_of(r)

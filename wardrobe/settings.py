@@ -191,6 +191,9 @@ class WebSettings:
     makes a self-signed pair)."""
     key: Path | None = None
     """PEM private key file of `certificate`."""
+    idle_s: int = 20
+    """Seconds a connection may send nothing (no request under way) before it is closed, so that idle connections
+    cannot hold the page's 100 slots; a phone uploading slowly still sends bytes all the while."""
 
 
 def parse_address(text: str, what: str = "web.address") -> tuple[str, int]:
@@ -264,6 +267,8 @@ class Settings:
             if not ok:
                 raise ConfigError(message)
         parse_address(self.web.address)
+        if not 1 <= self.web.idle_s <= 3600:
+            raise ConfigError("web.idle_s must be 1 to 3600 seconds")
         # Only the pairing is checked here: the files are the page's alone, and a missing one must not stop the
         # daemon that reads this same file (`wardrobe web` checks them when it starts).
         if (self.web.certificate is None) != (self.web.key is None):

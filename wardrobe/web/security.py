@@ -1,4 +1,5 @@
-"""What every request and response goes through: CSRF tokens, security headers, and the login rate limit."""
+"""What every request and response goes through: forms read as they came, ids in ASCII digits, CSRF tokens,
+security headers, and the login rate limit."""
 
 from __future__ import annotations
 
@@ -7,8 +8,13 @@ import secrets
 import threading
 import time
 from collections import deque
+from urllib.parse import parse_qsl
 
-from flask import Flask, abort, request, session
+from flask import Flask, Request, abort, request, session
+from werkzeug.formparser import FormDataParser, MultiPartParser
+from werkzeug.routing import IntegerConverter
+
+from wardrobe.files import undecodable
 
 CSP = ("default-src 'none'; img-src 'self'; media-src 'self'; style-src 'self'; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
@@ -36,12 +42,70 @@ FORM_MAX_BYTES = 1 << 20
 UPLOADS = ("clothes.enrol_upload",)
 
 
-def check_csrf() -> None:
-    """Refuse a state-changing request without this session's token: 400 when missing, 403 when wrong."""
+class KeptBytesMultiPart(MultiPartParser):
+    """Werkzeug's multipart parser, its text fields decoded as UTF-8 with any other bytes kept as surrogate escapes
+    (Werkzeug would put U+FFFD in their place, which cannot be told from a pasted one)."""
+
+    def get_part_charset(self, headers) -> str:
+        return "latin-1"  # every byte as it came, one character each: `parse` decodes them as UTF-8
+
+    def parse(self, stream, boundary, content_length):
+        fields, files = super().parse(stream, boundary, content_length)
+        return self.cls([(k, v.encode("latin-1").decode("utf-8", "surrogateescape"))
+                         for k, v in fields.items(multi=True)]), files
+
+
+class KeptBytesForms(FormDataParser):
+    """Werkzeug's form parser, except that bytes which are not UTF-8 are kept as surrogate escapes, as Python keeps
+    them in file names and arguments, so `undecodable` finds them. Werkzeug keeps a `%FF` of a urlencoded form as
+    the text "%FF", which cannot be told from a typed "%FF" (sent as %25FF) once parsed."""
+
+    def parse(self, stream, mimetype, content_length, options=None):
+        try:
+            if mimetype == "application/x-www-form-urlencoded":
+                text = stream.read().decode("utf-8", "surrogateescape")
+                items = parse_qsl(text, keep_blank_values=True, errors="surrogateescape")
+                return stream, self.cls(items), self.cls()
+            if mimetype == "multipart/form-data":
+                boundary = (options or {}).get("boundary", "").encode("ascii")
+                if not boundary:
+                    raise ValueError("missing boundary")
+                parser = KeptBytesMultiPart(stream_factory=self.stream_factory, cls=self.cls,
+                                            max_form_memory_size=self.max_form_memory_size,
+                                            max_form_parts=self.max_form_parts)
+                return stream, *parser.parse(stream, boundary, content_length)
+        except ValueError:  # as Werkzeug's: a broken form is an empty one (its token is missing, so 400)
+            if not self.silent:
+                raise
+            return stream, self.cls(), self.cls()
+        return super().parse(stream, mimetype, content_length, options)
+
+
+class PageRequest(Request):
+    """Flask's request with its forms read by `KeptBytesForms`."""
+
+    form_data_parser_class = KeptBytesForms
+
+
+class AsciiIntConverter(IntegerConverter):
+    """`<int:...>` for ASCII digits only: Werkzeug's takes any script's (`\\d`, then int()), so `/presses/１/photo`
+    (fullwidth) or `/presses/١/photo` (Arabic-Indic) was press 1 under a second name."""
+
+    regex = "[0-9]+"
+
+
+def check_form() -> None:
+    """Refuse a state-changing request whose form is larger than any this page sends (413), holds text that is not
+    UTF-8 (400; as the command line refuses such names and passwords) or lacks this session's token (400 when
+    missing, 403 when wrong)."""
     if request.method not in UNSAFE_METHODS:
         return
     if request.endpoint not in UPLOADS:
         request.max_content_length = FORM_MAX_BYTES
+    bad = next((k for k, v in request.form.items(multi=True) if undecodable(k) or undecodable(v)), None)
+    if bad is not None:
+        which = "A field's name" if undecodable(bad) else f"The {bad} field"
+        abort(400, description=f"{which} is not UTF-8 text (bytes no keyboard sends); nothing was changed.")
     sent = request.form.get("csrf_token", "")
     if not sent:
         abort(400, description="The form is missing its security token; reload the page and try again.")
@@ -147,7 +211,10 @@ class RateLimit:
 
 
 def install(app: Flask) -> None:
-    """Wire the CSRF check, the headers and the token helper into an app."""
-    app.before_request(check_csrf)
+    """Wire the request class, the id converter, the form checks, the headers and the token helper into an app
+    (before any route is added: the routes take the converter when they are added)."""
+    app.request_class = PageRequest
+    app.url_map.converters["int"] = AsciiIntConverter
+    app.before_request(check_form)
     app.after_request(add_headers)
     app.jinja_env.globals["csrf_token"] = csrf_token

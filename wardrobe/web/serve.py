@@ -21,25 +21,23 @@ def serve(settings, address: str | None = None, config_path=None) -> int:
     if load_record(settings.state_dir) is None:
         raise PasswordError(NO_PASSWORD)
     try:
-        import waitress
-
         from wardrobe.web.app import create_app
+        from wardrobe.web.server import make_server
     except ImportError as e:
         raise WardrobeError(f"the caretaker's page needs {e.name}: in the wardrobe source folder, pip install '.[web]'") from None
     app = create_app(settings, config_path=config_path)
     shown = host if host not in ("0.0.0.0", "::") else "<this closet>"
-    options = {"threads": 4, "ident": "wardrobe", "clear_untrusted_proxy_headers": True}
     try:
         if settings.web.certificate is None:
+            server = make_server(app, host, port, settings.web.idle_s)
             log.info("the caretaker's page is on http://%s:%d/", shown, port)
-            waitress.serve(app, host=host, port=port, **options)
+            server.run()
             return 0
         from wardrobe.web import tls
 
         context = tls.server_context(settings.web.certificate, settings.web.key)
         peers: dict[int, tuple[str, int]] = {}
-        inner = waitress.create_server(tls.FromRelay(app, peers), host="127.0.0.1", port=0, url_scheme="https",
-                                       **options)
+        inner = make_server(tls.FromRelay(app, peers), "127.0.0.1", 0, settings.web.idle_s, url_scheme="https")
         tls.Front(context, host, port, inner.effective_port, peers).start()
         log.info("the caretaker's page is on https://%s:%d/ (relayed to 127.0.0.1:%s)", shown, port,
                  inner.effective_port)

@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 HANDSHAKE_S = 10.0
 """A client has this long to connect to waitress's side and finish the TLS handshake."""
 IDLE_S = 120.0
-"""A connection with no bytes either way for this long is closed (waitress's own channel timeout)."""
+"""A relay with no bytes either way for this long is closed (a backstop: waitress closes its side of an idle
+connection after web.idle_s, which ends the relay)."""
 MAX_CLIENTS = 100
 """Connections relayed at once (waitress's own connection limit); beyond it new ones are closed at once."""
 BUFFER = 64 << 10
