@@ -23,11 +23,11 @@ DEEP = "[" * 5000 + "]" * 5000
 """JSON that parses to nothing but exhausts Python's stack (RecursionError) in json.loads."""
 
 
-def cli(*args, stdin: bytes | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+def cli(*args, stdin: bytes | None = None, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """The command with byte arguments (file names and names that are not UTF-8), as a shell passes them."""
     return subprocess.run([sys.executable.encode(), b"-m", b"wardrobe", *[a if isinstance(a, bytes) else
                                                                       str(a).encode() for a in args]],
-                          input=stdin, capture_output=True, cwd=ROOT, timeout=300,
+                          input=stdin, capture_output=True, cwd=ROOT, timeout=timeout,
                           env={**os.environ, "WARDROBE_STATE_DIR": "/nonexistent-state", **(env or {})})
 
 
@@ -483,3 +483,116 @@ def test_the_measurement_commands_check_their_numbers_and_names(capsys):
         assert "argument" in capsys.readouterr().err
     said = train("exprot", "--run", "x")
     assert "no command 'exprot'" in said and "export" in said
+
+
+# Left open on 2026-11-30 and fixed after: the training script's studies, and the closet's state folder.
+
+PRODUCTS = ROOT / "assets" / "product-photos"
+TINY = ["--data", f"product-photos={PRODUCTS}", "--limit", "2", "--epochs", "1"]
+"""A classifier run that reads six of the sample product photos (with --cache-dir and --output-dir of a test's own)."""
+
+
+def test_retune_of_a_bundle_without_a_pattern_head_is_one_line(tmp_path):
+    """--retune chose thresholds from pattern probabilities such a bundle does not give: numpy's traceback."""
+    from safetensors.torch import load_file, save_file
+
+    def no_head(meta):  # a bundle as `export` writes it: no pattern rows in the last layer, no thresholds
+        state = load_file(str(d / "model.safetensors"))
+        n = len(meta.pop("patterns"))
+        for key in ("net._fc.weight", "net._fc.bias"):
+            state[key] = state[key][:-n].contiguous()
+        save_file(state, str(d / "model.safetensors"))
+        meta.update(default_runtime="torch")
+
+    d = tmp_path / "b"
+    edited_bundle(tmp_path, no_head)
+    shops = tmp_path / "shop"  # product photos whose names carry a pattern word, so that some are compared
+    (shops / "images").mkdir(parents=True)
+    rows = ["image,articleType,baseColour,name"]
+    for i, f in enumerate(sorted((PRODUCTS / "images").glob("*.jpg"))[:12]):
+        shutil.copy(f, shops / "images" / f.name)
+        rows.append(f"images/{f.name},Tshirts,Blue,{('Striped', 'Solid', 'Checked')[i % 3]} Men T-shirt")
+    (shops / "styles.csv").write_text("\n".join(rows) + "\n")
+    said = train("patterns", "--bundle", str(SHIPPED), "--output", str(d), "--retune", "--data",
+                 f"product-photos={shops}")
+    assert said == f"wardrobe train patterns: --retune: {d} has no pattern head; run `wardrobe train patterns` " \
+                   f"without --retune to add one"
+
+
+def test_colours_leaves_out_missing_photos_with_a_count_and_refuses_when_none_can_be_read(tmp_path, caplog):
+    """A labels file whose photos are missing ended in a traceback from the fit on no points."""
+    shop = tmp_path / "shop"
+    shutil.copytree(PRODUCTS, shop)
+    common = ["--workers", "1", "--train-limit", "40", "--eval-limit", "5", "--output", str(tmp_path / "m.json"),
+              "--report", str(tmp_path / "r.json")]
+    (shop / "images" / "32193.jpg").unlink()  # one of the forty training photos drawn
+    assert train("colours", "--data", f"product-photos={shop}", "--cache-dir", str(tmp_path / "c1"), *common) == ""
+    assert f"1 of 50 photos are missing or unreadable and left out, first: {shop}/images/32193.jpg" in caplog.text
+    assert json.loads((tmp_path / "r.json").read_text())["n"] == {"train": 39, "val": 5, "test": 5}
+    shutil.rmtree(shop / "images")
+    said = train("colours", "--data", f"product-photos={shop}", "--cache-dir", str(tmp_path / "c2"), *common)
+    assert said.startswith(f"wardrobe train colours: --data product-photos={shop}: 0 of its 40 training photos "
+                           f"could be read, and a fit needs 31, first missing: {shop}/images/")
+
+
+def test_weights_device_and_crop_are_checked_before_the_photos_are_read(tmp_path, capsys):
+    """torch's unpickling paragraph, torch's list of device types and OpenCV's error, after the photos were read."""
+    import torch
+
+    run = ["--cache-dir", str(tmp_path / "cache"), "--output-dir", str(tmp_path / "run")]
+    (tmp_path / "notes.pt").write_text("not a checkpoint")
+    said = train("classifier", *TINY, *run, "--weights", str(tmp_path / "notes.pt"))
+    assert said == (f"wardrobe train classifier: --weights {tmp_path}/notes.pt is not a plain checkpoint this script "
+                    f"wrote, or is damaged (nothing in it was run)")
+    torch.save({"model": [1, 2]}, tmp_path / "odd.pt")
+    assert "holds no state dict" in train("classifier", *TINY, *run, "--weights", str(tmp_path / "odd.pt"))
+    said = train("classifier", *TINY, *run, "--resize", "32", "--crop", "500")
+    assert said == ("wardrobe train classifier: --resize 32 --crop 500: resize and crop must be 16 to 1024 pixels, "
+                    "the crop no larger")
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "run").exists()
+    assert train("classifier", *TINY, *run, "--device", "tpu") == "2"
+    assert "argument --device: 'tpu' is not a torch device" in capsys.readouterr().err
+
+
+def test_a_damaged_checkpoint_to_resume_is_one_line(tmp_path):
+    """torch's message about zip archives (or weights_only's advice to unpickle anyway) ran to a paragraph."""
+    import torch
+
+    run = tmp_path / "run"
+    run.mkdir()
+    torch.save({"model": {"w": torch.zeros(1000)}, "epoch": 0}, run / "checkpoint.pt")
+    whole = (run / "checkpoint.pt").read_bytes()
+    for damaged in (whole[: len(whole) // 2], b"\x00" * 100):
+        (run / "checkpoint.pt").write_bytes(damaged)
+        said = train("classifier", *TINY, "--cache-dir", str(tmp_path / "cache"), "--output-dir", str(run), "--resume")
+        assert said == (f"wardrobe train classifier: {run}/checkpoint.pt is not a plain checkpoint this script "
+                        f"wrote, or is damaged (nothing in it was run)")
+
+
+def test_match_refuses_a_label_no_photo_has(tmp_path):
+    """`match --label Sockz` compared no photos and wrote NaN for every figure."""
+    said = train("match", "--bundle", str(SHIPPED), "--data", f"product-photos={PRODUCTS}", "--label", "Sockz",
+                 "--output", str(tmp_path / "m.json"))
+    assert said.startswith("wardrobe train match: --label Sockz: fewer than two product photos of the type 'Sockz'")
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_household_with_a_missing_bundle_is_refused_at_once(tmp_path):
+    """It described every photo without a model (45 s on the real data) and reported "0 senders"."""
+    said = train("household", "--bundle", str(tmp_path / "nothing"), "--data", f"product-photos={PRODUCTS}",
+                 "--output", str(tmp_path / "h.json"))
+    assert said == f"wardrobe train household: the bundle cannot be used: no model bundle at {tmp_path / 'nothing'}"
+    assert not (tmp_path / "h.json").exists()
+
+
+def test_the_closet_refuses_to_start_with_a_state_folder_it_cannot_write(tmp_path):
+    """`wardrobe run --state-dir /proc/x` said "Ready." and then logged a failure at every answer."""
+    camera = tmp_path / "camera"
+    camera.mkdir()
+    shutil.copy(photo("home-hat.jpg"), camera)
+    r = cli("run", "--camera", "folder", "--camera-source", camera, "--output", "none", "--state-dir", "/proc/x",
+            env={"GPIOZERO_PIN_FACTORY": "mock"}, timeout=60)
+    assert r.returncode == 2
+    assert one_line(r) == ("wardrobe: the state folder /proc/x cannot be written: No such file or directory: give "
+                           "--state-dir a folder the closet's user can write (or run as that user, e.g. sudo -u "
+                           "wardrobe wardrobe run)")

@@ -23,6 +23,7 @@ import numpy as np
 from wardrobe import phrase, running
 from wardrobe.button import DOUBLE, HOLD, PRESS, RECORD, TRIPLE, PressQueue
 from wardrobe.errors import AudioError, CameraError, ConfigError, ImageError, SpeechError, WardrobeError
+from wardrobe.files import check_folder_takes_files
 from wardrobe.history import History
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,7 @@ class Daemon:
 
         t0 = time.perf_counter()
         self.settings = self.initial_settings or self.load_settings()
+        check_state_dir(self.settings.state_dir)
         self.camera_backoff = Backoff(self.settings.daemon.retry_max_s)
         self.history = History(self.settings.state_dir, self.settings.daemon.history_keep,
                                self.settings.daemon.history_max_mb)
@@ -515,6 +517,17 @@ class Daemon:
         if self.light is not None:
             self.light.close()
         log.info("stopped after %d presses", self.presses)
+
+
+def check_state_dir(state_dir: Path) -> None:
+    """ConfigError, in one line, unless the state folder exists (or can be made) and takes a new file: each answer
+    is kept there (history, the spoken file, the page's mark), and a closet that says "Ready." and then fails at
+    every press is worse than one that does not start."""
+    try:
+        check_folder_takes_files(state_dir, f"the state folder {state_dir}")
+    except ValueError as e:
+        raise ConfigError(f"{e}: give --state-dir a folder the closet's user can write (or run as that user, e.g. "
+                          f"sudo -u wardrobe wardrobe run)") from None
 
 
 def run_daemon(config_path: Path | None, overrides: dict, settings=None) -> int:

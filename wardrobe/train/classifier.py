@@ -16,7 +16,7 @@ import torch
 from wardrobe.colours import FAMILIES
 from wardrobe.errors import TrainingError
 from wardrobe.nets import LITE, LITE_MEAN, LITE_STD
-from wardrobe.preprocess import Preprocess
+from wardrobe.preprocess import MAX_SIDE, MIN_SIDE, Preprocess
 from wardrobe.taxonomy import Taxonomy
 from wardrobe.train import distributed, engine, report
 from wardrobe.train.data import Split, build_splits, eye_names
@@ -32,7 +32,7 @@ from wardrobe.train.engine import (
     start_run,
     warmup_cosine,
 )
-from wardrobe.train.models import ARCHITECTURES, build_model, pretrained_path, set_trainable
+from wardrobe.train.models import ARCHITECTURES, build_model, pretrained_path, read_weights, set_trainable
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--eye-garments", metavar="KIND=CSV", action="append", default=[],
                    help="garments named by eye (image,split,garments; e.g. product-photos=assets/labels/"
                         "train-garments.csv): the first name replaces the dataset's label in training and validation")
-    p.add_argument("--resize", type=int, help="resize side in pixels")
-    p.add_argument("--crop", type=int, help="crop side in pixels")
+    p.add_argument("--resize", type=engine.number(int, MIN_SIDE, MAX_SIDE), help="resize side in pixels")
+    p.add_argument("--crop", type=engine.number(int, MIN_SIDE, MAX_SIDE), help="crop side in pixels (at most --resize)")
     engine.add_flags(p, "data", "epochs", "epoch_size", "batch_size", "lr", "seed", "threads", "device", "limit",
                      "cache_dir", "output_dir", "resume", "max_minutes", required=("data",),
                      batch_size={"default": None, "help": "batch size (default: the preset's)"},
@@ -163,10 +163,22 @@ def val_score(metrics: dict) -> float:
 
 
 def make_preprocess(args: argparse.Namespace) -> Preprocess:
-    """The bundle's preprocessing: EfficientNet-Lite keeps the normalisation it was pretrained with."""
-    if args.model in LITE:
-        return Preprocess(resize=args.resize, crop=args.crop, mode=args.resize_mode, mean=LITE_MEAN, std=LITE_STD)
-    return Preprocess(resize=args.resize, crop=args.crop, mode=args.resize_mode)
+    """The bundle's preprocessing: EfficientNet-Lite keeps the normalisation it was pretrained with. Checked as a
+    bundle's is when it loads (a crop larger than the resize): TrainingError, in one line, not OpenCV's error."""
+    stats = dict(mean=LITE_MEAN, std=LITE_STD) if args.model in LITE else {}
+    pre = Preprocess(resize=args.resize, crop=args.crop, mode=args.resize_mode, **stats)
+    try:
+        return Preprocess.from_dict(pre.to_dict())
+    except ValueError as e:
+        raise TrainingError(f"--resize {args.resize} --crop {args.crop}: {e}") from None
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """What the flags name, checked before the photos are read (up to an hour's decoding): the preprocessing and
+    the --weights file (read again when the network is built; a few seconds against that hour)."""
+    make_preprocess(args)
+    if args.weights:
+        read_weights(args.weights)
 
 
 def init_from_bundle(model, folder: Path, classes: list[str]) -> None:
@@ -240,6 +252,7 @@ def main(args: argparse.Namespace) -> dict:
     if args.distill_colours and (args.colour_teacher or not args.teacher):
         raise TrainingError("--distill-colours takes the colours from --teacher: give it with --teacher and no "
                             "--colour-teacher")
+    check_flags(args)
     if args.model in LITE and args.freeze_blocks > 0:
         return main_frozen(args)
     if args.init or args.cutout_views or args.teacher or args.colour_teacher:

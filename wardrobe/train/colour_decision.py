@@ -22,7 +22,6 @@ import json
 import logging
 import random
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -97,16 +96,11 @@ def record(bundle: Path, photos: list[tuple[str, str, bool]]) -> tuple[np.ndarra
     home photos. Photos whose colours are not described (too dark, no garment) are left out."""
     from tqdm import tqdm
 
-    from wardrobe import settings as settings_module
-    from wardrobe import wiring
     from wardrobe.errors import ImageError
     from wardrobe.images import read_image
+    from wardrobe.train.evaluate import describe_pipeline
 
-    with tempfile.TemporaryDirectory() as state:  # a new closet: no enrolled garments, no white card
-        settings = settings_module.load(None, {"model": {"bundle": str(bundle)}, "": {"state_dir": state}})
-        pipe = wiring.build_pipeline(settings, closet=False)
-    if pipe.classifier is None:
-        raise ModelError(f"{bundle}: the bundle cannot be used: {pipe.model_problem}")
+    pipe = describe_pipeline(bundle)
     pipe.keep_colour_features = True
     rows, labels, home = [], [], []
     for path, family, at_home in tqdm(photos, desc="colour decision", unit="photo"):

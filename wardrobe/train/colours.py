@@ -33,6 +33,8 @@ from wardrobe.train.data import read_product_photos, split_records
 log = logging.getLogger(__name__)
 
 VARIANTS = ("auto", "auto-region", "threshold")
+KS = (15, 31)
+"""The neighbours a family vote may take, chosen on validation (a fit needs at least as many training photos)."""
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -114,6 +116,23 @@ def compute(records, regions: dict[str, str], workers: int, cache: Path) -> list
     return [done[r.path] for r in records]
 
 
+def readable(use: dict[str, list], feats: dict[str, list], root: Path) -> tuple[dict[str, list], dict[str, list]]:
+    """Each split without the photos that are missing or not photos, with a count: the shop's list names a few
+    images its folder lacks, and a fit on thousands loses little by them. Too few readable for the fit: TrainingError,
+    naming the first missing one (a labels file from another folder)."""
+    lost = [r.path for name in use for r, f in zip(use[name], feats[name], strict=True) if f is None]
+    if lost:
+        log.warning("%d of %d photos are missing or unreadable and left out, first: %s", len(lost),
+                    sum(map(len, use.values())), lost[0])
+    kept = {name: [i for i, f in enumerate(feats[name]) if f is not None] for name in use}
+    if len(kept["train"]) < max(KS):
+        first = f", first missing: {lost[0]}" if lost else ""
+        raise TrainingError(f"--data product-photos={root}: {len(kept['train'])} of its {len(use['train'])} training "
+                            f"photos could be read, and a fit needs {max(KS)}{first}")
+    return ({name: [use[name][i] for i in kept[name]] for name in use},
+            {name: [feats[name][i] for i in kept[name]] for name in use})
+
+
 def fit(labs: np.ndarray, families: list[str], k: int, l_scale: float, balance: float = 0.0,
         max_points: int = 6000, seed: int = 0) -> dict:
     """The family model: labelled CIELAB points for a k-nearest-neighbour vote."""
@@ -160,6 +179,7 @@ def main(args: argparse.Namespace) -> dict:
             recs = [recs[i] for i in sorted(rng.choice(len(recs), limit, replace=False))]
         use[name] = recs
     feats = {name: compute(recs, regions, args.workers, args.cache_dir / f"colour-features-{name}.json") for name, recs in use.items()}
+    use, feats = readable(use, feats, root)
     accept = {name: [shop[labels[r.path]][0] for r in recs] for name, recs in use.items()}
 
     def labs_of(name: str, variant: str) -> tuple[np.ndarray, np.ndarray]:
@@ -175,7 +195,7 @@ def main(args: argparse.Namespace) -> dict:
         fams = [next(iter(accept["train"][i])) for i in single]
         va, _ = labs_of("val", variant)
         results[f"val-rules-{variant}"] = accuracy([rule_family(x) for x in va], accept["val"])
-        for k in (15, 31):
+        for k in KS:
             for ls in (0.5, 1.0):
                 for bal in (0.0, 0.5, 1.0):
                     model = fit(tr[single], fams, k, ls, bal)

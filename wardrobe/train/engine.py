@@ -67,6 +67,20 @@ def fractions(text: str) -> str:
     return text
 
 
+def torch_device(text: str) -> str:
+    """An argparse type: a device torch knows and this machine has (cpu, cuda, cuda:1, mps), kept as given; refused
+    now rather than by torch after the photos are decoded."""
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a torch device (cpu, cuda, cuda:N, mps)") from None
+    if device.type == "cuda" and (device.index or 0) >= (torch.cuda.device_count() if torch.cuda.is_available() else 0):
+        raise argparse.ArgumentTypeError(f"{text}: this machine has no such CUDA device")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise argparse.ArgumentTypeError(f"{text}: this machine has no Apple GPU")
+    return text
+
+
 FLAGS: dict[str, tuple[tuple[str, ...], dict]] = {
     # name: (option strings, argparse keywords); a preset picks the ones it needs and its own defaults.
     "data": (("--data",), dict(action="append", metavar="KIND=PATH",
@@ -77,7 +91,8 @@ FLAGS: dict[str, tuple[tuple[str, ...], dict]] = {
     "lr": (("--lr",), dict(type=number(float, 1e-12, 100.0), default=0.1, help="learning rate")),
     "seed": (("--seed",), dict(type=number(int, 0, 2**32 - 1), default=0, help="random seed (also the split's)")),
     "threads": (("--threads",), dict(type=number(int, 0, 1024), default=0, help="torch CPU threads (0: all cores)")),
-    "device": (("--device",), dict(default=None, help="torch device (default: cuda when there is one, else cpu)")),
+    "device": (("--device",), dict(type=torch_device, default=None,
+                                   help="torch device (default: cuda when there is one, else cpu)")),
     "limit": (("--limit",), dict(type=number(int, 1, 10**9), help="use at most this many photos per split (smoke tests)")),
     "cache_dir": (("--cache-dir",), dict(type=Path, default=Path("cache"), help="decoded-image and feature cache")),
     "output_dir": (("--output-dir",), dict(type=Path, default=Path("runs/train"), help="run folder")),
@@ -282,9 +297,11 @@ def load_checkpoint(path: Path) -> dict:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise TrainingError(f"{path}: no such file") from None
-    except Exception as e:
-        raise TrainingError(f"{path} is not a plain checkpoint (refusing to unpickle it): "
-                            f"{str(e).splitlines()[0]}") from e
+    except IsADirectoryError:
+        raise TrainingError(f"{path} is a folder, not a checkpoint") from None
+    except Exception as e:  # torch's own words run to a paragraph (weights_only's advice, a zip archive's internals)
+        raise TrainingError(f"{path} is not a plain checkpoint this script wrote, or is damaged (nothing in it "
+                            f"was run)") from e
 
 
 def warmup_cosine(optimizer, steps_per_epoch: int, epochs: float, warmup_epochs: float = 1.0):
@@ -325,14 +342,15 @@ class Checkpoint:
         """Restore everything save() wrote; a fresh Progress when there is no checkpoint yet."""
         if not self.path.exists():
             return Progress()
+        ckpt = load_checkpoint(self.path)
         try:
-            ckpt = torch.load(self.path, map_location="cpu", weights_only=True)
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
             if scheduler is not None:
                 scheduler.load_state_dict(ckpt["scheduler"])
-        except Exception as e:
-            raise TrainingError(f"{self.path} cannot be resumed ({e}); move it away to start afresh") from e
+        except Exception as e:  # torch lists every tensor that does not fit
+            raise TrainingError(f"{self.path} cannot be resumed: it does not fit this run's model or optimizer "
+                                f"(another --model, --preset or data?); move it away to start afresh") from e
         if "rng" in ckpt:
             torch.set_rng_state(ckpt["rng"])
         self.loaded = ckpt

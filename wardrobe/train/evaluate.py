@@ -88,24 +88,34 @@ def by_eye_labels(args: argparse.Namespace, splits: dict) -> dict[str, dict[str,
     return out
 
 
+def describe_pipeline(bundle: Path, config: Path | None = None):
+    """The describe path a user hears, with bundle, in a new closet (no enrolled garments, no white card).
+    ModelError, in one line, for a bundle that cannot be loaded: the closet would go on without naming garments,
+    and measuring that would measure nothing (for minutes, then report it)."""
+    import tempfile
+
+    from wardrobe import settings as settings_module
+    from wardrobe import wiring
+
+    with tempfile.TemporaryDirectory() as state:
+        settings = settings_module.load(config, {"model": {"bundle": str(bundle)}, "": {"state_dir": state}})
+        pipe = wiring.build_pipeline(settings, closet=False)
+    if pipe.classifier is None:
+        raise ModelError(f"the bundle cannot be used: {pipe.model_problem}")
+    return pipe
+
+
 def main(args: argparse.Namespace) -> dict:
     """Run the user's describe path over each split and write the scores."""
-    import tempfile
 
     import cv2
     from tqdm import tqdm
 
-    from wardrobe import settings as settings_module
-    from wardrobe import wiring
     from wardrobe.images import read_image
     from wardrobe.pipeline import garment_views
     from wardrobe.train.frozen import background_crop
 
-    with tempfile.TemporaryDirectory() as state:  # a new closet: no enrolled garments, no white card
-        settings = settings_module.load(args.config, {"model": {"bundle": str(args.bundle)}, "": {"state_dir": state}})
-        pipe = wiring.build_pipeline(settings, closet=False)
-    if pipe.classifier is None:
-        raise ModelError(f"the bundle cannot be used: {pipe.model_problem}")
+    pipe = describe_pipeline(args.bundle, args.config)
     clf = pipe.classifier
     shop = shop_colours()
     taxonomy = Taxonomy.load()

