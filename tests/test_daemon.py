@@ -364,6 +364,17 @@ def test_disk_full_while_saving_history(daemon):
     assert d.proc.poll() is None
 
 
+def test_a_state_folder_it_cannot_write_is_said_once_and_the_closet_still_answers(daemon):
+    """`wardrobe run --state-dir /proc/x` (as an SD card that went read-only): one warning at start that says what
+    is lost and why, then "Ready." and answers as ever; never a closet that stays silent while systemd restarts it."""
+    d = daemon("--output", "none", state=Path("/proc/x"))
+    warned = d.wait_for(r"state folder /proc/x cannot be written")
+    assert len(warned) == 1 and "keeps no history, corrections or voice labels" in warned[0]
+    d.send("press")
+    d.wait_for(r"described:")
+    assert d.proc.poll() is None
+
+
 def test_a_disk_filling_up_loses_no_press_already_kept_and_history_resumes(daemon, tmp_path, small_disk):
     """A real full disk (tmpfs): the press is described, history is skipped with one line, the presses kept
     before are intact, and once space is freed the next press is kept again."""

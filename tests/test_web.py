@@ -208,6 +208,18 @@ def test_huge_ids_and_big_anonymous_posts_are_refused_plainly(logged_in, client)
     assert r.status_code == 413
 
 
+def test_a_urlencoded_form_larger_or_more_numerous_than_any_typed_one_is_refused(client):
+    """Found by a hostile review: a form of 16 MB of "a&" sent to the upload's address (whose limit is a photo's)
+    was parsed whole before its token was looked at, 700 MB of memory for one anonymous request; a 900 KB field
+    name reached the login page. Past the page's 64 KiB of text or 1,000 fields: 413, unparsed."""
+    for body in (b"a&" * (40 << 10), b"csrf_token=x&name=" + b"n" * (70 << 10), b"a=1&" * 1000):
+        for path in ("/clothes/enrol", "/login"):
+            r = client.post(path, data=body, content_type="application/x-www-form-urlencoded")
+            assert r.status_code == 413, (path, len(body), r.status_code)
+    r = client.post("/login", data=b"a=1&" * 990, content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 400  # a form of many fields under the limits is read, and its missing token refused
+
+
 def test_after_login_it_goes_only_to_a_page_of_its_own(client):
     page = client.get("/login").data
     for target, expected in (("/presses/1/wrong", "/presses/1/wrong"), ("//evil.example/x", "/"),
@@ -268,7 +280,7 @@ def test_photos_are_found_by_integer_id_only(logged_in, app, state):
 
 def test_ids_are_ascii_digits_only(logged_in, state):
     """Found by a hostile try: Werkzeug's int converter read any script's digits, so press 1 answered as
-    /presses/１/photo (fullwidth) and /presses/١/photo (Arabic-Indic) too."""
+    /presses/１/photo (fullwidth) and /presses/١/photo (Arabic-Indic) too, and as /presses/01/photo."""
     assert logged_in.get("/presses/1/photo").status_code == 200
     page = logged_in.get("/").data
     for one in ("１", "١", "۱", "१", "𝟏"):  # fullwidth, Arabic-Indic, Persian, Devanagari, mathematical bold
@@ -276,6 +288,8 @@ def test_ids_are_ascii_digits_only(logged_in, state):
                      f"/presses/1{one}/photo", f"/clothes/{one}/thumbnail"):
             assert logged_in.get(path).status_code == 404, path
         assert logged_in.post(f"/presses/{one}/right", data={"csrf_token": token(page)}).status_code == 404
+    for path in ("/presses/01/photo", "/presses/001/audio"):  # one address per press: no leading zeros either
+        assert logged_in.get(path).status_code == 404, path
     assert PressStore(state / "history.db").corrections() == []
 
 

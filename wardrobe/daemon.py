@@ -124,7 +124,10 @@ class Daemon:
 
         t0 = time.perf_counter()
         self.settings = self.initial_settings or self.load_settings()
-        check_state_dir(self.settings.state_dir)
+        problem = state_dir_problem(self.settings.state_dir)
+        if problem:
+            log.warning("%s: the closet answers, but keeps no history, corrections or voice labels until it can "
+                        "(a read-only SD card? run as the closet's user, e.g. sudo -u wardrobe wardrobe run)", problem)
         self.camera_backoff = Backoff(self.settings.daemon.retry_max_s)
         self.history = History(self.settings.state_dir, self.settings.daemon.history_keep,
                                self.settings.daemon.history_max_mb)
@@ -519,15 +522,15 @@ class Daemon:
         log.info("stopped after %d presses", self.presses)
 
 
-def check_state_dir(state_dir: Path) -> None:
-    """ConfigError, in one line, unless the state folder exists (or can be made) and takes a new file: each answer
-    is kept there (history, the spoken file, the page's mark), and a closet that says "Ready." and then fails at
-    every press is worse than one that does not start."""
+def state_dir_problem(state_dir: Path) -> str | None:
+    """Why the state folder cannot take a new file (it cannot be made, is read-only or another user's), or None.
+    The closet still answers without it: a blind user is better served by a closet that describes and keeps nothing
+    than by one that stays silent while systemd restarts it (an SD card that went read-only after an error)."""
     try:
         check_folder_takes_files(state_dir, f"the state folder {state_dir}")
     except ValueError as e:
-        raise ConfigError(f"{e}: give --state-dir a folder the closet's user can write (or run as that user, e.g. "
-                          f"sudo -u wardrobe wardrobe run)") from None
+        return str(e)
+    return None
 
 
 def run_daemon(config_path: Path | None, overrides: dict, settings=None) -> int:

@@ -192,8 +192,9 @@ class WebSettings:
     key: Path | None = None
     """PEM private key file of `certificate`."""
     idle_s: int = 20
-    """Seconds a connection may send nothing (no request under way) before it is closed, so that idle connections
-    cannot hold the page's 100 slots; a phone uploading slowly still sends bytes all the while."""
+    """Seconds a connection may send and take nothing (no request being answered) before it is closed, so that idle
+    connections cannot hold the page's 100 slots. A slow upload keeps it open while bytes flow; one that stalls
+    longer than this is cut, and the phone says the connection was reset."""
 
 
 def parse_address(text: str, what: str = "web.address") -> tuple[str, int]:

@@ -116,19 +116,24 @@ def compute(records, regions: dict[str, str], workers: int, cache: Path) -> list
     return [done[r.path] for r in records]
 
 
+MISSING_MAX = 0.1
+"""The share of a split's photos that may be missing: the shop's list names a few images its folder lacks; more is a
+labels file from another folder, and a fit on what is left would be a fit on almost nothing."""
+
+
 def readable(use: dict[str, list], feats: dict[str, list], root: Path) -> tuple[dict[str, list], dict[str, list]]:
-    """Each split without the photos that are missing or not photos, with a count: the shop's list names a few
-    images its folder lacks, and a fit on thousands loses little by them. Too few readable for the fit: TrainingError,
-    naming the first missing one (a labels file from another folder)."""
+    """Each split without the photos that are missing or not photos, with a count. More than MISSING_MAX of a split
+    missing: TrainingError, naming the first one."""
     lost = [r.path for name in use for r, f in zip(use[name], feats[name], strict=True) if f is None]
+    kept = {name: [i for i, f in enumerate(feats[name]) if f is not None] for name in use}
+    for name in use:
+        if len(kept[name]) < (1 - MISSING_MAX) * len(use[name]) or not kept[name]:
+            raise TrainingError(f"--data product-photos={root}: {len(use[name]) - len(kept[name])} of the "
+                                f"{len(use[name])} {name} photos its labels name are missing or unreadable (first: "
+                                f"{lost[0]}): is it the folder the labels came with?")
     if lost:
         log.warning("%d of %d photos are missing or unreadable and left out, first: %s", len(lost),
                     sum(map(len, use.values())), lost[0])
-    kept = {name: [i for i, f in enumerate(feats[name]) if f is not None] for name in use}
-    if len(kept["train"]) < max(KS):
-        first = f", first missing: {lost[0]}" if lost else ""
-        raise TrainingError(f"--data product-photos={root}: {len(kept['train'])} of its {len(use['train'])} training "
-                            f"photos could be read, and a fit needs {max(KS)}{first}")
     return ({name: [use[name][i] for i in kept[name]] for name in use},
             {name: [feats[name][i] for i in kept[name]] for name in use})
 
@@ -192,6 +197,10 @@ def main(args: argparse.Namespace) -> dict:
     for variant in VARIANTS:
         tr, ok = labs_of("train", variant)
         single = [i for i, a in enumerate(accept["train"]) if len(a) == 1 and ok[i]]
+        if len(single) < max(KS):  # a family vote of k neighbours needs k photos of one family each
+            log.warning("%s: %d training photos of one family, a fit needs %d: not tried", variant, len(single),
+                        max(KS))
+            continue
         fams = [next(iter(accept["train"][i])) for i in single]
         va, _ = labs_of("val", variant)
         results[f"val-rules-{variant}"] = accuracy([rule_family(x) for x in va], accept["val"])
@@ -209,7 +218,9 @@ def main(args: argparse.Namespace) -> dict:
                     score = (acc + fam_acc) / 2
                     if best is None or score > best[0]:
                         best = (score, variant, k, ls, bal, model)
-    assert best is not None
+    if best is None:
+        raise TrainingError(f"--data product-photos={root}: too few training photos whose shop colour is of one "
+                            f"family and whose garment was found (a fit needs {max(KS)})")
     score, variant, k, ls, bal, model = best
     log.info("best on validation: %s k=%d L-scale=%.1f balance=%.1f: %.3f", variant, k, ls, bal, score)
     # Palette: each shop colour's median photographed CIELAB, kept where the model agrees on its family.

@@ -73,7 +73,9 @@ def torch_device(text: str) -> str:
     try:
         device = torch.device(text)
     except RuntimeError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a torch device (cpu, cuda, cuda:N, mps)") from None
+        device = None
+    if device is None or device.type not in ("cpu", "cuda", "mps"):  # torch knows meta, xpu, hpu...: not for this
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device this script trains on (cpu, cuda, cuda:N, mps)")
     if device.type == "cuda" and (device.index or 0) >= (torch.cuda.device_count() if torch.cuda.is_available() else 0):
         raise argparse.ArgumentTypeError(f"{text}: this machine has no such CUDA device")
     if device.type == "mps" and not torch.backends.mps.is_available():
@@ -299,6 +301,8 @@ def load_checkpoint(path: Path) -> dict:
         raise TrainingError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise TrainingError(f"{path} is a folder, not a checkpoint") from None
+    except OSError as e:  # the file is fine, the reading is not (another user's after a sudo run): keep it
+        raise TrainingError(f"{path} cannot be read: {e.strerror or e}") from None
     except Exception as e:  # torch's own words run to a paragraph (weights_only's advice, a zip archive's internals)
         raise TrainingError(f"{path} is not a plain checkpoint this script wrote, or is damaged (nothing in it "
                             f"was run)") from e
@@ -348,6 +352,9 @@ class Checkpoint:
             optimizer.load_state_dict(ckpt["optimizer"])
             if scheduler is not None:
                 scheduler.load_state_dict(ckpt["scheduler"])
+        except KeyError as e:
+            raise TrainingError(f"{self.path} is not a run's own checkpoint (it has no {e}); move it away to start "
+                                f"afresh") from None
         except Exception as e:  # torch lists every tensor that does not fit
             raise TrainingError(f"{self.path} cannot be resumed: it does not fit this run's model or optimizer "
                                 f"(another --model, --preset or data?); move it away to start afresh") from e

@@ -11,6 +11,7 @@ from collections import deque
 from urllib.parse import parse_qsl
 
 from flask import Flask, Request, abort, request, session
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser, MultiPartParser
 from werkzeug.routing import IntegerConverter
 
@@ -63,9 +64,7 @@ class KeptBytesForms(FormDataParser):
     def parse(self, stream, mimetype, content_length, options=None):
         try:
             if mimetype == "application/x-www-form-urlencoded":
-                text = stream.read().decode("utf-8", "surrogateescape")
-                items = parse_qsl(text, keep_blank_values=True, errors="surrogateescape")
-                return stream, self.cls(items), self.cls()
+                return stream, self.cls(self.urlencoded(stream)), self.cls()
             if mimetype == "multipart/form-data":
                 boundary = (options or {}).get("boundary", "").encode("ascii")
                 if not boundary:
@@ -80,6 +79,15 @@ class KeptBytesForms(FormDataParser):
             return stream, self.cls(), self.cls()
         return super().parse(stream, mimetype, content_length, options)
 
+    def urlencoded(self, stream) -> list[tuple[str, str]]:
+        """The fields of a urlencoded form: 413 past max_form_memory_size bytes or max_form_parts fields, read only
+        that far whatever Content-Length says (a chunked body has none), so no form costs more than a typed one."""
+        limit, parts = self.max_form_memory_size, self.max_form_parts
+        data = stream.read() if limit is None else stream.read(limit + 1)
+        if (limit is not None and len(data) > limit) or (parts is not None and data.count(b"&") >= parts):
+            raise RequestEntityTooLarge()
+        return parse_qsl(data.decode("utf-8", "surrogateescape"), keep_blank_values=True, errors="surrogateescape")
+
 
 class PageRequest(Request):
     """Flask's request with its forms read by `KeptBytesForms`."""
@@ -91,7 +99,7 @@ class AsciiIntConverter(IntegerConverter):
     """`<int:...>` for ASCII digits only: Werkzeug's takes any script's (`\\d`, then int()), so `/presses/１/photo`
     (fullwidth) or `/presses/١/photo` (Arabic-Indic) was press 1 under a second name."""
 
-    regex = "[0-9]+"
+    regex = "0|[1-9][0-9]*"
 
 
 def check_form() -> None:
