@@ -71,3 +71,33 @@ def test_no_fallback_raises_a_clear_error(tmp_path):
 def test_coqui_without_model_dir_is_a_clear_error():
     with pytest.raises(SpeechError, match="model directory"):
         load_voice("coqui", None, fallback=False)
+
+
+def test_a_speaker_that_fails_mid_sentence_ends_it_cleanly():
+    """`wardrobe describe` with no sound device, on a hedged answer ("Probably black shoes, maybe heels."): the
+    speaker failed on the first clause while the next was being synthesised, and the process, exiting, was
+    aborted by the C++ runtime ("terminate called without an active exception", exit 134) instead of its one
+    line and exit 1. Now the sentence ends with the clause under way, and the process exits as it should."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+from wardrobe.errors import AudioError
+from wardrobe.speech import Speaker, load_voice
+
+class Unplugged:
+    streams = True
+    def play(self, audio, rate):
+        raise AudioError("audio output failed: Error querying device -1")
+
+try:
+    Speaker(load_voice("piper", None), Unplugged()).say(["Probably black shoes with turquoise,", "maybe heels.",
+                                                        "Or perhaps sandals, I am not sure at all."])
+except AudioError as e:
+    print(e)
+    sys.exit(1)
+"""
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "terminate called" not in r.stderr, r.stderr
+    assert r.stdout.strip() == "audio output failed: Error querying device -1"

@@ -217,9 +217,12 @@ class Speaker:
         import threading
 
         ready: queue.Queue = queue.Queue()
+        stop = threading.Event()
 
         def produce() -> None:
             for c in clauses:
+                if stop.is_set():
+                    return
                 try:
                     ready.put(self.audio(c))
                 except Exception as e:  # handed to the playing thread, which raises it
@@ -227,11 +230,18 @@ class Speaker:
                     return
             ready.put(None)
 
-        threading.Thread(target=produce, name="synthesis", daemon=True).start()
-        first = True
-        while (item := ready.get(timeout=60)) is not None:
-            if isinstance(item, Exception):
-                raise item
-            if first:
-                self.first_play_at, first = time.perf_counter(), False
-            self.player.play(item, rate)
+        worker = threading.Thread(target=produce, name="synthesis", daemon=True)
+        worker.start()
+        try:
+            first = True
+            while (item := ready.get(timeout=60)) is not None:
+                if isinstance(item, Exception):
+                    raise item
+                if first:
+                    self.first_play_at, first = time.perf_counter(), False
+                self.player.play(item, rate)
+        finally:
+            # A speaker that failed ends the sentence: the clause being synthesised is finished first, since a
+            # process that exits while the voice's ONNX Runtime thread runs is aborted ("terminate called ...").
+            stop.set()
+            worker.join(timeout=60)
