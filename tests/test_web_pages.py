@@ -24,6 +24,7 @@ from tests.test_web import PASSWORD, PRINT_HEAVY_MODULES, log_in, settings_for, 
 from wardrobe import running
 from wardrobe import settings as settings_mod
 from wardrobe.audio import wav_bytes
+from wardrobe.bundle import Bundle
 from wardrobe.closet import Closet
 from wardrobe.errors import ConfigError
 from wardrobe.history import PressStore
@@ -306,6 +307,9 @@ def test_the_model_page_shows_the_version_its_signer_its_test_figures_and_the_in
     page = text_of(logged_in.get("/model"))
     assert "<h2>In use: web-v2</h2>" in page
     assert f"<dt>Signed</dt><dd>signed by {pub.stem} ({kid})</dd>" in page  # the trust check's own words
+    named = Bundle.load(SHIPPED).test_figure()  # the figure doctor and models show, named: on the page too
+    assert named.startswith("test top-1 ") and f"<strong>{named}</strong>" in page
+    assert page.count(f"<td>{named}</td>") == 2  # each installed version (both made from the shipped bundle)
     metrics = json.loads((SHIPPED / "bundle.json").read_text())["metrics"]["test"]["onnx"]
     for name in ("all", "clothing-photos", "product-photos"):
         assert f'<th scope="row">{name}</th><td>{metrics[name]["n"]}</td><td>{100 * metrics[name]["top1"]:.1f}\xa0%</td>' \

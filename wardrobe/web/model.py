@@ -32,12 +32,14 @@ def signer_of(path, settings) -> str:
 
 
 def figures(bundle: Bundle, runtime: str) -> dict:
-    """The bundle's test figures for the runtime in use: per set of photos (n, top-1, top-2) and the rest."""
+    """The bundle's test figures for the runtime in use: the named one every command shows (Bundle.test_figure), per
+    set of photos against the datasets' labels (n, top-1, top-2), and the rest."""
     test = bundle.metrics.get("test", {}) if isinstance(bundle.metrics, dict) else {}
     rt = test.get(runtime) or test.get(bundle.default_runtime) or {}
     sets = [(name, v) for name, v in rt.items() if isinstance(v, dict) and isinstance(v.get("top1"), int | float)]
     sets.sort(key=lambda s: s[0] != "all")
-    return {"sets": sets, "colour": rt.get("colour_family_acc"), "latency": rt.get("latency_ms_median")}
+    return {"named": bundle.test_figure(runtime), "sets": sets, "colour": rt.get("colour_family_acc"),
+            "latency": rt.get("latency_ms_median")}
 
 
 def page(error: str | None = None, code: int = 200):
