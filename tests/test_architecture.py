@@ -19,6 +19,7 @@ LAYERS = {
     "wardrobe.lang": 1, "wardrobe.settings": 1, "wardrobe.images": 1, "wardrobe.preprocess": 1, "wardrobe.taxonomy": 1,
     "wardrobe.nets": 1, "wardrobe.baseline": 1, "wardrobe.button": 1, "wardrobe.whitebalance": 1,
     "wardrobe.running": 1,
+    "wardrobe.status": 1,
     "wardrobe.audio": 2, "wardrobe.camera": 2, "wardrobe.segment": 2, "wardrobe.bundle": 2, "wardrobe.speech": 2,
     "wardrobe.quality": 2, "wardrobe.light": 2, "wardrobe.colour_decision": 2,
     "wardrobe.colours": 3, "wardrobe.colour_inputs": 3, "wardrobe.classify": 3, "wardrobe.debug": 3, "wardrobe.push": 3, "wardrobe.signing": 3,

@@ -12,6 +12,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 import zlib
 
 import numpy as np
@@ -363,8 +364,9 @@ def test_the_health_page_says_what_doctor_checks_and_what_it_cannot_check_from_h
     assert [r[0] for r in rows] == [name for name, _ in CHECKS]
     states = {name: (s, found) for name, s, found in rows}
     for device in ("camera", "button", "light", "audio"):
-        assert states[device] == ("not checked from the page", "the page's service cannot reach the devices; run "
-                                                                "`wardrobe doctor` on the closet")
+        assert states[device] == ("not checked from the page", "the page's service cannot reach the devices, and "
+                                                                "the closet has not said; run `wardrobe doctor` on "
+                                                                "the closet")
     assert states["model"][0] == "OK" and "model web-v2" in states["model"][1] and "signature" in states["model"][1]
     key = next(TRUSTED.glob("*.pub"))
     assert states["updates"][0] == "OK" and states["updates"][1].startswith(f"new models must be signed by: {key.stem} (")
@@ -373,6 +375,37 @@ def test_the_health_page_says_what_doctor_checks_and_what_it_cannot_check_from_h
     shown = float(re.search(r"([\d.]+) GB free of", page).group(1))
     assert abs(shown - free) < 0.5
     assert "<dt>The appliance</dt><dd>not running</dd>" in page and "journalctl -u wardrobe" in page
+
+
+def test_the_health_page_shows_the_devices_and_the_last_errors_as_the_running_closet_found_them(tmp_path):
+    """An audit of issue 24: the page showed the devices as "not checked" and sent the caretaker to the journal for
+    the errors, which its sandbox cannot read. The real daemon (MockFactory button, no camera) now writes what it
+    found and its last errors into the state folder; the page shows them."""
+    from tests.test_daemon import DaemonProcess
+    from wardrobe.status import status_path
+    from wardrobe.web.password import set_password
+
+    d = DaemonProcess(tmp_path, "--output", "none", camera=tmp_path / "unplugged")
+    try:
+        d.wait_for(r"ready in")
+        deadline = time.monotonic() + 20
+        while not (status_path(d.state).exists() and "camera" in status_path(d.state).read_text()):
+            assert time.monotonic() < deadline, d.log
+            time.sleep(0.1)
+        set_password(d.state, PASSWORD)
+        client = create_app(settings_for(d.state, tmp_path)).test_client()
+        log_in(client)
+        page = text_of(client.get("/health"))
+    finally:
+        assert d.stop() == 0
+    states = dict(re.findall(r'<strong>(\w+)</strong>: <span class="state">([A-Za-z ]+)</span>\. as the closet found '
+                             r'it at [\d-]+ [\d:]+: ', page))
+    assert states == {"camera": "PROBLEM", "button": "OK", "light": "OK", "audio": "OK", "voice": "OK"}, page
+    assert f"camera folder {tmp_path / 'unplugged'}" in page
+    errors = re.findall(r'<li><span class="state">(\w+)</span> at [\d-]+ [\d:]+: (.*?)</li>', page)
+    assert ("error", "camera: camera folder") in [(level, m[:21]) for level, m in errors], page
+    after = text_of(client.get("/health"))  # the closet stopped: what it found is kept, not called OK any more
+    assert "the closet is not running; when it last ran it found" in after
 
 
 def test_a_tampered_model_is_a_problem_on_the_health_page(logged_in, installed, state):

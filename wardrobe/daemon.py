@@ -25,6 +25,7 @@ from wardrobe.button import DOUBLE, HOLD, PRESS, RECORD, TRIPLE, PressQueue
 from wardrobe.errors import AudioError, CameraError, ConfigError, ImageError, SpeechError, WardrobeError
 from wardrobe.files import check_folder_takes_files
 from wardrobe.history import History
+from wardrobe.status import StatusLog
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,8 @@ class Daemon:
 
         t0 = time.perf_counter()
         self.settings = self.initial_settings or self.load_settings()
+        self.status = StatusLog(self.settings.state_dir)  # for the caretaker's page, which cannot read the journal
+        logging.getLogger("wardrobe").addHandler(self.status)
         problem = state_dir_problem(self.settings.state_dir)
         if problem:
             log.warning("%s: the closet answers, but keeps no history, corrections or voice labels until it can "
@@ -132,7 +135,9 @@ class Daemon:
         self.history = History(self.settings.state_dir, self.settings.daemon.history_keep,
                                self.settings.daemon.history_max_mb)
         self.speaker = Speaker(wiring.load_voice(self.settings), self.open_player())
+        self.status.part("voice", True, f"voice {self.speaker.voice.name}")
         self.pipeline = wiring.build_pipeline(self.settings)
+        self.found_model()
         self.open_camera()
         self.open_button()
         self.open_light()
@@ -184,10 +189,13 @@ class Daemon:
         from wardrobe import wiring
 
         try:
-            return wiring.open_player(self.settings, check=True)
+            player = wiring.open_player(self.settings, check=True)
         except AudioError as e:
             log.error("audio output unavailable: %s (will try again)", e)
+            self.status.part("audio", False, f"audio output unavailable: {e}")
             return None
+        self.status.part("audio", True, f"{self.settings.speech.output} audio output open")
+        return player
 
     def open_camera(self) -> None:
         """Open the camera, or schedule another try."""
@@ -196,6 +204,7 @@ class Daemon:
         try:
             self.camera = wiring.open_camera(self.settings)
             self.camera_backoff.reset()
+            self.status.part("camera", True, f"{self.settings.camera.kind} camera open")
             if self.camera_was_lost:
                 log.info("camera is back")
                 self.camera_was_lost = False
@@ -205,6 +214,7 @@ class Daemon:
             self.camera_was_lost = True
             self.camera_backoff.failed()
             log.error("camera: %s (next try in %.0f s)", e, self.camera_backoff.wait_s / 2)
+            self.status.part("camera", False, f"camera: {e}")
 
     def open_button(self) -> None:
         """The GPIO button; without one, SIGUSR1 still works as a press."""
@@ -213,9 +223,11 @@ class Daemon:
         b = self.settings.button
         try:
             self.button = GarmentButton(b.pin, self.events, b.pull_up, b.bounce_s, b.hold_s, self.pin_factory)
+            self.status.part("button", True, f"button on GPIO{b.pin}")
         except Exception as e:  # gpiozero raises many kinds when there are no pins
             self.button = None
             log.error("button on GPIO%d unavailable: %s; SIGUSR1 still acts as a press", b.pin, e)
+            self.status.part("button", False, f"button on GPIO{b.pin} unavailable: {e}")
 
     def open_light(self) -> None:
         """The capture LED, if one is configured; without it photos are taken under the room's light."""
@@ -223,11 +235,15 @@ class Daemon:
 
         c = self.settings.camera
         self.light = NoLight()
-        if c.light_pin:
-            try:
-                self.light = CaptureLight(c.light_pin, c.light_brightness, c.light_settle_s, self.pin_factory)
-            except Exception as e:  # gpiozero raises many kinds when there are no pins
-                log.error("capture light on GPIO%d unavailable: %s; photos use the room's light", c.light_pin, e)
+        if not c.light_pin:
+            self.status.part("light", True, "no capture light configured: photos use the room's light")
+            return
+        try:
+            self.light = CaptureLight(c.light_pin, c.light_brightness, c.light_settle_s, self.pin_factory)
+            self.status.part("light", True, f"capture light on GPIO{c.light_pin}")
+        except Exception as e:  # gpiozero raises many kinds when there are no pins
+            log.error("capture light on GPIO%d unavailable: %s; photos use the room's light", c.light_pin, e)
+            self.status.part("light", False, f"capture light on GPIO{c.light_pin} unavailable: {e}")
 
     def install_signals(self) -> None:
         """SIGUSR1 = press, SIGHUP = reload config and model, SIGTERM/SIGINT = stop."""
@@ -453,6 +469,7 @@ class Daemon:
             self.speaker.say(speech)
         except AudioError as e:
             log.error("audio output failed: %s (will try again)", e)
+            self.status.part("audio", False, f"audio output failed: {e}")
             self.speaker.player = None
         except SpeechError as e:
             log.error("speech failed: %s", e)
@@ -480,6 +497,7 @@ class Daemon:
             pipeline.keep_model_of(old_pipeline)
         pipeline.examples, self.reviews_seen = old_pipeline.examples, None  # rebuilt at the next quiet moment
         self.pipeline = pipeline
+        self.found_model()
         if new.camera != old_settings.camera:
             if self.camera is not None:
                 self.camera.close()
@@ -505,6 +523,13 @@ class Daemon:
             log.error("the new voice could not be loaded (%s); keeping %s", e, self.speaker.voice.name)
             return
         self.speaker = speaker
+        self.status.part("voice", True, f"voice {speaker.voice.name}")
+
+    def found_model(self) -> None:
+        """The model in use, or why there is none, for the caretaker's page."""
+        p = self.pipeline
+        self.status.part("model", p.model_version is not None,
+                         f"model {p.model_version}" if p.model_version else f"no model: {p.model_problem}")
 
     def shutdown(self) -> None:
         """Release devices."""
@@ -520,6 +545,8 @@ class Daemon:
         if self.light is not None:
             self.light.close()
         log.info("stopped after %d presses", self.presses)
+        logging.getLogger("wardrobe").removeHandler(self.status)
+        self.status.close()
 
 
 def state_dir_problem(state_dir: Path) -> str | None:

@@ -1,9 +1,9 @@
 """The health page: what `wardrobe doctor` checks, as far as the page's service can see, and the closet's state.
 
-The page's unit has no devices (PrivateDevices=yes) and must not load the model or the voice, so the camera,
-button, light and speaker checks and the model and voice loading are left to `wardrobe doctor` on the closet; the
-model's signature and checksums and the trusted keys are checked here with doctor's and the models store's own
-functions.
+The page's unit has no devices (PrivateDevices=yes), cannot read the journal, and must not load the model or the
+voice. So the camera, button, light, speaker and voice are shown as the running closet found them (its
+state_dir/status.json, wardrobe/status.py), with its last warnings and errors; the model's signature and checksums
+and the trusted keys are checked here with doctor's and the models store's own functions.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from flask import Blueprint, render_template
 from wardrobe.bundle import Bundle
 from wardrobe.doctor import CHECKS, check_updates, model_to_load
 from wardrobe.running import running, start_time
+from wardrobe.status import read_status
 from wardrobe.web.auth import login_required
 from wardrobe.web.common import current_settings
 
@@ -25,8 +26,8 @@ DEVICES = ("camera", "button", "light", "audio")
 """doctor's checks of devices the page's sandbox cannot reach."""
 LOADS = {"model": "it would load the model, which the page must not hold in memory",
          "voice": "it would load the voice, which the page must not hold in memory"}
-JOURNAL = ("The closet's errors go to the system journal, which this page's service is not allowed to read (its "
-           "sandbox keeps it from the system's logs). On the closet: journalctl -u wardrobe -p warning -n 20")
+JOURNAL = "journalctl -u wardrobe -p warning -n 50"
+"""Everything the closet logged, on the closet itself (the page's sandbox keeps it from the system's logs)."""
 
 
 def check_model_files(settings) -> str:
@@ -38,14 +39,35 @@ def check_model_files(settings) -> str:
     return f"the closet loads model {bundle.version} from {path}; {signed} (not loaded here: {LOADS['model']})"
 
 
-def checks(settings) -> list[tuple[str, str, str]]:
-    """(part, "OK" / "PROBLEM" / "NOT CHECKED", what was found) for each of doctor's checks, in doctor's order."""
+def clock(t: float) -> str:
+    """A moment as the caretaker reads it, in the closet's local time."""
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
+
+def as_the_closet_found(name: str, status: dict | None, up: bool) -> tuple[str, str] | None:
+    """(state, what was found) of a part as the running closet last found it; None when it never said."""
+    part = status["parts"].get(name) if status else None
+    if part is None:
+        return None
+    if not up:
+        return "NOT CHECKED", f"the closet is not running; when it last ran it found (at {clock(part['at'])}): " \
+                              f"{part['found']}"
+    return ("OK" if part["ok"] else "PROBLEM"), f"as the closet found it at {clock(part['at'])}: {part['found']}"
+
+
+def checks(settings, status: dict | None = None, up: bool = False) -> list[tuple[str, str, str]]:
+    """(part, "OK" / "PROBLEM" / "NOT CHECKED", what was found) for each of doctor's checks, in doctor's order:
+    the model's files and the trusted keys checked here, the devices and the voice as the closet found them
+    (status: read_status's; up: whether the closet is running)."""
     here = {"updates": check_updates, "model": check_model_files}
     out = []
     for name, _check in CHECKS:
-        if name in DEVICES:
-            out.append((name, "NOT CHECKED", "the page's service cannot reach the devices; run `wardrobe doctor` "
-                                             "on the closet"))
+        seen = as_the_closet_found(name, status, up) if name not in here else None
+        if seen:
+            out.append((name, *seen))
+        elif name in DEVICES:
+            out.append((name, "NOT CHECKED", "the page's service cannot reach the devices, and the closet has not "
+                                             "said; run `wardrobe doctor` on the closet"))
         elif name in here:
             try:
                 out.append((name, "OK", here[name](settings)))
@@ -83,5 +105,9 @@ def index():
     settings = current_settings()
     usage = shutil.disk_usage(settings.state_dir) if settings.state_dir.is_dir() else None
     system_up, daemon_up = uptimes(settings.state_dir)
-    return render_template("health.html", checks=checks(settings), usage=usage, state_dir=settings.state_dir,
-                           system_up=system_up, daemon_up=daemon_up, journal=JOURNAL)
+    status = read_status(settings.state_dir)
+    errors = [(clock(e["at"]), e["level"], e["message"], e["times"]) for e in reversed(status["errors"])] \
+        if status else None
+    return render_template("health.html", checks=checks(settings, status, running(settings.state_dir) is not None),
+                           usage=usage, state_dir=settings.state_dir, system_up=system_up, daemon_up=daemon_up,
+                           errors=errors, since=clock(status["started"]) if status else None, journal=JOURNAL)
