@@ -337,6 +337,7 @@ def test_a_huge_photo_is_refused_from_its_header(tmp_path):
     ("[speech]\nlabel_seconds = 1e12\n", "speech.label_seconds must be 0.5 to 30"),
     ("[daemon]\nwatchdog_s = 1e-300\n", "daemon.watchdog_s must be 1 to 3600"),
     ("[model]\nthreads = " + "9" * 400 + "\n", "model.threads must be a (finite) number"),
+    ("[camera]\nwidth = 1000000000\n", "camera.width and camera.height must be 1 to 8192 pixels"),
 ])
 def test_every_config_number_has_a_range(tmp_path, config, message):
     f = tmp_path / "config.toml"

@@ -240,6 +240,16 @@ def integrity(db) -> str:
         con.close()
 
 
+def test_an_export_into_a_system_folder_is_not_called_a_full_disk(tmp_path):
+    """An audit of issue 23: `enrolled export /proc/nope.db` said "the disk is full" (/proc has no free blocks)."""
+    state = tmp_path / "state"
+    assert wardrobe("enrol", str(PHOTOS / "home-outwear.jpg"), "--name", "red winter coat", "--state-dir",
+                    str(state)).returncode == 0
+    r = wardrobe("enrolled", "export", "/proc/nope.db", "--state-dir", str(state))
+    assert r.returncode != 0 and r.stderr.count("\n") == 1 and "disk is full" not in r.stderr, r.stderr
+    assert "/proc is a folder of the system's, not a disk" in r.stderr, r.stderr
+
+
 def test_a_full_disk_while_enrolling_loses_nothing(small_disk):
     """A real full disk (a filled tmpfs): enrolling, exporting and importing say so in one line, change
     nothing, and work again once space is freed."""

@@ -42,6 +42,11 @@ ATTACKS = {
 }
 
 
+def strict(constant: str):
+    """json.loads reads NaN and Infinity, which are not JSON: a reader of describe --json would choke on them."""
+    raise AssertionError(f"{constant} in the JSON")
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """A closet with the coat enrolled, exported to a file (the form `enrolled import` takes)."""
@@ -99,7 +104,7 @@ def test_a_hostile_row_in_the_closet_is_skipped_not_used(exported, tmp_path, att
     r = wardrobe("describe", "--json", "--quiet", "--state-dir", str(state), str(PHOTOS / "home-outwear.jpg"),
                  str(PHOTOS / "home-pants.jpg"))
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
-    said = [json.loads(line) for line in r.stdout.splitlines()]  # strict JSON: a bare NaN would fail here
+    said = [json.loads(line, parse_constant=strict) for line in r.stdout.splitlines()]  # a bare NaN fails here
     assert all(d["enrolled"] is None for d in said), said
     if attack not in ("16-float embedding of the current model", "embedding far from unit length"):
         assert "skipped" in r.stderr  # (those two are valid rows: of another width, never matched; a direction)
@@ -128,6 +133,44 @@ def test_a_view_or_trigger_is_no_closet(exported, tmp_path):
     con.close()
     with pytest.raises(ClosetError, match="trigger t"):
         Closet(tmp_path / "closet.db").import_from(g)
+
+
+def test_a_computed_column_or_a_huge_row_is_refused_before_it_is_read(exported, tmp_path):
+    """An audit of issue 23: a garments table whose thumbnail column was GENERATED ALWAYS AS (zeroblob(200000000))
+    made an 8 KB file cost 817 MB of memory as its rows were read. Computed columns are refused from the schema,
+    and a stored row far larger than any the closet writes is refused from its length, before its bytes are read."""
+    f = tmp_path / "computed.db"
+    con = sqlite3.connect(f)
+    con.execute("CREATE TABLE garments (id INTEGER PRIMARY KEY, name TEXT, voice_label TEXT, created REAL, "
+                "embedding BLOB, model_version TEXT, colours TEXT, "
+                "thumbnail BLOB GENERATED ALWAYS AS (zeroblob(200000000)) VIRTUAL)")
+    con.executemany("INSERT INTO garments (name, created, embedding, model_version, colours) VALUES (?, 0, ?, 'v', "
+                    "'[]')", [("coat", np.ones(1280, np.float32).tobytes())] * 3)
+    con.commit()
+    con.close()
+    t = time.monotonic()
+    with pytest.raises(ClosetError, match="its column thumbnail is computed, not stored"):
+        Closet(tmp_path / "closet.db").import_from(f)
+    assert time.monotonic() - t < 2
+    g = tmp_path / "huge.db"
+    g.write_bytes(exported.read_bytes())
+    con = sqlite3.connect(g)
+    con.execute("UPDATE garments SET thumbnail = zeroblob(60000000)")
+    con.commit()
+    con.close()
+    with pytest.raises(ClosetError, match="garment 1 cannot be imported: it is far larger than any this closet "
+                                          "stores; nothing was imported"):
+        Closet(tmp_path / "closet.db").import_from(g)
+
+
+def test_an_embedding_of_another_width_is_refused_into_an_empty_closet_too(exported, tmp_path):
+    """An audit of issue 23: the width was checked only against garments already enrolled with the same model, so
+    a 16-float embedding of the model in use went into an empty closet as a garment that could never match."""
+    r = wardrobe("enrolled", "import", str(hostile(exported, tmp_path, "16-float embedding of the current model")),
+                 "--state-dir", str(tmp_path / "state"))
+    assert r.returncode != 0 and "garment 1 cannot be imported: its embedding has 16 numbers, the model's 1280" in \
+        r.stderr, r.stderr
+    assert not Closet(tmp_path / "state" / "closet.db").garments()
 
 
 def test_odd_file_names_import_and_the_closet_never_imports_itself(exported, tmp_path):

@@ -499,7 +499,8 @@ def cmd_closet(args: argparse.Namespace, settings) -> int:
     elif args.action == "export":
         print(f"{closet.export(Path(rest[0]))} garments exported to {rest[0]}")
     elif args.action == "import":
-        print(f"{closet.import_from(Path(rest[0]))} garments imported from {rest[0]}")
+        added = closet.import_from(Path(rest[0]), wiring.embedding_widths(settings))
+        print(f"{added} garments imported from {rest[0]}")
     else:
         for g in closet.garments():
             main = g.colours[0].get("name", "?") if g.colours else "?"

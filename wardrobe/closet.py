@@ -277,9 +277,12 @@ class Closet:
             return ClosetError(f"{what}: {where} is not writable here (read-only, or another user's: run the command "
                                f"as the closet's user, e.g. sudo -u wardrobe wardrobe ...)")
         try:
-            full = shutil.disk_usage(where).free < FULL_BELOW
+            usage = shutil.disk_usage(where)
         except OSError:
-            full = False
+            usage = None
+        if usage is not None and usage.total == 0:  # /proc, /sys: a folder of the system's, no disk behind it
+            return ClosetError(f"{what}: {where} is a folder of the system's, not a disk (name a file elsewhere)")
+        full = usage is not None and usage.free < FULL_BELOW
         if full or name == "SQLITE_FULL":
             saved = ", so nothing was saved" if writing else ""
             return ClosetError(f"{what}: the disk is full{saved} (free some space and try again)", full=True)
@@ -489,11 +492,13 @@ class Closet:
             partial.unlink(missing_ok=True)
         return len(self.garments())
 
-    def import_from(self, source: Path, width: int | None = None) -> int:
+    def import_from(self, source: Path, widths: dict[str, int] | None = None) -> int:
         """Add every garment of an exported closet file; the number added. The file is untrusted: it must be a
-        plain SQLite file of ours (one garments table; no views, triggers or other objects), bounded in size,
-        not this closet itself, and every row must pass row_problem (with embeddings of `width` numbers, the
-        model's, when given). All or none; the first bad row is named."""
+        plain SQLite file of ours (one garments table of stored columns: no views, triggers, other objects or
+        generated columns), bounded in size and in each row's sizes (measured before any row is read), not this
+        closet itself, and every row must pass row_problem (a row of a model in `widths`, version: the width of its
+        embedding, or of this closet's own garments, with an embedding that wide). All or none; the first bad row
+        is named."""
         source = Path(source)
         try:
             if not source.is_file():
@@ -516,18 +521,30 @@ class Closet:
             if ("table", "garments") not in objects or odd:
                 raise ClosetError(f"{source} is not an exported closet: it holds "
                                   + (", ".join(odd[:3]) if odd else "no garments table"))
-            has_clips = "voice_clip" in {r[1] for r in other.execute("PRAGMA table_info(garments)")}
+            columns = other.execute("PRAGMA table_xinfo(garments)").fetchall()  # hidden: 2 or 3 when generated
+            made = [c[1] for c in columns if c[6] != 0]
+            if made:  # a generated column computes its value as it is read: zeroblob(2e8) in every row
+                raise ClosetError(f"{source} is not an exported closet: its column {made[0]} is computed, not stored")
+            has_clips = "voice_clip" in {c[1] for c in columns}
+            clip = "voice_clip" if has_clips else "NULL"
+            big = other.execute(f"SELECT id FROM garments WHERE length(thumbnail) > ? OR length(embedding) > ? OR "
+                                f"length(name) > ? OR length(voice_label) > ? OR length(colours) > ? OR "
+                                f"length({clip}) > ? OR length(model_version) > ? LIMIT 1",
+                                (THUMBNAIL_MAX_BYTES, 4 * max(EMBEDDING_WIDTHS), 4 * NAME_MAX, 200, 1 << 16,
+                                 CLIP_MAX_BYTES, 256)).fetchone()
+            if big:  # refused before its bytes are read: a 256 MB file of one row is not read into memory
+                raise ClosetError(f"{source}: garment {big[0]} cannot be imported: it is far larger than any this "
+                                  f"closet stores; nothing was imported")
             rows = other.execute("SELECT id, name, voice_label, thumbnail, embedding, model_version, colours, "
-                                 f"{'voice_clip' if has_clips else 'NULL'} FROM garments ORDER BY id").fetchall()
+                                 f"{clip} FROM garments ORDER BY id").fetchall()
         except sqlite3.Error as e:
             raise ClosetError(f"{source} is not an exported closet: {e}") from None
         finally:
             other.close()
-        if width is None:  # the width of this closet's own garments made by the same model, when it has any
-            mine = {g.model_version: len(g.embedding) for g in self.garments()}
+        known = {**{g.model_version: len(g.embedding) for g in self.garments()}, **(widths or {})}
         new = []
         for r in rows:
-            want = width if width is not None else mine.get(r[5]) if isinstance(r[5], str) else None
+            want = known.get(r[5]) if isinstance(r[5], str) else None
             problem = row_problem(r[1], r[2], r[3], r[4], r[6], r[7], want)
             if problem is None and not printable(r[5], 64):
                 problem = "its model version is not a short text"

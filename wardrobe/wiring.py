@@ -94,6 +94,21 @@ def move_aside(path: Path, error: Exception):
         return None
 
 
+def embedding_widths(settings: Settings) -> dict[str, int]:
+    """{the version of the model in use: the width of its embedding}, for checking imported garments (a garment of
+    that model whose embedding is of another width could never be matched); empty without a model."""
+    import numpy as np
+
+    from wardrobe.classify import load_classifier
+    from wardrobe.models_store import bundle_to_load
+
+    classifier, _ = load_classifier(bundle_to_load(settings)[0], settings.model.runtime, settings.model.threads)
+    if classifier is None or not classifier.bundle.embedding:
+        return {}
+    embedding = classifier.predict(np.full((64, 64, 3), 128, np.uint8)).embedding
+    return {classifier.bundle.version: len(embedding)} if embedding is not None else {}
+
+
 def embed_thumbnail(classifier, jpeg: bytes):
     """The classifier's embedding of a stored thumbnail."""
     from wardrobe.images import decode
