@@ -100,7 +100,11 @@ def markdown(code: str) -> str:
     lines = [f"# Every sentence in {other.name}, beside the English", "",
              f"Generated from `wardrobe/data/lang/{code}.toml` by `python -m tests.lang_table {code}` "
              "(tests/test_lang.py fails when this file is out of date). Each dimension is shown in full against "
-             "fixed values of the others: the sentences are made of the same parts in every combination.", ""]
+             "fixed values of the others: the sentences are made of the same parts in every combination. Every "
+             "combination (garment x colour x pattern x hedge, over 30,000 sentences) is made by tests/test_lang.py "
+             "and checked to be Hangul without Latin letters. Who checked the Korean: AI helper sessions, reading it "
+             "as a Korean speaker would (two reviews, the last on 2026-11-30), not yet a native speaker; a native "
+             "speaker's reading is the next step.", ""]
     for title, table in rows(code).items():
         lines += [f"## {title}", "", f"| | English | {other.name} |", "|---|---|---|"]
         lines += [f"| {what} | {a} | {b} |" for what, a, b in table]

@@ -149,9 +149,25 @@ def test_korean_word_order_and_examples():
 
 def test_korean_descriptive_words_are_shades_of_the_family():
     assert KO.colour("dark slate gray", "gray") == "진한 회색"
-    assert KO.colour("light sky blue", "blue") == "연한 파란색"
+    assert KO.colour("light steel blue", "blue") == "연한 파란색" and KO.colour("light sky blue", "blue") == "연한 하늘색"
     assert KO.colour("navy blue", "blue") == "남색" and KO.colour("teal", "green") == "청록색"
     assert EN.colour("dark slate gray", "gray") == "dark slate gray"
+
+
+def test_every_descriptive_colour_word_reads_as_korean_colour():
+    """An audit of the Korean: "light gray", whose family is white, was said 연한 흰색 ("light white"), and "grey"
+    검정 where "gray" was 회색. Every CSS3 name the descriptive words can say, with the family it is said in: never a
+    shade of white or black, and the spellings of one colour said alike."""
+    from wardrobe.colours import ColourNamer, css3_words
+
+    namer = ColourNamer(words="descriptive")
+    said = {css3_words(n): KO.colour(css3_words(n), f) for n, f in zip(namer.css3_names, namer.css3_family, strict=True)}
+    assert len(said) > 100
+    for word, korean in said.items():
+        assert not re.match(r"(연한|진한) (흰색|검정)", korean), (word, korean)
+    for a, b in (("gray", "grey"), ("light gray", "light grey"), ("dark gray", "dark grey"), ("dim gray", "dim grey")):
+        assert said[a] == said[b], (a, b)
+    assert said["light gray"] == "연회색" and said["sky blue"] == "하늘색"
 
 
 def syllables(text: str) -> int:
