@@ -248,3 +248,7 @@ def test_the_accuracy_figure_is_judged_by_eye_where_the_export_had_the_names():
     eye["by_eye"] = "not a table"  # a hand-edited bundle.json: the folder's figure, never a traceback
     figure = dataclasses.replace(shipped, metrics={"test": {"onnx": eye}}).test_figure("onnx")
     assert figure == "test top-1 83.3 % home / 87.1 % product"
+    # found by a review: a per-set entry or the metrics themselves of another type made the model page a 500
+    for metrics in ({"test": {"onnx": {"clothing-photos": [0.9], "product-photos": {"top1": 0.87}}}}, [1, 2],
+                    {"test": {"onnx": {"all": "x"}}}, {"test": "x"}):
+        assert dataclasses.replace(shipped, metrics=metrics).test_figure("onnx") is None, metrics

@@ -101,3 +101,36 @@ except AudioError as e:
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "terminate called" not in r.stderr, r.stderr
     assert r.stdout.strip() == "audio output failed: Error querying device -1"
+
+
+def test_a_failed_speaker_does_not_wait_for_a_slow_voice():
+    """Found by a review of the test above: the sentence waited up to 60 s for the clause being synthesised, so a
+    slow voice kept the daemon's next press (and its watchdog) waiting. The wait is now short (speech.JOIN_S)."""
+    import threading
+    import time
+
+    from wardrobe.errors import AudioError
+    from wardrobe.speech import JOIN_S
+
+    release = threading.Event()
+
+    class SlowVoice:  # a voice that takes far longer than JOIN_S over its second clause
+        name, sample_rate = "slow", 16000
+
+        def synthesize(self, text: str) -> np.ndarray:
+            if text == "b":
+                release.wait(30)
+            return np.zeros(1600, np.int16)
+
+    class Unplugged:
+        streams = True
+
+        def play(self, audio, rate):
+            raise AudioError("audio output failed")
+
+    t = time.monotonic()
+    with pytest.raises(AudioError):
+        Speaker(SlowVoice(), Unplugged()).say(["a", "b", "c"])
+    waited = time.monotonic() - t
+    release.set()
+    assert waited < JOIN_S + 10 < 30, waited

@@ -64,6 +64,12 @@ def test_a_status_file_the_daemon_did_not_write_is_no_status(tmp_path):
                                 "errors": [{"at": 3.0, "level": "error", "message": "m" * 5000}]}))
     seen = read_status(tmp_path)
     assert list(seen["parts"]) == ["camera"] and len(seen["errors"][0]["message"]) == 300  # parts known, bounded
+    for hostile in ('{"started": 1e300, "parts": {}, "errors": []}',  # found by a review: each was a 500 on the page
+                    '{"started": 1, "parts": {"camera": {"ok": true, "found": "x", "at": 1e18}}, "errors": []}',
+                    '{"started": 1, "parts": {}, "errors": [{"at": 1, "level": "e", "message": "m", "times": 1e999}]}',
+                    '{"started": 1, "parts": {}, "errors": [{"at": 1' + "0" * 400 + ', "level": "e", "message": "m"}]}'):
+        path.write_text(hostile)
+        assert read_status(tmp_path) is None, hostile
     path.write_text("x" * (1 << 20))
     assert read_status(tmp_path) is None
     path.unlink()
@@ -78,3 +84,23 @@ def test_a_state_folder_that_cannot_be_written_costs_the_status_only(tmp_path):
     status.part("camera", True, "folder camera open")
     status.close()  # no exception, nothing written
     assert read_status(folder) is None
+
+
+def test_a_closet_that_cannot_start_says_why_in_its_status(tmp_path):
+    """Found by a review: a start that failed (a missing voice, no fallback) left an empty status, and the page said
+    "No warnings or errors"; under systemd's restarts every failed start did so again."""
+    import subprocess
+    import sys
+
+    from tests.conftest import PHOTOS, ROOT
+
+    config = tmp_path / "config.toml"
+    config.write_text(f'[speech]\nmodel = "{tmp_path}/no-voice.onnx"\nfallback = false\noutput = "none"\n'
+                      f'[camera]\nkind = "folder"\nsource = "{PHOTOS}"\n')
+    r = subprocess.run([sys.executable, "-m", "wardrobe", "run", "--config", str(config), "--state-dir",
+                        str(tmp_path / "state")], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                       env={**__import__("os").environ, "GPIOZERO_PIN_FACTORY": "mock"})
+    assert r.returncode == 2 and "no-voice.onnx" in r.stderr, r.stderr
+    (last,) = read_status(tmp_path / "state")["errors"][-1:]
+    assert last["level"] == "error" and last["message"].startswith("the closet stopped: ") and "no-voice.onnx" in \
+        last["message"]

@@ -408,6 +408,24 @@ def test_the_health_page_shows_the_devices_and_the_last_errors_as_the_running_cl
     assert "the closet is not running; when it last ran it found" in after
 
 
+def test_a_status_file_the_closet_did_not_write_is_shown_as_none(logged_in, state):
+    """Found by a review: times a clock cannot show (1e18) in state_dir/status.json made the page a 500; and a
+    closet that is not running, whose last run logged nothing, was said to have had "No warnings or errors"."""
+    from wardrobe.status import status_path
+
+    status_path(state).write_text('{"started": 1, "parts": {"camera": {"ok": true, "found": "x", "at": 1e18}}, '
+                                  '"errors": []}')
+    page = text_of(logged_in.get("/health"))
+    assert "has not written down its errors here yet" in page and "closet has not said" in page
+    status_path(state).write_text('{"started": 1000, "parts": {"camera": {"ok": true, "found": "folder camera '
+                                  'open", "at": 1000}}, "errors": []}')
+    page = text_of(logged_in.get("/health"))
+    assert "The closet is not running. Its last run (started at" in page and "No warnings or errors" not in page
+    camera = re.search(r'<strong>camera</strong>: <span class="state">([A-Za-z ]+)</span>\. (.*?)</li>', page).groups()
+    assert camera == ("not checked from the page", "the closet is not running; when it last ran it found (at "
+                      f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(1000))}): folder camera open")
+
+
 def test_a_tampered_model_is_a_problem_on_the_health_page(logged_in, installed, state):
     (state / "models" / "web-v2" / "taxonomy.csv").write_text("tampered\n")
     page = text_of(logged_in.get("/health"))

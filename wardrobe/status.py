@@ -69,6 +69,14 @@ class StatusLog(logging.Handler):
                 self.errors.append({"at": record.created, "level": level, "message": text, "times": 1})
         self.changed.set()
 
+    def stopped(self, reason: str) -> None:
+        """The closet is ending on an error (one that never reached the log: the command line prints it): kept as
+        its last error and written at once, so the page says why, not "no errors"."""
+        with self.guard:
+            self.errors.append({"at": time.time(), "level": "error", "times": 1,
+                                "message": f"the closet stopped: {reason.splitlines()[0] if reason else ''}"[:FIRST_LINE]})
+        self.write()
+
     def snapshot(self) -> dict:
         with self.guard:
             return {"started": self.started, "parts": dict(self.parts), "errors": list(self.errors)}
@@ -95,9 +103,10 @@ class StatusLog(logging.Handler):
 
 
 def moment(value) -> float:
-    """A time as the daemon writes it (seconds since the epoch); ValueError for anything else."""
+    """A time as the daemon writes it (seconds since the epoch, no later than tomorrow); ValueError for anything
+    else (1e18 is no time a clock can show)."""
     t = float(value)
-    if not math.isfinite(t) or t < 0:
+    if not math.isfinite(t) or not 0 <= t <= time.time() + 86400:
         raise ValueError(f"not a time: {value!r}")
     return t
 
@@ -113,7 +122,7 @@ def read_status(state_dir: Path) -> dict | None:
         parts = {name: {"ok": bool(p["ok"]), "found": str(p["found"])[:FIRST_LINE], "at": moment(p["at"])}
                  for name, p in raw["parts"].items() if name in PARTS}
         errors = [{"at": moment(e["at"]), "level": str(e["level"])[:10], "message": str(e["message"])[:FIRST_LINE],
-                   "times": max(1, int(e.get("times", 1)))} for e in raw["errors"][-KEEP:]]
+                   "times": min(max(1, int(e.get("times", 1))), 10**9)} for e in raw["errors"][-KEEP:]]
         return {"started": moment(raw["started"]), "parts": parts, "errors": errors}
-    except (KeyError, TypeError, ValueError, AttributeError):
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
         return None

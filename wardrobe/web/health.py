@@ -108,6 +108,7 @@ def index():
     status = read_status(settings.state_dir)
     errors = [(clock(e["at"]), e["level"], e["message"], e["times"]) for e in reversed(status["errors"])] \
         if status else None
-    return render_template("health.html", checks=checks(settings, status, running(settings.state_dir) is not None),
-                           usage=usage, state_dir=settings.state_dir, system_up=system_up, daemon_up=daemon_up,
-                           errors=errors, since=clock(status["started"]) if status else None, journal=JOURNAL)
+    up = running(settings.state_dir) is not None
+    return render_template("health.html", checks=checks(settings, status, up), usage=usage, up=up,
+                           state_dir=settings.state_dir, system_up=system_up, daemon_up=daemon_up, errors=errors,
+                           since=clock(status["started"]) if status else None, journal=JOURNAL)
