@@ -364,6 +364,33 @@ def test_disk_full_while_saving_history(daemon):
     assert d.proc.poll() is None
 
 
+def test_a_hostile_row_in_the_closet_is_skipped_by_the_daemon_at_start(tmp_path):
+    """Issue 23 named the daemon: a garment whose voice label is a path (and no recording) would have played a file
+    outside the state folder. An audit found this tested through describe only; here the real daemon starts on such
+    a closet, skips the row with one line, and describes the very photo it was enrolled from without it."""
+    state = tmp_path / "state"
+    assert wardrobe("enrol", str(PHOTOS / "product-jeans-blue.jpg"), "--name", "work jeans", "--state-dir",
+                    str(state)).returncode == 0
+    con = sqlite3.connect(state / "closet.db")
+    con.execute("UPDATE garments SET name = NULL, voice_label = '../../../../etc/hostname'")
+    con.commit()
+    con.close()
+    (state / "voice-labels").mkdir(exist_ok=True)
+    camera = tmp_path / "camera"
+    camera.mkdir()
+    shutil.copy(PHOTOS / "product-jeans-blue.jpg", camera / "0-jeans.jpg")
+    d = DaemonProcess(tmp_path, "--output", "none", camera=camera, state=state)
+    try:
+        d.wait_for(r"ready in")
+        d.send("press")
+        said = described(d.wait_for(r"described:")[0])
+        assert d.wait_for(r"enrolled garment 1 is skipped: its voice label is not the id of a stored recording")
+        assert not said["sentence"].startswith("Your") and "trousers" in said["sentence"], said
+        assert "voice label" not in " ".join(line for line in d.lines if "played" in line)
+    finally:
+        assert d.stop() == 0
+
+
 def test_a_state_folder_it_cannot_write_is_said_once_and_the_closet_still_answers(daemon):
     """`wardrobe run --state-dir /proc/x` (as an SD card that went read-only): one warning at start that says what
     is lost and why, then "Ready." and answers as ever; never a closet that stays silent while systemd restarts it."""
