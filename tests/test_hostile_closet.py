@@ -62,15 +62,20 @@ def exported(tmp_path_factory):
     return d / "export.db"
 
 
-def hostile(exported, tmp_path, attack: str):
-    sql, args = ATTACKS[attack]
-    f = tmp_path / "hostile.db"
-    f.write_bytes(exported.read_bytes())
+def changed(f, sql: str, args=(), start=None, many: bool = False):
+    """An SQLite file f (a copy of start, when given) changed by one statement, as an attacker with the file would."""
+    if start is not None:
+        f.write_bytes(start.read_bytes())
     con = sqlite3.connect(f)
-    con.execute(sql, args)
+    (con.executemany if many else con.execute)(sql, args)
     con.commit()
     con.close()
     return f
+
+
+def hostile(exported, tmp_path, attack: str):
+    sql, args = ATTACKS[attack]
+    return changed(tmp_path / "hostile.db", sql, args, start=exported)
 
 
 @pytest.mark.parametrize("attack", list(ATTACKS))
@@ -114,23 +119,15 @@ def test_a_hostile_row_in_the_closet_is_skipped_not_used(exported, tmp_path, att
 
 def test_a_view_or_trigger_is_no_closet(exported, tmp_path):
     """A garments VIEW that recurses forever (it hung the import and filled /var/tmp) is refused at once."""
-    f = tmp_path / "view.db"
-    con = sqlite3.connect(f)
-    con.execute("CREATE VIEW garments AS WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) "
-                "SELECT n AS id, 'x' AS name, NULL AS voice_label, 0 AS thumbnail, 0 AS embedding, 'v' AS "
-                "model_version, '[]' AS colours FROM r")
-    con.commit()
-    con.close()
+    f = changed(tmp_path / "view.db", "CREATE VIEW garments AS WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT "
+                "n + 1 FROM r) SELECT n AS id, 'x' AS name, NULL AS voice_label, 0 AS thumbnail, 0 AS embedding, "
+                "'v' AS model_version, '[]' AS colours FROM r")
     t = time.monotonic()
     with pytest.raises(ClosetError, match="not an exported closet: it holds view garments"):
         Closet(tmp_path / "closet.db").import_from(f)
     assert time.monotonic() - t < 5
-    g = tmp_path / "trigger.db"
-    g.write_bytes(exported.read_bytes())
-    con = sqlite3.connect(g)
-    con.execute("CREATE TRIGGER t AFTER INSERT ON garments BEGIN DELETE FROM garments; END")
-    con.commit()
-    con.close()
+    g = changed(tmp_path / "trigger.db", "CREATE TRIGGER t AFTER INSERT ON garments BEGIN DELETE FROM garments; END",
+                start=exported)
     with pytest.raises(ClosetError, match="trigger t"):
         Closet(tmp_path / "closet.db").import_from(g)
 
@@ -139,25 +136,16 @@ def test_a_computed_column_or_a_huge_row_is_refused_before_it_is_read(exported, 
     """An audit of issue 23: a garments table whose thumbnail column was GENERATED ALWAYS AS (zeroblob(200000000))
     made an 8 KB file cost 817 MB of memory as its rows were read. Computed columns are refused from the schema,
     and a stored row far larger than any the closet writes is refused from its length, before its bytes are read."""
-    f = tmp_path / "computed.db"
-    con = sqlite3.connect(f)
-    con.execute("CREATE TABLE garments (id INTEGER PRIMARY KEY, name TEXT, voice_label TEXT, created REAL, "
-                "embedding BLOB, model_version TEXT, colours TEXT, "
+    f = changed(tmp_path / "computed.db", "CREATE TABLE garments (id INTEGER PRIMARY KEY, name TEXT, voice_label "
+                "TEXT, created REAL, embedding BLOB, model_version TEXT, colours TEXT, "
                 "thumbnail BLOB GENERATED ALWAYS AS (zeroblob(200000000)) VIRTUAL)")
-    con.executemany("INSERT INTO garments (name, created, embedding, model_version, colours) VALUES (?, 0, ?, 'v', "
-                    "'[]')", [("coat", np.ones(1280, np.float32).tobytes())] * 3)
-    con.commit()
-    con.close()
+    changed(f, "INSERT INTO garments (name, created, embedding, model_version, colours) VALUES (?, 0, ?, 'v', '[]')",
+            [("coat", np.ones(1280, np.float32).tobytes())] * 3, many=True)
     t = time.monotonic()
     with pytest.raises(ClosetError, match="its column thumbnail is computed, not stored"):
         Closet(tmp_path / "closet.db").import_from(f)
-    assert time.monotonic() - t < 2
-    g = tmp_path / "huge.db"
-    g.write_bytes(exported.read_bytes())
-    con = sqlite3.connect(g)
-    con.execute("UPDATE garments SET thumbnail = zeroblob(60000000)")
-    con.commit()
-    con.close()
+    assert time.monotonic() - t < 5
+    g = changed(tmp_path / "huge.db", "UPDATE garments SET thumbnail = zeroblob(60000000)", start=exported)
     with pytest.raises(ClosetError, match="garment 1 cannot be imported: it is far larger than any this closet "
                                           "stores; nothing was imported"):
         Closet(tmp_path / "closet.db").import_from(g)
