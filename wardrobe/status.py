@@ -60,21 +60,23 @@ class StatusLog(logging.Handler):
             text = record.getMessage().splitlines()[0][:FIRST_LINE] if record.getMessage() else record.levelname
         except Exception:  # a message whose arguments do not format: its template says enough
             text = str(record.msg)[:FIRST_LINE]
-        level = record.levelname.lower()
+        self.add(record.levelname.lower(), text, record.created)
+        self.changed.set()
+
+    def add(self, level: str, text: str, at: float) -> None:
+        """One warning or error kept; the same one said again (a retry failing again) is counted, not repeated."""
         with self.guard:
             last = self.errors[-1] if self.errors else None
-            if last and (last["level"], last["message"]) == (level, text):  # a retry failing again: counted
-                last["at"], last["times"] = record.created, last["times"] + 1
+            if last and (last["level"], last["message"]) == (level, text):
+                last["at"], last["times"] = at, last["times"] + 1
             else:
-                self.errors.append({"at": record.created, "level": level, "message": text, "times": 1})
-        self.changed.set()
+                self.errors.append({"at": at, "level": level, "message": text, "times": 1})
 
     def stopped(self, reason: str) -> None:
         """The closet is ending on an error (one that never reached the log: the command line prints it): kept as
         its last error and written at once, so the page says why, not "no errors"."""
-        with self.guard:
-            self.errors.append({"at": time.time(), "level": "error", "times": 1,
-                                "message": f"the closet stopped: {reason.splitlines()[0] if reason else ''}"[:FIRST_LINE]})
+        first = reason.splitlines()[0] if reason else ""
+        self.add("error", f"the closet stopped: {first}"[:FIRST_LINE], time.time())
         self.write()
 
     def snapshot(self) -> dict:

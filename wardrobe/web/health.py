@@ -86,12 +86,12 @@ def duration(seconds: float) -> str:
     return ", ".join(p for p in (f"{d} days" if d else "", f"{h} hours" if h or d else "", f"{m} minutes") if p)
 
 
-def uptimes(state_dir) -> tuple[str, str]:
-    """How long the system and the daemon have been up (CLOCK_BOOTTIME: /proc/uptime is hidden from the page)."""
+def uptimes(pid: int | None) -> tuple[str, str]:
+    """How long the system and the daemon (pid: the running closet's, or None) have been up (CLOCK_BOOTTIME:
+    /proc/uptime is hidden from the page)."""
     import os
 
     boot = time.clock_gettime(time.CLOCK_BOOTTIME)
-    pid = running(state_dir)
     started = start_time(pid) if pid else None
     if started is None:
         return duration(boot), "not running"
@@ -104,11 +104,12 @@ def index():
     """The checks, free disk space, uptime and where the errors are."""
     settings = current_settings()
     usage = shutil.disk_usage(settings.state_dir) if settings.state_dir.is_dir() else None
-    system_up, daemon_up = uptimes(settings.state_dir)
+    pid = running(settings.state_dir)
+    system_up, daemon_up = uptimes(pid)
     status = read_status(settings.state_dir)
     errors = [(clock(e["at"]), e["level"], e["message"], e["times"]) for e in reversed(status["errors"])] \
         if status else None
-    up = running(settings.state_dir) is not None
+    up = pid is not None
     return render_template("health.html", checks=checks(settings, status, up), usage=usage, up=up,
                            state_dir=settings.state_dir, system_up=system_up, daemon_up=daemon_up, errors=errors,
                            since=clock(status["started"]) if status else None, journal=JOURNAL)
