@@ -137,7 +137,7 @@ step "deploy/install-pi.sh inside the arm64 root (--no-pi-hardware --wheels)"
 inside bash /opt/wardrobe/src/deploy/install-pi.sh --no-pi-hardware --wheels /opt/wheels \
     --trust-key /opt/check-key.pub 2>&1 | tee "$OUT/install.log" | sed 's/^/    /'
 [ "${PIPESTATUS[0]}" -eq 0 ] || fail "install-pi.sh failed: see $OUT/install.log"
-inside /opt/wardrobe/venv/bin/python -c "import onnxruntime, cv2, scipy, piper, cryptography, platform; \
+inside /opt/wardrobe/venv/bin/python -c "import onnxruntime, cv2, piper, cryptography, platform; \
 print('    imports ok on', platform.machine(), 'onnxruntime', onnxruntime.__version__, 'opencv', cv2.__version__)"
 done_
 

@@ -149,7 +149,7 @@ def test_original_method_names_css3_in_rgb():
 
 
 @pytest.mark.parametrize("words, expected", [("basic", "A green kurta"), ("plain", "A teal kurta"),
-                                             ("descriptive", "A dark slate grey kurta")])
+                                             ("descriptive", "A dark slate gray kurta")])
 def test_colour_words_follow_the_naming_mode(words, expected):
     from tests.test_cli import wardrobe
 
@@ -477,3 +477,41 @@ def test_a_bad_learned_decision_refuses_the_bundle(decided_bundle):
         write_manifest(decided_bundle)
         with pytest.raises(ModelError, match=f"bad colour_decision block.*{reason}"):
             Bundle.load(decided_bundle)
+
+
+def test_the_kd_tree_finds_the_exact_nearest_colours():
+    """The k-d tree that names colours (OpenCV's, so the daemon never imports SciPy) gives the exact neighbours a
+    brute-force search gives, for one neighbour and for the family vote's k, on the shipped family points."""
+    from wardrobe.kdtree import KDTree
+
+    namer = ColourNamer()
+    points = namer.points * namer.scale
+    tree = KDTree(points)
+    rng = np.random.default_rng(0)
+    queries = np.stack([rng.uniform(0, 100, 300), rng.uniform(-80, 80, 300), rng.uniform(-80, 80, 300)], 1)
+    for q in (queries * namer.scale).astype(np.float32):
+        exact = np.sort(np.linalg.norm(points - q, axis=1))
+        for k in (1, namer.k):
+            d, i = tree.query(q, k)
+            assert len(i) == k and np.all(np.diff(d) >= 0)
+            np.testing.assert_allclose(d, exact[:k], rtol=1e-4, atol=1e-3)
+            np.testing.assert_allclose(np.linalg.norm(points[i] - q, axis=1), d, rtol=1e-4, atol=1e-3)
+    for far in (np.array([1e10, 0, 0]), np.array([1e30, -1e30, 0])):  # beyond float32: still the right neighbours
+        exact = np.sort(np.linalg.norm(points.astype(np.float64) - far, axis=1))
+        np.testing.assert_allclose(tree.query(far, namer.k)[0], exact[: namer.k], rtol=1e-12)
+    for bad in ([np.nan, 0, 0], [np.inf, 0, 0], [1.0, 2.0]):
+        with pytest.raises(ValueError, match="finite"):
+            tree.query(np.array(bad), namer.k)
+    with pytest.raises(ValueError, match="non-empty"):
+        KDTree(np.zeros((0, 3)))
+
+
+def test_one_spelling_for_each_css3_grey():
+    """CSS3 spells some greys twice (dimgray, dimgrey): the same colour is always named the first way, so one
+    descriptive sentence never says "light slate grey and dark gray"."""
+    namer = ColourNamer(words="descriptive")
+    rgb = namer.css3_rgb
+    for j, name in enumerate(namer.css3_names):
+        first = namer.css3_names[int(np.flatnonzero((rgb == rgb[j]).all(axis=1))[0])]
+        assert namer.css3(namer.css3_lab[j], rgb[j]) == first, name
+    assert namer.css3(namer.css3_lab[namer.css3_names.index("dimgrey")], rgb[0]) == "dimgray"

@@ -9,7 +9,8 @@ def original_colours(rgb: np.ndarray, alpha: np.ndarray, k: int = 3) -> list[tup
     """The original method: KMeans on every masked pixel in RGB, nearest CSS3 by a KD-tree built per call."""
     import cv2
     import webcolors
-    from scipy.spatial import cKDTree
+
+    from wardrobe.kdtree import KDTree
 
     px = rgb[alpha > 0].astype(np.float32)
     if len(px) == 0:
@@ -19,6 +20,8 @@ def original_colours(rgb: np.ndarray, alpha: np.ndarray, k: int = 3) -> list[tup
     _, labels, centers = cv2.kmeans(px, min(k, len(px)), None, crit, 1, cv2.KMEANS_PP_CENTERS)
     shares = np.bincount(labels.ravel(), minlength=len(centers)) / len(labels)
     names = sorted(webcolors.names("css3"))
-    tree = cKDTree(np.array([tuple(webcolors.name_to_rgb(n)) for n in names], np.float32))
+    rgb = np.array([tuple(webcolors.name_to_rgb(n)) for n in names], np.float32)
+    _, first = np.unique(rgb, axis=0, return_index=True)  # "dimgray" and "dimgrey": the first spelling
+    tree = KDTree(rgb[first])
     order = np.argsort(-shares)
-    return [(names[int(tree.query(centers[i])[1])], float(shares[i])) for i in order]
+    return [(names[int(first[tree.query(centers[i])[1][0]])], float(shares[i])) for i in order]

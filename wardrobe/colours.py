@@ -19,6 +19,7 @@ import numpy as np
 
 from wardrobe.errors import ConfigError
 from wardrobe.images import lab_to_rgb, rgb_to_lab
+from wardrobe.kdtree import KDTree
 from wardrobe.settings import COLOUR_WORDS, NAMING_MODES
 
 FAMILIES = ("black", "white", "gray", "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "beige")
@@ -263,7 +264,6 @@ class ColourNamer:
 
     def __init__(self, mode: str = "lab", model: dict | None = None, words: str = "plain") -> None:
         import webcolors
-        from scipy.spatial import cKDTree
 
         if mode not in NAMING_MODES:
             raise ConfigError(f"unknown colour naming mode {mode!r}; choose from {', '.join(NAMING_MODES)}")
@@ -273,7 +273,11 @@ class ColourNamer:
         self.css3_names = sorted(webcolors.names("css3"))
         self.css3_rgb = np.array([tuple(webcolors.name_to_rgb(n)) for n in self.css3_names], np.uint8)
         self.css3_lab = rgb_to_lab(self.css3_rgb)
-        self.css3_tree = cKDTree(self.css3_lab if mode == "lab" else self.css3_rgb.astype(np.float32))
+        # One point per colour: CSS3 spells some greys twice ("dimgray", "dimgrey"), and the first name, "gray"
+        # as the family word spells it, is always the one said.
+        _, self.css3_first = np.unique(self.css3_rgb, axis=0, return_index=True)
+        points = self.css3_lab if mode == "lab" else self.css3_rgb.astype(np.float32)
+        self.css3_tree = KDTree(points[self.css3_first])
         self.model = model if model is not None else load_colour_model()
         self.family_tree = None
         if self.model:
@@ -281,7 +285,7 @@ class ColourNamer:
             self.point_family = np.asarray([FAMILIES.index(f) for f in self.model["point_family"]])
             self.scale = np.asarray(self.model["scale"], np.float32)
             self.k = int(self.model["k"])
-            self.family_tree = cKDTree(self.points * self.scale)
+            self.family_tree = KDTree(self.points * self.scale)
             # Votes are divided by each family's frequency to this power, so common black does
             # not swallow the greys next to it.
             counts = np.bincount(self.point_family, minlength=len(FAMILIES)).astype(np.float64)
@@ -294,7 +298,7 @@ class ColourNamer:
     def css3(self, lab: np.ndarray, rgb: np.ndarray) -> str:
         """Nearest CSS3 name, in CIELAB or (the original mode) in RGB."""
         q = lab if self.mode == "lab" else np.asarray(rgb, np.float32)
-        return self.css3_names[int(self.css3_tree.query(q)[1])]
+        return self.css3_names[int(self.css3_first[self.css3_tree.query(q)[1][0]])]
 
     def css3_within(self, lab: np.ndarray, family: str, css3: str) -> str:
         """The nearest CSS3 name (in CIELAB) among those of the family; the given name when it is of the family

@@ -13,6 +13,9 @@ SINGLE_TREE = 4
 """FLANN's FLANN_INDEX_KDTREE_SINGLE: one k-d tree, built on the points as they are (no randomised trees)."""
 UNLIMITED = -1
 """FLANN_CHECKS_UNLIMITED: search every branch that may hold a nearer point, so the result is exact."""
+FLOAT32_SAFE = 1e4
+"""FLANN computes in float32: a point further out than this (no colour is; CIELAB stays within ±128) is compared with
+every point in float64 instead (at 1e10 float32 picks a wrong neighbour, at 1e20 none at all)."""
 
 
 class KDTree:
@@ -27,8 +30,16 @@ class KDTree:
         self.index = cv2.flann_Index(self.points, {"algorithm": SINGLE_TREE, "leaf_max_size": 10})
 
     def query(self, q: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """(distances, indices), each of k values, for one point q."""
+        """(distances, indices), each of k values, for one point q; ValueError for a point that is not finite."""
+        q = np.asarray(q, np.float64).reshape(-1)
+        if q.shape != self.points.shape[1:] or not np.isfinite(q).all():
+            raise ValueError(f"no nearest colour to {q.tolist()}: {self.points.shape[1]} finite numbers are needed")
         k = min(k, len(self.points))
-        i, d2 = self.index.knnSearch(np.ascontiguousarray(np.reshape(q, (1, -1)), np.float32), k,
-                                     params={"checks": UNLIMITED})
-        return np.sqrt(np.maximum(d2[0], 0)), i[0].astype(np.intp)
+        if np.abs(q).max() <= FLOAT32_SAFE:
+            i, d2 = self.index.knnSearch(q.astype(np.float32)[None], k, params={"checks": UNLIMITED})
+            i, d2 = i[0].astype(np.intp), d2[0]
+            if ((i >= 0) & (i < len(self.points))).all() and np.isfinite(d2).all():
+                return np.sqrt(np.maximum(d2, 0)), i
+        d = np.linalg.norm(self.points.astype(np.float64) - q, axis=1)  # every point, in float64
+        i = np.argsort(d, kind="stable")[:k]
+        return d[i], i

@@ -57,7 +57,7 @@ class PiperVoice:
         if not Path(model).is_file() or not Path(str(model) + ".json").is_file():
             raise SpeechError(f"Piper voice {model} or its .onnx.json config is missing")
         try:
-            self._voice = _Piper.load(model)
+            self._voice = load_piper(_Piper, Path(model))
         except Exception as e:
             raise SpeechError(f"cannot load Piper voice {model}: {e}") from e
         self._config = SynthesisConfig(length_scale=length_scale)
@@ -68,6 +68,26 @@ class PiperVoice:
         """Audio for the text, sentence chunks joined."""
         chunks = [c.audio_int16_array for c in self._voice.synthesize(text, self._config)]
         return np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
+
+
+def load_piper(piper_voice, model: Path):
+    """piper.PiperVoice.load with ONNX Runtime's memory patterns off: they are planned for one input shape, and each
+    sentence is another length, so they only kept memory (22 MB less after a day's sentences, the same speed;
+    docs/speed.md)."""
+    import json
+
+    import onnxruntime as ort
+    from piper.config import PiperConfig
+
+    config = PiperConfig.from_dict(json.loads(Path(str(model) + ".json").read_text(encoding="utf-8")))
+    opts = ort.SessionOptions()
+    opts.enable_mem_pattern = False
+    opts.log_severity_level = 3
+    session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+    try:
+        return piper_voice(config=config, session=session)
+    except TypeError:  # a Piper whose voice is built otherwise: its own loader, memory patterns and all
+        return piper_voice.load(model)
 
 
 class EspeakVoice:
