@@ -19,6 +19,7 @@ from wardrobe.colours import (
     load_colour_model,
     rule_family,
     spoken_colours,
+    twin_not_said,
 )
 from wardrobe.images import rgb_to_lab
 from wardrobe.segment import auto_mask, threshold_mask
@@ -502,16 +503,26 @@ def test_the_kd_tree_finds_the_exact_nearest_colours():
     for bad in ([np.nan, 0, 0], [np.inf, 0, 0], [1.0, 2.0]):
         with pytest.raises(ValueError, match="finite"):
             tree.query(np.array(bad), namer.k)
+    for k in (0, -1, 2.0, True):
+        with pytest.raises(ValueError, match="whole number"):
+            tree.query(queries[0], k)
     with pytest.raises(ValueError, match="non-empty"):
         KDTree(np.zeros((0, 3)))
 
 
-def test_one_spelling_for_each_css3_grey():
-    """CSS3 spells some greys twice (dimgray, dimgrey): the same colour is always named the first way, so one
-    descriptive sentence never says "light slate grey and dark gray"."""
-    namer = ColourNamer(words="descriptive")
-    rgb = namer.css3_rgb
-    for j, name in enumerate(namer.css3_names):
-        first = namer.css3_names[int(np.flatnonzero((rgb == rgb[j]).all(axis=1))[0])]
-        assert namer.css3(namer.css3_lab[j], rgb[j]) == first, name
-    assert namer.css3(namer.css3_lab[namer.css3_names.index("dimgrey")], rgb[0]) == "dimgray"
+def test_one_name_for_each_css3_colour():
+    """CSS3 names some colours twice (dimgray and dimgrey, cyan and aqua, magenta and fuchsia): the same colour is
+    always given the same name, gray as the family word spells it, and the common word, so one descriptive sentence
+    never says "light slate grey and dark gray"."""
+    for words in ("descriptive", "plain"):
+        namer = ColourNamer(words=words)
+        rgb = namer.css3_rgb
+        for j, name in enumerate(namer.css3_names):
+            said = namer.css3(namer.css3_lab[j], rgb[j])
+            assert (rgb[namer.css3_names.index(said)] == rgb[j]).all(), (name, said)
+            assert not twin_not_said(said), (name, said)
+            for family in FAMILIES:
+                within = namer.css3_within(namer.css3_lab[j], family, said)
+                assert not twin_not_said(within), (name, family, within)
+    lab = lambda name: namer.css3_lab[namer.css3_names.index(name)]  # noqa: E731
+    assert [namer.css3(lab(n), None) for n in ("dimgrey", "aqua", "fuchsia")] == ["dimgray", "cyan", "magenta"]

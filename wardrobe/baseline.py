@@ -21,7 +21,7 @@ def original_colours(rgb: np.ndarray, alpha: np.ndarray, k: int = 3) -> list[tup
     shares = np.bincount(labels.ravel(), minlength=len(centers)) / len(labels)
     names = sorted(webcolors.names("css3"))
     rgb = np.array([tuple(webcolors.name_to_rgb(n)) for n in names], np.float32)
-    _, first = np.unique(rgb, axis=0, return_index=True)  # "dimgray" and "dimgrey": the first spelling
+    _, first = np.unique(rgb, axis=0, return_index=True)  # one name of twins ("dimgray", "dimgrey"): the first
     tree = KDTree(rgb[first])
     order = np.argsort(-shares)
     return [(names[int(first[tree.query(centers[i])[1][0]])], float(shares[i])) for i in order]

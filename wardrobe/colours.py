@@ -259,6 +259,22 @@ def css3_words(name: str) -> str:
     return " ".join(out)
 
 
+def twin_not_said(name: str) -> bool:
+    """CSS3 names some colours twice ("dimgray" and "dimgrey", "cyan" and "aqua", "magenta" and "fuchsia"): whether
+    this is the twin never said ("gray" as the family word spells it; the common words)."""
+    return "grey" in name or name in ("aqua", "fuchsia")
+
+
+def css3_said_names(names: list[str], rgb: np.ndarray) -> list[int]:
+    """The index of the one name said for each distinct CSS3 colour (of twins, the one twin_not_said spares)."""
+    chosen: dict[tuple[int, ...], int] = {}
+    for i, colour in enumerate(rgb):
+        key = tuple(int(v) for v in colour)
+        if key not in chosen or twin_not_said(names[chosen[key]]):
+            chosen[key] = i
+    return list(chosen.values())
+
+
 class ColourNamer:
     """Names a CIELAB colour: nearest CSS3 name, family and plain spoken name. Build once, reuse."""
 
@@ -273,9 +289,8 @@ class ColourNamer:
         self.css3_names = sorted(webcolors.names("css3"))
         self.css3_rgb = np.array([tuple(webcolors.name_to_rgb(n)) for n in self.css3_names], np.uint8)
         self.css3_lab = rgb_to_lab(self.css3_rgb)
-        # One point per colour: CSS3 spells some greys twice ("dimgray", "dimgrey"), and the first name, "gray"
-        # as the family word spells it, is always the one said.
-        _, self.css3_first = np.unique(self.css3_rgb, axis=0, return_index=True)
+        # One point per colour, so one name is always said for it: CSS3 names some colours twice.
+        self.css3_first = np.array(sorted(css3_said_names(self.css3_names, self.css3_rgb)))
         points = self.css3_lab if mode == "lab" else self.css3_rgb.astype(np.float32)
         self.css3_tree = KDTree(points[self.css3_first])
         self.model = model if model is not None else load_colour_model()
@@ -305,7 +320,7 @@ class ColourNamer:
         already or the family has none."""
         if self.css3_family[self.css3_names.index(css3)] == family:
             return css3
-        mine = [i for i, f in enumerate(self.css3_family) if f == family]
+        mine = [int(i) for i in self.css3_first if self.css3_family[i] == family]
         if not mine:
             return css3
         d = np.linalg.norm(self.css3_lab[mine] - np.asarray(lab, np.float32), axis=1)

@@ -1,8 +1,9 @@
 """Exact nearest neighbours among a few thousand colours, for naming them.
 
 OpenCV's FLANN k-d tree, one tree searched to the end (checks unlimited), so every answer is the exact one: the same
-neighbours as SciPy's cKDTree (the same families on 20,000 random CIELAB colours), four times as fast for one colour,
-and without importing SciPy, which would be 37 MB of the daemon's memory (docs/speed.md).
+neighbours as SciPy's cKDTree (the same families on 20,000 random CIELAB colours; points at exactly equal distances,
+which whole-number RGB colours meet, may come in another order), about as fast, and without importing SciPy, which
+costs the daemon 29-37 MB of memory (docs/speed.md).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class KDTree:
 
     def query(self, q: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """(distances, indices), each of k values, for one point q; ValueError for a point that is not finite."""
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a whole number of neighbours, at least 1, not {k!r}")
         q = np.asarray(q, np.float64).reshape(-1)
         if q.shape != self.points.shape[1:] or not np.isfinite(q).all():
             raise ValueError(f"no nearest colour to {q.tolist()}: {self.points.shape[1]} finite numbers are needed")

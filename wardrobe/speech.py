@@ -58,11 +58,15 @@ class PiperVoice:
             raise SpeechError(f"Piper voice {model} or its .onnx.json config is missing")
         try:
             self._voice = load_piper(_Piper, Path(model))
+            self.sample_rate = int(self._voice.config.sample_rate)
+            if not 8000 <= self.sample_rate <= 96000:
+                raise ValueError(f"a sample rate of {self.sample_rate} Hz")
+        except KeyError as e:
+            raise SpeechError(f"cannot load Piper voice {model}: its .onnx.json has no {e}") from e
         except Exception as e:
             raise SpeechError(f"cannot load Piper voice {model}: {e}") from e
         self._config = SynthesisConfig(length_scale=length_scale)
         self.name = f"piper:{Path(model).stem}"
-        self.sample_rate = int(self._voice.config.sample_rate)
 
     def synthesize(self, text: str) -> np.ndarray:
         """Audio for the text, sentence chunks joined."""
