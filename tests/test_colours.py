@@ -526,3 +526,37 @@ def test_one_name_for_each_css3_colour():
                 assert not twin_not_said(within), (name, family, within)
     lab = lambda name: namer.css3_lab[namer.css3_names.index(name)]  # noqa: E731
     assert [namer.css3(lab(n), None) for n in ("dimgrey", "aqua", "fuchsia")] == ["dimgray", "cyan", "magenta"]
+
+
+def test_a_colour_the_learned_decision_doubts_is_called_unsure(namer):
+    """The colour step replayed on named clusters: a main colour whose family the learned decision gives less than
+    vision.colour_unsure_below is marked unsure (and says so in its JSON), one it trusts is not, a hedged "X or Y"
+    is honest already, and without a learned decision or at 0 nothing is ever called unsure."""
+    from wardrobe.pipeline import Pipeline
+
+    navy = namer.name(Cluster((20.0, 5.0, -25.0), (30, 35, 70), 0.8))
+    head = [("blue", 0.6), ("black", 0.3)]
+
+    def said(learned, below=0.3, hedge=1.01):
+        pipe = Pipeline(namer=namer, colour_unsure_below=below, colour_hedge_min=hedge, colour_learned_weight=1.0)
+        return pipe.decided_colours([navy], head, learned, (None, None))[0]
+
+    doubtful = [("black", 0.5), ("blue", 0.25), ("gray", 0.25)]
+    assert said(doubtful).family == "blue" and said(doubtful).unsure and said(doubtful).to_json()["unsure"] is True
+    assert not said([("blue", 0.35), ("black", 0.65)]).unsure
+    assert not said(doubtful, below=0).unsure and not said(None).unsure
+    assert said(doubtful, hedge=0.2).or_family == "black" and not said(doubtful, hedge=0.2).unsure
+    assert "unsure" not in said(None).to_json()
+
+
+def test_the_shipped_closet_says_when_it_doubts_a_colour():
+    """The real describe path and shipped bundle: a grey striped T-shirt on a flowered sheet, whose colour it gets
+    wrong ("black with brown"), is said with "I'm not sure of the colour."; a red dress it is sure of is not."""
+    from tests.test_cli import wardrobe
+
+    r = wardrobe("describe", "--json", "--quiet", str(photo("home-t-shirt.jpg")), str(photo("product-dresses-red.jpg")))
+    doubted, sure = (json.loads(line) for line in r.stdout.splitlines())
+    assert "colour-unsure" in doubted["problems"] and doubted["colours"][0]["unsure"] is True
+    assert doubted["sentence"].endswith(". I'm not sure of the colour.")
+    assert "colour-unsure" not in sure["problems"] and "unsure" not in sure["colours"][0]
+    assert "not sure" not in sure["sentence"]

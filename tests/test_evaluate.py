@@ -59,7 +59,19 @@ def test_a_hedged_colour_is_right_when_either_is():
             {"accept": ("white",), "colour": "white", "colour_or": None},
             {"accept": (), "colour": "red", "colour_or": None}]  # no label: not counted
     f = colour_figures(rows)
-    assert f == {"n": 3, "main_family": pytest.approx(2 / 3), "colour_hedged": pytest.approx(1 / 3)}
+    assert f == {"n": 3, "main_family": pytest.approx(2 / 3), "colour_hedged": pytest.approx(1 / 3),
+                 "colour_unsure": 0.0, "right_when_unsure": None, "right_when_not_unsure": pytest.approx(2 / 3)}
+
+
+def test_a_colour_said_unsure_is_counted_apart():
+    """The share of colours said with "I'm not sure of the colour." and how often they and the others are right."""
+    rows = [{"accept": ("black",), "colour": "blue", "colour_or": None, "colour_unsure": True},
+            {"accept": ("gray",), "colour": "gray", "colour_or": None, "colour_unsure": True},
+            {"accept": ("white",), "colour": "white", "colour_or": None, "colour_unsure": False},
+            {"accept": ("red",), "colour": "red", "colour_or": None}]  # recorded before it existed: not unsure
+    f = colour_figures(rows)
+    assert f["colour_unsure"] == 0.5 and f["right_when_unsure"] == 0.5 and f["right_when_not_unsure"] == 1.0
+    assert f["main_family"] == 0.75
 
 
 def test_product_photos_labelled_by_eye_are_scored_against_the_eye_and_the_shop_apart():
@@ -74,7 +86,8 @@ def test_product_photos_labelled_by_eye_are_scored_against_the_eye_and_the_shop_
     out = summarise(rows)
     assert out["product"]["colour"]["n"] == 3 and out["product"]["colour"]["main_family"] == pytest.approx(2 / 3)
     assert out["product by eye"]["n"] == 2
-    assert out["product by eye"]["colour"] == {"n": 2, "main_family": 1.0, "colour_hedged": 0.0}
+    assert out["product by eye"]["colour"] == {"n": 2, "main_family": 1.0, "colour_hedged": 0.0, "colour_unsure": 0.0,
+                                               "right_when_unsure": None, "right_when_not_unsure": 1.0}
     assert colour_figures(rows, truth="eye")["main_family"] == 1.0
 
 

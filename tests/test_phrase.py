@@ -88,3 +88,17 @@ def test_a_pattern_on_one_colour_and_a_hedged_garment():
 ])
 def test_your_garment_is_named_once(name, garment, expected):
     assert yours(name, garment) == expected
+
+
+def test_an_unsure_colour_is_said_after_the_description():
+    """A colour the learned decision gave little chance is named, then called unsure; never when nothing is
+    described (a blocking problem) or no colour was said; blurriness still comes last."""
+    from wardrobe.lang import load
+
+    sure = [Alternative("T-shirt", 0.9)]
+    assert sentence(sure, [NAVY, WHITE], ["colour-unsure"]) == "A navy blue T-shirt with white. I'm not sure of the colour."
+    assert sentence(sure, [NAVY], ["colour-unsure", "blurry"]).endswith(
+        "I'm not sure of the colour. The picture is blurry, please hold the garment still.")
+    assert sentence(sure, [NAVY], ["too-dark", "colour-unsure"]) == "It's too dark, please turn on the light."
+    assert "colour" not in sentence(sure, [], ["colour-unsure"])
+    assert sentence(sure, [NAVY], ["colour-unsure"], lang=load("ko")) == "남색 티셔츠입니다. 색깔은 잘 모르겠어요."

@@ -48,6 +48,9 @@ class Colour:
     """A second, neighbouring family's word when the two are too close to choose ("navy blue" or "black")."""
     or_family: str | None = None
     """That second family (None: the colour is said plainly)."""
+    unsure: bool = False
+    """The learned colour decision gives the family said little chance (Pipeline.colour_unsure_below): the user
+    hears "I'm not sure of the colour." after the description."""
 
     @property
     def said(self) -> str:
@@ -60,6 +63,8 @@ class Colour:
                "share": round(self.share, 3)}
         if self.or_family:
             out["or"] = {"name": self.or_name, "family": self.or_family}
+        if self.unsure:
+            out["unsure"] = True
         return out
 
 

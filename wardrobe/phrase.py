@@ -22,7 +22,7 @@ MAYBE = 0.15
 """An alternative this likely is mentioned ('maybe a blazer')."""
 
 PROBLEMS = ("too-dark", "overexposed", "no-garment", "blurry", "no-model", "aim-further", "aim-closer", "aim-left",
-            "aim-right")
+            "aim-right", "colour-unsure")
 """Problem codes; what is said for each is in the language file's [problems]."""
 
 
@@ -131,6 +131,8 @@ def clauses_for(alternatives: list[Alternative], colours: list[Colour], problems
     if blocking:
         return [lang.text("problems", blocking[0])]
     clauses = aiming_clauses(problems, lang) + garment_clauses(alternatives, colours, detail, occasion, pattern, lang)
+    if "colour-unsure" in problems and colours:
+        clauses.append(lang.text("problems", "colour-unsure"))
     if "blurry" in problems:
         clauses.append(lang.text("problems", "blurry"))
     return clauses

@@ -140,7 +140,7 @@ class Pipeline:
                  family_hint_min: float = 0.5, white: WhiteBalance | None = None, aiming: bool = False,
                  closet: Closet | None = None, colour_hedge_min: float = 1.01, colour_view: str = "auto",
                  lang: Language | None = None, colour_pixel_weight: float = 0.0, colour_head_sure: float = 1.01,
-                 colour_learned_weight: float = 0.0) -> None:
+                 colour_learned_weight: float = 0.0, colour_unsure_below: float = 0.0) -> None:
         self.classifier = classifier
         self.lang = lang or english()
         """The language sentences are said in."""
@@ -175,6 +175,9 @@ class Pipeline:
         """The colour head's probability for a neighbouring family above which both are said (above 1: never)."""
         self.colour_learned_weight = colour_learned_weight
         """How much the bundle's learned colour decision weighs in deciding the main colour's family (0: unused)."""
+        self.colour_unsure_below = colour_unsure_below
+        """The learned decision's probability of the main colour's family below which the colour is called unsure
+        (Colour.unsure; 0: never)."""
         self.keep_colour_features = False
         """Keep each photo's learned-decision inputs in last_colour_features (the training script sets it)."""
         self.last_colour_features: np.ndarray | None = None
@@ -252,6 +255,8 @@ class Pipeline:
             views = (pred.colour_families, pattern_pred.colour_families if pattern_pred is not None else None
                      ) if pred is not None else None
             colours = self.colours(rgb, alpha, alternatives[0].garment if alternatives else None, families, views)
+        if colours and colours[0].unsure:
+            problems.append("colour-unsure")
         t["colour"] = (time.perf_counter() - t0) * 1000
         example = None
         if self.examples is not None and alternatives and embedding is not None:
@@ -345,14 +350,19 @@ class Pipeline:
         """The named clusters (largest first) as the user hears them: the main colour's family decided by the colour
         head, the pixels and the learned decision (None: none), a cluster chosen or renamed within what its pixels
         allow, a bright neutral made white (lightness: the garment's and its surroundings', as
-        lightness_inside_and_around gives them), and a close neighbour said beside it."""
+        lightness_inside_and_around gives them), a close neighbour said beside it, and the main colour called unsure
+        when the learned decision gives its family little chance."""
         if families and colours:
             family, p = self.namer.decided_family(colours, families, self.colour_pixel_weight, learned,
                                                   self.colour_learned_weight)
             if p >= self.family_hint_min:
                 colours = self.namer.with_family_hint(colours, family, sure=p >= self.colour_head_sure)
         colours = self.namer.with_exposure(colours, *lightness)
-        return self.namer.with_hedge(colours, families or [], self.colour_hedge_min)
+        colours = self.namer.with_hedge(colours, families or [], self.colour_hedge_min)
+        if (learned and colours and not colours[0].or_family
+                and dict(learned).get(colours[0].family, 0.0) < self.colour_unsure_below):
+            colours = [replace(colours[0], unsure=True), *colours[1:]]
+        return colours
 
     def describe_file(self, path: Path | str) -> Description:
         """Read a photo file and describe it."""

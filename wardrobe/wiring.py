@@ -37,7 +37,7 @@ def build_pipeline(settings: Settings, closet: bool = True):
     return Pipeline(classifier, ColourNamer(v.colour_naming, words=v.colour_names), v.segmentation, plate, v.colour_k or None, problem,
                     v.family_hint_min, white, v.aiming, open_closet(settings, classifier) if closet else None,
                     v.colour_hedge_min, v.colour_view, load_language(settings.speech.language),
-                    v.colour_pixel_weight, v.colour_head_sure, v.colour_learned_weight)
+                    v.colour_pixel_weight, v.colour_head_sure, v.colour_learned_weight, v.colour_unsure_below)
 
 
 def open_closet(settings: Settings, classifier=None, create: bool = False, strict: bool = False):

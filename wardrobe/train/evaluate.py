@@ -11,7 +11,8 @@ names them: --home-garments, --home-colours, --product-colours, --product-garmen
 - confidently wrong: the sentence names a wrong garment with no hedge ("probably", "maybe", "not sure");
 - the garment hedge rate, and answers with no garment named at all (too dark, no garment seen);
 - the main-colour family of the first colour spoken (against the shop's label or the by-eye families; a
-  hedged colour, "navy blue or black", is right when either is), and the colour hedge rate;
+  hedged colour, "navy blue or black", is right when either is), the colour hedge rate, and the share of colours
+  said unsure ("I'm not sure of the colour.") with how often they and the others are right;
 - garment-free photos (the most garment-free corner of each home photo) still named as a garment.
 On validation it also sweeps the thresholds that decide hedging (phrase.SURE, vision.colour_hedge_min) from the
 same answers, and the weight of the cut-out garment in the garment probabilities (the bundle's cutout_weight,
@@ -159,6 +160,7 @@ def main(args: argparse.Namespace) -> dict:
                          "no_garment": "no-garment" in d.problems, "accept": accept,
                          "colour": d.colours[0].family if d.colours else None,
                          "colour_or": d.colours[0].or_family if d.colours else None,
+                         "colour_unsure": bool(d.colours and d.colours[0].unsure),
                          "unhedged": [replace(c, or_name=None, or_family=None) for c in d.colours[:1]],
                          "families": d.colour_families})
             if name == "val":  # both views' garment probabilities, for the cut-out weight's sweep
@@ -241,8 +243,12 @@ def colour_figures(rows: list[dict], family=lambda r: (r["colour"], r["colour_or
     families; "eye": the product photo's by-eye families)."""
     labelled = [r for r in rows if r.get(truth) and r["colour"]]
     said = [family(r) for r in labelled]
-    return {"n": len(labelled), "main_family": mean(colour_right(labelled, family, truth)),
-            "colour_hedged": mean(o is not None for _, o in said)}
+    right = colour_right(labelled, family, truth)
+    unsure = [bool(r.get("colour_unsure")) for r in labelled]
+    return {"n": len(labelled), "main_family": mean(right), "colour_hedged": mean(o is not None for _, o in said),
+            "colour_unsure": mean(unsure),
+            "right_when_unsure": mean([ok for ok, u in zip(right, unsure, strict=True) if u]),
+            "right_when_not_unsure": mean([ok for ok, u in zip(right, unsure, strict=True) if not u])}
 
 
 def colour_right(rows: list[dict], family=lambda r: (r["colour"], r["colour_or"]), truth: str = "accept"
@@ -377,7 +383,9 @@ def table(results: dict) -> str:
             ("main-colour family (photos with a colour label)",
              lambda f: within({**f["colour"], "interval95": {"main_family": f.get("interval95", {}).get(
                  "colour_main_family")}}, "main_family") + f" (n={f['colour']['n']})"),
-            ("colour hedged", lambda f: pct(f["colour"]["colour_hedged"]))]
+            ("colour hedged / said unsure (right when unsure)",
+             lambda f: f"{pct(f['colour']['colour_hedged'])} / {pct(f['colour'].get('colour_unsure'))}"
+                       f" ({pct(f['colour'].get('right_when_unsure'))})")]
     for label, get in rows:
         lines.append(f"| {label} | " + " | ".join(get(test[s]) if s in test else "" for s in SOURCES) + " |")
     return "\n".join(lines)
