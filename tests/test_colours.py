@@ -560,3 +560,14 @@ def test_the_shipped_closet_says_when_it_doubts_a_colour():
     assert doubted["sentence"].endswith(". I'm not sure of the colour.")
     assert "colour-unsure" not in sure["problems"] and "unsure" not in sure["colours"][0]
     assert "not sure" not in sure["sentence"]
+
+
+def test_no_colour_doubt_for_the_users_own_garment(tmp_path):
+    """The user's own garment is named ("Your grey tee."), not its colour: no colour doubt is said or reported."""
+    from tests.test_cli import wardrobe
+
+    state, tee = str(tmp_path / "state"), str(photo("home-t-shirt.jpg"))
+    assert wardrobe("enrol", tee, "--name", "grey tee", "--state-dir", state).returncode == 0
+    d = json.loads(wardrobe("describe", "--json", "--quiet", "--state-dir", state, tee).stdout)
+    assert d["sentence"].startswith("Your grey tee") and "not sure of the colour" not in d["sentence"]
+    assert "colour-unsure" not in d["problems"]

@@ -90,15 +90,23 @@ def test_your_garment_is_named_once(name, garment, expected):
     assert yours(name, garment) == expected
 
 
-def test_an_unsure_colour_is_said_after_the_description():
-    """A colour the learned decision gave little chance is named, then called unsure; never when nothing is
-    described (a blocking problem) or no colour was said; blurriness still comes last."""
+def test_an_unsure_colour_is_said_right_after_it():
+    """A colour the learned decision gave little chance is named, then called unsure at once (on a long press before
+    the details, so it is not heard as being about a second colour); never when nothing is described (a blocking
+    problem) or no colour was said; blurriness still comes last."""
+    from dataclasses import replace
+
     from wardrobe.lang import load
 
-    sure = [Alternative("T-shirt", 0.9)]
-    assert sentence(sure, [NAVY, WHITE], ["colour-unsure"]) == "A navy blue T-shirt with white. I'm not sure of the colour."
-    assert sentence(sure, [NAVY], ["colour-unsure", "blurry"]).endswith(
+    doubted = replace(NAVY, unsure=True)
+    sure = [Alternative("T-shirt", 0.9), Alternative("polo shirt", 0.15)]
+    assert sentence(sure, [doubted, WHITE], []) == "A navy blue T-shirt with white. I'm not sure of the colour."
+    assert sentence(sure, [NAVY, WHITE], []) == "A navy blue T-shirt with white."
+    assert sentence(sure, [doubted], ["blurry"]).endswith(
         "I'm not sure of the colour. The picture is blurry, please hold the garment still.")
-    assert sentence(sure, [NAVY], ["too-dark", "colour-unsure"]) == "It's too dark, please turn on the light."
-    assert "colour" not in sentence(sure, [], ["colour-unsure"])
-    assert sentence(sure, [NAVY], ["colour-unsure"], lang=load("ko")) == "남색 티셔츠입니다. 색깔은 잘 모르겠어요."
+    assert sentence(sure, [doubted], ["too-dark"]) == "It's too dark, please turn on the light."
+    long = clauses_for(sure, [doubted, WHITE], [], detail=True)
+    assert long.index("I'm not sure of the colour.") == 1 and "90 percent sure" in long[2]
+    unsure = clauses_for([Alternative("shirt", 0.3), Alternative("blouse", 0.25)], [doubted], [])
+    assert unsure[-2:] == ["Navy blue.", "I'm not sure of the colour."]
+    assert sentence(sure, [doubted], [], lang=load("ko")) == "남색 티셔츠입니다. 색은 정확하지 않을 수 있어요."

@@ -104,6 +104,8 @@ def garment_clauses(alternatives: list[Alternative], colours: list[Colour], deta
         clauses = [lang.render("sentence", "unsure_two" if runner else "unsure", plural, garment=garment, runner=other)]
         if main:
             clauses.append(colours_clause)
+    if said and said[0].unsure:  # right after the colour it is about, before the long press's details
+        clauses.append(lang.text("problems", "colour-unsure"))
     if detail:
         clauses.append(lang.render("sentence", "percent_sure", plural, percent=str(round(100 * top.confidence)),
                                    garment=garment))
@@ -131,8 +133,6 @@ def clauses_for(alternatives: list[Alternative], colours: list[Colour], problems
     if blocking:
         return [lang.text("problems", blocking[0])]
     clauses = aiming_clauses(problems, lang) + garment_clauses(alternatives, colours, detail, occasion, pattern, lang)
-    if "colour-unsure" in problems and colours:
-        clauses.append(lang.text("problems", "colour-unsure"))
     if "blurry" in problems:
         clauses.append(lang.text("problems", "blurry"))
     return clauses

@@ -255,8 +255,6 @@ class Pipeline:
             views = (pred.colour_families, pattern_pred.colour_families if pattern_pred is not None else None
                      ) if pred is not None else None
             colours = self.colours(rgb, alpha, alternatives[0].garment if alternatives else None, families, views)
-        if colours and colours[0].unsure:
-            problems.append("colour-unsure")
         t["colour"] = (time.perf_counter() - t0) * 1000
         example = None
         if self.examples is not None and alternatives and embedding is not None:
@@ -283,6 +281,8 @@ class Pipeline:
                                     self.lang)]
         else:
             clauses = phrase.clauses_for(alternatives, colours, problems, pattern=pattern, lang=self.lang)
+            if colours and colours[0].unsure and alternatives:  # said: for the caretaker's queue and the JSON
+                problems.append("colour-unsure")
         t["phrase"] = (time.perf_counter() - t0) * 1000
         top = alternatives[0] if alternatives else None
         return Description(image=image, garment=top.garment if top else None,

@@ -84,9 +84,10 @@ class VisionSettings:
     docs/precision.md)."""
     colour_unsure_below: float = 0.3
     """When the bundle's learned colour decision gives the main colour's family less than this (0..1) and no second
-    family is said with it, the user hears "I'm not sure of the colour." after the description. 0: never. 0.3:
-    on validation homes labelled by eye, 13 % of colours said plainly, of which half are right, against 92 % of the
-    others (docs/precision.md)."""
+    family is said with it, the user hears "I'm not sure of the colour." right after the colour is named (only with
+    a bundle that has a learned colour decision and colour_learned_weight above 0). 0: never. 0.3: on validation
+    homes labelled by eye, 13 % of colours flagged, of which half are right, against 92 % of the others
+    (docs/precision.md)."""
     white_balance: WhiteBalanceMode = "auto"
     """"auto" (the white card when one is calibrated, else no correction), "card" (the calibrated card only),
     "estimate" (the photo's own estimate of its light, applied when the cast is strong: for a closet under a

@@ -359,8 +359,9 @@ def sweeps(rows: list[dict], namer, classes: list[str] | None = None, background
         def hedged(r, t=t):
             c = namer.with_hedge(r["unhedged"], r["families"], t)
             return (c[0].family, c[0].or_family) if c else (None, None)
-        out["colour_hedge_min"][str(t)] = {name: colour_figures([r for r in real if src.keep(r)], hedged, src.colour)
-                                           for name, src in SOURCES.items()}
+        out["colour_hedge_min"][str(t)] = {name: colour_figures([{**r, "colour_unsure": False} for r in real
+                                                                 if src.keep(r)], hedged, src.colour)
+                                           for name, src in SOURCES.items()}  # "unsure" is not swept: as shipped
     return out
 
 
@@ -383,9 +384,9 @@ def table(results: dict) -> str:
             ("main-colour family (photos with a colour label)",
              lambda f: within({**f["colour"], "interval95": {"main_family": f.get("interval95", {}).get(
                  "colour_main_family")}}, "main_family") + f" (n={f['colour']['n']})"),
-            ("colour hedged / said unsure (right when unsure)",
+            ("colour hedged / said unsure (right when unsure / otherwise)",
              lambda f: f"{pct(f['colour']['colour_hedged'])} / {pct(f['colour'].get('colour_unsure'))}"
-                       f" ({pct(f['colour'].get('right_when_unsure'))})")]
+                       f" ({pct(f['colour'].get('right_when_unsure'))} / {pct(f['colour'].get('right_when_not_unsure'))})")]
     for label, get in rows:
         lines.append(f"| {label} | " + " | ".join(get(test[s]) if s in test else "" for s in SOURCES) + " |")
     return "\n".join(lines)
