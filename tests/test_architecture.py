@@ -18,7 +18,7 @@ LAYERS = {
     "wardrobe": 0, "wardrobe.errors": 0, "wardrobe.files": 0, "wardrobe.data": 0,
     "wardrobe.lang": 1, "wardrobe.settings": 1, "wardrobe.images": 1, "wardrobe.preprocess": 1, "wardrobe.taxonomy": 1,
     "wardrobe.nets": 1, "wardrobe.baseline": 1, "wardrobe.button": 1, "wardrobe.whitebalance": 1,
-    "wardrobe.running": 1, "wardrobe.kdtree": 1,
+    "wardrobe.running": 1, "wardrobe.kdtree": 1, "wardrobe.css3": 1,
     "wardrobe.status": 1,
     "wardrobe.audio": 2, "wardrobe.camera": 2, "wardrobe.segment": 2, "wardrobe.bundle": 2, "wardrobe.speech": 2,
     "wardrobe.quality": 2, "wardrobe.light": 2, "wardrobe.colour_decision": 2,

@@ -19,8 +19,8 @@ from wardrobe.colours import (
     load_colour_model,
     rule_family,
     spoken_colours,
-    twin_not_said,
 )
+from wardrobe.css3 import twin_not_said
 from wardrobe.images import rgb_to_lab
 from wardrobe.segment import auto_mask, threshold_mask
 

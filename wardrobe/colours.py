@@ -17,6 +17,7 @@ from importlib import resources
 
 import numpy as np
 
+from wardrobe.css3 import names_and_rgb, said_indices
 from wardrobe.errors import ConfigError
 from wardrobe.images import lab_to_rgb, rgb_to_lab
 from wardrobe.kdtree import KDTree
@@ -264,38 +265,18 @@ def css3_words(name: str) -> str:
     return " ".join(out)
 
 
-def twin_not_said(name: str) -> bool:
-    """CSS3 names some colours twice ("dimgray" and "dimgrey", "cyan" and "aqua", "magenta" and "fuchsia"): whether
-    this is the twin never said ("gray" as the family word spells it; the common words)."""
-    return "grey" in name or name in ("aqua", "fuchsia")
-
-
-def css3_said_names(names: list[str], rgb: np.ndarray) -> list[int]:
-    """The index of the one name said for each distinct CSS3 colour (of twins, the one twin_not_said spares)."""
-    chosen: dict[tuple[int, ...], int] = {}
-    for i, colour in enumerate(rgb):
-        key = tuple(int(v) for v in colour)
-        if key not in chosen or twin_not_said(names[chosen[key]]):
-            chosen[key] = i
-    return list(chosen.values())
-
-
 class ColourNamer:
     """Names a CIELAB colour: nearest CSS3 name, family and plain spoken name. Build once, reuse."""
 
     def __init__(self, mode: str = "lab", model: dict | None = None, words: str = "plain") -> None:
-        import webcolors
-
         if mode not in NAMING_MODES:
             raise ConfigError(f"unknown colour naming mode {mode!r}; choose from {', '.join(NAMING_MODES)}")
         if words not in COLOUR_WORDS:
             raise ConfigError(f"unknown colour words {words!r}; choose from {', '.join(COLOUR_WORDS)}")
         self.mode, self.words = mode, words
-        self.css3_names = sorted(webcolors.names("css3"))
-        self.css3_rgb = np.array([tuple(webcolors.name_to_rgb(n)) for n in self.css3_names], np.uint8)
+        self.css3_names, self.css3_rgb = names_and_rgb()
         self.css3_lab = rgb_to_lab(self.css3_rgb)
-        # One point per colour, so one name is always said for it: CSS3 names some colours twice.
-        self.css3_first = np.array(sorted(css3_said_names(self.css3_names, self.css3_rgb)))
+        self.css3_first = said_indices(self.css3_names, self.css3_rgb)  # one point per colour: one name said for it
         points = self.css3_lab if mode == "lab" else self.css3_rgb.astype(np.float32)
         self.css3_tree = KDTree(points[self.css3_first])
         self.model = model if model is not None else load_colour_model()

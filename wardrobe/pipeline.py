@@ -281,7 +281,7 @@ class Pipeline:
                                     self.lang)]
         else:
             clauses = phrase.clauses_for(alternatives, colours, problems, pattern=pattern, lang=self.lang)
-            if colours and colours[0].unsure and alternatives:  # said: for the caretaker's queue and the JSON
+            if self.lang.text("problems", "colour-unsure") in clauses:  # for the caretaker's queue and the JSON
                 problems.append("colour-unsure")
         t["phrase"] = (time.perf_counter() - t0) * 1000
         top = alternatives[0] if alternatives else None
