@@ -477,6 +477,7 @@ def test_the_measurement_commands_check_their_numbers_and_names(capsys):
     for args in (("evaluate", "--bundle", str(SHIPPED), "--data", "folder=/x", "--splits", "bogus"),
                  ("evaluate", "--bundle", str(SHIPPED), "--data", "folder=/x", "--limit", "-3"),
                  ("household", "--bundle", str(SHIPPED), "--data", "folder=/x", "--thresholds", "abc"),
+                 ("household", "--bundle", str(SHIPPED), "--data", "folder=/x", "--colour-gaps", "10,nan"),
                  ("closet", "--bundle", str(SHIPPED), "--data", "folder=/x", "--closet-size", "0"),
                  ("segmentation", "--data", "folder=/x", "--count", "0")):
         assert train(*args) == "2", args
@@ -609,6 +610,13 @@ def test_match_refuses_a_label_no_photo_has(tmp_path):
                  "--output", str(tmp_path / "m.json"))
     assert said.startswith("wardrobe train match: --label Sockz: fewer than two product photos of the type 'Sockz'")
     assert not (tmp_path / "m.json").exists()
+
+
+def test_household_colours_without_the_home_photos_are_refused_in_one_line(tmp_path):
+    said = train("household", "--bundle", str(SHIPPED), "--data", f"product-photos={PRODUCTS}",
+                 "--home-colours", str(ROOT / "assets" / "labels" / "home-colours.csv"))
+    assert said == ("wardrobe train household: --home-colours names home photos: give --data clothing-photos=DIR "
+                    "as well")
 
 
 def test_household_with_a_missing_bundle_is_refused_at_once(tmp_path):

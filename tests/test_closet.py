@@ -354,6 +354,57 @@ def test_a_reviewed_photo_names_only_photos_very_close_to_it(pipeline):
     assert other.garment == shirt.garment and other.example is None and other.to_json()["example"] is None
 
 
+def test_a_reviewed_colour_is_said_again_only_of_a_garment_that_looks_the_same(pipeline):
+    """The caretaker's colours for a reviewed photo (wardrobe.corrections.Example.colours_for): the same coat seen
+    again is said in them, plainly; the same coat dyed green, which the network still finds very close, keeps the
+    colour its pixels show (the gap the user's enrolled garments must pass as well, chosen by `wardrobe train
+    household --home-colours`)."""
+    from wardrobe.corrections import EXAMPLE_MIN_SIMILARITY, Examples
+    from wardrobe.history import seen_colours
+
+    rgb = rgb_of("home-outwear.jpg")
+    coat = pipeline.describe(rgb)
+    assert coat.colours[0].family == "red"
+    seen = seen_colours([c.to_json() for c in coat.colours])
+    pipeline.examples = Examples([coat.embedding], [coat.garment], EXAMPLE_MIN_SIMILARITY, [("pink",)], [seen])
+    try:
+        again = pipeline.describe(another_view(rgb))
+        green = pipeline.describe(hue_turned(rgb, 60))
+    finally:
+        pipeline.examples = None
+    assert again.example_colours and [c.family for c in again.colours] == ["pink"]
+    assert again.to_json()["example"]["colours"] == ["pink"]
+    assert green.example is not None and green.example.garment == coat.garment  # the garment: still the example's
+    assert not green.example_colours and green.colours[0].family == "green" and green.to_json()["example"]["colours"] is None
+
+
+def test_a_colour_the_caretaker_confirmed_is_no_longer_doubted(pipeline):
+    """"I'm not sure of the colour." is for the caretaker's review queue: once the caretaker has marked the answer
+    right, the same garment held up again is said without the doubt."""
+    from wardrobe.corrections import EXAMPLE_MIN_SIMILARITY, Examples
+    from wardrobe.history import said_families, seen_colours
+
+    rgb = rgb_of("home-t-shirt.jpg")
+    tee = pipeline.describe(rgb)
+    assert "colour-unsure" in tee.problems
+    confirmed = said_families(tee.to_json())
+    pipeline.examples = Examples([tee.embedding], [tee.garment], EXAMPLE_MIN_SIMILARITY, [confirmed],
+                                 [seen_colours(tee.to_json()["colours"])])
+    try:
+        after = pipeline.describe(rgb.copy())  # held up again, just as before
+    finally:
+        pipeline.examples = None
+    assert after.example_colours and "colour-unsure" not in after.problems and "not sure" not in after.sentence
+    assert [c.family for c in after.colours] == confirmed and not any(c.unsure for c in after.colours)
+
+
+def hue_turned(rgb: np.ndarray, turn: int) -> np.ndarray:
+    """The photo with every hue turned (OpenCV's hue runs 0-179): the same garment in another dye."""
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV).astype(np.int32)
+    hsv[..., 0] = (hsv[..., 0] + turn) % 180
+    return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
+
+
 def test_the_household_simulation_counts_what_reviews_fix_and_break():
     """wardrobe train household's arithmetic on made-up embeddings: a corrected garment seen again is fixed, an
     unrelated photo is left alone, one too close to another garment's example is broken and counted."""
@@ -374,6 +425,31 @@ def test_the_household_simulation_counts_what_reviews_fix_and_break():
     assert found is not None
     assert found["again"]["before"] == 0 and found["again"]["after"] == 1 and found["again"]["fixed"] == 1
     assert found["others"]["broken"] == 1 and found["others"]["after"] == 1  # the top, too close to the skirt
+
+
+def test_the_household_colour_simulation_says_reviewed_colours_only_within_the_gap():
+    """wardrobe train household --home-colours' arithmetic: a colour corrected (the eye's first family) and seen
+    again within the gap is fixed; a confirmed colour is kept; a hedged pair marked right teaches nothing; a photo
+    close to an example but of other colours is left alone."""
+    from wardrobe.train.household import caretaker_families, simulate_colours
+
+    e = np.eye(4, dtype=np.float32)
+    brown = (40.0, 10.0, 20.0)
+
+    def photo(i, said, truth, lab, hedge=None):
+        seen = {"embedding": e[i], "families": said, "or": hedge, "colours": (lab,)}
+        return {**seen, "truth": "shirt", "said": "shirt", "colour_truth": truth, "again": dict(seen)}
+    assert caretaker_families(photo(0, ["brown"], ("gray",), brown)) == ["gray"]
+    assert caretaker_families(photo(0, ["blue", "white"], ("blue", "black"), brown)) == ["blue", "white"]
+    assert caretaker_families(photo(0, ["blue"], ("black",), brown, hedge="black")) == []
+    assert caretaker_families(photo(0, ["blue"], (), brown)) == []
+    corrected, other = photo(0, ["brown"], ("gray",), brown), photo(0, ["brown"], ("brown",), (40.0, 40.0, 60.0))
+    for seed in range(50):  # a permutation that reviews the first and leaves the second
+        r = simulate_colours({"one": [corrected, other]}, 0.5, 0.9, [10.0], seed)["by_gap"]["10.0"]
+        if r["corrected"]["n"] == 1:
+            break
+    assert r["corrected"]["fixed"] == 1 and r["corrected"]["after_acc"] == 1.0
+    assert r["others"]["n"] == 1 and r["others"]["used"] == 0 and r["others"]["broken"] == 0  # too far in colour
 
 
 def test_only_the_models_garments_become_examples(tmp_path):

@@ -82,6 +82,67 @@ def test_corrections_are_checked(tmp_path, jeans):
     assert store.corrections() == []
 
 
+def test_a_verdict_keeps_the_colours_confirmed_or_given_and_as_the_camera_saw_them(tmp_path, jeans):
+    """"Right" keeps the families said (none for a hedged pair: which of the two was right?); "wrong" those given;
+    both keep the press's colours in CIELAB, so the closet says them again only of a garment that looks the same."""
+    navy = {"name": "navy blue", "family": "blue", "rgb": [30, 40, 90], "share": 0.7}
+    white = {"name": "white", "family": "white", "rgb": [250, 250, 250], "share": 0.3}
+    store = PressStore(tmp_path / "history.db")
+    plain = store.add(jeans, {**result(), "colours": [navy, white]}, "v1", 20, 1 << 30)
+    hedged = store.add(jeans, {**result(), "colours": [{**navy, "or": {"name": "black", "family": "black"}}]},
+                       "v1", 20, 1 << 30)
+    wrong = store.add(jeans, {**result(), "colours": [white]}, "v1", 20, 1 << 30)
+    store.correct(plain, "right")
+    store.correct(hedged, "right")
+    store.correct(wrong, "wrong", "trousers", ["gray"])
+    kept = {c.press_id: c for c in store.corrections()}
+    assert kept[plain].families == ["blue", "white"] and kept[hedged].families == [] and kept[wrong].families == ["gray"]
+    (lab,) = kept[wrong].seen
+    assert lab[0] == pytest.approx(98.0, abs=0.5) and abs(lab[1]) < 0.5 and abs(lab[2]) < 0.5
+    assert len(kept[plain].seen) == 2 and kept[plain].seen[0][2] < -30  # navy: blue in CIELAB's b
+
+
+def test_a_history_from_before_the_colours_were_kept_is_read_and_written(tmp_path, jeans):
+    """A closet updated in place: its history.db has the corrections table without `seen`."""
+    db = sqlite3.connect(tmp_path / "history.db")
+    db.executescript(SCHEMA_BEFORE_SEEN)
+    db.execute("INSERT INTO presses (created, photo, result, sentence, unsure) VALUES (1, ?, '{}', 'Blue trousers.', 0)",
+               (jeans,))
+    db.execute("INSERT INTO corrections (press_id, created, verdict, garment, families, said) "
+               "VALUES (1, 1, 'wrong', 'skirt', '[\"blue\"]', 'Blue trousers.')")
+    db.commit()
+    db.close()
+    store = PressStore(tmp_path / "history.db")
+    (old,) = store.corrections()
+    assert (old.garment, old.families, old.seen) == ("skirt", ["blue"], ())
+    pid = store.add(jeans, {**result(), "colours": [{"family": "blue", "rgb": [30, 40, 90]}]}, "v1", 20, 1 << 30)
+    assert len(store.correct(pid, "right").seen) == 1
+
+
+def test_kept_colours_that_are_not_colours_are_left_out(tmp_path, jeans):
+    """The history is a file the page's process writes: a `seen` column that is not a list of three finite CIELAB
+    numbers gives no colours, never an exception."""
+    store = PressStore(tmp_path / "history.db")
+    pid = store.add(jeans, result(), "v1", 20, 1 << 30)
+    store.correct(pid, "right")
+    for junk in ("NaN", "[[NaN, 0, 0]]", "[[1e999, 0, 0]]", '[["50", 0, 0]]', "[[50, 0]]", "{}", "not json", "[[[[[]]]]]",
+                 "[[50, 0, 0], [101, 0, 0], [50, 300, 0], true]", "[" * 5000 + "]" * 5000):
+        store.db.execute("UPDATE corrections SET seen = ?", (junk,))
+        (c,) = store.corrections()
+        assert c.seen in ((), ((50.0, 0.0, 0.0),)), junk
+
+
+SCHEMA_BEFORE_SEEN = """
+CREATE TABLE presses (id INTEGER PRIMARY KEY AUTOINCREMENT, created REAL NOT NULL, photo BLOB NOT NULL,
+    result TEXT NOT NULL, sentence TEXT NOT NULL, model_version TEXT, confidence REAL, unsure INTEGER NOT NULL,
+    audio BLOB);
+CREATE TABLE corrections (id INTEGER PRIMARY KEY AUTOINCREMENT, press_id INTEGER NOT NULL UNIQUE,
+    created REAL NOT NULL, verdict TEXT NOT NULL CHECK (verdict IN ('right', 'wrong')), garment TEXT,
+    families TEXT NOT NULL DEFAULT '[]', pattern TEXT, said TEXT NOT NULL, model_version TEXT, photo BLOB,
+    exported REAL);
+"""
+
+
 def test_a_second_verdict_replaces_the_first(tmp_path, jeans):
     store = PressStore(tmp_path / "history.db")
     pid = store.add(jeans, result(), "v1", 20, 1 << 30)

@@ -594,9 +594,10 @@ def test_a_press_on_the_running_daemon_appears_on_the_page_and_is_corrected_whil
 
 
 def test_a_correction_on_the_page_names_the_same_garment_at_the_next_press(tmp_path):
-    """The immediate effect, before any retraining: the caretaker says on the page that the press was a skirt;
-    the daemon keeps the photo as an example between presses, and the same garment held up again is a skirt.
-    The threshold and its effect on a household's other photos: `wardrobe train household` (docs/closet.md)."""
+    """The immediate effect, before any retraining: the caretaker says on the page that the press was a black
+    skirt; the daemon keeps the photo as an example between presses, and the same garment held up again is a black
+    skirt. The thresholds and their effect on a household's other photos: `wardrobe train household`
+    (docs/closet.md)."""
     from tests.test_daemon import DaemonProcess, described, one_photo_camera
 
     d = DaemonProcess(tmp_path, "--output", "none", camera=one_photo_camera(tmp_path, "product-jeans-blue.jpg"))
@@ -609,14 +610,14 @@ def test_a_correction_on_the_page_names_the_same_garment_at_the_next_press(tmp_p
         client = create_app(settings_for(d.state, tmp_path)).test_client()
         log_in(client)
         page = client.get("/").data.decode()
-        form = {"garment": "skirt", "family": ["blue"], "pattern": "solid", "csrf_token": token(page.encode())}
+        form = {"garment": "skirt", "family": ["black"], "pattern": "solid", "csrf_token": token(page.encode())}
         assert client.post("/presses/1/wrong", data=form).status_code == 302
         d.wait_for(r"reviewed photos kept as examples: 1")
         d.send("press")
         second = described(d.wait_for(r"described:", count=2)[1])
     finally:
         assert d.stop() == 0
-    assert second["garment"] == "skirt" and second["sentence"] == "A navy blue skirt.", second
+    assert second["garment"] == "skirt" and second["sentence"] == "A black skirt.", second
 
 
 def test_the_bench_measures_the_pages_memory(tmp_path):

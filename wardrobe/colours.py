@@ -391,6 +391,22 @@ class ColourNamer:
             return colours
         return [self.renamed(main, family), *colours[1:]]
 
+    def as_reviewed(self, colours: list[Colour], families: tuple[str, ...] | list[str]) -> list[Colour]:
+        """The colours the caretaker gave this very garment on the caretaker's page, in the configured words: the
+        first family on the main colour (the largest cluster of that family that is a real part of the garment,
+        else the main cluster renamed), each further family on the largest other cluster of it, else the largest
+        left, renamed. Clusters beyond the families given are not said; none is hedged or unsure: a sighted
+        person has looked at this garment."""
+        out, rest = [], list(colours)
+        for family in families:
+            if not rest:
+                break
+            i = next((i for i, c in enumerate(rest) if c.family == family and (i == 0 or out or
+                                                                            c.share >= CHOSEN_MIN_SHARE)), 0)
+            c = rest.pop(i)
+            out.append(self.renamed(c, family))
+        return out
+
     def renamed(self, colour: Colour, family: str) -> Colour:
         """The same cluster called by another family, in the configured words."""
         lab = np.asarray(colour.lab, np.float32)

@@ -108,11 +108,31 @@ class Example:
 
     garment: str
     similarity: float
+    families: tuple[str, ...] = ()
+    """The colour families the caretaker gave it, or confirmed (main first); empty: none known."""
+    seen: tuple = ()
+    """Its colours as the camera saw them at the review (CIELAB, main first)."""
+    colour_gap: float = 0.0
+    """How far (CIEDE2000) a new photo's colours may be from `seen` for the families to be said of it."""
+
+    def colours_for(self, colours) -> tuple[str, ...] | None:
+        """The caretaker's families for a photo whose colours (CIELAB, main first) are these, when they look like
+        those of the reviewed photo (the same garment in much the same light: closet.colour_gap, the test the
+        user's enrolled garments pass); None otherwise, and the closet's own colours are said."""
+        from wardrobe.closet import colour_gap
+
+        if not self.families or not self.seen or not len(colours):
+            return None
+        return self.families if colour_gap(list(self.seen), list(colours)) <= self.colour_gap else None
 
 
 EXAMPLE_MIN_SIMILARITY = 0.70
 """Chosen by `wardrobe train household` on validation senders: the lowest similarity at which none of a
 household's unreviewed photos was made wrong (docs/closet.md, runs/household.json)."""
+EXAMPLE_COLOUR_GAP = 10.0
+"""Chosen by `wardrobe train household --home-colours` on validation senders: the widest CIEDE2000 gap between a
+new photo's colours and a reviewed photo's at which no unreviewed photo's colour, nor a confirmed one, was made
+wrong (docs/closet.md, runs/household.json)."""
 MAX_EXAMPLES = 500
 """The most recent reviews kept as examples (each costs one embedding at start, about 10 ms)."""
 
@@ -123,13 +143,23 @@ class Examples:
     effect of a correction, before any retraining; `wardrobe train household` measures it and chooses the
     threshold on held-out senders."""
 
-    def __init__(self, embeddings: list, garments: list[str], threshold: float) -> None:
+    def __init__(self, embeddings: list, garments: list[str], threshold: float, families: list | None = None,
+                 colours: list | None = None, colour_gap: float = EXAMPLE_COLOUR_GAP) -> None:
         import numpy as np
 
-        rows = [np.asarray(e, np.float32).reshape(-1) for e in embeddings]
-        rows = [r / n for r in rows if (n := float(np.linalg.norm(r))) > 0 and np.isfinite(n)]
+        families = list(families) if families is not None else [()] * len(garments)
+        colours = list(colours) if colours is not None else [()] * len(garments)
+        rows, keep = [], []
+        for i, e in enumerate(embeddings):
+            r = np.asarray(e, np.float32).reshape(-1)
+            if (n := float(np.linalg.norm(r))) > 0 and np.isfinite(n):
+                rows.append(r / n)
+                keep.append(i)
         self.matrix = np.stack(rows) if rows else np.zeros((0, 0), np.float32)
-        self.garments, self.threshold = list(garments)[: len(rows)], threshold
+        self.garments = [garments[i] for i in keep]
+        self.families = [tuple(families[i]) for i in keep]
+        self.colours = [tuple(colours[i]) for i in keep]
+        self.threshold, self.colour_gap = threshold, colour_gap
 
     def __len__(self) -> int:
         return len(self.garments)
@@ -145,7 +175,10 @@ class Examples:
             return None
         sims = self.matrix @ (e / np.linalg.norm(e))
         best = int(sims.argmax())
-        return Example(self.garments[best], float(sims[best])) if sims[best] >= self.threshold else None
+        if sims[best] < self.threshold:
+            return None
+        return Example(self.garments[best], float(sims[best]), self.families[best], self.colours[best],
+                       self.colour_gap)
 
 
 def reviews_key(store: PressStore) -> tuple:
@@ -156,10 +189,11 @@ def reviews_key(store: PressStore) -> tuple:
 def reviewed_examples(store: PressStore, embed, classes: list[str],
                       threshold: float = EXAMPLE_MIN_SIMILARITY) -> Examples:
     """The history's reviewed photos as labelled examples: each wrong answer's right garment (its photo is kept
-    with the correction) and each answer marked right while its press is still kept. Only garments of the
-    model's `classes` are kept (the history is a file another process writes: nothing else is ever said).
-    `embed(jpeg)` is the classifier's embedding; a photo it cannot read is left out."""
-    embeddings, garments = [], []
+    with the correction) and each answer marked right while its press is still kept, with the colour families
+    given or confirmed and the colours seen then. Only garments of the model's `classes` are kept (the history
+    is a file another process writes: nothing else is ever said). `embed(jpeg)` is the classifier's embedding; a
+    photo it cannot read is left out."""
+    embeddings, garments, families, seen = [], [], [], []
     for c in store.corrections()[-MAX_EXAMPLES:]:
         if c.garment not in classes or c.garment == "no garment":
             continue
@@ -173,4 +207,6 @@ def reviewed_examples(store: PressStore, embed, classes: list[str],
         if embedding is not None:
             embeddings.append(embedding)
             garments.append(c.garment)
-    return Examples(embeddings, garments, threshold)
+            families.append(tuple(c.families))
+            seen.append(c.seen)
+    return Examples(embeddings, garments, threshold, families, seen)

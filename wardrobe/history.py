@@ -59,10 +59,13 @@ CREATE TABLE IF NOT EXISTS corrections (
     said TEXT NOT NULL,
     model_version TEXT,
     photo BLOB,
-    exported REAL
+    exported REAL,
+    seen TEXT
 );
 """
 # AUTOINCREMENT: a correction names its press by id, so an id is never given to a second press.
+# corrections.seen: the press's colours as the camera saw them (CIELAB, main first, JSON), kept with the verdict so
+# that a colour the caretaker gave is said again only of a garment that looks the same (wardrobe.corrections).
 
 
 class HistoryError(WardrobeError):
@@ -84,6 +87,8 @@ class Correction:
     said: str
     model_version: str | None
     exported: float | None
+    seen: tuple[tuple[float, float, float], ...] = ()
+    """The press's colours as seen then (CIELAB, main first): history.seen_colours of its answer."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,31 @@ def is_unsure(result: dict) -> bool:
     """An answer the caretaker should look at first: hedged, no garment named, or a problem said."""
     conf = result.get("garment_confidence")
     return bool(result.get("problems")) or not isinstance(conf, int | float) or conf < phrase.SURE
+
+
+def said_families(result: dict) -> list[str]:
+    """The colour families an answer said, main first, each once; none when its main colour was a hedged pair
+    ("navy blue or black": marked right, the page cannot tell which of the two was)."""
+    colours = result.get("colours")
+    if not isinstance(colours, list) or not colours or not all(isinstance(c, dict) for c in colours):
+        return []
+    if colours[0].get("or"):
+        return []
+    return list(dict.fromkeys(f for c in colours if (f := c.get("family")) in FAMILIES))
+
+
+def seen_colours(colours) -> tuple[tuple[float, float, float], ...]:
+    """CIELAB of the colours of an answer's JSON (their "rgb"), main first; those that are not three whole numbers
+    from 0 to 255 are left out (the history is a file another process writes)."""
+    from wardrobe.images import rgb_to_lab
+
+    if not isinstance(colours, list):
+        return ()
+    rgb = [c["rgb"] for c in colours if isinstance(c, dict) and isinstance(c.get("rgb"), list) and len(c["rgb"]) == 3
+           and all(type(v) is int and 0 <= v <= 255 for v in c["rgb"])]
+    if not rgb:
+        return ()
+    return tuple(tuple(round(float(v), 2) for v in lab) for lab in rgb_to_lab(np.asarray(rgb, np.uint8)))
 
 
 def encode_photo(rgb: np.ndarray) -> bytes:
@@ -169,6 +199,8 @@ class PressStore:
             self.db.executescript(SCHEMA)
             if "audio" not in {r[1] for r in self.db.execute("PRAGMA table_info(presses)")}:
                 self.db.execute("ALTER TABLE presses ADD COLUMN audio BLOB")  # a history from before the audio
+            if "seen" not in {r[1] for r in self.db.execute("PRAGMA table_info(corrections)")}:
+                self.db.execute("ALTER TABLE corrections ADD COLUMN seen TEXT")  # from before colours were kept
         except (OSError, sqlite3.Error) as e:
             if self.db is not None:
                 self.db.close()
@@ -262,7 +294,8 @@ class PressStore:
 
     def correct(self, press_id: int, verdict: str, garment: str | None = None, families: list[str] | tuple = (),
                 pattern: str | None = None) -> Correction:
-        """Record (or replace) the caretaker's verdict on a press; a wrong one keeps a copy of the photo."""
+        """Record (or replace) the caretaker's verdict on a press; a wrong one keeps a copy of the photo. A right one
+        keeps the garment and the colour families that were said; both keep the colours as the camera saw them."""
         if verdict not in ("right", "wrong"):
             raise HistoryError(f"the verdict must be right or wrong, not {verdict!r}")
         bad = [f for f in families if f not in FAMILIES]
@@ -276,19 +309,21 @@ class PressStore:
         if verdict == "wrong" and not garment:
             raise HistoryError("a wrong answer needs the right garment")
         if verdict == "right":
-            garment, families, pattern = p.result.get("garment"), [], None
+            garment, families, pattern = p.result.get("garment"), said_families(p.result), None
+        else:
+            families = sorted(set(families), key=FAMILIES.index)
         try:
             with self.db:
                 self.db.execute("BEGIN IMMEDIATE")
                 self.db.execute(
                     "INSERT INTO corrections (press_id, created, verdict, garment, families, pattern, said, "
-                    "model_version, photo) SELECT id, ?, ?, ?, ?, ?, sentence, model_version, "
-                    "CASE WHEN ? = 'wrong' THEN photo END FROM presses WHERE id = ? "
+                    "model_version, photo, seen) SELECT id, ?, ?, ?, ?, ?, sentence, model_version, "
+                    "CASE WHEN ? = 'wrong' THEN photo END, ? FROM presses WHERE id = ? "
                     "ON CONFLICT(press_id) DO UPDATE SET created = excluded.created, verdict = excluded.verdict, "
                     "garment = excluded.garment, families = excluded.families, pattern = excluded.pattern, "
-                    "photo = excluded.photo, exported = NULL",
-                    (time.time(), verdict, garment, json.dumps(sorted(set(families), key=FAMILIES.index)), pattern,
-                     verdict, press_id))
+                    "photo = excluded.photo, exported = NULL, seen = excluded.seen",
+                    (time.time(), verdict, garment, json.dumps(families), pattern, verdict,
+                     json.dumps(seen_colours(p.result.get("colours"))), press_id))
         except sqlite3.Error as e:
             raise HistoryError(f"cannot write the press history {self.path}: {describe_error(e, self.path.parent)}") from e
         return next(c for c in self.corrections() if c.press_id == press_id)
@@ -297,15 +332,9 @@ class PressStore:
         """Every correction, oldest first; or only the wrong ones not exported yet."""
         where = "WHERE verdict = 'wrong' AND exported IS NULL AND photo IS NOT NULL" if unexported_wrong else ""
         rows = self._read("SELECT id, press_id, created, verdict, garment, families, pattern, said, model_version, "
-                          f"exported FROM corrections {where} ORDER BY id")
-        out = []
-        for r in rows:
-            try:
-                fams = [f for f in json.loads(r[5]) if f in FAMILIES]
-            except (TypeError, ValueError, RecursionError):
-                fams = []
-            out.append(Correction(r[0], r[1], r[2], r[3], r[4], fams, r[6], r[7], r[8], r[9]))
-        return out
+                          f"exported, seen FROM corrections {where} ORDER BY id")
+        return [Correction(r[0], r[1], r[2], r[3], r[4], [f for f in loaded(r[5]) if f in FAMILIES], r[6], r[7],
+                           r[8], r[9], lab_list(loaded(r[10]))) for r in rows]
 
     def correction_photo(self, correction_id: int) -> bytes | None:
         """The photo kept with a wrong answer's correction."""
@@ -320,6 +349,23 @@ class PressStore:
                 self.db.executemany("UPDATE corrections SET exported = ? WHERE id = ?", [(time.time(), i) for i in ids])
         except sqlite3.Error as e:
             raise HistoryError(f"cannot write the press history {self.path}: {describe_error(e, self.path.parent)}") from e
+
+
+def loaded(text) -> list:
+    """A JSON list kept in a column; [] for anything else (the history is a file another process writes)."""
+    try:
+        value = json.loads(text) if isinstance(text, str | bytes) else []
+    except (ValueError, RecursionError):
+        return []
+    return value if isinstance(value, list) else []
+
+
+def lab_list(rows: list) -> tuple[tuple[float, float, float], ...]:
+    """The CIELAB colours of a kept list, those that are three finite numbers in CIELAB's range."""
+    def ok(lab) -> bool:
+        return (isinstance(lab, list) and len(lab) == 3 and all(type(v) in (int, float) for v in lab)
+                and 0 <= lab[0] <= 100 and all(-128 <= v <= 128 for v in lab[1:]))
+    return tuple(tuple(float(v) for v in lab) for lab in rows if ok(lab))
 
 
 class History:

@@ -53,6 +53,8 @@ class Description:
     """The language the sentence is in (the JSON's codes stay English)."""
     example: object | None = None
     """The caretaker's reviewed photo this one is very close to (garment, similarity), which named it; or None."""
+    example_colours: bool = False
+    """Whether the colours said are the ones the caretaker gave that photo (it looked the same)."""
 
     def to_json(self) -> dict:
         """The describe --json object."""
@@ -69,7 +71,8 @@ class Description:
             "white_balance": self.white_balance,
             "pattern": self.pattern,
             "enrolled": self.enrolled.to_json() if self.enrolled else None,
-            "example": ({"garment": self.example.garment, "similarity": round(self.example.similarity, 4)}
+            "example": ({"garment": self.example.garment, "similarity": round(self.example.similarity, 4),
+                         "colours": list(self.example.families) if self.example_colours else None}
                         if self.example else None),
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
@@ -256,11 +259,14 @@ class Pipeline:
                      ) if pred is not None else None
             colours = self.colours(rgb, alpha, alternatives[0].garment if alternatives else None, families, views)
         t["colour"] = (time.perf_counter() - t0) * 1000
-        example = None
+        example, reviewed = None, None
         if self.examples is not None and alternatives and embedding is not None:
             example = self.examples.nearest(embedding)
             if example is not None:  # the caretaker said on the page what this very garment is
                 alternatives = with_example(alternatives, example.garment)
+                reviewed = example.colours_for([c.lab for c in colours])
+                if reviewed:  # and its colours, when it looks as it did then
+                    colours = self.namer.as_reviewed(colours, reviewed)
         if alternatives and alternatives[0].confidence < phrase.PROBABLY:
             problems.append("low-confidence")
         if any(p in problems for p in phrase.BLOCKING):
@@ -290,7 +296,7 @@ class Pipeline:
                            colours=colours, sentence=" ".join(clauses), clauses=clauses, problems=problems,
                            timings_ms=t, occasion=occasion, white_balance=white, pattern=pattern,
                            embedding=embedding, enrolled=enrolled, colour_families=families, lang=self.lang,
-                           example=example)
+                           example=example, example_colours=bool(reviewed))
 
     def classify_with_cutout(self, rgb: np.ndarray, alpha: np.ndarray):
         """The classifier's prediction for the photo, and the prediction its pattern is read from: the garment

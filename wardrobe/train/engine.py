@@ -47,6 +47,17 @@ def number(kind: type, lo: float, hi: float):
     return parse
 
 
+def number_list(kind: type, lo: float, hi: float):
+    """An argparse type: comma-separated numbers, each as number() takes it, kept as given."""
+    one = number(kind, lo, hi)
+
+    def parse(text: str) -> str:
+        for part in text.split(","):
+            one(part)
+        return text
+    return parse
+
+
 def split_names(text: str) -> str:
     """An argparse type: a comma-separated list of splits (train, val, test), kept as given."""
     odd = [name for name in text.split(",") if name not in ("train", "val", "test")]

@@ -6,9 +6,16 @@ same describe path a user hears:
   crop, turn, light, as `wardrobe train closet` makes them);
 - others: the same sender's other photos, which were not reviewed (the examples must not make them worse).
 
-Held-out senders only: the similarity threshold is chosen on the validation split's senders and reported on the
-test split's. Usage:
-    wardrobe train household --bundle models/default --data clothing-photos=DIR [--reviewed 0.5]
+With --home-colours (the home photos' colours labelled by eye) the main colour is measured the same way: a reviewed
+photo keeps the colour families the caretaker gave (its by-eye family when the closet said another; the families
+said when it was right and said plainly), and a new photo of that garment whose colours are within a CIEDE2000 gap
+of the reviewed photo's is said in those families (`wardrobe.corrections.Examples`): colours corrected and held up
+again, colours confirmed and held up again, and the unreviewed others.
+
+Held-out senders only: the similarity threshold and the colour gap are chosen on the validation split's senders and
+reported on the test split's. Usage:
+    wardrobe train household --bundle models/default --data clothing-photos=DIR [--reviewed 0.5] \
+        [--home-colours assets/labels/home-colours.csv]
 """
 
 from __future__ import annotations
@@ -35,47 +42,81 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-photos", type=int, default=6, help="senders with fewer photos are left out")
     p.add_argument("--thresholds", type=engine.fractions, default="0.50,0.55,0.60,0.65,0.70,0.75,0.80,0.85,0.90",
                    help="cosine similarities tried on validation")
+    p.add_argument("--home-colours", type=Path, help="the home photos' colour families by eye (image,split,families)")
+    p.add_argument("--colour-gaps", type=engine.number_list(float, 0, 100), default="5,10,15,20,25,30,40",
+                   help="CIEDE2000 gaps tried on validation: a reviewed photo's colours are said within the gap")
     p.add_argument("--output", type=Path, default=Path("runs/household.json"))
     return p
 
 
-def describe_senders(pipe, records, taxonomy, seed: int) -> dict[str, list[dict]]:
-    """Each home photo of each sender: the truth, and what is said of the photo and of a new view of it."""
+def describe_senders(pipe, records, taxonomy, seed: int, colours_by_eye: dict | None = None
+                     ) -> dict[str, list[dict]]:
+    """Each home photo of each sender: the truth (the garment, and the colour families by eye when known), and what
+    is said of the photo and of a new view of it."""
     from tqdm import tqdm
 
+    from wardrobe.history import seen_colours
     from wardrobe.images import read_image
     from wardrobe.train.closet_eval import view
 
     rng = np.random.default_rng(seed)
+    colours_by_eye = colours_by_eye or {}
 
     def seen(rgb, path) -> dict | None:
         d = pipe.describe(rgb, path)
         if d.embedding is None:
             return None
         e = np.asarray(d.embedding, np.float32)
-        return {"said": d.garment, "embedding": e / (np.linalg.norm(e) or 1.0)}
+        main = d.colours[0] if d.colours else None
+        return {"said": d.garment, "embedding": e / (np.linalg.norm(e) or 1.0),
+                "families": [c.family for c in d.colours], "or": main.or_family if main else None,
+                "colours": seen_colours([c.to_json() for c in d.colours])}
 
     by_sender: dict[str, list[dict]] = defaultdict(list)
     for r in tqdm(records, desc="describe", unit="photo"):
         rgb = read_image(r.path)
         photo, again = seen(rgb, r.path), seen(view(rgb, rng, None), r.path + "#again")
         if photo and again:
-            by_sender[r.group].append({"truth": taxonomy.garment(r.source, r.label, r.name), **photo, "again": again})
+            by_sender[r.group].append({"truth": taxonomy.garment(r.source, r.label, r.name), **photo, "again": again,
+                                       "colour_truth": colours_by_eye.get(r.path, ())})
     return by_sender
+
+
+def reviews(by_sender: dict[str, list[dict]], reviewed: float, seed: int):
+    """Each sender's photos split into those the caretaker reviews and the rest, the same way for every measure."""
+    rng = np.random.default_rng(seed)
+    for _, photos in sorted(by_sender.items()):
+        order = rng.permutation(len(photos))
+        k = max(1, int(round(reviewed * len(photos))))
+        yield [photos[i] for i in order[:k]], [photos[i] for i in order[k:]]
+
+
+ZERO = {"before": 0, "after": 0, "fixed": 0, "broken": 0, "used": 0, "n": 0}
+
+
+def count(s: dict, before: bool, after: bool, used: bool) -> None:
+    """Add one case to a measure's counts."""
+    s["n"] += 1
+    s["before"] += before
+    s["after"] += after
+    s["used"] += used
+    s["fixed"] += after and not before
+    s["broken"] += before and not after
+
+
+def accuracies(by_setting: dict) -> dict:
+    """The counts of each setting and measure, with the accuracy before and after."""
+    return {str(t): {m: {**s, "before_acc": s["before"] / max(s["n"], 1), "after_acc": s["after"] / max(s["n"], 1)}
+                     for m, s in by_measure.items()} for t, by_measure in by_setting.items()}
 
 
 def simulate(by_sender: dict[str, list[dict]], reviewed: float, thresholds: list[float], seed: int) -> dict:
     """Per threshold, before and after: the corrected garments held up again, and the unreviewed others."""
     from wardrobe.corrections import Examples
 
-    rng = np.random.default_rng(seed)
-    zero = {"before": 0, "after": 0, "fixed": 0, "broken": 0, "used": 0, "n": 0}
-    out = {t: {"again": dict(zero), "others": dict(zero)} for t in thresholds}
+    out = {t: {"again": dict(ZERO), "others": dict(ZERO)} for t in thresholds}
     senders = 0
-    for _, photos in sorted(by_sender.items()):
-        order = rng.permutation(len(photos))
-        k = max(1, int(round(reviewed * len(photos))))
-        seen, rest = [photos[i] for i in order[:k]], [photos[i] for i in order[k:]]
+    for seen, rest in reviews(by_sender, reviewed, seed):
         senders += 1
         corrected = [p for p in seen if p["said"] != p["truth"]]
         for t in thresholds:
@@ -83,20 +124,54 @@ def simulate(by_sender: dict[str, list[dict]], reviewed: float, thresholds: list
             for measure, cases in (("again", [(p["again"], p["truth"]) for p in corrected]),
                                    ("others", [(p, p["truth"]) for p in rest])):
                 for case, truth in cases:
-                    before = case["said"] == truth
                     example = memory.nearest(case["embedding"])
-                    after = (example.garment if example else case["said"]) == truth
-                    s = out[t][measure]
-                    s["n"] += 1
-                    s["before"] += before
-                    s["after"] += after
-                    s["used"] += example is not None
-                    s["fixed"] += after and not before
-                    s["broken"] += before and not after
-    return {"senders": senders, "by_threshold": {str(t): {m: {**s, "before_acc": s["before"] / max(s["n"], 1),
-                                                             "after_acc": s["after"] / max(s["n"], 1)}
-                                                         for m, s in by_measure.items()}
-                                                for t, by_measure in out.items()}}
+                    count(out[t][measure], case["said"] == truth,
+                          (example.garment if example else case["said"]) == truth, example is not None)
+    return {"senders": senders, "by_threshold": accuracies(out)}
+
+
+def colour_right(photo: dict, truth: tuple[str, ...]) -> bool:
+    """Whether the main colour said of a photo is one the eye accepts (a hedged pair: either)."""
+    families = photo["families"]
+    return bool(families) and (families[0] in truth or photo["or"] in truth)
+
+
+def caretaker_families(photo: dict) -> list[str]:
+    """The colour families a caretaker gives on reviewing a photo: the eye's family when the closet said another;
+    the families said when it was right and said plainly ("right" on the page); none for a right hedged pair (the
+    page cannot tell which of the two was right) or a photo with no colour label."""
+    truth = photo["colour_truth"]
+    if not truth or not photo["families"]:
+        return []
+    if not colour_right(photo, truth):
+        return [truth[0]]
+    return [] if photo["or"] else list(dict.fromkeys(photo["families"]))
+
+
+def simulate_colours(by_sender: dict[str, list[dict]], reviewed: float, similarity: float, gaps: list[float],
+                     seed: int) -> dict:
+    """Per colour gap, before and after: reviewed photos whose colour was corrected, or confirmed, held up again,
+    and the unreviewed others; a photo within `similarity` of a reviewed one and within the gap of its colours is
+    said in the reviewed families."""
+    from wardrobe.corrections import Examples
+
+    out = {g: {"corrected": dict(ZERO), "confirmed": dict(ZERO), "others": dict(ZERO)} for g in gaps}
+    senders = 0
+    for seen, rest in reviews(by_sender, reviewed, seed):
+        senders += 1
+        told = [caretaker_families(p) for p in seen]
+        for g in gaps:
+            memory = Examples([p["embedding"] for p in seen], [p["truth"] for p in seen], similarity,
+                              families=told, colours=[p["colours"] for p in seen], colour_gap=g)
+            cases = [("corrected" if not colour_right(p, p["colour_truth"]) else "confirmed", p["again"],
+                      p["colour_truth"]) for p in seen if p["colour_truth"] and p["families"]]
+            cases += [("others", p, p["colour_truth"]) for p in rest if p["colour_truth"] and p["families"]]
+            for measure, case, truth in cases:
+                example = memory.nearest(case["embedding"])
+                families = example.colours_for(case["colours"]) if example else None
+                after = (families[0] in truth) if families else colour_right(case, truth)
+                count(out[g][measure], colour_right(case, truth), after, bool(families))
+    return {"senders": senders, "by_gap": accuracies(out)}
 
 
 def main(args: argparse.Namespace) -> dict:
@@ -105,22 +180,32 @@ def main(args: argparse.Namespace) -> dict:
     from wardrobe.train.evaluate import describe_pipeline
 
     pipe = describe_pipeline(args.bundle)  # a missing bundle: refused now, not "0 senders" after the photos
+    colours_by_eye = home_colours(args)
     taxonomy = Taxonomy.load()
     _, splits = build_splits(args.data, taxonomy, Preprocess(), args.seed, None, decode=False)
     thresholds = [float(t) for t in args.thresholds.split(",")]
+    gaps = [float(g) for g in args.colour_gaps.split(",")]
     results: dict = {"bundle": str(args.bundle), "reviewed": args.reviewed}
     for name in ("val", "test"):
         counts: dict[str, int] = defaultdict(int)
         for r in splits[name].records:
             counts[r.group] += r.source == "clothing-photos"
         recs = [r for r in splits[name].records if r.source == "clothing-photos" and counts[r.group] >= args.min_photos]
-        sims = simulate(describe_senders(pipe, recs, taxonomy, args.seed), args.reviewed,
-                        thresholds if name == "val" else [results["chosen"]], args.seed)
+        described = describe_senders(pipe, recs, taxonomy, args.seed, colours_by_eye)
+        sims = simulate(described, args.reviewed, thresholds if name == "val" else [results["chosen"]], args.seed)
         results[name] = sims
         if name == "val":  # the lowest threshold that makes none of the unreviewed photos worse
             ok = [float(t) for t, s in sims["by_threshold"].items() if s["others"]["broken"] == 0]
             results["chosen"] = min(ok) if ok else max(thresholds)
         log.info("%s: %s", name, json.dumps(sims))
+        if colours_by_eye:
+            col = simulate_colours(described, args.reviewed, results["chosen"],
+                                   gaps if name == "val" else [results["chosen_gap"]], args.seed)
+            results[f"{name}_colours"] = col
+            if name == "val":  # the widest gap that makes no unreviewed photo's colour, nor a confirmed one, worse
+                ok = [float(g) for g, s in col["by_gap"].items() if s["others"]["broken"] + s["confirmed"]["broken"] == 0]
+                results["chosen_gap"] = max(ok) if ok else min(gaps)
+            log.info("%s colours: %s", name, json.dumps(col))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2))
     t = results["test"]["by_threshold"][str(results["chosen"])]
@@ -129,4 +214,29 @@ def main(args: argparse.Namespace) -> dict:
         m = t[measure]
         print(f"  {what} ({m['n']}): top-1 {100 * m['before_acc']:.1f} % -> {100 * m['after_acc']:.1f} % "
               f"({m['fixed']} fixed, {m['broken']} made wrong, an example used {m['used']} times)")
+    if colours_by_eye:
+        c = results["test_colours"]["by_gap"][str(results["chosen_gap"])]
+        print(f"  main colour, within CIEDE2000 {results['chosen_gap']:g} of a reviewed photo's (chosen on validation):")
+        for measure, what in (("corrected", "corrected colours held up again"),
+                              ("confirmed", "confirmed colours held up again"), ("others", "their other photos")):
+            m = c[measure]
+            print(f"    {what} ({m['n']}): {100 * m['before_acc']:.1f} % -> {100 * m['after_acc']:.1f} % "
+                  f"({m['fixed']} fixed, {m['broken']} made wrong, the reviewed colours said {m['used']} times)")
     return results
+
+
+def home_colours(args: argparse.Namespace) -> dict[str, tuple[str, ...]]:
+    """--home-colours as photo path -> the families the eye accepts ({} without it)."""
+    from wardrobe.errors import ModelError
+    from wardrobe.train.data import load_eye_labels
+
+    if args.home_colours is None:
+        return {}
+    roots = dict(spec.split("=", 1) for spec in args.data if "=" in spec)
+    if "clothing-photos" not in roots:
+        raise ModelError("--home-colours names home photos: give --data clothing-photos=DIR as well")
+    try:
+        return load_eye_labels(args.home_colours, Path(roots["clothing-photos"]))
+    except (OSError, KeyError, ValueError) as e:
+        raise ModelError(f"--home-colours {args.home_colours}: not a by-eye colours file (image,split,families): "
+                         f"{e}") from None
