@@ -318,3 +318,28 @@ def test_a_colour_word_that_says_a_shade_gets_no_second_shade():
         "Different: both are dark slate gray, but this one is darker.")
     said = compare(Seen(slate(22.0)), Seen(slate(40.0)), lang=KO).sentence
     assert said == "색이 달라요. 둘 다 진한 회색이지만 이 옷이 더 진한 색이에요." and "진한 진한" not in said
+
+
+def test_a_colour_doubted_when_described_is_doubted_again_when_compared():
+    """A double press names the colours of both garments: a name the closet doubted ("I'm not sure of the colour.")
+    was said plainly in the comparison. Whether they match is the pixels' difference and stays as it was."""
+    from dataclasses import replace
+
+    from wardrobe.colours import Colour
+    from wardrobe.matching import compare
+
+    navy = Colour("navy blue", "navy", "blue", (0, 0, 128), 0.7, (13.0, 47.0, -64.0))
+    black = Colour("black", "black", "black", (10, 10, 10), 0.7, (3.0, 0.0, 0.0))
+
+    class Seen:
+        def __init__(self, c):
+            self.colours, self.pattern, self.embedding = [c], None, None
+
+    doubted = replace(navy, unsure=True)
+    assert compare(Seen(navy), Seen(navy), lang=EN).sentence == "They match: both navy blue."
+    assert compare(Seen(navy), Seen(doubted), lang=EN).sentence == "They match: both navy blue. I'm not sure of the colour."
+    assert compare(Seen(black), Seen(doubted), lang=EN).sentence == (
+        "Different: this one is black, the first was navy blue. I'm not sure of the colour.")
+    assert compare(Seen(black), Seen(navy), lang=EN).sentence == "Different: this one is black, the first was navy blue."
+    said = compare(Seen(navy), Seen(doubted), lang=KO).sentence
+    assert said.endswith(" 색은 정확하지 않을 수 있어요.") and compare(Seen(navy), Seen(doubted), lang=KO).kind == "match"

@@ -2,7 +2,9 @@
 
 Said after a double press, comparing the garment now in front of the camera with the one before:
 "They match: both navy blue.", "Different: this one is black, the first was navy blue.",
-"Same colour, different pattern." The thresholds are chosen on validation pairs (docs/closet.md).
+"Same colour, different pattern." The thresholds are chosen on validation pairs (docs/closet.md). Whether they
+match is the pixels' difference; the colour words are the closet's names, and a name it doubted when the garment
+was described is doubted again: "They match: both navy blue. I'm not sure of the colour."
 """
 
 from __future__ import annotations
@@ -55,15 +57,21 @@ def compare(now, before, same_colour: float = SAME_COLOUR_DELTA_E, same_look: fl
     sim = None
     if now.embedding is not None and before.embedding is not None:
         sim = float(np.dot(now.embedding, before.embedding))
+
+    def said(sentence: str, *named) -> str:  # the colours the sentence names: doubted when described, again here
+        return f"{sentence} {lang.text('problems', 'colour-unsure')}" if any(c.unsure for c in named) else sentence
+
     if de > same_colour:
         if a.name == b.name:  # one colour word, clearly different shades
             shade = lang.text("compare", "darker" if a.lab[0] < b.lab[0] else "lighter")
             neutral = a.family in NO_SHADES or a.name.split(" ", 1)[0] in SHADE_WORDS
             form = "shade_neutral" if neutral else "shade"
-            return Verdict("different colour", lang.render("compare", form, shade=shade, colour=this), de, sim)
-        return Verdict("different colour", lang.render("compare", "different", now=this, before=first), de, sim)
+            return Verdict("different colour", said(lang.render("compare", form, shade=shade, colour=this), a, b),
+                           de, sim)
+        return Verdict("different colour", said(lang.render("compare", "different", now=this, before=first), a, b),
+                       de, sim)
     if now.pattern and before.pattern and now.pattern != before.pattern:
         return Verdict("different look", lang.text("compare", "pattern"), de, sim)
     if sim is not None and sim < same_look:
-        return Verdict("different look", lang.render("compare", "look", before=first), de, sim)
-    return Verdict("match", lang.render("compare", "match", before=first), de, sim)
+        return Verdict("different look", said(lang.render("compare", "look", before=first), b), de, sim)
+    return Verdict("match", said(lang.render("compare", "match", before=first), b), de, sim)
