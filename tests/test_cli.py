@@ -398,3 +398,20 @@ def test_jpeg_fill_bytes_do_not_hide_the_real_size():
     padded = data[:2] + b"\xff\xff\xff" + data[2:]  # fill bytes before the first marker
     assert cv2.imdecode(np.frombuffer(padded, np.uint8), cv2.IMREAD_COLOR).shape[:2] == (300, 500)
     assert pixel_size(padded) == (500, 300)
+
+
+def test_the_bench_matches_against_a_closet_of_usable_garments(tmp_path, caplog):
+    """`bench` timed matching against 200 garments the closet skipped (an empty thumbnail: "its thumbnail is
+    missing"), 200 error lines and a figure of nothing. Its garments are now ones the closet keeps, matched."""
+    import numpy as np
+
+    from wardrobe.bench import BENCH_CLOSET, bench_closet
+
+    closet = bench_closet(str(tmp_path), 1280)
+    try:
+        assert len(closet.garments()) == BENCH_CLOSET and "skipped" not in caplog.text
+        probe = closet.garments()[7].embedding
+        assert closet.match(probe, [type("C", (), {"lab": (30.0, 5.0, -25.0)})()]).garment.name == "g7"
+        assert np.asarray(probe).shape == (1280,)
+    finally:
+        closet.close()

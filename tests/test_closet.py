@@ -221,6 +221,8 @@ def test_do_these_match(tmp_path):
     different = json.loads(r.stdout)
     assert different["verdict"] == "different colour"
     assert different["sentence"] == "Different: this one is navy blue, the first was red."
+    r = wardrobe("match", "--language", "ko", str(PHOTOS / "home-outwear.jpg"), str(PHOTOS / "home-longsleeve.jpg"))
+    assert r.returncode == 0 and r.stdout.strip() == "색이 달라요. 이 옷은 남색이고, 첫 번째 옷은 빨간색이에요.", r.stdout
 
 
 def test_the_same_garment_seen_again_matches(pipeline):
@@ -355,26 +357,33 @@ def test_a_reviewed_photo_names_only_photos_very_close_to_it(pipeline):
 
 
 def test_a_reviewed_colour_is_said_again_only_of_a_garment_that_looks_the_same(pipeline):
-    """The caretaker's colours for a reviewed photo (wardrobe.corrections.Example.colours_for): the same coat seen
-    again is said in them, plainly; the same coat dyed green, which the network still finds very close, keeps the
-    colour its pixels show (the gap the user's enrolled garments must pass as well, chosen by `wardrobe train
-    household --home-colours`)."""
+    """The caretaker's colours for a reviewed photo (wardrobe.corrections.Example.colours_for): the navy top marked
+    right, seen again darker and warmer (which the closet alone calls black), is said navy blue again; a red coat
+    corrected to pink, dyed green, which the network still finds very close, keeps the colour its pixels show:
+    main colour against main colour, within the gap `wardrobe train household --home-colours` chose."""
     from wardrobe.corrections import EXAMPLE_MIN_SIMILARITY, Examples
-    from wardrobe.history import seen_colours
+    from wardrobe.history import said_families, seen_colours
 
-    rgb = rgb_of("home-outwear.jpg")
-    coat = pipeline.describe(rgb)
-    assert coat.colours[0].family == "red"
-    seen = seen_colours([c.to_json() for c in coat.colours])
-    pipeline.examples = Examples([coat.embedding], [coat.garment], EXAMPLE_MIN_SIMILARITY, [("pink",)], [seen])
+    def reviewed(d, families, complete):
+        return Examples([d.embedding], [d.garment], EXAMPLE_MIN_SIMILARITY, [families],
+                        [seen_colours(d.to_json()["colours"])], complete=[complete])
+
+    top, coat = rgb_of("home-longsleeve.jpg"), rgb_of("home-outwear.jpg")
+    first, red = pipeline.describe(top), pipeline.describe(coat)
+    alone = pipeline.describe(another_view(top))
+    assert [c.family for c in first.colours[:1]] == ["blue"] and alone.colours[0].family == "black"
+    assert red.colours[0].family == "red"
     try:
-        again = pipeline.describe(another_view(rgb))
-        green = pipeline.describe(hue_turned(rgb, 60))
+        pipeline.examples = reviewed(first, said_families(first.to_json()), False)  # "right" on the page
+        again = pipeline.describe(another_view(top))
+        pipeline.examples = reviewed(red, ["pink"], True)  # "wrong": its main colour is pink
+        green = pipeline.describe(hue_turned(coat, 60))
     finally:
         pipeline.examples = None
-    assert again.example_colours and [c.family for c in again.colours] == ["pink"]
-    assert again.to_json()["example"]["colours"] == ["pink"]
-    assert green.example is not None and green.example.garment == coat.garment  # the garment: still the example's
+    assert again.example_colours and again.colours[0].family == "blue" and again.sentence == "A navy blue long-sleeved top."
+    assert again.to_json()["example"]["colours"] == ["blue"]
+    assert again.camera_colours[0].family == "black"  # what enrolled garments are matched with: the camera's
+    assert green.example is not None and green.example.garment == red.garment  # the garment: still the example's
     assert not green.example_colours and green.colours[0].family == "green" and green.to_json()["example"]["colours"] is None
 
 
@@ -395,7 +404,8 @@ def test_a_colour_the_caretaker_confirmed_is_no_longer_doubted(pipeline):
     finally:
         pipeline.examples = None
     assert after.example_colours and "colour-unsure" not in after.problems and "not sure" not in after.sentence
-    assert [c.family for c in after.colours] == confirmed and not any(c.unsure for c in after.colours)
+    assert [c.family for c in after.colours[:2]] == confirmed == ["black", "brown"]  # the colours heard, then
+    assert not any(c.unsure for c in after.colours)
 
 
 def hue_turned(rgb: np.ndarray, turn: int) -> np.ndarray:
@@ -436,12 +446,13 @@ def test_the_household_colour_simulation_says_reviewed_colours_only_within_the_g
     e = np.eye(4, dtype=np.float32)
     brown = (40.0, 10.0, 20.0)
 
-    def photo(i, said, truth, lab, hedge=None):
-        seen = {"embedding": e[i], "families": said, "or": hedge, "colours": (lab,)}
+    def photo(i, said, truth, lab, hedge=None, heard=None):
+        seen = {"embedding": e[i], "families": said, "or": hedge, "colours": (lab,),
+                "heard": said[:2] if heard is None else heard}
         return {**seen, "truth": "shirt", "said": "shirt", "colour_truth": truth, "again": dict(seen)}
     assert caretaker_families(photo(0, ["brown"], ("gray",), brown)) == ["gray"]
-    assert caretaker_families(photo(0, ["blue", "white"], ("blue", "black"), brown)) == ["blue", "white"]
-    assert caretaker_families(photo(0, ["blue"], ("black",), brown, hedge="black")) == []
+    assert caretaker_families(photo(0, ["blue", "white", "gray"], ("blue", "black"), brown)) == ["blue", "white"]
+    assert caretaker_families(photo(0, ["blue"], ("black",), brown, hedge="black", heard=[])) == []
     assert caretaker_families(photo(0, ["blue"], (), brown)) == []
     corrected, other = photo(0, ["brown"], ("gray",), brown), photo(0, ["brown"], ("brown",), (40.0, 40.0, 60.0))
     for seed in range(50):  # a permutation that reviews the first and leaves the second
@@ -450,6 +461,16 @@ def test_the_household_colour_simulation_says_reviewed_colours_only_within_the_g
             break
     assert r["corrected"]["fixed"] == 1 and r["corrected"]["after_acc"] == 1.0
     assert r["others"]["n"] == 1 and r["others"]["used"] == 0 and r["others"]["broken"] == 0  # too far in colour
+
+
+def test_the_colour_gap_is_the_widest_that_broke_nothing_on_validation():
+    from wardrobe.train.household import widest_harmless_gap
+
+    def gap(others, confirmed):
+        return {"others": {"broken": others}, "confirmed": {"broken": confirmed}, "corrected": {"broken": 0}}
+    assert widest_harmless_gap({"5.0": gap(0, 0), "10.0": gap(0, 0), "15.0": gap(1, 0), "20.0": gap(0, 0)}) == 20.0
+    assert widest_harmless_gap({"5.0": gap(0, 0), "10.0": gap(0, 1), "15.0": gap(2, 0)}) == 5.0
+    assert widest_harmless_gap({"5.0": gap(1, 0), "10.0": gap(0, 3)}) == 5.0
 
 
 def test_only_the_models_garments_become_examples(tmp_path):

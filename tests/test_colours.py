@@ -571,3 +571,33 @@ def test_no_colour_doubt_for_the_users_own_garment(tmp_path):
     d = json.loads(wardrobe("describe", "--json", "--quiet", "--state-dir", state, tee).stdout)
     assert d["sentence"].startswith("Your grey tee") and "not sure of the colour" not in d["sentence"]
     assert "colour-unsure" not in d["problems"]
+
+
+def reviewed_input(namer, *rgb_and_shares):
+    """Named clusters as the colour step gives them, largest first."""
+    out = []
+    for rgb, share in rgb_and_shares:
+        lab = tuple(float(v) for v in rgb_to_lab(np.asarray([rgb], np.uint8))[0])
+        out.append(namer.name(Cluster(lab, rgb, share)))
+    return out
+
+
+def test_the_caretakers_colours_go_main_first_and_are_never_painted_on_another_cluster(namer):
+    """ColourNamer.as_reviewed: the first family given is the main colour (a real cluster of it promoted, else the
+    main cluster called by it); another family given is said only of a cluster of its own; a correction (complete)
+    leaves out clusters of families not given, an answer marked right keeps them as named."""
+    navy, grey, white, red = (20, 30, 90), (165, 165, 165), (245, 245, 245), (200, 20, 30)
+    colours = reviewed_input(namer, (navy, 0.6), (grey, 0.25), (white, 0.15))
+    assert [c.family for c in colours] == ["blue", "gray", "white"]
+    assert [c.family for c in namer.as_reviewed(colours, ["blue", "white"])] == ["blue", "white"]
+    assert [c.family for c in namer.as_reviewed(colours, ["blue", "white"], complete=False)] == ["blue", "gray", "white"]
+    assert [c.family for c in namer.as_reviewed(colours, ["gray"])] == ["gray"]  # a real part of it, promoted
+    assert [c.family for c in namer.as_reviewed(colours, ["blue", "red"])] == ["blue"]  # no red cluster: not said
+    pale = reviewed_input(namer, ((238, 228, 232), 0.9), (red, 0.1))
+    assert pale[0].family == "white"
+    said = namer.as_reviewed(pale, ["pink"])  # the caretaker saw a pale pink the camera took for white
+    assert [c.family for c in said] == ["pink"] and said[0].lab == pale[0].lab
+    hedged = [Colour("navy blue", "navy", "blue", navy, 1.0, colours[0].lab, "black", "black", unsure=True)]
+    (plain,) = namer.as_reviewed(hedged, ["blue"])
+    assert plain.or_family is None and not plain.unsure and plain.said == plain.name
+    assert namer.as_reviewed([], ["blue"]) == [] and namer.as_reviewed(colours, []) == colours

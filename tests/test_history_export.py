@@ -42,7 +42,7 @@ def test_export_writes_the_home_photos_layout_that_training_reads(tmp_path, corr
     with open(out / "labels.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [(x["label"], x["families"], x["pattern"], x["sender_id"]) for x in rows] == [
-        ("Pants", "blue", "solid", "household"), ("Outwear", "black red", "checked", "household")]
+        ("Pants", "blue", "solid", "household"), ("Outwear", "red black", "checked", "household")]
     records = read_source(f"clothing-photos={out}")
     assert {r.source for r in records} == {"clothing-photos"}  # weighted like the home photos
     taxonomy = Taxonomy.load()

@@ -237,7 +237,7 @@ def test_a_state_changing_request_needs_the_sessions_csrf_token(logged_in, state
     pid = press_ids(logged_in.get("/").data)[0]
     assert logged_in.post(f"/presses/{pid}/right").status_code == 400
     assert logged_in.post(f"/presses/{pid}/right", data={"csrf_token": "forged"}).status_code == 403
-    form = {"garment": "shirt", "family": ["blue"], "pattern": "", "csrf_token": "forged"}
+    form = {"garment": "shirt", "main": "blue", "pattern": "", "csrf_token": "forged"}
     assert logged_in.post(f"/presses/{pid}/wrong", data=form).status_code == 403
     assert logged_in.post("/logout", data={}).status_code == 400
     assert PressStore(state / "history.db").corrections() == []
@@ -340,29 +340,33 @@ def test_wrong_opens_a_form_of_garments_colour_families_and_patterns(logged_in, 
     p = PressStore(state / "history.db").presses()[0]
     page = logged_in.get(f"/presses/{p.id}/wrong").data.decode()
     assert re.findall(r'<option value="([^"]+)"', page) == classes
+    assert re.findall(r'name="main" value="([^"]+)"', page) == list(FAMILIES)
     assert re.findall(r'name="family" value="([^"]+)"', page) == list(FAMILIES)
     assert re.findall(r'name="pattern" value="([^"]*)"', page) == ["", *PATTERNS]
-    assert "<legend>Its colour or colours</legend>" in page and '<label for="garment">' in page
+    assert "<legend>Its main colour</legend>" in page and '<label for="garment">' in page
 
 
 def test_a_correction_is_stored_with_the_photo(logged_in, state):
     store = PressStore(state / "history.db")
     p = store.presses()[0]
     page = logged_in.get(f"/presses/{p.id}/wrong").data
-    r = logged_in.post(f"/presses/{p.id}/wrong", data={"garment": "shirt", "family": ["blue", "white"],
+    r = logged_in.post(f"/presses/{p.id}/wrong", data={"garment": "shirt", "main": "blue", "family": ["white", "blue"],
                                                        "pattern": "striped", "csrf_token": token(page)})
     assert r.status_code == 302 and r.headers["Location"].endswith(f"#press-{p.id}")
     (c,) = store.corrections(unexported_wrong=True)
-    assert (c.press_id, c.garment, c.families, c.pattern) == (p.id, "shirt", ["white", "blue"], "striped")
+    # the main colour first, whatever the order of the boxes ticked: a navy shirt with a white stripe is not white
+    assert (c.press_id, c.garment, c.families, c.pattern) == (p.id, "shirt", ["blue", "white"], "striped")
     assert store.correction_photo(c.id) == store.photo(p.id)
-    assert "wrong: shirt, white and blue, striped" in logged_in.get("/").data.decode()
+    assert "wrong: shirt, blue and white, striped" in logged_in.get("/").data.decode()
 
 
 @pytest.mark.parametrize("form, message", [
-    ({"garment": "spacesuit", "family": ["blue"]}, "Choose the right garment from the list."),
-    ({"garment": "shirt"}, "Choose at least one colour."),
-    ({"garment": "shirt", "family": ["navy"]}, "Choose colours from the list."),
-    ({"garment": "shirt", "family": ["blue"], "pattern": "tartan"}, "Choose a pattern from the list"),
+    ({"garment": "spacesuit", "main": "blue"}, "Choose the right garment from the list."),
+    ({"garment": "shirt"}, "Choose the main colour."),
+    ({"garment": "shirt", "family": ["blue"]}, "Choose the main colour."),
+    ({"garment": "shirt", "main": "navy"}, "Choose colours from the list."),
+    ({"garment": "shirt", "main": "blue", "family": ["navy"]}, "Choose colours from the list."),
+    ({"garment": "shirt", "main": "blue", "pattern": "tartan"}, "Choose a pattern from the list"),
 ])
 def test_a_bad_correction_is_refused_with_one_line(logged_in, state, form, message):
     p = PressStore(state / "history.db").presses()[0]
@@ -583,7 +587,7 @@ def test_a_press_on_the_running_daemon_appears_on_the_page_and_is_corrected_whil
         page = client.get("/").data.decode()
         sentence = json.loads(re.search(r'sentence=(".*?") garment=', said).group(1))
         assert html.escape(sentence, quote=False) in page and press_ids(page.encode()) == [1]
-        form = {"garment": "skirt", "family": ["green"], "pattern": "checked", "csrf_token": token(page.encode())}
+        form = {"garment": "skirt", "main": "green", "pattern": "checked", "csrf_token": token(page.encode())}
         assert client.post("/presses/1/wrong", data=form).status_code == 302
         d.send("press")
         d.wait_for(r"history: press 2 saved")
@@ -610,7 +614,7 @@ def test_a_correction_on_the_page_names_the_same_garment_at_the_next_press(tmp_p
         client = create_app(settings_for(d.state, tmp_path)).test_client()
         log_in(client)
         page = client.get("/").data.decode()
-        form = {"garment": "skirt", "family": ["black"], "pattern": "solid", "csrf_token": token(page.encode())}
+        form = {"garment": "skirt", "main": "black", "pattern": "solid", "csrf_token": token(page.encode())}
         assert client.post("/presses/1/wrong", data=form).status_code == 302
         d.wait_for(r"reviewed photos kept as examples: 1")
         d.send("press")

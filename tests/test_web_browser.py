@@ -226,7 +226,12 @@ def test_the_keyboard_alone_marks_a_press_right_and_corrects_another(server, bro
     tab_to(page, lambda f: f["id"] == "garment")
     page.keyboard.type("shirt")  # a closed select's type-ahead picks the first option spelled so
     assert page.locator("#garment").input_value() == "shirt"
-    tab_to(page, lambda f: f["name"] == "family" and page.evaluate("document.activeElement.value") == "blue")
+    tab_to(page, lambda f: f["name"] == "main")  # a radio group: one stop, the arrows choose
+    for _ in range(20):
+        if page.evaluate("(document.querySelector('input[name=main]:checked') || {}).value") == "blue":
+            break
+        page.keyboard.press("ArrowDown")
+    tab_to(page, lambda f: f["name"] == "family" and page.evaluate("document.activeElement.value") == "white")
     page.keyboard.press("Space")
     tab_to(page, lambda f: f["name"] == "pattern")  # a radio group is one stop; arrows move within it
     for _ in range(10):
@@ -237,8 +242,9 @@ def test_the_keyboard_alone_marks_a_press_right_and_corrects_another(server, bro
     page.keyboard.press("Enter")
     page.wait_for_url(f"{base}/#press-{second}")
     c = latest_correction(state, second)
-    assert (c.verdict, c.garment, c.families, c.pattern) == ("wrong", "shirt", ["blue"], "striped")
-    assert page.locator(f"#press-{second} dt:text-is('Checked') + dd").inner_text() == "wrong: shirt, blue, striped"
+    assert (c.verdict, c.garment, c.families, c.pattern) == ("wrong", "shirt", ["blue", "white"], "striped")
+    assert page.locator(f"#press-{second} dt:text-is('Checked') + dd").inner_text() == (
+        "wrong: shirt, blue and white, striped")
     page.context.close()
 
 
@@ -256,8 +262,8 @@ def test_everything_works_with_javascript_disabled(server, browser):
     assert latest_correction(state, last).verdict == "right"
     page.locator(f"#press-{last}").get_by_role("link", name="Wrong…").click()
     page.get_by_label("The garment").select_option("coat or jacket")
-    page.get_by_label("black").check()
-    page.get_by_label("gray").check()
+    page.get_by_role("radio", name="black").check()
+    page.get_by_role("checkbox", name="gray").check()
     page.get_by_label("checked", exact=True).check()
     page.get_by_role("button", name="Save the correction").click()
     page.wait_for_url(f"{base}/#press-{last}")
@@ -379,7 +385,7 @@ def test_every_page_passes_axe_fits_the_width_and_is_photographed(server, browse
     page.locator("#garment").select_option("shirt")
     page.get_by_role("button", name="Save the correction").click()  # no colour chosen: the form says so
     alert = page.get_by_role("alert")
-    assert alert.inner_text() == "Choose at least one colour." and page.title().startswith("Error: ")
+    assert alert.inner_text() == "Choose the main colour." and page.title().startswith("Error: ")
     box = alert.bounding_box()
     assert box["y"] + box["height"] <= height, "the form's error is below the first screen"
     check("presses-wrong-error")
@@ -422,7 +428,7 @@ def test_a_press_is_corrected_enrolled_renamed_and_the_model_rolled_back_in_the_
             assert "Navy blue trousers." in page.locator("ol.presses").inner_text()
             page.get_by_role("link", name="Wrong…").first.click()
             page.get_by_label("The garment").select_option("skirt")
-            page.get_by_label("blue", exact=True).check()
+            page.get_by_role("radio", name="blue", exact=True).check()
             page.get_by_role("button", name="Save the correction").click()
             assert latest_correction(state, 1).garment == "skirt"
 

@@ -42,17 +42,24 @@ BENCH_CLOSET = 200
 """Enrolled garments matched against in the bench."""
 
 
-def bench_closet(folder: str, width: int = 1280):
-    """A closet of BENCH_CLOSET random garments in folder, made once per bench run."""
+def bench_closet(folder: str, width: int):
+    """A closet of BENCH_CLOSET random garments of the model's embedding width in folder, made once per bench run,
+    each as the closet keeps it (a real thumbnail: a garment the closet cannot trust is skipped, and matching
+    against none measures nothing)."""
     from pathlib import Path
 
-    from wardrobe.closet import Closet
+    from wardrobe.closet import Closet, thumbnail
 
     rng = np.random.default_rng(0)
     closet = Closet(Path(folder) / "closet.db")
     colours = [{"lab": [30.0, 5.0, -25.0], "share": 1.0, "name": "navy blue"}]
+    thumb = thumbnail(np.full((64, 48, 3), (20, 30, 90), np.uint8))
     for i in range(BENCH_CLOSET):
-        closet.enrol(rng.normal(size=width), colours, b"", "bench", name=f"g{i}")
+        closet.enrol(rng.normal(size=width).astype(np.float32), colours, thumb, "bench", name=f"g{i}")
+    kept = len(closet.garments())
+    if kept != BENCH_CLOSET:
+        closet.close()
+        raise WardrobeError(f"the bench's closet kept {kept} of its {BENCH_CLOSET} garments: matching not measured")
     return closet
 
 
@@ -182,7 +189,8 @@ def run_bench(args, settings) -> int:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        closet = bench_closet(tmp)
+        embedding = pipeline.describe(read_image(photos[0], 10_000)).embedding
+        closet = bench_closet(tmp, len(embedding)) if embedding is not None else None
         for size_name, (w, h) in SIZES.items():
             rows: dict[str, list[float]] = {}
             for photo in photos:
@@ -190,7 +198,8 @@ def run_bench(args, settings) -> int:
                 for stage, ms in measure_photo(pipeline, rgb, args.repeat, closet).items():
                     rows.setdefault(stage, []).append(ms)
             results["sizes"][size_name] = {k: statistics.median(v) for k, v in rows.items()}
-        closet.close()
+        if closet is not None:
+            closet.close()
     for med in results["sizes"].values():
         med["speedup vs original"] = med["original segment+colour"] / med["segment+colour"]
     voice = wiring.load_voice(settings)

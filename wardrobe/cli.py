@@ -422,7 +422,7 @@ def cmd_match(args: argparse.Namespace, settings) -> int:
 
     pipeline = wiring.build_pipeline(settings)
     first, second = (pipeline.describe_file(p) for p in args.photos)
-    verdict = compare(second, first)
+    verdict = compare(second, first, lang=pipeline.lang)
     print(json.dumps({"first": first.sentence, "second": second.sentence, **verdict.to_json()}, ensure_ascii=False) if args.json
           else verdict.sentence)
     return 0

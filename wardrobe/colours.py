@@ -391,21 +391,25 @@ class ColourNamer:
             return colours
         return [self.renamed(main, family), *colours[1:]]
 
-    def as_reviewed(self, colours: list[Colour], families: tuple[str, ...] | list[str]) -> list[Colour]:
-        """The colours the caretaker gave this very garment on the caretaker's page, in the configured words: the
-        first family on the main colour (the largest cluster of that family that is a real part of the garment,
-        else the main cluster renamed), each further family on the largest other cluster of it, else the largest
-        left, renamed. Clusters beyond the families given are not said; none is hedged or unsure: a sighted
-        person has looked at this garment."""
-        out, rest = [], list(colours)
-        for family in families:
-            if not rest:
-                break
-            i = next((i for i, c in enumerate(rest) if c.family == family and (i == 0 or out or
-                                                                            c.share >= CHOSEN_MIN_SHARE)), 0)
-            c = rest.pop(i)
-            out.append(self.renamed(c, family))
-        return out
+    def as_reviewed(self, colours: list[Colour], families: tuple[str, ...] | list[str],
+                    complete: bool = True) -> list[Colour]:
+        """The colours a sighted person gave this very garment on the caretaker's page, main first, in the
+        configured words. The main colour is the largest cluster of the first family that is a real part of the
+        garment (CHOSEN_MIN_SHARE), else the main cluster called by it: the caretaker has looked at this garment,
+        so a pale pink the camera saw as white becomes pink. The other clusters of a family given follow as they
+        are; a family given with no cluster of its own is left out (never painted on another cluster). complete:
+        the families are all the garment's colours (a correction), so clusters of other families are not said;
+        otherwise (an answer marked right: the colours heard) they follow as the closet named them. Nothing
+        returned is hedged or unsure."""
+        if not colours or not families:
+            return colours
+        first = families[0]
+        i = next((i for i, c in enumerate(colours) if c.family == first and (i == 0 or c.share >= CHOSEN_MIN_SHARE)),
+                 0)
+        given = set(families)
+        rest = [c for j, c in enumerate(colours) if j != i]
+        return [self.renamed(colours[i], first),
+                *(self.renamed(c, c.family) if c.family in given else c for c in rest if c.family in given or not complete)]
 
     def renamed(self, colour: Colour, family: str) -> Colour:
         """The same cluster called by another family, in the configured words."""

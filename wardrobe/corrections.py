@@ -113,25 +113,28 @@ class Example:
     seen: tuple = ()
     """Its colours as the camera saw them at the review (CIELAB, main first)."""
     colour_gap: float = 0.0
-    """How far (CIEDE2000) a new photo's colours may be from `seen` for the families to be said of it."""
+    """How far (CIEDE2000) a new photo's main colour may be from the one seen for the families to be said of it."""
+    complete: bool = False
+    """The families are all the garment's colours (a correction), not only those heard (an answer marked right)."""
 
     def colours_for(self, colours) -> tuple[str, ...] | None:
-        """The caretaker's families for a photo whose colours (CIELAB, main first) are these, when they look like
-        those of the reviewed photo (the same garment in much the same light: closet.colour_gap, the test the
-        user's enrolled garments pass); None otherwise, and the closet's own colours are said."""
-        from wardrobe.closet import colour_gap
+        """The caretaker's families for a photo whose colours (CIELAB, main first) are these, when its main colour
+        is within colour_gap of the reviewed photo's (the same garment in much the same light; main against main,
+        so a white shirt with a red print never takes the words of a red shirt with a white one); None otherwise,
+        and the closet's own colours are said."""
+        from wardrobe.colours import ciede2000
 
         if not self.families or not self.seen or not len(colours):
             return None
-        return self.families if colour_gap(list(self.seen), list(colours)) <= self.colour_gap else None
+        return self.families if ciede2000(self.seen[0], colours[0]) <= self.colour_gap else None
 
 
 EXAMPLE_MIN_SIMILARITY = 0.70
 """Chosen by `wardrobe train household` on validation senders: the lowest similarity at which none of a
 household's unreviewed photos was made wrong (docs/closet.md, runs/household.json)."""
-EXAMPLE_COLOUR_GAP = 10.0
+EXAMPLE_COLOUR_GAP = 20.0
 """Chosen by `wardrobe train household --home-colours` on validation senders: the widest CIEDE2000 gap between a
-new photo's colours and a reviewed photo's at which no unreviewed photo's colour, nor a confirmed one, was made
+new photo's main colour and a reviewed photo's at which no unreviewed photo's colour, nor a confirmed one, was made
 wrong (docs/closet.md, runs/household.json)."""
 MAX_EXAMPLES = 500
 """The most recent reviews kept as examples (each costs one embedding at start, about 10 ms)."""
@@ -144,11 +147,13 @@ class Examples:
     threshold on held-out senders."""
 
     def __init__(self, embeddings: list, garments: list[str], threshold: float, families: list | None = None,
-                 colours: list | None = None, colour_gap: float = EXAMPLE_COLOUR_GAP) -> None:
+                 colours: list | None = None, colour_gap: float = EXAMPLE_COLOUR_GAP,
+                 complete: list[bool] | None = None) -> None:
         import numpy as np
 
         families = list(families) if families is not None else [()] * len(garments)
         colours = list(colours) if colours is not None else [()] * len(garments)
+        complete = list(complete) if complete is not None else [False] * len(garments)
         rows, keep = [], []
         for i, e in enumerate(embeddings):
             r = np.asarray(e, np.float32).reshape(-1)
@@ -159,6 +164,7 @@ class Examples:
         self.garments = [garments[i] for i in keep]
         self.families = [tuple(families[i]) for i in keep]
         self.colours = [tuple(colours[i]) for i in keep]
+        self.complete = [bool(complete[i]) for i in keep]
         self.threshold, self.colour_gap = threshold, colour_gap
 
     def __len__(self) -> int:
@@ -178,7 +184,7 @@ class Examples:
         if sims[best] < self.threshold:
             return None
         return Example(self.garments[best], float(sims[best]), self.families[best], self.colours[best],
-                       self.colour_gap)
+                       self.colour_gap, self.complete[best])
 
 
 def reviews_key(store: PressStore) -> tuple:
@@ -193,7 +199,7 @@ def reviewed_examples(store: PressStore, embed, classes: list[str],
     given or confirmed and the colours seen then. Only garments of the model's `classes` are kept (the history
     is a file another process writes: nothing else is ever said). `embed(jpeg)` is the classifier's embedding; a
     photo it cannot read is left out."""
-    embeddings, garments, families, seen = [], [], [], []
+    embeddings, garments, families, seen, complete = [], [], [], [], []
     for c in store.corrections()[-MAX_EXAMPLES:]:
         if c.garment not in classes or c.garment == "no garment":
             continue
@@ -209,4 +215,5 @@ def reviewed_examples(store: PressStore, embed, classes: list[str],
             garments.append(c.garment)
             families.append(tuple(c.families))
             seen.append(c.seen)
-    return Examples(embeddings, garments, threshold, families, seen)
+            complete.append(c.verdict == "wrong")
+    return Examples(embeddings, garments, threshold, families, seen, complete=complete)

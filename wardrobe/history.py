@@ -83,6 +83,7 @@ class Correction:
     """"right" or "wrong"."""
     garment: str | None
     families: list[str]
+    """The garment's colour families, main first: those the caretaker gave (wrong), or those said (right)."""
     pattern: str | None
     said: str
     model_version: str | None
@@ -131,14 +132,20 @@ def is_unsure(result: dict) -> bool:
 
 
 def said_families(result: dict) -> list[str]:
-    """The colour families an answer said, main first, each once; none when its main colour was a hedged pair
-    ("navy blue or black": marked right, the page cannot tell which of the two was)."""
+    """The colour families an answer's sentence said (colours.spoken_colours: the main one, and a second that is a
+    real part of the garment), main first; none when its main colour was a hedged pair ("navy blue or black":
+    marked right, the page cannot tell which of the two was) or the answer was the user's own garment ("Your red
+    coat." says no colour)."""
+    from wardrobe.colours import Colour, spoken_colours
+
     colours = result.get("colours")
-    if not isinstance(colours, list) or not colours or not all(isinstance(c, dict) for c in colours):
+    if result.get("enrolled") or not isinstance(colours, list) or not colours:
         return []
-    if colours[0].get("or"):
+    if not all(isinstance(c, dict) and c.get("family") in FAMILIES and isinstance(c.get("share", 0), int | float)
+               for c in colours) or colours[0].get("or"):
         return []
-    return list(dict.fromkeys(f for c in colours if (f := c.get("family")) in FAMILIES))
+    said = spoken_colours([Colour("", "", c["family"], (0, 0, 0), float(c.get("share", 0))) for c in colours])
+    return list(dict.fromkeys(c.family for c in said))
 
 
 def seen_colours(colours) -> tuple[tuple[float, float, float], ...]:
@@ -197,14 +204,25 @@ class PressStore:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute(f"PRAGMA synchronous={synchronous}")
             self.db.executescript(SCHEMA)
-            if "audio" not in {r[1] for r in self.db.execute("PRAGMA table_info(presses)")}:
-                self.db.execute("ALTER TABLE presses ADD COLUMN audio BLOB")  # a history from before the audio
-            if "seen" not in {r[1] for r in self.db.execute("PRAGMA table_info(corrections)")}:
-                self.db.execute("ALTER TABLE corrections ADD COLUMN seen TEXT")  # from before colours were kept
+            self._add_column("presses", "audio BLOB")  # a history from before the audio
+            self._add_column("corrections", "seen TEXT")  # from before the colours seen were kept
         except (OSError, sqlite3.Error) as e:
             if self.db is not None:
                 self.db.close()
             raise HistoryError(f"cannot open the press history {self.path}: {describe_error(e, self.path.parent)}") from e
+
+    def _add_column(self, table: str, column: str) -> None:
+        """Add a column a history made by an older version lacks. The page opens a connection per request and the
+        daemon two: whichever adds it first wins, the others find it there (no "duplicate column" error)."""
+        name = column.split()[0]
+
+        def missing() -> bool:
+            return name not in {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+        if missing():  # only then the write lock, and the question again under it
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                if missing():
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
     def close(self) -> None:
         """Close the connection."""
@@ -311,7 +329,7 @@ class PressStore:
         if verdict == "right":
             garment, families, pattern = p.result.get("garment"), said_families(p.result), None
         else:
-            families = sorted(set(families), key=FAMILIES.index)
+            families = list(dict.fromkeys(families))  # the main colour first, as the form gives it
         try:
             with self.db:
                 self.db.execute("BEGIN IMMEDIATE")

@@ -55,6 +55,9 @@ class Description:
     """The caretaker's reviewed photo this one is very close to (garment, similarity), which named it; or None."""
     example_colours: bool = False
     """Whether the colours said are the ones the caretaker gave that photo (it looked the same)."""
+    camera_colours: list[Colour] | None = field(default=None, repr=False, compare=False)
+    """The colours as the camera saw them, before a reviewed photo's words (None: the same as `colours`): what
+    the user's enrolled garments are matched with and enrolled from. Not in the JSON."""
 
     def to_json(self) -> dict:
         """The describe --json object."""
@@ -259,14 +262,14 @@ class Pipeline:
                      ) if pred is not None else None
             colours = self.colours(rgb, alpha, alternatives[0].garment if alternatives else None, families, views)
         t["colour"] = (time.perf_counter() - t0) * 1000
-        example, reviewed = None, None
+        example, reviewed, camera_colours = None, None, colours
         if self.examples is not None and alternatives and embedding is not None:
             example = self.examples.nearest(embedding)
             if example is not None:  # the caretaker said on the page what this very garment is
                 alternatives = with_example(alternatives, example.garment)
                 reviewed = example.colours_for([c.lab for c in colours])
                 if reviewed:  # and its colours, when it looks as it did then
-                    colours = self.namer.as_reviewed(colours, reviewed)
+                    colours = self.namer.as_reviewed(colours, reviewed, example.complete)
         if alternatives and alternatives[0].confidence < phrase.PROBABLY:
             problems.append("low-confidence")
         if any(p in problems for p in phrase.BLOCKING):
@@ -278,7 +281,7 @@ class Pipeline:
         enrolled = None
         if self.closet is not None and not any(p in problems for p in phrase.BLOCKING):
             t0 = time.perf_counter()
-            enrolled = self.closet.match(embedding, colours)
+            enrolled = self.closet.match(embedding, camera_colours)
             t["enrolled"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
         if enrolled is not None:  # the user's own garment: its name first; the long press gives the rest
@@ -296,7 +299,7 @@ class Pipeline:
                            colours=colours, sentence=" ".join(clauses), clauses=clauses, problems=problems,
                            timings_ms=t, occasion=occasion, white_balance=white, pattern=pattern,
                            embedding=embedding, enrolled=enrolled, colour_families=families, lang=self.lang,
-                           example=example, example_colours=bool(reviewed))
+                           example=example, example_colours=bool(reviewed), camera_colours=camera_colours)
 
     def classify_with_cutout(self, rgb: np.ndarray, alpha: np.ndarray):
         """The classifier's prediction for the photo, and the prediction its pattern is read from: the garment

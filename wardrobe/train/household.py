@@ -55,7 +55,7 @@ def describe_senders(pipe, records, taxonomy, seed: int, colours_by_eye: dict | 
     is said of the photo and of a new view of it."""
     from tqdm import tqdm
 
-    from wardrobe.history import seen_colours
+    from wardrobe.history import said_families, seen_colours
     from wardrobe.images import read_image
     from wardrobe.train.closet_eval import view
 
@@ -67,10 +67,10 @@ def describe_senders(pipe, records, taxonomy, seed: int, colours_by_eye: dict | 
         if d.embedding is None:
             return None
         e = np.asarray(d.embedding, np.float32)
-        main = d.colours[0] if d.colours else None
+        main, said = d.colours[0] if d.colours else None, d.to_json()
         return {"said": d.garment, "embedding": e / (np.linalg.norm(e) or 1.0),
                 "families": [c.family for c in d.colours], "or": main.or_family if main else None,
-                "colours": seen_colours([c.to_json() for c in d.colours])}
+                "heard": said_families(said), "colours": seen_colours(said["colours"])}
 
     by_sender: dict[str, list[dict]] = defaultdict(list)
     for r in tqdm(records, desc="describe", unit="photo"):
@@ -137,15 +137,13 @@ def colour_right(photo: dict, truth: tuple[str, ...]) -> bool:
 
 
 def caretaker_families(photo: dict) -> list[str]:
-    """The colour families a caretaker gives on reviewing a photo: the eye's family when the closet said another;
-    the families said when it was right and said plainly ("right" on the page); none for a right hedged pair (the
-    page cannot tell which of the two was right) or a photo with no colour label."""
+    """The colour families a caretaker's review keeps: the eye's family as the main colour when the closet said
+    another ("wrong" on the page; a second colour is not labelled here); the families heard when it was right
+    ("right": history.said_families, none for a hedged pair); none for a photo with no colour label."""
     truth = photo["colour_truth"]
     if not truth or not photo["families"]:
         return []
-    if not colour_right(photo, truth):
-        return [truth[0]]
-    return [] if photo["or"] else list(dict.fromkeys(photo["families"]))
+    return [truth[0]] if not colour_right(photo, truth) else list(photo["heard"])
 
 
 def simulate_colours(by_sender: dict[str, list[dict]], reviewed: float, similarity: float, gaps: list[float],
@@ -160,9 +158,10 @@ def simulate_colours(by_sender: dict[str, list[dict]], reviewed: float, similari
     for seen, rest in reviews(by_sender, reviewed, seed):
         senders += 1
         told = [caretaker_families(p) for p in seen]
+        wrong = [bool(p["colour_truth"]) and bool(p["families"]) and not colour_right(p, p["colour_truth"]) for p in seen]
         for g in gaps:
             memory = Examples([p["embedding"] for p in seen], [p["truth"] for p in seen], similarity,
-                              families=told, colours=[p["colours"] for p in seen], colour_gap=g)
+                              families=told, colours=[p["colours"] for p in seen], colour_gap=g, complete=wrong)
             cases = [("corrected" if not colour_right(p, p["colour_truth"]) else "confirmed", p["again"],
                       p["colour_truth"]) for p in seen if p["colour_truth"] and p["families"]]
             cases += [("others", p, p["colour_truth"]) for p in rest if p["colour_truth"] and p["families"]]
@@ -172,6 +171,13 @@ def simulate_colours(by_sender: dict[str, list[dict]], reviewed: float, similari
                 after = (families[0] in truth) if families else colour_right(case, truth)
                 count(out[g][measure], colour_right(case, truth), after, bool(families))
     return {"senders": senders, "by_gap": accuracies(out)}
+
+
+def widest_harmless_gap(by_gap: dict) -> float:
+    """The widest colour gap at which no unreviewed photo's colour, nor a confirmed one, was made wrong (the
+    narrowest tried when every gap broke one)."""
+    ok = [float(g) for g, s in by_gap.items() if s["others"]["broken"] + s["confirmed"]["broken"] == 0]
+    return max(ok) if ok else min(float(g) for g in by_gap)
 
 
 def main(args: argparse.Namespace) -> dict:
@@ -202,9 +208,8 @@ def main(args: argparse.Namespace) -> dict:
             col = simulate_colours(described, args.reviewed, results["chosen"],
                                    gaps if name == "val" else [results["chosen_gap"]], args.seed)
             results[f"{name}_colours"] = col
-            if name == "val":  # the widest gap that makes no unreviewed photo's colour, nor a confirmed one, worse
-                ok = [float(g) for g, s in col["by_gap"].items() if s["others"]["broken"] + s["confirmed"]["broken"] == 0]
-                results["chosen_gap"] = max(ok) if ok else min(gaps)
+            if name == "val":
+                results["chosen_gap"] = widest_harmless_gap(col["by_gap"])
             log.info("%s colours: %s", name, json.dumps(col))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2))

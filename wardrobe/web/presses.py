@@ -94,20 +94,21 @@ def right(press_id: int):
 @bp.route("/presses/<int:press_id>/wrong", methods=["GET", "POST"])
 @login_required
 def wrong(press_id: int):
-    """The short form for a wrong answer: the right garment, colour families and pattern."""
+    """The short form for a wrong answer: the right garment, its main colour and any others, and the pattern."""
     s = store()
     press = s.press(press_id) if s is not None else None
     if press is None:
         abort(404)
     classes = current_app.config["GARMENT_CLASSES"]
-    chosen = {"garment": press.result.get("garment"), "families": [], "pattern": ""}
+    chosen = {"garment": press.result.get("garment"), "main": "", "families": [], "pattern": ""}
     error = None
     if request.method == "POST":
-        chosen = {"garment": request.form.get("garment", ""), "families": request.form.getlist("family"),
-                  "pattern": request.form.get("pattern", "")}
+        chosen = {"garment": request.form.get("garment", ""), "main": request.form.get("main", ""),
+                  "families": request.form.getlist("family"), "pattern": request.form.get("pattern", "")}
         error = form_problem(chosen, classes)
-        if error is None:
-            correct(press_id, "wrong", chosen["garment"], chosen["families"], chosen["pattern"] or None)
+        if error is None:  # the main colour first: the closet says it first, and of the garment's largest part
+            families = [chosen["main"], *chosen["families"]] if chosen["main"] else chosen["families"]
+            correct(press_id, "wrong", chosen["garment"], families, chosen["pattern"] or None)
             return redirect(url_for("presses.index") + f"#press-{press_id}")
     return render_template("wrong.html", press=press, classes=classes, families=FAMILIES, patterns=PATTERNS,
                            chosen=chosen, error=error, when=when), 400 if error else 200
@@ -117,9 +118,9 @@ def form_problem(chosen: dict, classes: list[str]) -> str | None:
     """What is wrong with a filled-in correction form, in one sentence (None: nothing)."""
     if chosen["garment"] not in classes:
         return "Choose the right garment from the list."
-    if not chosen["families"] and chosen["garment"] != current_app.config["BACKGROUND_CLASS"]:
-        return "Choose at least one colour."
-    if any(f not in FAMILIES for f in chosen["families"]):
+    if not chosen["main"] and chosen["garment"] != current_app.config["BACKGROUND_CLASS"]:
+        return "Choose the main colour."
+    if any(f not in FAMILIES for f in [chosen["main"], *chosen["families"]] if f):
         return "Choose colours from the list."
     if chosen["pattern"] and chosen["pattern"] not in PATTERNS:
         return "Choose a pattern from the list, or \"not sure\"."
