@@ -253,6 +253,15 @@ fuchsia maroon teal aqua azure ivory snow chartreuse fire brick indigo black web
 """The words CSS3 colour names are made of, to say "darkslategray" as "dark slate gray"."""
 
 
+def says_family(name: str, family: str, voted: str) -> bool:
+    """Whether a CSS3 name may be said for a colour of this family: it holds the family's word ("slate gray" for
+    gray, "navajo white" for white), or holds no family's word and the labelled photos' vote puts it in the family
+    ("teal" for green, "maroon" for red). A name holding only another family's word never is ("dim gray" is not
+    said of black, "alice blue" not of white)."""
+    words = {"gray" if w == "grey" else w for w in css3_words(name).split()} & set(FAMILIES)
+    return family in words or (not words and voted == family)
+
+
 def css3_words(name: str) -> str:
     """A CSS3 name in words, by the longest known word at each place ("darkslategray" -> "dark slate gray")."""
     out, rest = [], name.lower()
@@ -293,8 +302,12 @@ class ColourNamer:
             self.vote_scale = np.where(counts > 0, np.maximum(counts, 1) ** -float(self.model.get("balance", 0.0)), 0.0)
             self.palette = [(p["name"], p["family"], np.asarray(p["lab"], np.float32)) for p in self.model["palette"]]
         self.css3_family = [self.family(lab) for lab in self.css3_lab]
-        """Each CSS3 colour's family: the descriptive words name a colour within the family said (basic and plain
-        follow the family, so must descriptive: a green kurta is never called "dark slate grey")."""
+        """Each CSS3 colour's family, as the labelled photos' vote puts it."""
+        self.css3_for = {f: [int(i) for i in self.css3_first if says_family(self.css3_names[i], f, self.css3_family[i])]
+                         for f in FAMILIES}
+        """The CSS3 names the descriptive words may say for each family: basic and plain follow the family, so must
+        descriptive, to the ear as well as by the vote (a green kurta is never "dark slate gray", a white shirt
+        never "alice blue", though the vote puts those colours in green and white)."""
 
     def css3(self, lab: np.ndarray, rgb: np.ndarray) -> str:
         """Nearest CSS3 name, in CIELAB or (the original mode) in RGB."""
@@ -302,12 +315,10 @@ class ColourNamer:
         return self.css3_names[int(self.css3_first[self.css3_tree.query(q)[1][0]])]
 
     def css3_within(self, lab: np.ndarray, family: str, css3: str) -> str:
-        """The nearest CSS3 name (in CIELAB) among those of the family; the given name when it is of the family
-        already or the family has none."""
-        if self.css3_family[self.css3_names.index(css3)] == family:
-            return css3
-        mine = [int(i) for i in self.css3_first if self.css3_family[i] == family]
-        if not mine:
+        """The nearest CSS3 name (in CIELAB) among those the family may say (css3_for); the given name when it is
+        one of them already or the family has none."""
+        mine = self.css3_for.get(family, [])
+        if not mine or self.css3_names.index(css3) in mine:
             return css3
         d = np.linalg.norm(self.css3_lab[mine] - np.asarray(lab, np.float32), axis=1)
         return self.css3_names[mine[int(d.argmin())]]
