@@ -332,7 +332,7 @@ def test_corrections_export_names_a_photo_it_cannot_use(tmp_path):
     store.close()
     r = wardrobe("corrections", "export", str(tmp_path / "out"), "--state-dir", str(tmp_path / "state"))
     assert r.returncode == 0, r.stderr
-    assert "1 corrected photos exported" in r.stdout
+    assert "1 corrected photo exported" in r.stdout
     assert "left out 1 whose kept photo is missing or not a JPEG photo" in r.stdout
     assert "training learns that" not in r.stdout
     assert len(list((tmp_path / "out").rglob("*.jpg"))) == 1

@@ -415,3 +415,26 @@ def test_the_bench_matches_against_a_closet_of_usable_garments(tmp_path, caplog)
         assert np.asarray(probe).shape == (1280,)
     finally:
         closet.close()
+
+
+def test_a_speaker_that_fails_is_said_once_with_the_ways_around_it(tmp_path):
+    """`describe` with a speaker that cannot play (none here, or a device that does not exist): one line saying
+    how to do without (it said PortAudio's "Error querying device -1" for every photo), every photo still printed."""
+    config = tmp_path / "config.toml"
+    config.write_text('[speech]\ndevice = "no-such-speaker-xyz"\n')
+    r = wardrobe("describe", "--config", str(config), "--state-dir", str(tmp_path / "state"),
+                 str(photo("home-hat.jpg")), str(photo("home-pants.jpg")))
+    assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+    assert "could not speak for" in r.stderr and "--quiet prints the sentence" in r.stderr
+    assert len(r.stdout.splitlines()) == 2 and "Traceback" not in r.stderr
+
+
+def test_models_names_the_shipped_default_and_its_figure_when_nothing_is_installed(tmp_path):
+    """The README promises the test figure from `models` as from doctor and the page; a new closet printed only
+    "no models installed"."""
+    from wardrobe.bundle import Bundle
+
+    shipped = Bundle.load(SHIPPED, verify=False)
+    r = wardrobe("models", "--state-dir", str(tmp_path / "state"))
+    assert r.returncode == 0, r.stderr
+    assert f"the shipped default is used (version {shipped.version}, {shipped.test_figure()})" in r.stdout

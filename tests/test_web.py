@@ -426,6 +426,10 @@ def test_web_password_stores_a_salted_scrypt_hash_never_the_password(tmp_path):
                            input="short\n", capture_output=True, text=True, cwd=ROOT)
     assert short.returncode == 2 and short.stderr.strip().splitlines() == [
         "wardrobe: the password must be at least 8 characters long"]
+    nothing = subprocess.run([sys.executable, "-m", "wardrobe", "web", "password", "--state-dir", str(state)],
+                             input="", capture_output=True, text=True, cwd=ROOT)  # < /dev/null
+    assert nothing.returncode == 2 and len(nothing.stderr.strip().splitlines()) == 1
+    assert "no password on standard input" in nothing.stderr and json.loads((state / "web-password").read_text()) == record
 
 
 @pytest.mark.parametrize("address", ["8080", "host:", "host:99999", "::1:8080", "a b:80"])

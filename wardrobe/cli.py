@@ -269,7 +269,11 @@ def cmd_describe(args: argparse.Namespace, settings) -> int:
             except WardrobeError as e:
                 failures += 1
                 wav = None
-                log.error("could not speak for %s: %s", photo, e)
+                if isinstance(e, AudioError) and not to_files:  # no speaker after all: said once, then printed only
+                    speaker = None
+                    e = f"{e} (no speaker here? --quiet prints the sentence, --wav FILE or --wav-dir DIR writes the " \
+                        "speech; the rest are printed only)"
+                log.error("could not speak for %s: %s", shown(photo), e)
         if args.json:
             out = d.to_json()
             out["image"], out["sentence"] = shown(photo), text
@@ -400,7 +404,7 @@ def cmd_models(args: argparse.Namespace, settings) -> int:
         print(f"current model is now {store.rollback(args.version)}; sudo systemctl reload wardrobe")
     installed = store.versions()
     if not installed:
-        print(f"no models installed in {store.root} (the shipped default is used)")
+        print(f"no models installed in {store.root}: the shipped default is used ({shipped_model_said()})")
     from wardrobe.models_store import verified
     from wardrobe.signing import Trust
 
@@ -413,6 +417,22 @@ def cmd_models(args: argparse.Namespace, settings) -> int:
             signer = f"not trusted: {e}"
         print(f"{'*' if i.current else ' '} {i.version}  created {i.created[:19]}  {acc}  {signer}")
     return 0
+
+
+def shipped_model_said() -> str:
+    """The shipped default bundle as `models` lists an installed one: its version and named test figure."""
+    from wardrobe.bundle import Bundle
+    from wardrobe.errors import ModelError
+    from wardrobe.settings import shipped_bundle
+
+    path = shipped_bundle()
+    if path is None:
+        return "none shipped with this installation"
+    try:
+        b = Bundle.load(path, verify=False)
+    except ModelError as e:
+        return f"{path} cannot be read: {e}"
+    return f"version {b.version}, {b.test_figure() or 'no metrics'}"
 
 
 def cmd_match(args: argparse.Namespace, settings) -> int:
@@ -526,7 +546,8 @@ def cmd_corrections(args: argparse.Namespace, settings) -> int:
     if done.unreadable:
         print(f"left out {done.unreadable} whose kept photo is missing or not a JPEG photo")
     if done.written:
-        print(f"{done.written} corrected photos exported to {args.folder}; train with: wardrobe train classifier "
+        photos = "corrected photo" if done.written == 1 else "corrected photos"
+        print(f"{done.written} {photos} exported to {args.folder}; train with: wardrobe train classifier "
               f"--data clothing-photos={args.folder} (with the other data)")
     else:
         print(f"no corrected photos to train from, so {args.folder} was not made")

@@ -546,7 +546,7 @@ class Daemon:
             self.button.close()
         if self.light is not None:
             self.light.close()
-        log.info("stopped after %d presses", self.presses)
+        log.info("stopped after %d press%s", self.presses, "" if self.presses == 1 else "es")
         logging.getLogger("wardrobe").removeHandler(self.status)
         self.status.close()
 

@@ -71,9 +71,13 @@ def read_new_password(stream=None) -> str:
             raise PasswordError("the two passwords differ; nothing was changed")
         return first
     try:
-        return stream.readline().rstrip("\r\n")
+        line = stream.readline()
     except UnicodeDecodeError:
         raise PasswordError("the password is not UTF-8 text; nothing was changed") from None
+    if not line:
+        raise PasswordError("no password on standard input (type it at a terminal, or give it as the first line: "
+                            "echo 'PASSWORD' | wardrobe web password); nothing was changed")
+    return line.rstrip("\r\n")
 
 
 def change_password(settings, stream=None) -> int:
