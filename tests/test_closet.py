@@ -364,9 +364,9 @@ def test_a_reviewed_colour_is_said_again_only_of_a_garment_that_looks_the_same(p
     from wardrobe.corrections import EXAMPLE_MIN_SIMILARITY, Examples
     from wardrobe.history import said_families, seen_colours
 
-    def reviewed(d, families, complete):
+    def reviewed(d, families):
         return Examples([d.embedding], [d.garment], EXAMPLE_MIN_SIMILARITY, [families],
-                        [seen_colours(d.to_json()["colours"])], complete=[complete])
+                        [seen_colours(d.to_json()["colours"])])
 
     top, coat = rgb_of("home-longsleeve.jpg"), rgb_of("home-outwear.jpg")
     first, red = pipeline.describe(top), pipeline.describe(coat)
@@ -374,9 +374,9 @@ def test_a_reviewed_colour_is_said_again_only_of_a_garment_that_looks_the_same(p
     assert [c.family for c in first.colours[:1]] == ["blue"] and alone.colours[0].family == "black"
     assert red.colours[0].family == "red"
     try:
-        pipeline.examples = reviewed(first, said_families(first.to_json()), False)  # "right" on the page
+        pipeline.examples = reviewed(first, said_families(first.to_json()))  # "right" on the page
         again = pipeline.describe(another_view(top))
-        pipeline.examples = reviewed(red, ["pink"], True)  # "wrong": its main colour is pink
+        pipeline.examples = reviewed(red, ["pink"])  # "wrong": its main colour is pink
         green = pipeline.describe(hue_turned(coat, 60))
     finally:
         pipeline.examples = None
@@ -404,8 +404,59 @@ def test_a_colour_the_caretaker_confirmed_is_no_longer_doubted(pipeline):
     finally:
         pipeline.examples = None
     assert after.example_colours and "colour-unsure" not in after.problems and "not sure" not in after.sentence
-    assert [c.family for c in after.colours[:2]] == confirmed == ["black", "brown"]  # the colours heard, then
+    assert [c.family for c in after.colours] == confirmed == ["black", "brown"]  # the colours heard, no others
     assert not any(c.unsure for c in after.colours)
+
+
+def test_a_review_of_an_answer_said_in_the_caretakers_colours_keeps_the_cameras(pipeline, tmp_path):
+    """A correction, then the same garment said in the caretaker's colours and marked right: the second review must
+    keep the camera's colours, not the words said (a promoted cluster), or the third press no longer looks like it
+    and loses the caretaker's colours."""
+    from wardrobe.corrections import EXAMPLE_MIN_SIMILARITY, Examples
+    from wardrobe.history import PressStore, encode_photo
+
+    store = PressStore(tmp_path / "history.db")
+    rgb = rgb_of("home-t-shirt.jpg")
+
+    def press(d) -> int:
+        return store.add(encode_photo(rgb), d.to_json(), "v1", 20, 50 << 20)
+
+    def examples_of(c):
+        return Examples([tee.embedding], [tee.garment], EXAMPLE_MIN_SIMILARITY, [c.families], [c.seen])
+
+    tee = pipeline.describe(rgb)
+    assert [c.family for c in tee.colours] == ["black", "brown", "gray"]
+    first = store.correct(press(tee), "wrong", tee.garment, ["gray"])  # its main colour is grey
+    try:
+        pipeline.examples = examples_of(first)
+        again = pipeline.describe(rgb.copy())
+        second = store.correct(press(again), "right")
+        pipeline.examples = examples_of(second)
+        third = pipeline.describe(rgb.copy())
+    finally:
+        pipeline.examples = None
+    assert [c.family for c in again.colours] == ["gray"] and again.camera_colours[0].family == "black"
+    assert again.to_json()["example"]["seen"][0] == list(tee.colours[0].rgb)
+    assert second.families == ["gray"] and second.seen == first.seen  # the camera's colours, not the words said
+    assert third.example_colours and [c.family for c in third.colours] == ["gray"]
+
+
+def test_a_double_press_on_a_reviewed_garment_says_the_caretakers_colour():
+    """Two garments the camera sees as one colour, the one now said in the caretaker's word: "both pink", not the
+    pixels' "both white" for a garment the user was just told is pink."""
+    from wardrobe.colours import Colour
+    from wardrobe.matching import compare
+
+    white = Colour("white", "white", "white", (240, 236, 238), 0.9, (94.0, 1.5, 0.0))
+    pink = Colour("pink", "lavenderblush", "pink", (240, 236, 238), 0.9, (94.0, 1.5, 0.0))
+
+    class Seen:
+        def __init__(self, c, reviewed=False):
+            self.colours, self.pattern, self.embedding, self.example_colours = [c], None, None, reviewed
+
+    assert compare(Seen(pink, reviewed=True), Seen(white)).sentence == "They match: both pink."
+    assert compare(Seen(white), Seen(pink, reviewed=True)).sentence == "They match: both pink."
+    assert compare(Seen(white), Seen(white)).sentence == "They match: both white."
 
 
 def hue_turned(rgb: np.ndarray, turn: int) -> np.ndarray:

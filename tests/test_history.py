@@ -102,6 +102,45 @@ def test_a_verdict_keeps_the_colours_confirmed_or_given_and_as_the_camera_saw_th
     assert len(kept[plain].seen) == 2 and kept[plain].seen[0][2] < -30  # navy: blue in CIELAB's b
 
 
+def test_right_keeps_only_the_colours_heard(tmp_path, jeans):
+    """The families a sentence said (the main one and a second that is a real part of the garment), not every
+    cluster; none for the user's own garment ("Your red coat." says no colour)."""
+    from wardrobe.history import said_families
+
+    navy, grey, white = ({"family": f, "rgb": [9, 9, 9], "share": s} for f, s in
+                         (("blue", 0.6), ("gray", 0.3), ("white", 0.1)))
+    assert said_families({"colours": [navy, grey, white]}) == ["blue", "gray"]
+    assert said_families({"colours": [navy, {**grey, "share": 0.1}, white]}) == ["blue"]
+    assert said_families({"colours": [navy, grey], "enrolled": {"id": 1, "name": "red coat"}}) == []
+    assert said_families({"colours": [{**navy, "family": "navy"}, grey]}) == []
+
+
+def test_concurrent_openers_of_an_old_history_add_its_column_once(tmp_path, jeans):
+    """The page opens a store per request and the daemon two: opening a history from before `seen` at once raised
+    "duplicate column name: seen" in most of them."""
+    for trial in range(3):
+        path = tmp_path / f"old-{trial}.db"
+        db = sqlite3.connect(path)
+        db.executescript(SCHEMA_BEFORE_SEEN)
+        db.close()
+        errors, start = [], threading.Barrier(8)
+
+        def open_it(path=path, start=start, errors=errors):
+            start.wait()
+            try:
+                PressStore(path).close()
+            except HistoryError as e:
+                errors.append(str(e))
+        threads = [threading.Thread(target=open_it) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        cols = [r[1] for r in sqlite3.connect(path).execute("PRAGMA table_info(corrections)")]
+        assert cols.count("seen") == 1
+
+
 def test_a_history_from_before_the_colours_were_kept_is_read_and_written(tmp_path, jeans):
     """A closet updated in place: its history.db has the corrections table without `seen`."""
     db = sqlite3.connect(tmp_path / "history.db")
@@ -128,7 +167,8 @@ def test_kept_colours_that_are_not_colours_are_left_out(tmp_path, jeans):
     kept = ((50.0, 0.0, 0.0),)
     for junk, seen in (("NaN", ()), ("[[NaN, 0, 0]]", ()), ("[[1e999, 0, 0]]", ()), ('[["50", 0, 0]]', ()),
                        ("[[50, 0]]", ()), ("{}", ()), ("not json", ()), ("[[[[[]]]]]", ()), ("[" * 5000 + "]" * 5000, ()),
-                       ("[[50, 0, 0], [101, 0, 0], [50, 300, 0], true]", kept), ("[[50, 0, 0]]", kept)):
+                       ("[[50, 0, 0], [101, 0, 0], [50, 300, 0], true]", kept), ("[[50, 0, 0]]", kept),
+                       ("[[101, 0, 0], [50, 0, 0]]", ())):  # a bad main colour: never the second in its place
         store.db.execute("UPDATE corrections SET seen = ?", (junk,))
         (c,) = store.corrections()
         assert c.seen == seen, junk

@@ -254,12 +254,13 @@ fuchsia maroon teal aqua azure ivory snow chartreuse fire brick indigo black web
 
 
 def says_family(name: str, family: str, voted: str) -> bool:
-    """Whether a CSS3 name may be said for a colour of this family: it holds the family's word ("slate gray" for
-    gray, "navajo white" for white), or holds no family's word and the labelled photos' vote puts it in the family
-    ("teal" for green, "maroon" for red). A name holding only another family's word never is ("dim gray" is not
-    said of black, "alice blue" not of white)."""
-    words = {"gray" if w == "grey" else w for w in css3_words(name).split()} & set(FAMILIES)
-    return family in words or (not words and voted == family)
+    """Whether a CSS3 name may be said for a colour of this family: its last family word is the family's ("slate
+    gray" for gray, "navajo white" for white, "orange red" for red: the ear takes the last word as the colour), or
+    it holds no family's word and the labelled photos' vote puts it in the family ("teal" for green, "maroon" for
+    red). A name holding another family's word never is ("dim gray" is not said of black, "alice blue" not of
+    white)."""
+    said = [w for w in ("gray" if w == "grey" else w for w in css3_words(name).split()) if w in FAMILIES]
+    return said[-1] == family if said else voted == family  # "orange red" is a red, "yellow green" a green
 
 
 def css3_words(name: str) -> str:
@@ -402,30 +403,32 @@ class ColourNamer:
             return colours
         return [self.renamed(main, family), *colours[1:]]
 
-    def as_reviewed(self, colours: list[Colour], families: tuple[str, ...] | list[str],
-                    complete: bool = True) -> list[Colour]:
-        """The colours a sighted person gave this very garment on the caretaker's page, main first, in the
-        configured words. The main colour is the largest cluster of the first family that is a real part of the
-        garment (CHOSEN_MIN_SHARE), else the main cluster called by it: the caretaker has looked at this garment,
-        so a pale pink the camera saw as white becomes pink. The other clusters of a family given follow as they
-        are; a family given with no cluster of its own is left out (never painted on another cluster). complete:
-        the families are all the garment's colours (a correction), so clusters of other families are not said;
-        otherwise (an answer marked right: the colours heard) they follow as the closet named them. Nothing
-        returned is hedged or unsure."""
+    def as_reviewed(self, colours: list[Colour], families: tuple[str, ...] | list[str]) -> list[Colour]:
+        """The colours a sighted person gave this very garment on the caretaker's page, main first: the main colour
+        is the largest cluster of the first family that is a real part of the garment (CHOSEN_MIN_SHARE), else the
+        main cluster called by it (the caretaker has looked: a pale pink the camera saw as white is pink); the
+        other clusters of a family given follow as they are. A family given with no cluster of its own is left
+        out (never painted on another cluster), and so are clusters of families not given: what the caretaker
+        corrected or heard and marked right is what is said. A cluster called by a family that is not a neighbour
+        of its own (may_rename) is said in the family's own word ("pink", not the pink word nearest a near-white:
+        "magenta"); a neighbour's nearest word stands ("navy blue" for a near-black). Nothing returned is hedged or
+        unsure."""
         if not colours or not families:
             return colours
         first = families[0]
         i = next((i for i, c in enumerate(colours) if c.family == first and (i == 0 or c.share >= CHOSEN_MIN_SHARE)),
                  0)
-        given = set(families)
-        rest = [c for j, c in enumerate(colours) if j != i]
-        return [self.renamed(colours[i], first),
-                *(self.renamed(c, c.family) if c.family in given else c for c in rest if c.family in given or not complete)]
+        main = colours[i]
+        rest = [c for j, c in enumerate(colours) if j != i and c.family in families]
+        far = main.family != first and not may_rename(main.lab, main.family, first)
+        return [self.renamed(main, first, own_word=far), *(self.renamed(c, c.family) for c in rest)]
 
-    def renamed(self, colour: Colour, family: str) -> Colour:
-        """The same cluster called by another family, in the configured words."""
+    def renamed(self, colour: Colour, family: str, own_word: bool = False) -> Colour:
+        """The same cluster called by another family, in the configured words (own_word: the family's own word,
+        whatever the words configured)."""
         lab = np.asarray(colour.lab, np.float32)
-        return Colour(self.said(lab, family, colour.css3), colour.css3, family, colour.rgb, colour.share, colour.lab)
+        said = family if own_word else self.said(lab, family, colour.css3)
+        return Colour(said, colour.css3, family, colour.rgb, colour.share, colour.lab)
 
     def with_exposure(self, colours: list[Colour], garment_l: float | None, around_l: float | None) -> list[Colour]:
         """The main colour called white when it is a bright neutral (CIELAB lightness at least BRIGHT_NEUTRAL_L,

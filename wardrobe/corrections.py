@@ -114,8 +114,6 @@ class Example:
     """Its colours as the camera saw them at the review (CIELAB, main first)."""
     colour_gap: float = 0.0
     """How far (CIEDE2000) a new photo's main colour may be from the one seen for the families to be said of it."""
-    complete: bool = False
-    """The families are all the garment's colours (a correction), not only those heard (an answer marked right)."""
 
     def colours_for(self, colours) -> tuple[str, ...] | None:
         """The caretaker's families for a photo whose colours (CIELAB, main first) are these, when its main colour
@@ -147,13 +145,11 @@ class Examples:
     threshold on held-out senders."""
 
     def __init__(self, embeddings: list, garments: list[str], threshold: float, families: list | None = None,
-                 colours: list | None = None, colour_gap: float = EXAMPLE_COLOUR_GAP,
-                 complete: list[bool] | None = None) -> None:
+                 colours: list | None = None, colour_gap: float = EXAMPLE_COLOUR_GAP) -> None:
         import numpy as np
 
         families = list(families) if families is not None else [()] * len(garments)
         colours = list(colours) if colours is not None else [()] * len(garments)
-        complete = list(complete) if complete is not None else [False] * len(garments)
         rows, keep = [], []
         for i, e in enumerate(embeddings):
             r = np.asarray(e, np.float32).reshape(-1)
@@ -164,7 +160,6 @@ class Examples:
         self.garments = [garments[i] for i in keep]
         self.families = [tuple(families[i]) for i in keep]
         self.colours = [tuple(colours[i]) for i in keep]
-        self.complete = [bool(complete[i]) for i in keep]
         self.threshold, self.colour_gap = threshold, colour_gap
 
     def __len__(self) -> int:
@@ -184,7 +179,7 @@ class Examples:
         if sims[best] < self.threshold:
             return None
         return Example(self.garments[best], float(sims[best]), self.families[best], self.colours[best],
-                       self.colour_gap, self.complete[best])
+                       self.colour_gap)
 
 
 def reviews_key(store: PressStore) -> tuple:
@@ -199,7 +194,7 @@ def reviewed_examples(store: PressStore, embed, classes: list[str],
     given or confirmed and the colours seen then. Only garments of the model's `classes` are kept (the history
     is a file another process writes: nothing else is ever said). `embed(jpeg)` is the classifier's embedding; a
     photo it cannot read is left out."""
-    embeddings, garments, families, seen, complete = [], [], [], [], []
+    embeddings, garments, families, seen = [], [], [], []
     for c in store.corrections()[-MAX_EXAMPLES:]:
         if c.garment not in classes or c.garment == "no garment":
             continue
@@ -215,5 +210,4 @@ def reviewed_examples(store: PressStore, embed, classes: list[str],
             garments.append(c.garment)
             families.append(tuple(c.families))
             seen.append(c.seen)
-            complete.append(c.verdict == "wrong")
-    return Examples(embeddings, garments, threshold, families, seen, complete=complete)
+    return Examples(embeddings, garments, threshold, families, seen)

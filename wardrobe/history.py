@@ -148,17 +148,27 @@ def said_families(result: dict) -> list[str]:
     return list(dict.fromkeys(c.family for c in said))
 
 
+def camera_colours(result: dict) -> list:
+    """An answer's colours as the camera saw them (JSON dicts with "rgb", main first): those said, unless they were
+    the caretaker's words for a reviewed photo, whose "example" keeps the camera's own as "seen"."""
+    example = result.get("example")
+    if isinstance(example, dict) and isinstance(example.get("seen"), list):
+        return [{"rgb": rgb} for rgb in example["seen"]]
+    return result.get("colours") if isinstance(result.get("colours"), list) else []
+
+
 def seen_colours(colours) -> tuple[tuple[float, float, float], ...]:
-    """CIELAB of the colours of an answer's JSON (their "rgb"), main first; those that are not three whole numbers
-    from 0 to 255 are left out (the history is a file another process writes)."""
+    """CIELAB of the colours of an answer's JSON (their "rgb"), main first; nothing when the main one is not three
+    whole numbers from 0 to 255, and later ones that are not left out (the history is a file another process
+    writes: the second colour must never become the main one)."""
     from wardrobe.images import rgb_to_lab
 
-    if not isinstance(colours, list):
+    def ok(c) -> bool:
+        return (isinstance(c, dict) and isinstance(c.get("rgb"), list) and len(c["rgb"]) == 3
+                and all(type(v) is int and 0 <= v <= 255 for v in c["rgb"]))
+    if not isinstance(colours, list) or not colours or not ok(colours[0]):
         return ()
-    rgb = [c["rgb"] for c in colours if isinstance(c, dict) and isinstance(c.get("rgb"), list) and len(c["rgb"]) == 3
-           and all(type(v) is int and 0 <= v <= 255 for v in c["rgb"])]
-    if not rgb:
-        return ()
+    rgb = [c["rgb"] for c in colours if ok(c)]
     return tuple(tuple(round(float(v), 2) for v in lab) for lab in rgb_to_lab(np.asarray(rgb, np.uint8)))
 
 
@@ -341,7 +351,7 @@ class PressStore:
                     "garment = excluded.garment, families = excluded.families, pattern = excluded.pattern, "
                     "photo = excluded.photo, exported = NULL, seen = excluded.seen",
                     (time.time(), verdict, garment, json.dumps(families), pattern, verdict,
-                     json.dumps(seen_colours(p.result.get("colours"))), press_id))
+                     json.dumps(seen_colours(camera_colours(p.result))), press_id))
         except sqlite3.Error as e:
             raise HistoryError(f"cannot write the press history {self.path}: {describe_error(e, self.path.parent)}") from e
         return next(c for c in self.corrections() if c.press_id == press_id)
@@ -351,8 +361,8 @@ class PressStore:
         where = "WHERE verdict = 'wrong' AND exported IS NULL AND photo IS NOT NULL" if unexported_wrong else ""
         rows = self._read("SELECT id, press_id, created, verdict, garment, families, pattern, said, model_version, "
                           f"exported, seen FROM corrections {where} ORDER BY id")
-        return [Correction(r[0], r[1], r[2], r[3], r[4], [f for f in loaded(r[5]) if f in FAMILIES], r[6], r[7],
-                           r[8], r[9], lab_list(loaded(r[10]))) for r in rows]
+        return [Correction(r[0], r[1], r[2], r[3], r[4], family_list(loaded(r[5])), r[6], r[7], r[8], r[9],
+                           lab_list(loaded(r[10]))) for r in rows]
 
     def correction_photo(self, correction_id: int) -> bytes | None:
         """The photo kept with a wrong answer's correction."""
@@ -378,11 +388,22 @@ def loaded(text) -> list:
     return value if isinstance(value, list) else []
 
 
+def family_list(rows: list) -> list[str]:
+    """The colour families of a kept list, main first; none when the first is not a family (the second must never
+    become the main colour)."""
+    if not rows or rows[0] not in FAMILIES:
+        return []
+    return list(dict.fromkeys(f for f in rows if f in FAMILIES))
+
+
 def lab_list(rows: list) -> tuple[tuple[float, float, float], ...]:
-    """The CIELAB colours of a kept list, those that are three finite numbers in CIELAB's range."""
+    """The CIELAB colours of a kept list, those that are three finite numbers in CIELAB's range; nothing when the
+    first (the main colour) is not."""
     def ok(lab) -> bool:
         return (isinstance(lab, list) and len(lab) == 3 and all(type(v) in (int, float) for v in lab)
                 and 0 <= lab[0] <= 100 and all(-128 <= v <= 128 for v in lab[1:]))
+    if not rows or not ok(rows[0]):
+        return ()
     return tuple(tuple(float(v) for v in lab) for lab in rows if ok(lab))
 
 

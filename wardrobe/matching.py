@@ -4,7 +4,8 @@ Said after a double press, comparing the garment now in front of the camera with
 "They match: both navy blue.", "Different: this one is black, the first was navy blue.",
 "Same colour, different pattern." The thresholds are chosen on validation pairs (docs/closet.md). Whether they
 match is the pixels' difference; the colour words are the closet's names, and a name it doubted when the garment
-was described is doubted again: "They match: both navy blue. I'm not sure of the colour."
+was described is doubted again: "They match: both navy blue. I'm not sure of the colour." When the garment now is
+one the caretaker reviewed and the closet says it in the caretaker's colours, a match is said in those.
 """
 
 from __future__ import annotations
@@ -74,4 +75,7 @@ def compare(now, before, same_colour: float = SAME_COLOUR_DELTA_E, same_look: fl
         return Verdict("different look", lang.text("compare", "pattern"), de, sim)
     if sim is not None and sim < same_look:
         return Verdict("different look", said(lang.render("compare", "look", before=first), b), de, sim)
+    if getattr(now, "example_colours", False) and not getattr(before, "example_colours", False):
+        # the same pixels, and this one's words are the caretaker's: both are what the caretaker said
+        return Verdict("match", lang.render("compare", "match", before=this), de, sim)
     return Verdict("match", said(lang.render("compare", "match", before=first), b), de, sim)

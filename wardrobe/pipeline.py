@@ -59,6 +59,18 @@ class Description:
     """The colours as the camera saw them, before a reviewed photo's words (None: the same as `colours`): what
     the user's enrolled garments are matched with and enrolled from. Not in the JSON."""
 
+    def example_json(self) -> dict | None:
+        """The reviewed photo that named this one: its garment and similarity, and when its colours were said, the
+        families said and the camera's own colours (`seen`, sRGB, main first: what a review of this answer keeps,
+        wardrobe.history.seen_colours)."""
+        if self.example is None:
+            return None
+        out = {"garment": self.example.garment, "similarity": round(self.example.similarity, 4), "colours": None}
+        if self.example_colours:
+            out["colours"] = list(dict.fromkeys(c.family for c in self.colours))
+            out["seen"] = [list(c.rgb) for c in (self.camera_colours or self.colours)]
+        return out
+
     def to_json(self) -> dict:
         """The describe --json object."""
         return {
@@ -74,9 +86,7 @@ class Description:
             "white_balance": self.white_balance,
             "pattern": self.pattern,
             "enrolled": self.enrolled.to_json() if self.enrolled else None,
-            "example": ({"garment": self.example.garment, "similarity": round(self.example.similarity, 4),
-                         "colours": list(self.example.families) if self.example_colours else None}
-                        if self.example else None),
+            "example": self.example_json(),
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
 
@@ -269,7 +279,7 @@ class Pipeline:
                 alternatives = with_example(alternatives, example.garment)
                 reviewed = example.colours_for([c.lab for c in colours])
                 if reviewed:  # and its colours, when it looks as it did then
-                    colours = self.namer.as_reviewed(colours, reviewed, example.complete)
+                    colours = self.namer.as_reviewed(colours, reviewed)
         if alternatives and alternatives[0].confidence < phrase.PROBABLY:
             problems.append("low-confidence")
         if any(p in problems for p in phrase.BLOCKING):

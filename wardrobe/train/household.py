@@ -55,7 +55,7 @@ def describe_senders(pipe, records, taxonomy, seed: int, colours_by_eye: dict | 
     is said of the photo and of a new view of it."""
     from tqdm import tqdm
 
-    from wardrobe.history import said_families, seen_colours
+    from wardrobe.history import camera_colours, said_families, seen_colours
     from wardrobe.images import read_image
     from wardrobe.train.closet_eval import view
 
@@ -70,7 +70,7 @@ def describe_senders(pipe, records, taxonomy, seed: int, colours_by_eye: dict | 
         main, said = d.colours[0] if d.colours else None, d.to_json()
         return {"said": d.garment, "embedding": e / (np.linalg.norm(e) or 1.0),
                 "families": [c.family for c in d.colours], "or": main.or_family if main else None,
-                "heard": said_families(said), "colours": seen_colours(said["colours"])}
+                "heard": said_families(said), "colours": seen_colours(camera_colours(said))}
 
     by_sender: dict[str, list[dict]] = defaultdict(list)
     for r in tqdm(records, desc="describe", unit="photo"):
@@ -158,10 +158,9 @@ def simulate_colours(by_sender: dict[str, list[dict]], reviewed: float, similari
     for seen, rest in reviews(by_sender, reviewed, seed):
         senders += 1
         told = [caretaker_families(p) for p in seen]
-        wrong = [bool(p["colour_truth"]) and bool(p["families"]) and not colour_right(p, p["colour_truth"]) for p in seen]
         for g in gaps:
             memory = Examples([p["embedding"] for p in seen], [p["truth"] for p in seen], similarity,
-                              families=told, colours=[p["colours"] for p in seen], colour_gap=g, complete=wrong)
+                              families=told, colours=[p["colours"] for p in seen], colour_gap=g)
             cases = [("corrected" if not colour_right(p, p["colour_truth"]) else "confirmed", p["again"],
                       p["colour_truth"]) for p in seen if p["colour_truth"] and p["families"]]
             cases += [("others", p, p["colour_truth"]) for p in rest if p["colour_truth"] and p["families"]]
