@@ -438,3 +438,17 @@ def test_models_names_the_shipped_default_and_its_figure_when_nothing_is_install
     r = wardrobe("models", "--state-dir", str(tmp_path / "state"))
     assert r.returncode == 0, r.stderr
     assert f"the shipped default is used (version {shipped.version}, {shipped.test_figure()})" in r.stdout
+
+
+@pytest.mark.parametrize("command", [["match", "{photo}", "{bad}"], ["calibrate", "--background", "{bad}"],
+                                     ["bench", "--repeat", "1", "{bad}"], ["describe", "--quiet", "{bad}"]])
+def test_a_photo_that_cannot_be_read_exits_1_in_every_command(tmp_path, command):
+    """The README: a photo that cannot be read is one line and exit code 1 (bad configuration is 2); match,
+    calibrate and bench said 2 for it."""
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not a photo")
+    args = [a.format(photo=photo("home-pants.jpg"), bad=bad) for a in command]
+    r = wardrobe(*args, "--state-dir", str(tmp_path / "state"))
+    said = r.stdout if command[0] == "describe" else r.stderr  # describe prints it among the answers
+    assert r.returncode == 1 and "not a readable image" in said and said.count("\n") == 1, (r.stdout, r.stderr)
+    assert said.count(str(bad)) == 1  # the path once ("x.jpg: error: x.jpg: not a readable image")

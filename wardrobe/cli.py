@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from wardrobe import __version__
-from wardrobe.errors import AudioError, WardrobeError
+from wardrobe.errors import AudioError, ImageError, WardrobeError
 from wardrobe.lang import available as available_languages
 from wardrobe.settings import (
     AUDIO_OUTPUTS,
@@ -249,8 +249,9 @@ def cmd_describe(args: argparse.Namespace, settings) -> int:
             d = pipeline.describe_file(photo)
         except WardrobeError as e:
             failures += 1
+            said = str(e).removeprefix(f"{photo}: ").removeprefix(f"{shown(photo)}: ")  # the path once, first
             print(json.dumps({"image": shown(photo), "error": str(e)}) if args.json
-                  else f"{shown(photo)}: error: {e}", flush=True)
+                  else f"{shown(photo)}: error: {said}", flush=True)
             continue
         text = d.detailed() if args.detail else d.sentence
         if args.debug_dir:
@@ -624,7 +625,7 @@ def main(argv: list[str] | None = None) -> int:
             return run_daemon_bench(args) if args.daemon else run_bench(args, settings)
     except WardrobeError as e:
         print(f"wardrobe: {e}", file=sys.stderr)
-        return 2
+        return 1 if isinstance(e, ImageError) else 2  # a photo it cannot read: 1, as describe says it; else 2
     except OSError as e:  # a disk or folder problem the commands did not foresee: still one line
         where = f"{e.filename}: " if e.filename else ""
         print(f"wardrobe: {where}{e.strerror or e}", file=sys.stderr)
