@@ -343,7 +343,7 @@ def test_wrong_opens_a_form_of_garments_colour_families_and_patterns(logged_in, 
     assert re.findall(r'name="main" value="([^"]+)"', page) == list(FAMILIES)
     assert re.findall(r'name="family" value="([^"]+)"', page) == list(FAMILIES)
     assert re.findall(r'name="pattern" value="([^"]*)"', page) == ["", *PATTERNS]
-    assert "<legend>Its main colour</legend>" in page and '<label for="garment">' in page
+    assert "<legend>Its main colour (not needed for “no garment”)</legend>" in page and '<label for="garment">' in page
 
 
 def test_a_correction_is_stored_with_the_photo(logged_in, state):
@@ -358,6 +358,11 @@ def test_a_correction_is_stored_with_the_photo(logged_in, state):
     assert (c.press_id, c.garment, c.families, c.pattern) == (p.id, "shirt", ["blue", "white"], "striped")
     assert store.correction_photo(c.id) == store.photo(p.id)
     assert "wrong: shirt, blue and white, striped" in logged_in.get("/").data.decode()
+    again = logged_in.get(f"/presses/{p.id}/wrong").data.decode()  # opened again: what was said then, to change
+    assert re.findall(r'name="main" value="([^"]+)" checked', again) == ["blue"]
+    assert re.findall(r'name="family" value="([^"]+)" checked', again) == ["white"]
+    assert re.findall(r'name="pattern" value="([^"]*)" checked', again) == ["striped"]
+    assert re.findall(r'<option value="([^"]+)" selected', again) == ["shirt"]
 
 
 @pytest.mark.parametrize("form, message", [
