@@ -615,8 +615,28 @@ def test_match_refuses_a_label_no_photo_has(tmp_path):
 def test_household_colours_without_the_home_photos_are_refused_in_one_line(tmp_path):
     said = train("household", "--bundle", str(SHIPPED), "--data", f"product-photos={PRODUCTS}",
                  "--home-colours", str(ROOT / "assets" / "labels" / "home-colours.csv"))
-    assert said == ("wardrobe train household: --home-colours names home photos: give --data clothing-photos=DIR "
-                    "as well")
+    assert said == ("wardrobe train household: --home-colours names clothing-photos: give --data "
+                    "clothing-photos=DIR as well")
+
+
+def test_household_colours_from_another_folder_are_refused_not_measured_as_nothing(tmp_path):
+    """A by-eye file naming none of the held-out home photos gave no colour labels: every measure had n = 0, "0 made
+    wrong" held at every gap and the widest was chosen. The file is now checked as `evaluate` checks it."""
+    import shutil
+
+    home = tmp_path / "home"  # thirty senders of one photo each: some are held out
+    (home / "images" / "T-Shirt").mkdir(parents=True)
+    rows = ["image,label,kids,sender_id"]
+    for i in range(30):
+        shutil.copy(ROOT / "assets" / "photos" / "home-t-shirt.jpg", home / "images" / "T-Shirt" / f"p{i}.jpg")
+        rows.append(f"images/T-Shirt/p{i}.jpg,T-Shirt,False,{i}")
+    (home / "labels.csv").write_text("\n".join(rows) + "\n")
+    other = tmp_path / "colours.csv"
+    other.write_text("image,split,families\nimages/Pants/elsewhere.jpg,val,black\n")
+    said = train("household", "--bundle", str(SHIPPED), "--data", f"clothing-photos={home}",
+                 "--home-colours", str(other), "--output", str(tmp_path / "h.json"))
+    assert said.startswith(f"wardrobe train household: {other}: none of its 1 photos is a validation or test photo")
+    assert not (tmp_path / "h.json").exists()
 
 
 def test_household_with_a_missing_bundle_is_refused_at_once(tmp_path):

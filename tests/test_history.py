@@ -113,6 +113,7 @@ def test_right_keeps_only_the_colours_heard(tmp_path, jeans):
     assert said_families({"colours": [navy, {**grey, "share": 0.1}, white]}) == ["blue"]
     assert said_families({"colours": [navy, grey], "enrolled": {"id": 1, "name": "red coat"}}) == []
     assert said_families({"colours": [{**navy, "family": "navy"}, grey]}) == []
+    assert said_families({"colours": [navy, grey], "problems": ["overexposed"]}) == []  # a problem said instead
 
 
 def test_concurrent_openers_of_an_old_history_add_its_column_once(tmp_path, jeans):

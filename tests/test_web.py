@@ -341,6 +341,7 @@ def test_wrong_opens_a_form_of_garments_colour_families_and_patterns(logged_in, 
     page = logged_in.get(f"/presses/{p.id}/wrong").data.decode()
     assert re.findall(r'<option value="([^"]+)"', page) == classes
     assert re.findall(r'name="main" value="([^"]+)"', page) == list(FAMILIES)
+    assert re.findall(r'name="main" value="([^"]*)" checked', page) == [""]  # none yet: the caretaker chooses
     assert re.findall(r'name="family" value="([^"]+)"', page) == list(FAMILIES)
     assert re.findall(r'name="pattern" value="([^"]*)"', page) == ["", *PATTERNS]
     assert "<legend>Its main colour (not needed for “no garment”)</legend>" in page and '<label for="garment">' in page

@@ -239,8 +239,7 @@ def cmd_describe(args: argparse.Namespace, settings) -> int:
         try:
             player = None if args.wav_dir else wiring.open_player(settings, wav=args.wav)
         except AudioError as e:  # no sound card here: the other ways to hear or read it still work
-            raise AudioError(f"{e} (or describe without a speaker: --quiet prints the sentence, --wav FILE or "
-                             "--wav-dir DIR writes the speech)") from None
+            raise AudioError(f"{e} (or describe without a speaker: {WITHOUT_A_SPEAKER})") from None
         speaker = Speaker(wiring.load_voice(settings), player)
     wav_names: set[str] = set()
     failures = 0
@@ -270,11 +269,11 @@ def cmd_describe(args: argparse.Namespace, settings) -> int:
             except WardrobeError as e:
                 failures += 1
                 wav = None
+                why = str(e)
                 if isinstance(e, AudioError) and not to_files:  # no speaker after all: said once, then printed only
                     speaker = None
-                    e = f"{e} (no speaker here? --quiet prints the sentence, --wav FILE or --wav-dir DIR writes the " \
-                        "speech; the rest are printed only)"
-                log.error("could not speak for %s: %s", shown(photo), e)
+                    why += f" (no speaker here? {WITHOUT_A_SPEAKER}; the rest are printed only)"
+                log.error("could not speak for %s: %s", shown(photo), why)
         if args.json:
             out = d.to_json()
             out["image"], out["sentence"] = shown(photo), text
@@ -285,6 +284,9 @@ def cmd_describe(args: argparse.Namespace, settings) -> int:
             print(f"{shown(photo)}: {text}" + (f" [{shown(wav)}]" if to_files and wav else ""), flush=True)
         log.debug("%s timings: %s", photo, d.timings_ms)
     return 1 if failures else 0
+
+
+WITHOUT_A_SPEAKER = "--quiet prints the sentence, --wav FILE or --wav-dir DIR writes the speech"
 
 
 def shown(path: Path | str) -> str:
@@ -625,7 +627,7 @@ def main(argv: list[str] | None = None) -> int:
             return run_daemon_bench(args) if args.daemon else run_bench(args, settings)
     except WardrobeError as e:
         print(f"wardrobe: {e}", file=sys.stderr)
-        return 1 if isinstance(e, ImageError) else 2  # a photo it cannot read: 1, as describe says it; else 2
+        return 1 if isinstance(e, ImageError) else 2  # a photo it cannot read or use: 1, as describe; else 2
     except OSError as e:  # a disk or folder problem the commands did not foresee: still one line
         where = f"{e.filename}: " if e.filename else ""
         print(f"wardrobe: {where}{e.strerror or e}", file=sys.stderr)

@@ -371,8 +371,7 @@ class Closet:
                         voice_label: str | None = None, voice_clip: bytes | None = None) -> int:
         """Enrol the garment of a pipeline Description (its embedding and colours as the camera saw them) with its
         photo."""
-        colours = d.colours if getattr(d, "camera_colours", None) is None else d.camera_colours
-        return self.enrol(d.embedding, signature(colours), thumbnail(rgb), model_version, name, voice_label,
+        return self.enrol(d.embedding, signature(d.as_seen), thumbnail(rgb), model_version, name, voice_label,
                           voice_clip)
 
     def named(self, name: str) -> list[Garment]:

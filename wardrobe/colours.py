@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
 
@@ -253,6 +253,13 @@ fuchsia maroon teal aqua azure ivory snow chartreuse fire brick indigo black web
 """The words CSS3 colour names are made of, to say "darkslategray" as "dark slate gray"."""
 
 
+def part_of(colours: list[Colour], family: str) -> int | None:
+    """The index of the largest cluster of the family that is a real part of the garment (the main cluster, or at
+    least CHOSEN_MIN_SHARE of it); None when there is none."""
+    return next((i for i, c in enumerate(colours) if c.family == family and (i == 0 or c.share >= CHOSEN_MIN_SHARE)),
+                None)
+
+
 def says_family(name: str, family: str, voted: str) -> bool:
     """Whether a CSS3 name may be said for a colour of this family: its last family word is the family's ("slate
     gray" for gray, "navajo white" for white, "orange red" for red: the ear takes the last word as the colour), or
@@ -395,9 +402,9 @@ class ColourNamer:
         """
         if not colours:
             return colours
-        for i, c in enumerate(colours):
-            if c.family == family and (i == 0 or c.share >= CHOSEN_MIN_SHARE):
-                return [c, *colours[:i], *colours[i + 1 :]]
+        i = part_of(colours, family)
+        if i is not None:
+            return [colours[i], *colours[:i], *colours[i + 1 :]]
         main = colours[0]
         if not may_rename(main.lab, main.family, family, sure):
             return colours
@@ -416,12 +423,12 @@ class ColourNamer:
         if not colours or not families:
             return colours
         first = families[0]
-        i = next((i for i, c in enumerate(colours) if c.family == first and (i == 0 or c.share >= CHOSEN_MIN_SHARE)),
-                 0)
+        i = part_of(colours, first) or 0
         main = colours[i]
-        rest = [c for j, c in enumerate(colours) if j != i and c.family in families]
+        rest = [replace(c, or_name=None, or_family=None, unsure=False)
+                for j, c in enumerate(colours) if j != i and c.family in families]
         far = main.family != first and not may_rename(main.lab, main.family, first)
-        return [self.renamed(main, first, own_word=far), *(self.renamed(c, c.family) for c in rest)]
+        return [self.renamed(main, first, own_word=far), *rest]
 
     def renamed(self, colour: Colour, family: str, own_word: bool = False) -> Colour:
         """The same cluster called by another family, in the configured words (own_word: the family's own word,

@@ -6,6 +6,10 @@ garment is written under the home photos' own label for it when they have one ("
 garment class itself, which the taxonomy maps to itself. All corrections share one sender, "household":
 a sender's photos never straddle splits, so they train together. The colour families and the pattern are
 kept in extra columns for the colour and pattern heads.
+
+Every review, right or wrong, is also kept as a labelled example the closet uses at once (Examples, below): the
+garment, the colour families (given on the "wrong" form, main first, or those said when marked right) and the
+colours the camera saw.
 """
 
 from __future__ import annotations
@@ -102,31 +106,6 @@ def is_jpeg(photo: bytes | None) -> bool:
     return bool(photo) and photo[:3] == b"\xff\xd8\xff" and pixel_size(photo) is not None
 
 
-@dataclass(frozen=True)
-class Example:
-    """The reviewed photo nearest a new one: its garment, and how alike the two are (cosine of embeddings)."""
-
-    garment: str
-    similarity: float
-    families: tuple[str, ...] = ()
-    """The colour families the caretaker gave it, or confirmed (main first); empty: none known."""
-    seen: tuple = ()
-    """Its colours as the camera saw them at the review (CIELAB, main first)."""
-    colour_gap: float = 0.0
-    """How far (CIEDE2000) a new photo's main colour may be from the one seen for the families to be said of it."""
-
-    def colours_for(self, colours) -> tuple[str, ...] | None:
-        """The caretaker's families for a photo whose colours (CIELAB, main first) are these, when its main colour
-        is within colour_gap of the reviewed photo's (the same garment in much the same light; main against main,
-        so a white shirt with a red print never takes the words of a red shirt with a white one); None otherwise,
-        and the closet's own colours are said."""
-        from wardrobe.colours import ciede2000
-
-        if not self.families or not self.seen or not len(colours):
-            return None
-        return self.families if ciede2000(self.seen[0], colours[0]) <= self.colour_gap else None
-
-
 EXAMPLE_MIN_SIMILARITY = 0.70
 """Chosen by `wardrobe train household` on validation senders: the lowest similarity at which none of a
 household's unreviewed photos was made wrong (docs/closet.md, runs/household.json)."""
@@ -138,6 +117,29 @@ MAX_EXAMPLES = 500
 """The most recent reviews kept as examples (each costs one embedding at start, about 10 ms)."""
 
 
+@dataclass(frozen=True)
+class Example:
+    """The reviewed photo nearest a new one: its garment, and how alike the two are (cosine of embeddings)."""
+
+    garment: str
+    similarity: float
+    families: tuple[str, ...] = ()
+    """The colour families the caretaker gave it, or confirmed (main first); empty: none known."""
+    seen: tuple = ()
+    """Its colours as the camera saw them at the review (CIELAB, main first)."""
+
+    def colours_for(self, colours, gap: float = EXAMPLE_COLOUR_GAP) -> tuple[str, ...] | None:
+        """The caretaker's families for a photo whose colours (CIELAB, main first) are these, when its main colour
+        is within `gap` (CIEDE2000) of the reviewed photo's (the same garment in much the same light; main against
+        main, so a white shirt with a red print never takes the words of a red shirt with a white one); None
+        otherwise, and the closet's own colours are said."""
+        from wardrobe.colours import ciede2000
+
+        if not self.families or not self.seen or not len(colours):
+            return None
+        return self.families if ciede2000(self.seen[0], colours[0]) <= gap else None
+
+
 class Examples:
     """Photos the caretaker reviewed on the page (marked right, or corrected), kept as labelled examples: a new
     photo very close to one of them (cosine similarity at least `threshold`) is that garment. The immediate
@@ -145,11 +147,11 @@ class Examples:
     threshold on held-out senders."""
 
     def __init__(self, embeddings: list, garments: list[str], threshold: float, families: list | None = None,
-                 colours: list | None = None, colour_gap: float = EXAMPLE_COLOUR_GAP) -> None:
+                 seen: list | None = None) -> None:
         import numpy as np
 
         families = list(families) if families is not None else [()] * len(garments)
-        colours = list(colours) if colours is not None else [()] * len(garments)
+        seen = list(seen) if seen is not None else [()] * len(garments)
         rows, keep = [], []
         for i, e in enumerate(embeddings):
             r = np.asarray(e, np.float32).reshape(-1)
@@ -159,8 +161,8 @@ class Examples:
         self.matrix = np.stack(rows) if rows else np.zeros((0, 0), np.float32)
         self.garments = [garments[i] for i in keep]
         self.families = [tuple(families[i]) for i in keep]
-        self.colours = [tuple(colours[i]) for i in keep]
-        self.threshold, self.colour_gap = threshold, colour_gap
+        self.seen = [tuple(seen[i]) for i in keep]
+        self.threshold = threshold
 
     def __len__(self) -> int:
         return len(self.garments)
@@ -178,8 +180,7 @@ class Examples:
         best = int(sims.argmax())
         if sims[best] < self.threshold:
             return None
-        return Example(self.garments[best], float(sims[best]), self.families[best], self.colours[best],
-                       self.colour_gap)
+        return Example(self.garments[best], float(sims[best]), self.families[best], self.seen[best])
 
 
 def reviews_key(store: PressStore) -> tuple:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from wardrobe import phrase
-from wardrobe.colours import FAMILIES
+from wardrobe.colours import FAMILIES, Colour, spoken_colours
 from wardrobe.errors import WardrobeError
 
 log = logging.getLogger(__name__)
@@ -135,11 +135,10 @@ def said_families(result: dict) -> list[str]:
     """The colour families an answer's sentence said (colours.spoken_colours: the main one, and a second that is a
     real part of the garment), main first; none when its main colour was a hedged pair ("navy blue or black":
     marked right, the page cannot tell which of the two was) or the answer was the user's own garment ("Your red
-    coat." says no colour)."""
-    from wardrobe.colours import Colour, spoken_colours
-
-    colours = result.get("colours")
-    if result.get("enrolled") or not isinstance(colours, list) or not colours:
+    coat." says no colour) or one that said a problem instead ("It's too bright...")."""
+    colours, problems = result.get("colours"), result.get("problems")
+    blocked = isinstance(problems, list) and any(p in phrase.BLOCKING for p in problems if isinstance(p, str))
+    if result.get("enrolled") or blocked or not isinstance(colours, list) or not colours:
         return []
     if not all(isinstance(c, dict) and c.get("family") in FAMILIES and isinstance(c.get("share", 0), int | float)
                for c in colours) or colours[0].get("or"):

@@ -46,6 +46,11 @@ class Verdict:
                 "similarity": None if self.similarity is None else round(self.similarity, 4)}
 
 
+def seen(d) -> list:
+    """A described garment's colours as the camera saw them (Description.as_seen; a bare one's colours)."""
+    return getattr(d, "as_seen", d.colours) or d.colours
+
+
 def compare(now, before, same_colour: float = SAME_COLOUR_DELTA_E, same_look: float = SAME_LOOK,
             lang: Language | None = None) -> Verdict:
     """Compare the garment now (a Description) with the one before."""
@@ -54,7 +59,7 @@ def compare(now, before, same_colour: float = SAME_COLOUR_DELTA_E, same_look: fl
         return Verdict("unknown", lang.text("compare", "unknown"))
     a, b = now.colours[0], before.colours[0]
     this, first = lang.colour(a.name, a.family), lang.colour(b.name, b.family)  # the colours as first said
-    de = ciede2000(a.lab, b.lab)
+    de = ciede2000(seen(now)[0].lab, seen(before)[0].lab)  # the pixels' difference: the camera's main colours
     sim = None
     if now.embedding is not None and before.embedding is not None:
         sim = float(np.dot(now.embedding, before.embedding))

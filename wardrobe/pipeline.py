@@ -52,12 +52,18 @@ class Description:
     lang: Language = field(default_factory=english, repr=False, compare=False)
     """The language the sentence is in (the JSON's codes stay English)."""
     example: object | None = None
-    """The caretaker's reviewed photo this one is very close to (garment, similarity), which named it; or None."""
+    """The caretaker's reviewed photo this one is very close to (wardrobe.corrections.Example), which named it;
+    or None."""
     example_colours: bool = False
     """Whether the colours said are the ones the caretaker gave that photo (it looked the same)."""
     camera_colours: list[Colour] | None = field(default=None, repr=False, compare=False)
-    """The colours as the camera saw them, before a reviewed photo's words (None: the same as `colours`): what
-    the user's enrolled garments are matched with and enrolled from. Not in the JSON."""
+    """The colours as the camera saw them, before a reviewed photo's words (None: the same as `colours`)."""
+
+    @property
+    def as_seen(self) -> list[Colour]:
+        """The colours as the camera saw them: what the user's enrolled garments are matched with and enrolled
+        from, what a double press compares, and what a review of this answer keeps (the JSON's example.seen)."""
+        return self.colours if self.camera_colours is None else self.camera_colours
 
     def example_json(self) -> dict | None:
         """The reviewed photo that named this one: its garment and similarity, and when its colours were said, the
@@ -68,7 +74,7 @@ class Description:
         out = {"garment": self.example.garment, "similarity": round(self.example.similarity, 4), "colours": None}
         if self.example_colours:
             out["colours"] = list(dict.fromkeys(c.family for c in self.colours))
-            out["seen"] = [list(c.rgb) for c in (self.camera_colours or self.colours)]
+            out["seen"] = [list(c.rgb) for c in self.as_seen]
         return out
 
     def to_json(self) -> dict:

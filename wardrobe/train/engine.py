@@ -66,16 +66,8 @@ def split_names(text: str) -> str:
     return text
 
 
-def fractions(text: str) -> str:
-    """An argparse type: comma-separated numbers from 0 to 1, kept as given."""
-    for part in text.split(","):
-        try:
-            value = float(part)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{part!r} is not a number") from None
-        if not 0 <= value <= 1:
-            raise argparse.ArgumentTypeError(f"{part} is not from 0 to 1")
-    return text
+fractions = number_list(float, 0, 1)
+"""An argparse type: comma-separated numbers from 0 to 1, kept as given."""
 
 
 def torch_device(text: str) -> str:

@@ -37,12 +37,11 @@ log = logging.getLogger(__name__)
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wardrobe train household", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    engine.add_flags(p, "bundle", "data", "seed", required=("bundle", "data"))
+    engine.add_flags(p, "bundle", "data", "seed", "home_colours", required=("bundle", "data"))
     p.add_argument("--reviewed", type=float, default=0.5, help="share of each sender's photos the caretaker reviews")
     p.add_argument("--min-photos", type=int, default=6, help="senders with fewer photos are left out")
     p.add_argument("--thresholds", type=engine.fractions, default="0.50,0.55,0.60,0.65,0.70,0.75,0.80,0.85,0.90",
                    help="cosine similarities tried on validation")
-    p.add_argument("--home-colours", type=Path, help="the home photos' colour families by eye (image,split,families)")
     p.add_argument("--colour-gaps", type=engine.number_list(float, 0, 100), default="5,10,15,20,25,30,40",
                    help="CIEDE2000 gaps tried on validation: a reviewed photo's colours are said within the gap")
     p.add_argument("--output", type=Path, default=Path("runs/household.json"))
@@ -157,16 +156,15 @@ def simulate_colours(by_sender: dict[str, list[dict]], reviewed: float, similari
     senders = 0
     for seen, rest in reviews(by_sender, reviewed, seed):
         senders += 1
-        told = [caretaker_families(p) for p in seen]
-        for g in gaps:
-            memory = Examples([p["embedding"] for p in seen], [p["truth"] for p in seen], similarity,
-                              families=told, colours=[p["colours"] for p in seen], colour_gap=g)
-            cases = [("corrected" if not colour_right(p, p["colour_truth"]) else "confirmed", p["again"],
-                      p["colour_truth"]) for p in seen if p["colour_truth"] and p["families"]]
-            cases += [("others", p, p["colour_truth"]) for p in rest if p["colour_truth"] and p["families"]]
-            for measure, case, truth in cases:
-                example = memory.nearest(case["embedding"])
-                families = example.colours_for(case["colours"]) if example else None
+        memory = Examples([p["embedding"] for p in seen], [p["truth"] for p in seen], similarity,
+                          families=[caretaker_families(p) for p in seen], seen=[p["colours"] for p in seen])
+        cases = [("corrected" if not colour_right(p, p["colour_truth"]) else "confirmed", p["again"],
+                  p["colour_truth"]) for p in seen if p["colour_truth"] and p["families"]]
+        cases += [("others", p, p["colour_truth"]) for p in rest if p["colour_truth"] and p["families"]]
+        for measure, case, truth in cases:
+            example = memory.nearest(case["embedding"])
+            for g in gaps:
+                families = example.colours_for(case["colours"], g) if example else None
                 after = (families[0] in truth) if families else colour_right(case, truth)
                 count(out[g][measure], colour_right(case, truth), after, bool(families))
     return {"senders": senders, "by_gap": accuracies(out)}
@@ -182,12 +180,12 @@ def widest_harmless_gap(by_gap: dict) -> float:
 def main(args: argparse.Namespace) -> dict:
     from wardrobe.preprocess import Preprocess
     from wardrobe.taxonomy import Taxonomy
-    from wardrobe.train.evaluate import describe_pipeline
+    from wardrobe.train.evaluate import by_eye_labels, describe_pipeline
 
     pipe = describe_pipeline(args.bundle)  # a missing bundle: refused now, not "0 senders" after the photos
-    colours_by_eye = home_colours(args)
     taxonomy = Taxonomy.load()
     _, splits = build_splits(args.data, taxonomy, Preprocess(), args.seed, None, decode=False)
+    colours_by_eye = by_eye_labels(args, splits)["home_colours"]  # a file naming none of them: refused in one line
     thresholds = [float(t) for t in args.thresholds.split(",")]
     gaps = [float(g) for g in args.colour_gaps.split(",")]
     results: dict = {"bundle": str(args.bundle), "reviewed": args.reviewed}
@@ -227,20 +225,3 @@ def main(args: argparse.Namespace) -> dict:
             print(f"    {what} ({m['n']}): {100 * m['before_acc']:.1f} % -> {100 * m['after_acc']:.1f} % "
                   f"({m['fixed']} fixed, {m['broken']} made wrong, the reviewed colours said {m['used']} times)")
     return results
-
-
-def home_colours(args: argparse.Namespace) -> dict[str, tuple[str, ...]]:
-    """--home-colours as photo path -> the families the eye accepts ({} without it)."""
-    from wardrobe.errors import ModelError
-    from wardrobe.train.data import load_eye_labels
-
-    if args.home_colours is None:
-        return {}
-    roots = dict(spec.split("=", 1) for spec in args.data if "=" in spec)
-    if "clothing-photos" not in roots:
-        raise ModelError("--home-colours names home photos: give --data clothing-photos=DIR as well")
-    try:
-        return load_eye_labels(args.home_colours, Path(roots["clothing-photos"]))
-    except (OSError, KeyError, ValueError) as e:
-        raise ModelError(f"--home-colours {args.home_colours}: not a by-eye colours file (image,split,families): "
-                         f"{e}") from None

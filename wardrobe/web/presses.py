@@ -102,7 +102,7 @@ def wrong(press_id: int):
     classes = current_app.config["GARMENT_CLASSES"]
     chosen = {"garment": press.result.get("garment"), "main": "", "families": [], "pattern": ""}
     c = press.correction
-    if c is not None and c.verdict == "wrong":  # corrected before: the form shows what was said then
+    if c is not None and c.verdict == "wrong":  # corrected before: the form shows what the caretaker gave then
         chosen = {"garment": c.garment, "main": c.families[0] if c.families else "", "families": c.families[1:],
                   "pattern": c.pattern or ""}
     error = None
