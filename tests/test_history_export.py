@@ -79,3 +79,10 @@ def test_export_never_overwrites_and_says_so_in_one_line(tmp_path, corrected):
     assert len(store.corrections(unexported_wrong=True)) == 3  # nothing was marked exported
     r = wardrobe("corrections", "export", str(tmp_path / "x"), "--state-dir", str(tmp_path / "no-state"))
     assert r.returncode == 2 and "no press history yet" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_closet_never_pressed_has_nothing_to_export(tmp_path):
+    (tmp_path / "state").mkdir()  # installed, never pressed: not the caretaker's mistake, so not an error
+    r = wardrobe("corrections", "export", str(tmp_path / "out"), "--state-dir", str(tmp_path / "state"))
+    assert r.returncode == 0 and "no press history yet" in r.stdout and "was not made" in r.stdout, r.stderr
+    assert not (tmp_path / "out").exists()

@@ -8,6 +8,7 @@ import html
 import json
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -364,6 +365,17 @@ def test_a_correction_is_stored_with_the_photo(logged_in, state):
     assert re.findall(r'name="family" value="([^"]+)" checked', again) == ["white"]
     assert re.findall(r'name="pattern" value="([^"]*)" checked', again) == ["striped"]
     assert re.findall(r'<option value="([^"]+)" selected', again) == ["shirt"]
+
+
+def test_a_correction_kept_before_the_main_colour_was_is_reopened_without_one(logged_in, state):
+    store = PressStore(state / "history.db")
+    p = store.presses()[0]
+    store.correct(p.id, "wrong", "shirt", ["blue", "white"], "striped")
+    with sqlite3.connect(state / "history.db") as db:  # as an older closet kept it: families sorted, no colours seen
+        db.execute("UPDATE corrections SET families = '[\"blue\", \"white\"]', seen = NULL")
+    again = logged_in.get(f"/presses/{p.id}/wrong").data.decode()
+    assert re.findall(r'name="main" value="([^"]*)" checked', again) == [""]  # which was main is not known: asked
+    assert sorted(re.findall(r'name="family" value="([^"]+)" checked', again)) == ["blue", "white"]
 
 
 @pytest.mark.parametrize("form, message", [

@@ -539,7 +539,11 @@ def cmd_corrections(args: argparse.Namespace, settings) -> int:
     from wardrobe.corrections import export
     from wardrobe.history import FILE_NAME, PressStore
 
-    store = PressStore(settings.state_dir / FILE_NAME, create=False)
+    path = settings.state_dir / FILE_NAME
+    if path.parent.is_dir() and not path.exists():  # no press yet: nothing to export (a wrong folder is an error)
+        print(f"no press history yet ({path} does not exist), so {args.folder} was not made")
+        return 0
+    store = PressStore(path, create=False)
     try:
         done = export(store, args.folder)
     finally:

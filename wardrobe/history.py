@@ -90,6 +90,9 @@ class Correction:
     exported: float | None
     seen: tuple[tuple[float, float, float], ...] = ()
     """The press's colours as seen then (CIELAB, main first): history.seen_colours of its answer."""
+    main_known: bool = True
+    """False for a correction kept before the colours seen were (its `seen` is NULL): those kept their families in
+    alphabetical order, so the first is not known to be the main colour."""
 
 
 @dataclass(frozen=True)
@@ -361,7 +364,7 @@ class PressStore:
         rows = self._read("SELECT id, press_id, created, verdict, garment, families, pattern, said, model_version, "
                           f"exported, seen FROM corrections {where} ORDER BY id")
         return [Correction(r[0], r[1], r[2], r[3], r[4], family_list(loaded(r[5])), r[6], r[7], r[8], r[9],
-                           lab_list(loaded(r[10]))) for r in rows]
+                           lab_list(loaded(r[10])), r[10] is not None) for r in rows]
 
     def correction_photo(self, correction_id: int) -> bytes | None:
         """The photo kept with a wrong answer's correction."""

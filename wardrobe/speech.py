@@ -158,7 +158,7 @@ def load_voice(engine: str = "piper", model: Path | None = None, fallback: bool 
     unless `model` names a Piper voice (the caretaker's own, for that language)."""
     lang = lang or english()
     if engine == "piper" and model is None and not lang.piper:
-        log.info("the bundled Piper voice speaks no %s; speaking with espeak-ng's %r voice", lang.name,
+        log.debug("the bundled Piper voice speaks no %s; speaking with espeak-ng's %r voice", lang.name,
                  lang.espeak_voice)
         return EspeakVoice(lang.espeak_voice)
     try:

@@ -103,7 +103,8 @@ def wrong(press_id: int):
     chosen = {"garment": press.result.get("garment"), "main": "", "families": [], "pattern": ""}
     c = press.correction
     if c is not None and c.verdict == "wrong":  # corrected before: the form shows what the caretaker gave then
-        chosen = {"garment": c.garment, "main": c.families[0] if c.families else "", "families": c.families[1:],
+        main = c.families[0] if c.families and (c.main_known or len(c.families) == 1) else ""
+        chosen = {"garment": c.garment, "main": main, "families": c.families[1:] if main else c.families,
                   "pattern": c.pattern or ""}
     error = None
     if request.method == "POST":
