@@ -141,6 +141,15 @@ def test_plate_without_calibration_is_a_clear_error(tmp_path):
     assert r.returncode == 2 and "wardrobe calibrate --background" in r.stderr
 
 
+def test_a_damaged_calibration_is_a_configuration_error_like_a_missing_one(tmp_path):
+    (tmp_path / "background.png").write_bytes(b"not a PNG at all")  # a disk fault, or a hand-copied file
+    for command in (["describe", "--quiet"], ["match"]):
+        photos = [str(photo("home-pants.jpg"))] * (2 if command == ["match"] else 1)
+        r = wardrobe(*command, "--segmentation", "plate", "--state-dir", str(tmp_path), *photos)
+        assert r.returncode == 2 and "wardrobe calibrate --background" in r.stderr, (command, r.stderr)
+        assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+
+
 def test_calibrate_refuses_a_dark_photo(tmp_path):
     import cv2
 

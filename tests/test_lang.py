@@ -298,7 +298,7 @@ def test_two_blacks_apart_are_never_a_lighter_black():
 
     first, now = [colour("black", lab=(8.0, 0.0, 0.0))], [colour("black", lab=(24.0, 0.0, 0.0))]
     assert compare_said(now, first, None, EN) == "Different: both are black, but this one is lighter."
-    assert compare_said(now, first, None, KO) == "색이 달라요. 둘 다 검정이지만 이 옷이 더 연한 색이에요."
+    assert compare_said(now, first, None, KO) == "색이 달라요. 둘 다 검정이지만 이 옷이 더 밝은 색이에요."
     navy, darker = [colour("navy blue")], [colour("navy blue", lab=(20.0, 10.0, -30.0))]
     assert compare_said(darker, navy, None, EN) == "Different: this one is a darker navy blue than the first."
 
@@ -318,7 +318,7 @@ def test_a_colour_word_that_says_a_shade_gets_no_second_shade():
     assert compare(Seen(slate(22.0)), Seen(slate(40.0)), lang=EN).sentence == (
         "Different: both are dark slate gray, but this one is darker.")
     said = compare(Seen(slate(22.0)), Seen(slate(40.0)), lang=KO).sentence
-    assert said == "색이 달라요. 둘 다 진한 회색이지만 이 옷이 더 진한 색이에요." and "진한 진한" not in said
+    assert said == "색이 달라요. 둘 다 진한 회색이지만 이 옷이 더 어두운 색이에요." and "진한 진한" not in said
 
 
 def test_a_colour_doubted_when_described_is_doubted_again_when_compared():
@@ -344,3 +344,31 @@ def test_a_colour_doubted_when_described_is_doubted_again_when_compared():
     assert compare(Seen(black), Seen(navy), lang=EN).sentence == "Different: this one is black, the first was navy blue."
     said = compare(Seen(navy), Seen(doubted), lang=KO).sentence
     assert said.endswith(" 색은 정확하지 않을 수 있어요.") and compare(Seen(navy), Seen(doubted), lang=KO).kind == "match"
+
+
+def test_a_colour_is_never_said_twice_in_the_languages_words():
+    """A Korean review heard "청록색이 섞인 청록색 셔츠", "청록색이나 청록색" and "이 옷은 청록색이고, 첫 번째 옷은
+    청록색이에요" (said as different): two CSS3 names can be one word in a language. And in English a hedged main
+    colour was followed on a long press by "There is also some black." (phrase.colour_words)."""
+    from tests.lang_table import compare_said
+    from wardrobe.colours import Colour
+
+    def css(name: str, family: str, share: float, lab=(25.0, 5.0, -30.0), hedge=None, hedge_family=None) -> Colour:
+        return Colour(name, name, family, (0, 0, 0), share, lab, hedge, hedge_family)
+
+    assert KO.colour("navy blue", "blue") == KO.colour("midnight blue", "blue")  # one word: 남색
+    shirt = [Alternative("shirt", 0.9)]
+    two = [css("navy blue", "blue", 0.6), css("midnight blue", "blue", 0.3)]
+    assert phrase.sentence(shirt, two, [], lang=KO) == "남색 셔츠입니다."
+    hedged = [css("navy blue", "blue", 0.7, hedge="midnight blue", hedge_family="blue")]
+    assert phrase.sentence(shirt, hedged, [], lang=KO) == "남색 셔츠입니다."
+    extra = [css("navy blue", "blue", 0.6), css("white", "white", 0.3, (95.0, 0.0, 0.0)),
+             css("midnight blue", "blue", 0.1)]
+    assert "남색도" not in phrase.sentence(shirt, extra, [], detail=True, lang=KO)
+    apart = compare_said([css("navy blue", "blue", 0.7, (15.0, 5.0, -30.0))],
+                         [css("midnight blue", "blue", 0.7, (35.0, 5.0, -30.0))], None, KO)
+    assert apart == "색이 달라요. 이 옷은 첫 번째 옷보다 더 어두운 남색이에요." or "둘 다 남색이지만" in apart, apart
+    black_too = [css("navy blue", "blue", 0.6, hedge="black", hedge_family="black"),
+                 css("white", "white", 0.3, (95.0, 0.0, 0.0)), css("black", "black", 0.1, (5.0, 0.0, 0.0))]
+    said = phrase.sentence(shirt, black_too, [], detail=True, lang=EN)
+    assert said.startswith("A navy blue or black shirt with white.") and "also some black" not in said, said

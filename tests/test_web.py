@@ -333,7 +333,9 @@ def test_right_marks_the_press_and_takes_it_out_of_the_review_queue(logged_in, s
     (c,) = store.corrections()
     assert (c.press_id, c.verdict, c.garment) == (p.id, "right", p.result.get("garment"))
     page = logged_in.get("/").data.decode()
-    assert re.search(rf'<li id="press-{p.id}" class="press">.*?<dt>Checked</dt>\s*<dd>right</dd>', page, re.S)
+    shown = "right" + (": " + " and ".join(c.families) if c.families else "")  # the colours it confirms, too
+    assert c.families and re.search(rf'<li id="press-{p.id}" class="press">.*?<dt>Checked</dt>\s*<dd>{shown}</dd>',
+                                    page, re.S), c.families
 
 
 def test_wrong_opens_a_form_of_garments_colour_families_and_patterns(logged_in, state):
@@ -365,6 +367,17 @@ def test_a_correction_is_stored_with_the_photo(logged_in, state):
     assert re.findall(r'name="family" value="([^"]+)" checked', again) == ["white"]
     assert re.findall(r'name="pattern" value="([^"]*)" checked', again) == ["striped"]
     assert re.findall(r'<option value="([^"]+)" selected', again) == ["shirt"]
+
+
+def test_no_garment_keeps_no_colours_whatever_the_form_says(logged_in, state):
+    store = PressStore(state / "history.db")
+    p = store.presses()[0]
+    page = logged_in.get(f"/presses/{p.id}/wrong").data
+    r = logged_in.post(f"/presses/{p.id}/wrong", data={"garment": "no garment", "main": "red", "family": ["blue"],
+                                                       "pattern": "striped", "csrf_token": token(page)})
+    assert r.status_code == 302
+    (c,) = store.corrections()
+    assert (c.garment, c.families, c.pattern) == ("no garment", [], None)
 
 
 def test_a_correction_kept_before_the_main_colour_was_is_reopened_without_one(logged_in, state):

@@ -253,6 +253,23 @@ fuchsia maroon teal aqua azure ivory snow chartreuse fire brick indigo black web
 """The words CSS3 colour names are made of, to say "darkslategray" as "dark slate gray"."""
 
 
+SAME_COLOUR = 3.0
+"""CIEDE2000 within which two colours are one colour to the eye (a just-noticeable difference is about 2.3): a
+garment whose main colour the camera sees within it of a reviewed photo's is said in the caretaker's colour plainly."""
+
+
+def own_beside(reviewed: str, own: str, own_or: str | None, own_lab, seen) -> str | None:
+    """The closet's own main family to say beside a reviewed photo's main family ("navy blue or black"), or None:
+    said plainly. Plainly when the closet said that family too (alone, or in its own "X or Y"), or when its main
+    colour is within SAME_COLOUR of the reviewed photo's as the camera saw it (`seen`, CIELAB, main first): the
+    same garment in the same light. Otherwise the same cut in another colour can look as alike to the camera as
+    the same garment in another light (black trousers 9 from navy ones), and a user who owns both must not be
+    told the wrong one without a doubt."""
+    if reviewed in (own, own_or) or (len(seen) and ciede2000(own_lab, seen[0]) <= SAME_COLOUR):
+        return None
+    return own
+
+
 def part_of(colours: list[Colour], family: str) -> int | None:
     """The index of the largest cluster of the family that is a real part of the garment (the main cluster, or at
     least CHOSEN_MIN_SHARE of it); None when there is none."""
@@ -410,25 +427,38 @@ class ColourNamer:
             return colours
         return [self.renamed(main, family), *colours[1:]]
 
-    def as_reviewed(self, colours: list[Colour], families: tuple[str, ...] | list[str]) -> list[Colour]:
-        """The colours a sighted person gave this very garment on the caretaker's page, main first: the main colour
-        is the largest cluster of the first family that is a real part of the garment (CHOSEN_MIN_SHARE), else the
-        main cluster called by it (the caretaker has looked: a pale pink the camera saw as white is pink); the
-        other clusters of a family given follow as they are. A family given with no cluster of its own is left
-        out (never painted on another cluster), and so are clusters of families not given: what the caretaker
-        corrected or heard and marked right is what is said. A cluster called by a family that is not a neighbour
-        of its own (may_rename) is said in the family's own word ("pink", not the pink word nearest a near-white:
-        "magenta"); a neighbour's nearest word stands ("navy blue" for a near-black). Nothing returned is hedged or
-        unsure."""
+    def as_reviewed(self, colours: list[Colour], families: tuple[str, ...] | list[str], seen=(),
+                    gap: float = 20.0) -> list[Colour]:
+        """The colours a sighted person gave a garment that looks like this one on the caretaker's page, main first:
+        the main colour is the largest cluster of the first family that is a real part of the garment
+        (CHOSEN_MIN_SHARE), else the main cluster called by it (the caretaker has looked: a pale pink the camera saw
+        as white is pink); the other clusters of a family given follow as they are. A family given with no cluster
+        of its own is left out (never painted on another cluster), and so are clusters of families not given that
+        the camera saw then too (`seen`: the reviewed photo's colours, CIELAB; within `gap` CIEDE2000 of one of
+        them): what the caretaker corrected or heard and marked right is what is said. A cluster the camera did not
+        see then (a red yoke on a navy shirt of the same cut) is a part of this garment, said as the closet names
+        it. A cluster called by a family that is not a neighbour of its own (may_rename) is said in the family's
+        own word ("pink", not the pink word nearest a near-white: "magenta"); a neighbour's nearest word stands
+        ("navy blue" for a near-black).
+
+        The caretaker's main colour is said plainly when the closet said it too, or when the camera sees the main
+        colour as it did then (own_beside); otherwise the closet's own main colour follows it, "navy blue or black".
+        Nothing returned is unsure."""
         if not colours or not families:
             return colours
-        first = families[0]
+        first, own = families[0], colours[0]
         i = part_of(colours, first) or 0
-        main = colours[i]
+        main = self.renamed(colours[i], first, own_word=colours[i].family != first
+                            and not may_rename(colours[i].lab, colours[i].family, first))
+        beside = own_beside(first, own.family, own.or_family, own.lab, seen)
+        if beside is not None and own.name != main.name:
+            main = replace(main, or_name=own.name, or_family=beside)
+
+        def said_again(c: Colour) -> bool:
+            return c.family in families or (bool(seen) and all(ciede2000(c.lab, s) > gap for s in seen))
         rest = [replace(c, or_name=None, or_family=None, unsure=False)
-                for j, c in enumerate(colours) if j != i and c.family in families]
-        far = main.family != first and not may_rename(main.lab, main.family, first)
-        return [self.renamed(main, first, own_word=far), *rest]
+                for j, c in enumerate(colours) if j != i and said_again(c)]
+        return [main, *rest]
 
     def renamed(self, colour: Colour, family: str, own_word: bool = False) -> Colour:
         """The same cluster called by another family, in the configured words (own_word: the family's own word,

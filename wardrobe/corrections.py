@@ -112,7 +112,8 @@ household's unreviewed photos was made wrong (docs/closet.md, runs/household.jso
 EXAMPLE_COLOUR_GAP = 20.0
 """Chosen by `wardrobe train household --home-colours` on validation senders: the widest CIEDE2000 gap between a
 new photo's main colour and a reviewed photo's at which no unreviewed photo's colour, nor a confirmed one, was made
-wrong (docs/closet.md, runs/household.json)."""
+wrong, and none said with a hedge it did not need (docs/closet.md, runs/household-colours.json). Also how far a
+colour must be from every colour the camera saw at the review to be a part of the garment it did not see then."""
 MAX_EXAMPLES = 500
 """The most recent reviews kept as examples (each costs one embedding at start, about 10 ms)."""
 
@@ -168,7 +169,9 @@ class Examples:
         return len(self.garments)
 
     def nearest(self, embedding) -> Example | None:
-        """The nearest example at or above the threshold, or None."""
+        """The nearest example at or above the threshold, or None. (Its colours, not those of the example whose
+        main colour is nearest this photo's: that made a confirmed colour wrong on validation senders, the nearest
+        did not; docs/closet.md.)"""
         import numpy as np
 
         if not len(self) or embedding is None:

@@ -200,6 +200,10 @@ def describe_error(e: Exception, folder: Path | None = None) -> str:
     return str(getattr(e, "strerror", None) or e)
 
 
+OPEN_TRIES = 5
+"""How often opening the history is tried when SQLite says "locked" at once (openers racing at first use)."""
+
+
 class PressStore:
     """A connection to state_dir/history.db; one per thread (SQLite connections are not shared)."""
 
@@ -212,16 +216,27 @@ class PressStore:
             if create:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
-            self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # only takes on a new file: pruned pages go back
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute(f"PRAGMA synchronous={synchronous}")
-            self.db.executescript(SCHEMA)
-            self._add_column("presses", "audio BLOB")  # a history from before the audio
-            self._add_column("corrections", "seen TEXT")  # from before the colours seen were kept
+            for attempt in range(OPEN_TRIES):
+                try:
+                    self._set_up(synchronous)
+                    break
+                except sqlite3.OperationalError as e:  # SQLite answers "locked" without waiting in a few cases
+                    if "locked" not in str(e) or attempt == OPEN_TRIES - 1:  # (another opener turning on WAL)
+                        raise
+                    time.sleep(0.05 * (attempt + 1))
         except (OSError, sqlite3.Error) as e:
             if self.db is not None:
                 self.db.close()
             raise HistoryError(f"cannot open the press history {self.path}: {describe_error(e, self.path.parent)}") from e
+
+    def _set_up(self, synchronous: str) -> None:
+        """WAL, the schema, and the columns an older history lacks."""
+        self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # only takes on a new file: pruned pages go back
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(f"PRAGMA synchronous={synchronous}")
+        self.db.executescript(SCHEMA)
+        self._add_column("presses", "audio BLOB")  # a history from before the audio
+        self._add_column("corrections", "seen TEXT")  # from before the colours seen were kept
 
     def _add_column(self, table: str, column: str) -> None:
         """Add a column a history made by an older version lacks. The page opens a connection per request and the

@@ -68,7 +68,7 @@ def compare(now, before, same_colour: float = SAME_COLOUR_DELTA_E, same_look: fl
         return f"{sentence} {lang.text('problems', 'colour-unsure')}" if any(c.unsure for c in named) else sentence
 
     if de > same_colour:
-        if a.name == b.name:  # one colour word, clearly different shades
+        if this == first:  # one colour word (in the language's words: teal and turquoise may be one), two shades
             shade = lang.text("compare", "darker" if a.lab[0] < b.lab[0] else "lighter")
             neutral = a.family in NO_SHADES or a.name.split(" ", 1)[0] in SHADE_WORDS
             form = "shade_neutral" if neutral else "shade"

@@ -45,12 +45,19 @@ PATTERNS = ("solid", "striped", "checked", "printed", "floral", "dotted")
 """Patterns said when confident (words: the language file's [patterns])."""
 
 
+def colour_words(colour: Colour, lang: Language) -> list[str]:
+    """The words a colour is said in, in the language: ["navy blue"], or ["navy blue", "black"] when hedged; a
+    hedge whose two names are one word there (teal and turquoise are both 청록색) is one."""
+    words = [lang.colour(colour.name, colour.family)]
+    if colour.or_name and (other := lang.colour(colour.or_name, colour.or_family)) != words[0]:
+        words.append(other)
+    return words
+
+
 def colour_said(colour: Colour, lang: Language) -> str:
     """A colour's spoken words: "navy blue", or "navy blue or black" when hedged."""
-    word = lang.colour(colour.name, colour.family)
-    if not colour.or_name:
-        return word
-    return lang.render("sentence", "colour_or", first=word, other=lang.colour(colour.or_name, colour.or_family))
+    words = colour_words(colour, lang)
+    return lang.render("sentence", "colour_or", first=words[0], other=words[1]) if len(words) > 1 else words[0]
 
 
 def named_garments(alternatives: list[Alternative], sure: float = SURE, maybe: float = MAYBE
@@ -72,11 +79,12 @@ def garment_clauses(alternatives: list[Alternative], colours: list[Colour], deta
     lang = lang or english()
     said = spoken_colours(colours)
     main = colour_said(said[0], lang) if said else ""
-    second = said[1] if len(said) > 1 else None
+    heard = colour_words(said[0], lang) if said else []  # a colour is never said twice, in any language's words
+    second = said[1] if len(said) > 1 and lang.colour(said[1].name, said[1].family) not in heard else None
     word = lang.pattern(pattern) if pattern in PATTERNS and alternatives else ""
     if word and second and pattern != "solid":
-        form, second = "thing_pattern_two", None  # a pattern is made of both colours: "navy blue and white striped"
-        both = lang.colour(said[1].name, said[1].family)
+        form, both = "thing_pattern_two", lang.colour(second.name, second.family)  # "navy blue and white striped"
+        second = None
     else:
         form, both = ("thing_solid" if pattern == "solid" else "thing_pattern") if word else "thing", ""
     second_word = lang.colour(second.name, second.family) if second else ""
@@ -111,10 +119,11 @@ def garment_clauses(alternatives: list[Alternative], colours: list[Colour], deta
                                    garment=garment))
         if runner and top.confidence >= SURE:
             clauses.append(lang.render("sentence", "could_be", plural, runner=other))
-        main_name, second_name = (said[0].said if said else ""), (second.name if second else "")
-        extra = [c for c in colours[1:] if c.name != main_name and not second_name.endswith(c.name)]
+        named = [*heard, both or second_word]  # "heather gray" said: "gray" is not "also some"
+        extra = [w for w in (lang.colour(c.name, c.family) for c in colours[1:])
+                 if not any(n.endswith(w) for n in named if n)]
         if extra:
-            clauses.append(lang.render("sentence", "also_some", colour=lang.colour(extra[0].name, extra[0].family)))
+            clauses.append(lang.render("sentence", "also_some", colour=extra[0]))
         if occasion in OCCASIONS:
             clauses.append(lang.render("sentence", "occasion", occasion=lang.text("occasions", occasion)))
     return clauses
@@ -162,11 +171,12 @@ def names_a_garment(name: str, garment: str | None = None, lang: Language | None
     return any(w in name for w in known if not w.isascii())
 
 
-def yours(name: str, garment: str | None, lang: Language | None = None) -> str:
+def yours(name: str | None, garment: str | None, lang: Language | None = None) -> str:
     """The user's own garment: "Your red winter coat." The model's garment word is added only when the name
-    holds no garment word of its own ("Your grandad's" + "coat or jacket")."""
+    holds no garment word of its own ("Your grandad's" + "coat or jacket"). A garment known by its voice label
+    alone (name None) is said by the garment word: "Your coat or jacket." (its recording could not be played)."""
     lang = lang or english()
-    words = " ".join(name.split())
+    words = " ".join((name or "").split())
     if garment and not names_a_garment(words, garment, lang):
-        words = f"{words} {lang.garment(garment)}"
+        words = f"{words} {lang.garment(garment)}".strip()
     return lang.render("sentence", "yours", name=words)

@@ -12,6 +12,7 @@ import numpy as np
 
 from wardrobe import phrase, quality
 from wardrobe.colours import Colour, ColourNamer, dominant_colours, garment_weights
+from wardrobe.corrections import EXAMPLE_COLOUR_GAP
 from wardrobe.errors import ModelError
 from wardrobe.images import read_image, shrink
 from wardrobe.lang import Language, english
@@ -285,7 +286,7 @@ class Pipeline:
                 alternatives = with_example(alternatives, example.garment)
                 reviewed = example.colours_for([c.lab for c in colours])
                 if reviewed:  # and its colours, when it looks as it did then
-                    colours = self.namer.as_reviewed(colours, reviewed)
+                    colours = self.namer.as_reviewed(colours, reviewed, example.seen, EXAMPLE_COLOUR_GAP)
         if alternatives and alternatives[0].confidence < phrase.PROBABLY:
             problems.append("low-confidence")
         if any(p in problems for p in phrase.BLOCKING):
@@ -302,7 +303,7 @@ class Pipeline:
         t0 = time.perf_counter()
         if enrolled is not None:  # the user's own garment: its name first; the long press gives the rest
             clauses = [*phrase.aiming_clauses(problems, self.lang),
-                       phrase.yours(enrolled.garment.label, alternatives[0].garment if alternatives else None,
+                       phrase.yours(enrolled.garment.name, alternatives[0].garment if alternatives else None,
                                     self.lang)]
         else:
             clauses = phrase.clauses_for(alternatives, colours, problems, pattern=pattern, lang=self.lang)

@@ -19,7 +19,6 @@ def build_pipeline(settings: Settings, closet: bool = True):
     garments."""
     from wardrobe.classify import load_classifier
     from wardrobe.colours import ColourNamer
-    from wardrobe.images import read_image
     from wardrobe.lang import load as load_language
     from wardrobe.models_store import bundle_to_load
     from wardrobe.pipeline import Pipeline
@@ -31,13 +30,26 @@ def build_pipeline(settings: Settings, closet: bool = True):
     classifier, problem = load_classifier(path, settings.model.runtime, settings.model.threads)
     if classifier is None:
         log.warning("garments will not be named: %s", problem)
-    plate = read_image(settings.plate_path()) if settings.vision.segmentation == "plate" else None
+    plate = read_plate(settings.plate_path()) if settings.vision.segmentation == "plate" else None
     v = settings.vision
     white = WhiteBalance(v.white_balance, WhiteCard.load(settings.white_card_path()))
     return Pipeline(classifier, ColourNamer(v.colour_naming, words=v.colour_names), v.segmentation, plate, v.colour_k or None, problem,
                     v.family_hint_min, white, v.aiming, open_closet(settings, classifier) if closet else None,
                     v.colour_hedge_min, v.colour_view, load_language(settings.speech.language),
                     v.colour_pixel_weight, v.colour_head_sure, v.colour_learned_weight, v.colour_unsure_below)
+
+
+def read_plate(path: Path):
+    """The calibrated empty closet; a damaged one is a configuration problem (exit 2, as a missing one is), not a
+    photo the user gave (ImageError, exit 1)."""
+    from wardrobe.errors import ConfigError, ImageError
+    from wardrobe.images import read_image
+
+    try:
+        return read_image(path)
+    except ImageError as e:
+        raise ConfigError(f"vision.segmentation is \"plate\" but the background photo cannot be used ({e}): "
+                          f"run `wardrobe calibrate --background PHOTO` again") from None
 
 
 def open_closet(settings: Settings, classifier=None, create: bool = False, strict: bool = False):

@@ -1,7 +1,9 @@
 """Wrote tests/data/en-golden.json.gz: every English sentence the phrase and matching code produced before the
 language files (issue 25), over a grid of garments, colours, patterns, confidences, details and problems.
 Run once, as `python -m tests.data.make_en_golden`, at commit 15b3942 (before the words moved to
-wardrobe/data/lang/); kept as the record of how. tests/test_lang.py imports its grid."""
+wardrobe/data/lang/); kept as the record of how. tests/test_lang.py imports its grid. Changed once since, on
+purpose (2026-12-01, phrase.colour_words): a two-colour pattern's second colour is no longer said again on a long
+press ("A navy blue and white striped T-shirt." was followed by "There is also some white."), 2,160 rows."""
 import gzip
 import json
 from pathlib import Path

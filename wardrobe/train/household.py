@@ -90,15 +90,17 @@ def reviews(by_sender: dict[str, list[dict]], reviewed: float, seed: int):
         yield [photos[i] for i in order[:k]], [photos[i] for i in order[k:]]
 
 
-ZERO = {"before": 0, "after": 0, "fixed": 0, "broken": 0, "used": 0, "n": 0}
+ZERO = {"before": 0, "after": 0, "fixed": 0, "broken": 0, "used": 0, "hedged": 0, "needless": 0, "n": 0}
 
 
-def count(s: dict, before: bool, after: bool, used: bool) -> None:
-    """Add one case to a measure's counts."""
+def count(s: dict, before: bool, after: bool, used: bool, hedged: bool = False) -> None:
+    """Add one case to a measure's counts (hedged: the reviewed colour said with the closet's own, "X or Y")."""
     s["n"] += 1
     s["before"] += before
     s["after"] += after
     s["used"] += used
+    s["hedged"] += hedged
+    s["needless"] += hedged and before  # right already, and now said with another colour beside it
     s["fixed"] += after and not before
     s["broken"] += before and not after
 
@@ -149,7 +151,8 @@ def simulate_colours(by_sender: dict[str, list[dict]], reviewed: float, similari
                      seed: int) -> dict:
     """Per colour gap, before and after: reviewed photos whose colour was corrected, or confirmed, held up again,
     and the unreviewed others; a photo within `similarity` of a reviewed one and within the gap of its colours is
-    said in the reviewed families."""
+    said in the reviewed families, with the closet's own beside them as `describe` says it (colours.own_beside)."""
+    from wardrobe.colours import own_beside
     from wardrobe.corrections import Examples
 
     out = {g: {"corrected": dict(ZERO), "confirmed": dict(ZERO), "others": dict(ZERO)} for g in gaps}
@@ -165,15 +168,21 @@ def simulate_colours(by_sender: dict[str, list[dict]], reviewed: float, similari
             example = memory.nearest(case["embedding"])
             for g in gaps:
                 families = example.colours_for(case["colours"], g) if example else None
-                after = (families[0] in truth) if families else colour_right(case, truth)
-                count(out[g][measure], colour_right(case, truth), after, bool(families))
+                beside = (own_beside(families[0], case["families"][0], case["or"], case["colours"][0], example.seen)
+                          if families else None)
+                after = families[0] in truth or beside in truth if families else colour_right(case, truth)
+                count(out[g][measure], colour_right(case, truth), after, bool(families), beside is not None)
     return {"senders": senders, "by_gap": accuracies(out)}
 
 
 def widest_harmless_gap(by_gap: dict) -> float:
-    """The widest colour gap at which no unreviewed photo's colour, nor a confirmed one, was made wrong (the
-    narrowest tried when every gap broke one)."""
-    ok = [float(g) for g, s in by_gap.items() if s["others"]["broken"] + s["confirmed"]["broken"] == 0]
+    """The widest colour gap at which the reviews only helped: no unreviewed photo's colour, nor a confirmed one,
+    made wrong, and no unreviewed photo whose colour was right said with a reviewed photo's colour beside it (the
+    reviews must not make the closet unsure of the household's other clothes); the narrowest tried when every gap
+    harmed."""
+    def harmless(s: dict) -> bool:
+        return s["confirmed"]["broken"] + s["others"]["broken"] + s["others"]["needless"] == 0
+    ok = [float(g) for g, s in by_gap.items() if harmless(s)]
     return max(ok) if ok else min(float(g) for g in by_gap)
 
 
@@ -223,5 +232,6 @@ def main(args: argparse.Namespace) -> dict:
                               ("confirmed", "confirmed colours held up again"), ("others", "their other photos")):
             m = c[measure]
             print(f"    {what} ({m['n']}): {100 * m['before_acc']:.1f} % -> {100 * m['after_acc']:.1f} % "
-                  f"({m['fixed']} fixed, {m['broken']} made wrong, the reviewed colours said {m['used']} times)")
+                  f"({m['fixed']} fixed, {m['broken']} made wrong, the reviewed colours said {m['used']} times, "
+                  f"{m['hedged']} of them with the closet's own)")
     return results

@@ -113,7 +113,9 @@ def wrong(press_id: int):
         error = form_problem(chosen, classes)
         if error is None:  # the main colour first: the closet says it first, and of the garment's largest part
             families = [chosen["main"], *chosen["families"]] if chosen["main"] else chosen["families"]
-            correct(press_id, "wrong", chosen["garment"], families, chosen["pattern"] or None)
+            nothing = chosen["garment"] == current_app.config["BACKGROUND_CLASS"]  # no garment: no colour, no pattern
+            correct(press_id, "wrong", chosen["garment"], [] if nothing else families,
+                    None if nothing else chosen["pattern"] or None)
             return redirect(url_for("presses.index") + f"#press-{press_id}")
     return render_template("wrong.html", press=press, classes=classes, families=FAMILIES, patterns=PATTERNS,
                            chosen=chosen, error=error, when=when), 400 if error else 200
