@@ -89,7 +89,7 @@ mkdir -p "$WHEELS"
 python3 -m pip download -q -d "$WHEELS" --only-binary=:all: --python-version 3.11 \
     --platform manylinux_2_34_aarch64 --platform manylinux_2_28_aarch64 --platform manylinux_2_17_aarch64 \
     --platform manylinux2014_aarch64 --platform linux_aarch64 --platform any \
-    'setuptools>=68' wheel "$SRC[pi,web]" > "$CACHE/pip-download.log" 2>&1 || fail "pip download: see $CACHE/pip-download.log"
+    'setuptools>=77' wheel "$SRC[pi,web]" > "$CACHE/pip-download.log" 2>&1 || fail "pip download: see $CACHE/pip-download.log"
 # pip evaluates the extra's "platform_machine == 'aarch64'" marker for this machine, so lgpio is asked for by name.
 python3 -m pip download -q -d "$WHEELS" --no-deps --only-binary=:all: --python-version 3.11 \
     --platform manylinux_2_34_aarch64 'lgpio>=0.2' >> "$CACHE/pip-download.log" 2>&1 || fail "pip download lgpio"

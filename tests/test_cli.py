@@ -237,6 +237,22 @@ def test_wav_dir_that_cannot_be_written_is_one_line(tmp_path, where):
     assert target in r.stderr
 
 
+def test_wav_never_overwrites_a_photo_given_in_the_wrong_order(tmp_path):
+    """`describe --wav hat.jpg skirt.jpg` (the order mistaken) turned the photo of the hat into speech."""
+    import shutil
+
+    hat = tmp_path / "home-hat.jpg"
+    shutil.copy(photo("home-hat.jpg"), hat)
+    before = hat.read_bytes()
+    r = wardrobe("describe", "--wav", str(hat), str(photo("home-pants.jpg")), "--state-dir", str(tmp_path / "s"))
+    assert r.returncode == 2 and "not speech" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert hat.read_bytes() == before
+    out = tmp_path / "said.wav"
+    for _ in range(2):  # a WAV written before is replaced, as always
+        r = wardrobe("describe", "--wav", str(out), str(photo("home-pants.jpg")), "--state-dir", str(tmp_path / "s"))
+        assert r.returncode == 0 and out.read_bytes()[:4] == b"RIFF", r.stderr
+
+
 def test_two_photos_with_the_same_name_get_two_wav_files(tmp_path):
     for folder, name in (("a", "home-pants.jpg"), ("b", "home-shirt.jpg")):
         (tmp_path / folder).mkdir()
@@ -290,6 +306,20 @@ def test_torch_runtime_works_without_torchvision():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300,
                        env={**os.environ, "WARDROBE_STATE_DIR": "/nonexistent-state"})
     assert r.returncode == 0 and json.loads(r.stdout)["garment"] == "trousers", r.stderr
+
+
+def test_the_shipped_model_is_found_beside_a_user_install(tmp_path):
+    """`pip install --user .` puts the package in ~/.local/lib/pythonX.Y/site-packages and the model in
+    ~/.local/share/wardrobe: the closet said "no model" (only sys.prefix/share was looked in)."""
+    site = tmp_path / "base" / "lib" / "python3.11" / "site-packages"
+    shutil.copytree(ROOT / "wardrobe", site / "wardrobe", ignore=shutil.ignore_patterns("__pycache__"))
+    share = tmp_path / "base" / "share" / "wardrobe" / "models"
+    share.mkdir(parents=True)
+    (share / "default").symlink_to(SHIPPED)
+    r = subprocess.run([sys.executable, "-c", "from wardrobe.settings import shipped_bundle; print(shipped_bundle())"],
+                       capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(site)}, cwd=tmp_path,
+                       timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == str(share / "default"), r.stdout + r.stderr
 
 
 @pytest.mark.slow
@@ -461,3 +491,28 @@ def test_a_photo_that_cannot_be_read_exits_1_in_every_command(tmp_path, command)
     said = r.stdout if command[0] == "describe" else r.stderr  # describe prints it among the answers
     assert r.returncode == 1 and "not a readable image" in said and said.count("\n") == 1, (r.stdout, r.stderr)
     assert said.count(str(bad)) == 1  # the path once ("x.jpg: error: x.jpg: not a readable image")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["enrol", "{photos}", "--name", "hat"], "{photos}: error: a folder, not a photo"),
+    (["enrol", "{pants}", "--name", " "], "--name is empty: give the garment a name"),
+    (["enrolled", "--state-dir", "{file}"], "is a file, not a folder"),
+    (["enrol", "{pants}", "--name", "x", "--state-dir", "{file}"], "is a file, not a folder"),
+    (["describe", "{pants}", "--config", "{folder}"], "is a folder, not a file"),
+    (["describe", "--quiet", "{pants}", "--debug-dir", "{file}"], "--debug-dir {file} is a file, not a folder"),
+])
+def test_a_walkthroughs_mistakes_are_said_once_and_plainly(tmp_path, args, message):
+    """A fresh caretaker's mistakes (2026-12-01): the path twice, a raw errno, "no garments yet" for a state folder
+    that is a file, "Is a directory" for a config folder, an empty --name told of voice labels, a debug folder that
+    is a file found only after the describing."""
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("x")
+    values = {"photos": str(PHOTOS), "pants": str(photo("home-pants.jpg")), "file": str(tmp_path / "file"),
+              "folder": str(tmp_path / "folder")}
+    argv = [a.format(**values) for a in args]
+    if "--state-dir" not in argv:
+        argv += ["--state-dir", str(tmp_path / "state")]
+    r = wardrobe(*argv)
+    out = r.stdout + r.stderr
+    assert r.returncode in (1, 2) and message.format(**values) in out and "Traceback" not in out, out
+    assert out.count(values["photos"]) <= 1 and "Errno" not in out, out

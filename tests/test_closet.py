@@ -132,11 +132,34 @@ def test_export_and_import_move_the_closet(tmp_path, pipeline):
     enrol(old, pipeline, "jumper", "home-longsleeve.jpg")
     assert old.export(tmp_path / "backup.db") == 2
     new = Closet(tmp_path / "new.db")
-    assert new.import_from(tmp_path / "backup.db") == 2
+    assert new.import_from(tmp_path / "backup.db") == (2, 0)
     assert [g.name for g in new.garments()] == ["coat", "jumper"]
     (tmp_path / "junk.db").write_bytes(b"not a database at all" * 100)
     with pytest.raises(ClosetError):
         new.import_from(tmp_path / "junk.db")
+
+
+def test_importing_a_closet_twice_adds_nothing_and_a_name_is_one_garment(tmp_path, pipeline):
+    """A walkthrough imported the same file twice (every garment twice), and a file whose "blue jeans" were another
+    garment than this closet's "blue jeans" (both then answered to one name)."""
+    old = Closet(tmp_path / "old.db")
+    enrol(old, pipeline, "coat", "home-outwear.jpg")
+    enrol(old, pipeline, "blue jeans", "product-jeans-blue.jpg")
+    old.export(tmp_path / "backup.db")
+    new = Closet(tmp_path / "new.db")
+    assert new.import_from(tmp_path / "backup.db") == (2, 0)
+    assert new.import_from(tmp_path / "backup.db") == (0, 2)
+    assert [g.name for g in new.garments()] == ["coat", "blue jeans"]
+    other = Closet(tmp_path / "other.db")
+    enrol(other, pipeline, "Blue Jeans", "home-dress.jpg")
+    with pytest.raises(ClosetError, match=r"garment 2 cannot be imported: another garment here is already called "
+                                          r"'Blue Jeans' \(id 1\).*nothing was imported"):
+        other.import_from(tmp_path / "backup.db")
+    assert [g.name for g in other.garments()] == ["Blue Jeans"]
+    r = wardrobe("enrolled", "import", str(tmp_path / "backup.db"), "--state-dir", str(tmp_path / "s"))
+    assert r.returncode == 0 and r.stdout.strip().startswith("2 garments imported"), r.stderr
+    r = wardrobe("enrolled", "import", str(tmp_path / "backup.db"), "--state-dir", str(tmp_path / "s"))
+    assert r.returncode == 0 and "0 garments imported" in r.stdout and "2 already in this closet" in r.stdout
 
 
 def test_export_never_overwrites_a_file(tmp_path, pipeline):
@@ -289,7 +312,7 @@ def test_voice_labels_travel_with_an_export(tmp_path, pipeline):
                            voice_clip=clip)
     closet.export(tmp_path / "backup.db")
     other = Closet(tmp_path / "new-pi" / "closet.db")
-    assert other.import_from(tmp_path / "backup.db") == 1
+    assert other.import_from(tmp_path / "backup.db") == (1, 0)
     (g,) = other.garments()
     assert g.voice_label == "20261123-120000" and other.voice_clip(g.id) == clip
     assert read_wav(other.voice_clip(g.id))[0].size == 16000
@@ -308,7 +331,7 @@ def test_a_closet_made_before_voice_clips_opens_and_imports(tmp_path, pipeline):
                                                         np.ones(1280, np.float32).tobytes()))
     con.commit()
     con.close()
-    assert Closet(tmp_path / "new.db").import_from(old) == 1
+    assert Closet(tmp_path / "new.db").import_from(old) == (1, 0)
     closet = Closet(old)
     assert [(g.name, closet.voice_clip(g.id)) for g in closet.garments()] == [("blue shirt", None)]
 
@@ -612,3 +635,12 @@ def test_a_garment_known_by_its_voice_label_alone_is_said_by_its_garment_word(tm
                      "--state-dir", str(state))
         assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout)["sentence"] == said
+
+
+def test_renaming_a_garment_of_several_photos_says_it_renamed_them_all(tmp_path):
+    state = str(tmp_path / "state")
+    r = wardrobe("enrol", str(PHOTOS / "home-outwear.jpg"), str(PHOTOS / "home-longsleeve.jpg"), "--name",
+                 "red winter coat", "--state-dir", state)
+    assert r.returncode == 0, r.stderr
+    r = wardrobe("enrolled", "rename", "red winter coat", "winter coat", "--state-dir", state)
+    assert r.returncode == 0 and r.stdout.strip() == "garment 1 is now called 'winter coat' (all 2 of its photos: ids 1, 2)"

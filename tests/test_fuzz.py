@@ -141,7 +141,7 @@ def test_the_closet_import_adds_all_or_nothing_and_never_crashes(rows):
         con.close()
         closet = Closet(Path(d) / "closet.db")
         try:
-            added = closet.import_from(src)
+            added, _ = closet.import_from(src)
         except WardrobeError as e:
             assert "\n" not in str(e)
             assert closet.garments() == []  # nothing added

@@ -165,7 +165,7 @@ def test_odd_file_names_import_and_the_closet_never_imports_itself(exported, tmp
     odd = tmp_path / "a#b?c%20d.db"  # '#', '?' and '%' were read as parts of an SQLite URI
     odd.write_bytes(exported.read_bytes())
     closet = Closet(tmp_path / "closet.db")
-    assert closet.import_from(odd) == 1
+    assert closet.import_from(odd) == (1, 0)
     with pytest.raises(ClosetError, match="this closet itself"):
         closet.import_from(tmp_path / "closet.db")
     assert len(closet.garments()) == 1  # not duplicated

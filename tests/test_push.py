@@ -96,6 +96,14 @@ def test_good_push_then_models_and_rollback(closet, tmp_path):
     assert r.returncode == 0 and current(closet) == "v1"
 
 
+def test_an_unsigned_bundle_is_named_so_before_it_is_copied(closet, tmp_path):
+    r = push(closet, make_version(tmp_path, "plain", sign=False))
+    step_one = r.stdout.split("2/5")[0]
+    assert "not signed: the closet refuses it unless it allows unsigned models" in step_one, r.stdout
+    assert r.returncode != 0 and current(closet) is None  # and the closet refuses it, as it always did
+    assert "not signed" not in push(closet, make_version(tmp_path, "v1")).stdout
+
+
 def test_push_cut_off_halfway_leaves_the_old_model(closet, tmp_path):
     assert push(closet, make_version(tmp_path, "old")).returncode == 0
     slow = subprocess.Popen([sys.executable, "-m", "wardrobe", "push-model", str(make_version(tmp_path, "new")),

@@ -73,6 +73,19 @@ def test_unsigned_bundle_is_refused_unless_the_caretaker_allows_it(tmp_path):
     assert store.install(make_version(tmp_path, "unsigned-ok", sign=False), Trust(TRUSTED, allow_unsigned=True))
 
 
+def test_a_folder_that_is_not_a_bundle_is_called_so_not_unsigned(tmp_path):
+    """A walkthrough installed assets/photos and was told to sign it, which `sign` then refused."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.jpg").write_bytes(b"\xff\xd8\xff")
+    state = str(tmp_path / "state")
+    r = wardrobe("install-model", str(photos), "--state-dir", state)
+    assert r.returncode == 2 and "is not a model bundle (no bundle.json)" in r.stderr and "sign it" not in r.stderr
+    r = wardrobe("install-model", str(tmp_path / "bundel"), "--state-dir", state)
+    assert r.returncode == 2 and "is not a model bundle: no such folder" in r.stderr, r.stderr
+    assert r.stderr.count("\n") == 1
+
+
 def test_allow_unsigned_is_a_config_setting(tmp_path):
     bundle = make_version(tmp_path, "plain", sign=False)
     state = tmp_path / "state"

@@ -11,7 +11,7 @@ from typing import Protocol
 import numpy as np
 
 from wardrobe.errors import AudioError
-from wardrobe.files import check_output_file, write_atomic
+from wardrobe.files import check_speech_file, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
 def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
     """Write mono int16 audio as a WAV file, via a temp file and rename so no half file is left."""
     try:
-        check_output_file(path, "the speech file")
+        check_speech_file(path, "the speech file")
         write_atomic(path, wav_bytes(audio, sample_rate), sync=False)
     except ValueError as e:
         raise AudioError(str(e)) from None

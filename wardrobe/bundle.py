@@ -55,6 +55,8 @@ def check_files(path: Path) -> None:
     the sidecars are of a sane size; ModelError otherwise. Nothing is opened or parsed here."""
     import stat
 
+    if not Path(path).is_dir():
+        raise ModelError(f"{path} is not a model bundle: {'not a folder' if Path(path).exists() else 'no such folder'}")
     try:
         entries = list(Path(path).iterdir())
     except OSError as e:

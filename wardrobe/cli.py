@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_common(c)
 
     b = sub.add_parser("bench", help="measure per-stage speed (medians) against the original method")
-    b.add_argument("photos", nargs="*", type=Path, help="photos (default: the samples in assets/)")
+    b.add_argument("photos", nargs="*", type=Path, help="photos (default: the 20 samples in assets/photos in a checkout, else the 8 packaged health photos: compare figures from the same kind of install)")
     b.add_argument("--repeat", type=counted(1, 1000), default=5, help="timed runs per photo (1 to 1000)")
     b.add_argument("--out", type=Path, help="also write the results as JSON here")
     b.add_argument("--daemon", action="store_true", help="measure the running appliance: cold start, idle memory, "
@@ -207,11 +207,16 @@ def setup_logging(debug: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def path_once(e: Exception, photo) -> str:
+    """An error about a photo without its path in front: the line already starts with it."""
+    return str(e).removeprefix(f"{photo}: ").removeprefix(f"{shown(photo)}: ")
+
+
 def cmd_describe(args: argparse.Namespace, settings) -> int:
     """Describe each photo; a bad photo reports an error and the rest still run."""
     from wardrobe import wiring
     from wardrobe.debug import write_debug
-    from wardrobe.files import check_output_file
+    from wardrobe.files import check_speech_file
     from wardrobe.speech import Speaker
 
     if args.wav and len(args.photos) != 1:
@@ -220,9 +225,11 @@ def cmd_describe(args: argparse.Namespace, settings) -> int:
         raise WardrobeError("--wav and --wav-dir: choose one")
     if args.wav:
         try:
-            check_output_file(args.wav, "--wav")
+            check_speech_file(args.wav, "--wav")
         except ValueError as e:
             raise WardrobeError(str(e)) from None
+    if args.debug_dir and args.debug_dir.exists() and not args.debug_dir.is_dir():
+        raise WardrobeError(f"--debug-dir {args.debug_dir} is a file, not a folder")
     if args.wav_dir:
         if args.wav_dir.exists() and not args.wav_dir.is_dir():
             raise WardrobeError(f"--wav-dir {args.wav_dir} is a file, not a folder")
@@ -248,9 +255,8 @@ def cmd_describe(args: argparse.Namespace, settings) -> int:
             d = pipeline.describe_file(photo)
         except WardrobeError as e:
             failures += 1
-            said = str(e).removeprefix(f"{photo}: ").removeprefix(f"{shown(photo)}: ")  # the path once, first
             print(json.dumps({"image": shown(photo), "error": str(e)}) if args.json
-                  else f"{shown(photo)}: error: {said}", flush=True)
+                  else f"{shown(photo)}: error: {path_once(e, photo)}", flush=True)
             continue
         text = d.detailed() if args.detail else d.sentence
         if args.debug_dir:
@@ -458,6 +464,8 @@ def cmd_closet(args: argparse.Namespace, settings) -> int:
     from wardrobe import wiring
     from wardrobe.closet import ClosetError
 
+    if args.command == "enrol" and not args.name.strip():  # a voice label is recorded at the closet, not here
+        raise WardrobeError("--name is empty: give the garment a name, for example --name \"red winter coat\"")
     if args.command == "enrol" and (args.target is not None or args.host):
         from wardrobe.push import remote_enrol
 
@@ -482,7 +490,7 @@ def cmd_closet(args: argparse.Namespace, settings) -> int:
             try:
                 rgb = read_image(photo)
             except WardrobeError as e:
-                print(f"{shown(photo)}: error: {e}", file=sys.stderr)
+                print(f"{shown(photo)}: error: {path_once(e, photo)}", file=sys.stderr)
                 failures += 1
                 continue
             d = pipeline.describe(rgb, str(photo))
@@ -514,16 +522,19 @@ def cmd_closet(args: argparse.Namespace, settings) -> int:
             return 0
         raise ClosetError("no garments are enrolled yet")
     if args.action == "rename":
+        views = closet.views(rest[0])
         g = closet.rename(rest[0], rest[1])
-        print(f"garment {g.id} is now called {g.name!r}")
+        photos = f" (all {len(views)} of its photos: ids {', '.join(str(v.id) for v in views)})" if len(views) > 1 else ""
+        print(f"garment {g.id} is now called {g.name!r}{photos}")
     elif args.action == "remove":
         views = closet.remove(rest[0])
         print(f"forgot {views[0].label!r} ({', '.join(f'id {g.id}' for g in views)})")
     elif args.action == "export":
         print(f"{closet.export(Path(rest[0]))} garments exported to {rest[0]}")
     elif args.action == "import":
-        added = closet.import_from(Path(rest[0]), wiring.embedding_widths(settings))
-        print(f"{added} garments imported from {rest[0]}")
+        added, already = closet.import_from(Path(rest[0]), wiring.embedding_widths(settings))
+        print(f"{added} {'garment' if added == 1 else 'garments'} imported from {rest[0]}"
+              + (f" ({already} already in this closet, not added again)" if already else ""))
     else:
         for g in closet.garments():
             main = g.colours[0].get("name", "?") if g.colours else "?"
@@ -587,6 +598,8 @@ def main(argv: list[str] | None = None) -> int:
         from wardrobe.train.__main__ import main as train_main
 
         return train_main(argv[1:])
+    if argv[:1] == ["enroll"]:  # the American spelling, taken without listing it twice in the help
+        argv[0] = "enrol"
     args = build_parser().parse_args(argv)
     if args.command in ("keygen", "sign"):
         return cmd_keys(args)

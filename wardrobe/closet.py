@@ -493,8 +493,10 @@ class Closet:
             partial.unlink(missing_ok=True)
         return len(self.garments())
 
-    def import_from(self, source: Path, widths: dict[str, int] | None = None) -> int:
-        """Add every garment of an exported closet file; the number added. The file is untrusted: it must be a
+    def import_from(self, source: Path, widths: dict[str, int] | None = None) -> tuple[int, int]:
+        """Add every garment of an exported closet file: the number added, and the number already here (the same
+        name or voice label and the same photo: a file imported twice adds nothing the second time). A garment
+        whose name another garment here has is refused, as `enrol` refuses it. The file is untrusted: it must be a
         plain SQLite file of ours (one garments table of stored columns: no views, triggers, other objects or
         generated columns), bounded in size and in each row's sizes (measured before any row is read), not this
         closet itself, and every row must pass row_problem (a row of a model in `widths`, version: the width of its
@@ -542,8 +544,11 @@ class Closet:
             raise ClosetError(f"{source} is not an exported closet: {e}") from None
         finally:
             other.close()
-        known = {**{g.model_version: len(g.embedding) for g in self.garments()}, **(widths or {})}
-        new = []
+        here = self.garments()
+        known = {**{g.model_version: len(g.embedding) for g in here}, **(widths or {})}
+        present = {(g.name, g.voice_label, g.thumbnail) for g in here}
+        names = {g.name.casefold(): g for g in here if g.name}
+        new, already = [], 0
         for r in rows:
             want = known.get(r[5]) if isinstance(r[5], str) else None
             problem = row_problem(r[1], r[2], r[3], r[4], r[6], r[7], want)
@@ -551,10 +556,18 @@ class Closet:
                 problem = "its model version is not a short text"
             if problem is not None:
                 raise ClosetError(f"{source}: garment {r[0]} cannot be imported: {problem}; nothing was imported")
+            name = " ".join(r[1].split()) if r[1] else None
+            if (name, r[2], r[3]) in present:
+                already += 1
+                continue
+            if name and name.casefold() in names:
+                g = names[name.casefold()]
+                raise ClosetError(f"{source}: garment {r[0]} cannot be imported: another garment here is already "
+                                  f"called {g.name!r} (id {g.id}); rename one of them first; nothing was imported")
             vec = np.frombuffer(r[4], np.float32).astype(np.float64)
-            new.append((" ".join(r[1].split()) if r[1] else None, r[2], time.time(), r[3],
+            new.append((name, r[2], time.time(), r[3],
                         (vec / np.linalg.norm(vec)).astype(np.float32).tobytes(), r[5], json.dumps(json.loads(r[6])),
                         r[7]))
         if new:  # all or none: a full disk half way through adds nothing
             self._insert(new)
-        return len(rows)
+        return len(new), already

@@ -45,6 +45,22 @@ def check_output_file(path: Path | str, what: str = "the output") -> None:
         raise ValueError(f"{what} {path} is {kind}; name a new or ordinary file")
 
 
+def check_speech_file(path: Path | str, what: str = "the speech file") -> None:
+    """check_output_file, and ValueError when the file is there and holds something other than speech (not empty,
+    not a WAV): `describe --wav hat.jpg skirt.jpg` must not turn the photo of the hat into a WAV."""
+    check_output_file(path, what)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise ValueError(f"{what} {path} cannot be used: {e.strerror or e}") from None
+    if head and not (head[:4] == b"RIFF" and head[8:12] == b"WAVE"):
+        raise ValueError(f"{what} {path} is a file that is not speech (not a WAV); it is left as it is: name a new "
+                         f"file")
+
+
 def check_folder_takes_files(folder: Path | str, what: str) -> None:
     """ValueError, in one line, unless folder exists (or can be made) and takes a new file: not /proc, not
     read-only, not another user's."""

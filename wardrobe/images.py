@@ -144,6 +144,6 @@ def packaged_photos() -> list[Path]:
 
 
 def sample_photos() -> list[Path]:
-    """The repository's 18 sample photos (assets/photos) in a checkout, else the packaged ones."""
+    """The repository's sample photos (assets/photos, 20) in a checkout, else the packaged health photos (8)."""
     assets = Path(__file__).resolve().parent.parent / "assets" / "photos"
     return sorted(assets.glob("*.jpg")) or packaged_photos()

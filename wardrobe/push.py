@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wardrobe.bundle import Bundle
+from wardrobe.bundle import SIGNATURE, Bundle
 from wardrobe.errors import RemoteError
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -86,6 +86,9 @@ def push_model(remote: Remote, bundle_dir: Path, keep: int = 3, limit_kbps: int 
     say(f"1/5 checking the bundle here: {bundle_dir}")
     bundle = Bundle.load(bundle_dir)
     say(f"    version {bundle.version}, {len(bundle.classes)} garment classes")
+    if not (Path(bundle_dir) / SIGNATURE).is_file():  # said here, before minutes of copying
+        say(f"    not signed: the closet refuses it unless it allows unsigned models (`wardrobe sign {bundle_dir} "
+            f"--key KEY` first)")
     files = sorted(p for p in Path(bundle_dir).iterdir() if p.is_file())
     incoming = remote.run("mktemp -d /tmp/wardrobe-push.XXXXXX", "making a folder on the closet").strip()
     try:

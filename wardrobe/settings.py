@@ -286,6 +286,9 @@ class Settings:
         if v.white_balance == "card" and not self.white_card_path().is_file():
             raise ConfigError("vision.white_balance is \"card\" but no white card is calibrated: "
                               "run `wardrobe calibrate --white PHOTO` first")
+        if self.state_dir.exists() and not self.state_dir.is_dir():
+            raise ConfigError(f"the state folder {self.state_dir} is a file, not a folder: give state_dir (or "
+                              f"--state-dir) a folder")
         if v.segmentation == "plate" and not self.plate_path().is_file():
             raise ConfigError("vision.segmentation is \"plate\" but there is no background photo: "
                               "run `wardrobe calibrate --background PHOTO` first")
@@ -339,6 +342,8 @@ def load(path: Path | None = None, overrides: dict[str, dict[str, Any]] | None =
     if path is None and DEFAULT_CONFIG.is_file():
         path = DEFAULT_CONFIG
     if path is not None:
+        if Path(path).is_dir():
+            raise ConfigError(f"config file {path} is a folder, not a file")
         try:
             data = tomllib.loads(Path(path).read_text())
         except FileNotFoundError:
@@ -496,7 +501,11 @@ def default_bundle(settings: Settings) -> Path | None:
 
 
 def shipped_bundle() -> Path | None:
-    """The model bundle that came with wardrobe: the checkout's models/default, or the installed copy."""
-    candidates = [Path(__file__).resolve().parent.parent / "models" / "default",
+    """The model bundle that came with wardrobe: the checkout's models/default, or the installed copy: beside the
+    installation that holds this package (BASE/lib/pythonX.Y/site-packages/wardrobe: BASE/share/..., which is
+    also where `pip install --user` puts it), or under sys.prefix."""
+    here = Path(__file__).resolve().parents
+    base = here[4] if len(here) > 4 else Path(sys.prefix)  # a checkout near / has no such base
+    candidates = [here[1] / "models" / "default", base / "share" / "wardrobe" / "models" / "default",
                   Path(sys.prefix) / "share" / "wardrobe" / "models" / "default"]
     return next((c for c in candidates if (c / "bundle.json").is_file()), None)

@@ -161,6 +161,9 @@ class Trust:
 
         sig_file = Path(bundle) / SIGNATURE
         if not sig_file.is_file():
+            if not (Path(bundle) / "bundle.json").is_file():  # only whether it is there: nothing unsigned is read
+                raise ModelError(f"{bundle} is not a model bundle (no bundle.json): a bundle is the folder "
+                                 f"`wardrobe train export` writes")
             if self.allow_unsigned:
                 return "unsigned (allowed by the configuration)"
             raise ModelError(f"{bundle} is not signed: sign it with `wardrobe sign {bundle} --key KEY` "
@@ -174,8 +177,10 @@ class Trust:
             raise ModelError(f"{bundle}/{SIGNATURE} is unreadable: {e}") from e
         keys = self.keys()
         if kid not in keys:
+            where = (f"{self.keys_dir} is a file: trusted_keys names a folder of .pub files"
+                     if Path(self.keys_dir).is_file() else f"none in {self.keys_dir}")
             raise ModelError(f"{bundle} is signed by key {kid}, which this closet does not trust "
-                             f"(trusted: {', '.join(sorted(keys)) or f'none in {self.keys_dir}'})")
+                             f"(trusted: {', '.join(sorted(keys)) or where})")
         try:
             Ed25519PublicKey.from_public_bytes(keys[kid][1]).verify(signature, (Path(bundle) / "manifest.json")
                                                                    .read_bytes())
