@@ -156,6 +156,18 @@ def test_importing_a_closet_twice_adds_nothing_and_a_name_is_one_garment(tmp_pat
                                           r"'Blue Jeans' \(id 1\).*nothing was imported"):
         other.import_from(tmp_path / "backup.db")
     assert [g.name for g in other.garments()] == ["Blue Jeans"]
+    # a hostile review: the garment renamed here, or given a voice label, is still the same photo: not added again
+    new.rename("coat", "winter coat")
+    new.set_voice_label(new.named("blue jeans")[0].id, "20261201-101010")
+    assert new.import_from(tmp_path / "backup.db") == (0, 2)
+    # the source's garment gained a photo: the new photo of "coat" is added to it here, as `enrol` would
+    rgb = shrink(another_view(rgb_of("home-outwear.jpg")), 640)
+    old.enrol_described(pipeline.describe(rgb), rgb, pipeline.model_version, name="coat")
+    old.export(tmp_path / "again.db")
+    renamed_back = Closet(tmp_path / "third.db")
+    assert renamed_back.import_from(tmp_path / "backup.db") == (2, 0)
+    assert renamed_back.import_from(tmp_path / "again.db") == (1, 2)
+    assert [g.name for g in renamed_back.garments()] == ["coat", "blue jeans", "coat"]
     r = wardrobe("enrolled", "import", str(tmp_path / "backup.db"), "--state-dir", str(tmp_path / "s"))
     assert r.returncode == 0 and r.stdout.strip().startswith("2 garments imported"), r.stderr
     r = wardrobe("enrolled", "import", str(tmp_path / "backup.db"), "--state-dir", str(tmp_path / "s"))

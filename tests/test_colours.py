@@ -603,6 +603,23 @@ def test_the_caretakers_colours_go_main_first_and_are_never_painted_on_another_c
     assert namer.as_reviewed([], ["blue"]) == [] and namer.as_reviewed(colours, []) == colours
 
 
+def test_a_reviewed_two_colour_garment_keeps_both_colours_plainly(namer):
+    """A hostile review: a navy and white shirt reviewed as "white, navy" and seen again with its navy part larger
+    was said "A white or navy blue shirt." (one doubtful colour, the second lost): the closet's own main colour is
+    one the caretaker gave, so nothing is in doubt. A family the caretaker did not give still is."""
+    from wardrobe.colours import own_beside
+
+    navy, white = (20, 30, 90), (245, 245, 245)
+    colours = reviewed_input(namer, (navy, 0.6), (white, 0.35))
+    seen = [tuple(float(v) for v in rgb_to_lab(np.asarray([rgb], np.uint8))[0]) for rgb in ((35, 45, 115),
+                                                                                           (235, 235, 230))]
+    said = namer.as_reviewed(colours, ["white", "blue"], seen, 20.0)
+    assert [(c.family, c.or_family) for c in said] == [("white", None), ("blue", None)]
+    assert spoken_colours(said)[1].family == "blue"
+    assert own_beside(["white", "blue"], "blue", None, colours[0].lab, seen) is None
+    assert own_beside(["white"], "blue", None, colours[0].lab, seen) == "blue"
+
+
 def test_descriptive_words_never_name_another_family_to_the_ear(namer):
     """The descriptive CSS3 word follows the family said, as heard: a green kurta was "dark slate gray", navy
     jeans "slate gray" and a white shirt "alice blue" (the labelled photos' vote put those CSS3 colours in green,

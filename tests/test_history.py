@@ -245,3 +245,21 @@ def test_saving_never_waits_for_the_database(tmp_path, caplog):
     history.flush()
     assert len(PressStore(tmp_path / "history.db").presses()) == 4
     history.close()
+
+
+def test_a_held_lock_is_waited_for_once_not_once_per_retry(tmp_path, jeans):
+    """A review: the retry of SQLite's immediate "locked" also retried a lock another process holds, five times
+    its 10 s timeout, longer than the daemon's 30 s watchdog."""
+    import time as clock
+
+    PressStore(tmp_path / "history.db").close()
+    holder = sqlite3.connect(tmp_path / "history.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        started = clock.monotonic()
+        with pytest.raises(HistoryError, match="locked"):
+            PressStore(tmp_path / "history.db")
+        assert clock.monotonic() - started < 25  # one wait of the connection's timeout, not five
+    finally:
+        holder.rollback()
+        holder.close()

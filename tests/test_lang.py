@@ -143,6 +143,8 @@ def test_korean_word_order_and_examples():
     assert hedged == "아마 외투일 거예요. 아니면 블레이저일 수도 있어요."  # "coat or jacket" is one word: 외투
     assert phrase.yours("빨간 겨울 코트", "coat or jacket", KO) == "등록하신 빨간 겨울 코트입니다."
     assert phrase.yours("할아버지", "coat or jacket", KO) == "등록하신 할아버지 외투입니다."
+    assert phrase.yours("빨간 폴로", "polo shirt", KO) == "등록하신 빨간 폴로입니다."  # not "폴로 폴로 셔츠"
+    assert phrase.yours("red polo", "polo shirt") == "Your red polo."
     unsure = phrase.sentence([Alternative("trousers", 0.3), Alternative("shorts", 0.2)], [navy, white], [], lang=KO)
     assert unsure == "어떤 옷인지 잘 모르겠어요. 바지나 반바지일 수도 있어요. 색은 흰색이 섞인 남색이에요."
     assert phrase.sentence([], [], ["too-dark"], lang=KO) == KO.text("problems", "too-dark")

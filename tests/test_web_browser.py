@@ -216,9 +216,10 @@ def test_the_keyboard_alone_marks_a_press_right_and_corrects_another(server, bro
     tab_to(page, lambda f: f["press"] == f"press-{first}" and f["text"] == "Right")
     page.keyboard.press("Space")  # a button acts on Space as on Enter
     page.wait_for_url(f"{base}/#press-{first}")
-    assert latest_correction(state, first).verdict == "right"
-    checked = page.locator(f"#press-{first} dt:text-is('Checked') + dd")
-    assert checked.inner_text() == "right"
+    confirmed = latest_correction(state, first)
+    assert confirmed.verdict == "right"
+    checked = page.locator(f"#press-{first} dt:text-is('Checked') + dd")  # with the colours it confirms
+    assert checked.inner_text() == "right" + (": " + " and ".join(confirmed.families) if confirmed.families else "")
 
     tab_to(page, lambda f: f["press"] == f"press-{second}" and f["text"] == "Wrong…")
     page.keyboard.press("Enter")

@@ -23,6 +23,7 @@ import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -546,8 +547,8 @@ class Closet:
             other.close()
         here = self.garments()
         known = {**{g.model_version: len(g.embedding) for g in here}, **(widths or {})}
-        present = {(g.name, g.voice_label, g.thumbnail) for g in here}
-        names = {g.name.casefold(): g for g in here if g.name}
+        present = {g.thumbnail for g in here}  # the same photo: renamed or given a voice label here since, or not
+        names = {g.name.lower(): g for g in here if g.name}  # lower(), as named() asks SQLite
         new, already = [], 0
         for r in rows:
             want = known.get(r[5]) if isinstance(r[5], str) else None
@@ -557,14 +558,17 @@ class Closet:
             if problem is not None:
                 raise ClosetError(f"{source}: garment {r[0]} cannot be imported: {problem}; nothing was imported")
             name = " ".join(r[1].split()) if r[1] else None
-            if (name, r[2], r[3]) in present:
+            if r[3] in present:
                 already += 1
                 continue
-            if name and name.casefold() in names:
-                g = names[name.casefold()]
-                raise ClosetError(f"{source}: garment {r[0]} cannot be imported: another garment here is already "
-                                  f"called {g.name!r} (id {g.id}); rename one of them first; nothing was imported")
             vec = np.frombuffer(r[4], np.float32).astype(np.float64)
+            if name and name.lower() in names:  # another photo of that garment, as `enrol` takes one: if it looks so
+                g = names[name.lower()]
+                seen = self.match(vec, [SimpleNamespace(lab=c["lab"]) for c in json.loads(r[6])])
+                if seen is None or (seen.garment.name or "").lower() != name.lower():
+                    raise ClosetError(f"{source}: garment {r[0]} cannot be imported: another garment here is already "
+                                      f"called {g.name!r} (id {g.id}) and this one does not look like it; rename one "
+                                      f"of them first; nothing was imported")
             new.append((name, r[2], time.time(), r[3],
                         (vec / np.linalg.norm(vec)).astype(np.float32).tobytes(), r[5], json.dumps(json.loads(r[6])),
                         r[7]))

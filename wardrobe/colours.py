@@ -258,14 +258,17 @@ SAME_COLOUR = 3.0
 garment whose main colour the camera sees within it of a reviewed photo's is said in the caretaker's colour plainly."""
 
 
-def own_beside(reviewed: str, own: str, own_or: str | None, own_lab, seen) -> str | None:
+def own_beside(reviewed, own: str, own_or: str | None, own_lab, seen) -> str | None:
     """The closet's own main family to say beside a reviewed photo's main family ("navy blue or black"), or None:
-    said plainly. Plainly when the closet said that family too (alone, or in its own "X or Y"), or when its main
-    colour is within SAME_COLOUR of the reviewed photo's as the camera saw it (`seen`, CIELAB, main first): the
-    same garment in the same light. Otherwise the same cut in another colour can look as alike to the camera as
-    the same garment in another light (black trousers 9 from navy ones), and a user who owns both must not be
-    told the wrong one without a doubt."""
-    if reviewed in (own, own_or) or (len(seen) and ciede2000(own_lab, seen[0]) <= SAME_COLOUR):
+    said plainly. `reviewed`: the families the caretaker gave or confirmed, main first. Plainly when the closet
+    said that main family too (alone, or in its own "X or Y"), when its own main colour is one the caretaker gave
+    (a navy and white shirt whose white part the camera now finds larger), or when its main colour is within
+    SAME_COLOUR of the reviewed photo's as the camera saw it (`seen`, CIELAB, main first): the same garment in the
+    same light. Otherwise the same cut in another colour can look as alike to the camera as the same garment in
+    another light (black trousers 9 from navy ones), and a user who owns both must not be told the wrong one
+    without a doubt."""
+    if (reviewed[0] in (own, own_or) or own in reviewed
+            or (len(seen) and ciede2000(own_lab, seen[0]) <= SAME_COLOUR)):
         return None
     return own
 
@@ -450,7 +453,7 @@ class ColourNamer:
         i = part_of(colours, first) or 0
         main = self.renamed(colours[i], first, own_word=colours[i].family != first
                             and not may_rename(colours[i].lab, colours[i].family, first))
-        beside = own_beside(first, own.family, own.or_family, own.lab, seen)
+        beside = own_beside(families, own.family, own.or_family, own.lab, seen)
         if beside is not None and own.name != main.name:
             main = replace(main, or_name=own.name, or_family=beside)
 

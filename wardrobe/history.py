@@ -201,7 +201,8 @@ def describe_error(e: Exception, folder: Path | None = None) -> str:
 
 
 OPEN_TRIES = 5
-"""How often opening the history is tried when SQLite says "locked" at once (openers racing at first use)."""
+"""How often opening the history is tried when SQLite says "locked" at once (openers racing at first use); a lock
+that is held is waited for once, the connection's timeout (10 s), never five times."""
 
 
 class PressStore:
@@ -217,11 +218,13 @@ class PressStore:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
             for attempt in range(OPEN_TRIES):
+                started = time.monotonic()
                 try:
                     self._set_up(synchronous)
                     break
                 except sqlite3.OperationalError as e:  # SQLite answers "locked" without waiting in a few cases
-                    if "locked" not in str(e) or attempt == OPEN_TRIES - 1:  # (another opener turning on WAL)
+                    at_once = time.monotonic() - started < 1.0  # (another opener turning on WAL); a lock held
+                    if "locked" not in str(e) or not at_once or attempt == OPEN_TRIES - 1:  # is waited for once
                         raise
                     time.sleep(0.05 * (attempt + 1))
         except (OSError, sqlite3.Error) as e:

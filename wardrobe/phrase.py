@@ -119,9 +119,9 @@ def garment_clauses(alternatives: list[Alternative], colours: list[Colour], deta
                                    garment=garment))
         if runner and top.confidence >= SURE:
             clauses.append(lang.render("sentence", "could_be", plural, runner=other))
-        named = [*heard, both or second_word]  # "heather gray" said: "gray" is not "also some"
+        other = both or second_word  # "heather gray" said second: "gray" is not "also some"; "navy blue" main: blue is
         extra = [w for w in (lang.colour(c.name, c.family) for c in colours[1:])
-                 if not any(n.endswith(w) for n in named if n)]
+                 if w not in heard and not (other and other.endswith(w))]
         if extra:
             clauses.append(lang.render("sentence", "also_some", colour=extra[0]))
         if occasion in OCCASIONS:
@@ -163,8 +163,8 @@ def names_a_garment(name: str, garment: str | None = None, lang: Language | None
     words for Latin letters ("coats"), anywhere in the name for other scripts ("겨울코트")."""
     lang = lang or english()
     known = set(lang.garment_words())
-    if garment:
-        known |= {*re.findall(r"[a-z][a-z-]*", garment.lower()), lang.garment(garment)} - {"or"}
+    if garment:  # each word of its name too: "polo" names a polo shirt, "폴로" a 폴로 셔츠
+        known |= {*re.findall(r"[a-z][a-z-]*", garment.lower()), *lang.garment(garment).split()} - {"or"}
     words = {w.removesuffix("s") for w in re.findall(r"[a-z][a-z-]*", name.lower())}
     if words & {w.lower().removesuffix("s") for w in known if w.isascii()}:
         return True

@@ -339,7 +339,7 @@ def _coerce(cls: type, section: str, data: dict[str, Any]):
 def load(path: Path | None = None, overrides: dict[str, dict[str, Any]] | None = None) -> Settings:
     """Read TOML (the given file, else /etc/wardrobe/config.toml if present), apply flag overrides, validate."""
     data: dict[str, Any] = {}
-    if path is None and DEFAULT_CONFIG.is_file():
+    if path is None and DEFAULT_CONFIG.exists():  # a folder there is said, not skipped
         path = DEFAULT_CONFIG
     if path is not None:
         if Path(path).is_dir():

@@ -168,7 +168,7 @@ def simulate_colours(by_sender: dict[str, list[dict]], reviewed: float, similari
             example = memory.nearest(case["embedding"])
             for g in gaps:
                 families = example.colours_for(case["colours"], g) if example else None
-                beside = (own_beside(families[0], case["families"][0], case["or"], case["colours"][0], example.seen)
+                beside = (own_beside(families, case["families"][0], case["or"], case["colours"][0], example.seen)
                           if families else None)
                 after = families[0] in truth or beside in truth if families else colour_right(case, truth)
                 count(out[g][measure], colour_right(case, truth), after, bool(families), beside is not None)
