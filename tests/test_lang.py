@@ -374,3 +374,16 @@ def test_a_colour_is_never_said_twice_in_the_languages_words():
                  css("white", "white", 0.3, (95.0, 0.0, 0.0)), css("black", "black", 0.1, (5.0, 0.0, 0.0))]
     said = phrase.sentence(shirt, black_too, [], detail=True, lang=EN)
     assert said.startswith("A navy blue or black shirt with white.") and "also some black" not in said, said
+
+
+def test_a_doubted_main_colour_is_not_read_into_a_two_colour_pattern():
+    """A Korean review: "검정이나 남색과 흰색 줄무늬 셔츠" (and in English "a navy blue or black and white striped
+    shirt") can be heard as black, or as navy and white; the second colour goes after the garment then."""
+    from tests.lang_table import colour
+
+    shirt = [phrase.Alternative("shirt", 0.9)]
+    hedged = [colour("navy blue", hedge="black"), colour("white", 0.3, (95.0, 0.0, 0.0))]
+    assert phrase.sentence(shirt, hedged, [], pattern="striped") == "A navy blue or black striped shirt with white."
+    assert phrase.sentence(shirt, hedged, [], pattern="striped", lang=KO) == "흰색이 섞인 남색이나 검정 줄무늬 셔츠입니다."
+    plain = [colour("navy blue"), colour("white", 0.3, (95.0, 0.0, 0.0))]
+    assert phrase.sentence(shirt, plain, [], pattern="striped", lang=KO) == "남색과 흰색 줄무늬 셔츠입니다."

@@ -82,7 +82,7 @@ def garment_clauses(alternatives: list[Alternative], colours: list[Colour], deta
     heard = colour_words(said[0], lang) if said else []  # a colour is never said twice, in any language's words
     second = said[1] if len(said) > 1 and lang.colour(said[1].name, said[1].family) not in heard else None
     word = lang.pattern(pattern) if pattern in PATTERNS and alternatives else ""
-    if word and second and pattern != "solid":
+    if word and second and pattern != "solid" and len(heard) == 1:  # not "navy blue or black and white striped"
         form, both = "thing_pattern_two", lang.colour(second.name, second.family)  # "navy blue and white striped"
         second = None
     else:

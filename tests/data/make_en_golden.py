@@ -3,7 +3,10 @@ language files (issue 25), over a grid of garments, colours, patterns, confidenc
 Run once, as `python -m tests.data.make_en_golden`, at commit 15b3942 (before the words moved to
 wardrobe/data/lang/); kept as the record of how. tests/test_lang.py imports its grid. Changed once since, on
 purpose (2026-12-01, phrase.colour_words): a two-colour pattern's second colour is no longer said again on a long
-press ("A navy blue and white striped T-shirt." was followed by "There is also some white."), 2,160 rows."""
+press ("A navy blue and white striped T-shirt." was followed by "There is also some white."), 2,160 rows; and a
+hedged main colour in a two-colour pattern is said with the second colour after the garment ("A navy blue or black
+striped T-shirt with white.", not "A navy blue or black and white striped T-shirt.", which can be heard as a black
+and white stripe), 702 rows."""
 import gzip
 import json
 from pathlib import Path
