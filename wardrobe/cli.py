@@ -122,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_common(c)
 
     b = sub.add_parser("bench", help="measure per-stage speed (medians) against the original method")
-    b.add_argument("photos", nargs="*", type=Path, help="photos (default: the 20 samples in assets/photos in a checkout, else the 8 packaged health photos: compare figures from the same kind of install)")
+    b.add_argument("photos", nargs="*", type=Path, help="photos (default: the 20 samples in assets/photos in a checkout, else the 8 "
+                   "packaged health photos: compare figures from the same kind of install)")
     b.add_argument("--repeat", type=counted(1, 1000), default=5, help="timed runs per photo (1 to 1000)")
     b.add_argument("--out", type=Path, help="also write the results as JSON here")
     b.add_argument("--daemon", action="store_true", help="measure the running appliance: cold start, idle memory, "
@@ -228,11 +229,10 @@ def cmd_describe(args: argparse.Namespace, settings) -> int:
             check_speech_file(args.wav, "--wav")
         except ValueError as e:
             raise WardrobeError(str(e)) from None
-    if args.debug_dir and args.debug_dir.exists() and not args.debug_dir.is_dir():
-        raise WardrobeError(f"--debug-dir {args.debug_dir} is a file, not a folder")
+    for flag, folder in (("--debug-dir", args.debug_dir), ("--wav-dir", args.wav_dir)):
+        if folder and folder.exists() and not folder.is_dir():  # said before the describing, not after it
+            raise WardrobeError(f"{flag} {folder} is a file, not a folder")
     if args.wav_dir:
-        if args.wav_dir.exists() and not args.wav_dir.is_dir():
-            raise WardrobeError(f"--wav-dir {args.wav_dir} is a file, not a folder")
         try:
             args.wav_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:

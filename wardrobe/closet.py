@@ -496,8 +496,9 @@ class Closet:
 
     def import_from(self, source: Path, widths: dict[str, int] | None = None) -> tuple[int, int]:
         """Add every garment of an exported closet file: the number added, and the number already here (the same
-        name or voice label and the same photo: a file imported twice adds nothing the second time). A garment
-        whose name another garment here has is refused, as `enrol` refuses it. The file is untrusted: it must be a
+        photo, renamed or given a voice label here since or not: a file imported twice adds nothing the second
+        time). A photo whose name a garment here has is added to it when it looks like it, and refused otherwise, as
+        `enrol` takes or refuses it. The file is untrusted: it must be a
         plain SQLite file of ours (one garments table of stored columns: no views, triggers, other objects or
         generated columns), bounded in size and in each row's sizes (measured before any row is read), not this
         closet itself, and every row must pass row_problem (a row of a model in `widths`, version: the width of its

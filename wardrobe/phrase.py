@@ -119,9 +119,9 @@ def garment_clauses(alternatives: list[Alternative], colours: list[Colour], deta
                                    garment=garment))
         if runner and top.confidence >= SURE:
             clauses.append(lang.render("sentence", "could_be", plural, runner=other))
-        other = both or second_word  # "heather gray" said second: "gray" is not "also some"; "navy blue" main: blue is
+        said_second = both or second_word  # "heather gray" said second: "gray" is not "also some"; main by word
         extra = [w for w in (lang.colour(c.name, c.family) for c in colours[1:])
-                 if w not in heard and not (other and other.endswith(w))]
+                 if w not in heard and not (said_second and said_second.endswith(w))]
         if extra:
             clauses.append(lang.render("sentence", "also_some", colour=extra[0]))
         if occasion in OCCASIONS:

@@ -505,7 +505,7 @@ def shipped_bundle() -> Path | None:
     installation that holds this package (BASE/lib/pythonX.Y/site-packages/wardrobe: BASE/share/..., which is
     also where `pip install --user` puts it), or under sys.prefix."""
     here = Path(__file__).resolve().parents
-    base = here[4] if len(here) > 4 else Path(sys.prefix)  # a checkout near / has no such base
-    candidates = [here[1] / "models" / "default", base / "share" / "wardrobe" / "models" / "default",
-                  Path(sys.prefix) / "share" / "wardrobe" / "models" / "default"]
+    bases = [here[4]] if len(here) > 4 else []  # a checkout near / has no such base
+    candidates = [here[1] / "models" / "default",
+                  *(base / "share" / "wardrobe" / "models" / "default" for base in [*bases, Path(sys.prefix)])]
     return next((c for c in candidates if (c / "bundle.json").is_file()), None)
