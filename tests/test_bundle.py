@@ -221,6 +221,21 @@ def test_a_manifest_whose_files_are_a_list_is_refused(bundle):
         Bundle.load(bundle)
 
 
+@pytest.mark.parametrize("manifest", [[], "files", 7, None])
+def test_a_manifest_that_is_no_json_object_is_refused_in_one_line(bundle, manifest):
+    """A manifest.json holding a JSON array raised TypeError out of Bundle.load: describe printed a traceback and
+    the daemon would have died at start, again and again under systemd."""
+    from tests.conftest import PHOTOS
+    from tests.test_cli import wardrobe
+
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="manifest.json is unreadable"):
+        Bundle.load(bundle)
+    r = wardrobe("describe", "--quiet", "--model", str(bundle), str(PHOTOS / "home-shirt.jpg"))
+    assert "Traceback" not in r.stderr and "manifest.json is unreadable" in r.stderr, r.stderr
+    assert r.returncode == 0 and "I can't tell what garment it is" in r.stdout, r.stdout
+
+
 def test_every_command_names_the_same_accuracy_figure():
     """doctor, `wardrobe models` and the README said "90%", "89.8%" and "81.9 % / 90.9 %" (issue 24)."""
     from tests.conftest import ROOT

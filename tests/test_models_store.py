@@ -250,3 +250,20 @@ def test_a_folder_where_the_current_link_belongs_is_not_loaded(tmp_path):
                                                                                / "photos" / "home-shirt.jpg"))
     assert r.returncode == 0 and "is not a link to an installed model" in r.stderr, r.stderr
     assert json.loads(r.stdout)["garment"] is not None
+
+
+def test_a_bundle_with_odd_metrics_is_still_listed(tmp_path):
+    """`wardrobe models`, the page's model tab and every install list the versions; one whose bundle.json holds
+    its test metrics as a list raised AttributeError there (an unused top-1 field read with a chain of .get)."""
+    store = ModelStore(tmp_path / "state" / "models")
+    odd = make_version(tmp_path, "odd")
+    meta = json.loads((odd / "bundle.json").read_text())
+    meta["metrics"]["test"] = [1, 2]
+    (odd / "bundle.json").write_text(json.dumps(meta))
+    write_manifest(odd)
+    sign_bundle(odd, SIGNING_KEY)
+    store.install(odd, trust())
+    store.install(make_version(tmp_path, "next"), trust())
+    assert [(i.version, i.figure) for i in store.versions()][0] == ("odd", None)
+    r = wardrobe("models", "--state-dir", str(tmp_path / "state"))
+    assert r.returncode == 0 and "odd" in r.stdout and "Traceback" not in r.stderr, r.stderr

@@ -257,6 +257,8 @@ def verify_manifest(path: Path) -> None:
     """Every file listed matches its SHA-256 and no unlisted file is present; ModelError otherwise."""
     try:
         manifest = read_json(path / "manifest.json")
+        if not isinstance(manifest, dict):
+            raise ValueError("it must be a JSON object")
         files: dict[str, str] = manifest["files"]
         if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
             raise ValueError("files must map file names to SHA-256 digests")
@@ -266,15 +268,18 @@ def verify_manifest(path: Path) -> None:
         raise ModelError(f"{path}/manifest.json is unreadable: {e}") from e
     for name in files:
         plain_file_name(name, "the manifest entry", path)
-    present = {p.name for p in path.iterdir() if p.name not in UNHASHED}  # hidden files and folders count too
-    for name in present:
-        plain_file_name(name, "the file", path)
-    extra = present - set(files)
-    if extra:
-        raise ModelError(f"{path} holds files the manifest does not list: {', '.join(sorted(extra))}")
-    for name, digest in files.items():
-        f = path / name
-        if not f.is_file():
-            raise ModelError(f"{path}: {name} is missing (listed in the manifest)")
-        if sha256_file(f) != digest:
-            raise ModelError(f"{path}: {name} does not match its checksum: the bundle is damaged or was altered")
+    try:
+        present = {p.name for p in path.iterdir() if p.name not in UNHASHED}  # hidden files and folders count too
+        for name in present:
+            plain_file_name(name, "the file", path)
+        extra = present - set(files)
+        if extra:
+            raise ModelError(f"{path} holds files the manifest does not list: {', '.join(sorted(extra))}")
+        for name, digest in files.items():
+            f = path / name
+            if not f.is_file():
+                raise ModelError(f"{path}: {name} is missing (listed in the manifest)")
+            if sha256_file(f) != digest:
+                raise ModelError(f"{path}: {name} does not match its checksum: the bundle is damaged or was altered")
+    except OSError as e:
+        raise ModelError(f"{path}: cannot read the bundle's files: {e.strerror or e}") from None

@@ -38,7 +38,6 @@ class Installed:
     path: Path
     created: str
     current: bool
-    top1: float | None
     figure: str | None = None
     """Bundle.test_figure: the named accuracy figure every command shows."""
 
@@ -151,8 +150,7 @@ class ModelStore:
                     b = Bundle.load(p, verify=False)
                 except ModelError:
                     continue
-                top1 = b.metrics.get("test", {}).get(b.default_runtime, {}).get("all", {}).get("top1")
-                out.append(Installed(p.name, p, b.created, p.name == cur, top1, b.test_figure()))
+                out.append(Installed(p.name, p, b.created, p.name == cur, b.test_figure()))
         return sorted(out, key=lambda i: i.created)
 
     def _newest(self) -> tuple[str, datetime] | None:
