@@ -23,6 +23,7 @@ from wardrobe.colours import (
 from wardrobe.css3 import twin_not_said
 from wardrobe.images import rgb_to_lab
 from wardrobe.segment import auto_mask, threshold_mask
+from wardrobe.settings import VisionSettings
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +243,7 @@ def test_the_pipeline_compares_the_garment_with_what_is_around_it():
 
     from wardrobe.pipeline import Pipeline, lightness_inside_and_around
 
-    pipe = Pipeline(k=2)
+    pipe = Pipeline(VisionSettings(colour_k=2))
     for floor, said in (((70, 55, 45), "white"), ((245, 245, 245), "gray")):
         photo = np.full((240, 320, 3), floor, np.uint8)
         alpha = np.zeros((240, 320), np.uint8)
@@ -273,8 +274,8 @@ def test_the_colour_settings_reach_the_pipeline(tmp_path):
                                     "vision": {"colour_pixel_weight": 1.5, "family_hint_min": 0.2,
                                                "colour_head_sure": 0.7, "colour_learned_weight": 0.5}})
     pipe = wiring.build_pipeline(s, closet=False)
-    assert (pipe.colour_pixel_weight, pipe.family_hint_min, pipe.colour_head_sure) == (1.5, 0.2, 0.7)
-    assert pipe.colour_learned_weight == 0.5
+    v = pipe.vision
+    assert (v.colour_pixel_weight, v.family_hint_min, v.colour_head_sure, v.colour_learned_weight) == (1.5, 0.2, 0.7, 0.5)
     with pytest.raises(Exception, match="vision.colour_pixel_weight must be between 0 and 100"):
         settings_module.load(None, {"": {"state_dir": str(tmp_path)}, "vision": {"colour_pixel_weight": -1}})
     with pytest.raises(Exception, match="vision.colour_learned_weight must be between 0 and 100"):
@@ -378,7 +379,7 @@ def test_a_photo_whose_colours_are_not_read_leaves_no_inputs_behind():
     from wardrobe.colour_decision import N_FEATURES
     from wardrobe.pipeline import Pipeline
 
-    pipe = Pipeline(Classifier.load(SHIPPED, "onnx"), k=3)
+    pipe = Pipeline(Classifier.load(SHIPPED, "onnx"))
     pipe.keep_colour_features = True
     d = pipe.describe(rgb_of("home-pants.jpg"))
     assert d.colours and pipe.last_colour_features.shape == (N_FEATURES,)
@@ -538,7 +539,7 @@ def test_a_colour_the_learned_decision_doubts_is_called_unsure(namer):
     head = [("blue", 0.6), ("black", 0.3)]
 
     def said(learned, below=0.3, hedge=1.01):
-        pipe = Pipeline(namer=namer, colour_unsure_below=below, colour_hedge_min=hedge, colour_learned_weight=1.0)
+        pipe = Pipeline(vision=VisionSettings(colour_unsure_below=below, colour_hedge_min=hedge), namer=namer)
         return pipe.decided_colours([navy], head, learned, (None, None))[0]
 
     doubtful = [("black", 0.5), ("blue", 0.25), ("gray", 0.25)]

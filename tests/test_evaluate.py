@@ -269,7 +269,7 @@ def test_the_colour_decision_is_fitted_on_training_photos_only(tmp_path):
     from wardrobe.images import read_image
     from wardrobe.pipeline import Pipeline
 
-    pipe = Pipeline(Classifier.load(out, "onnx"), colour_learned_weight=1.0)
+    pipe = Pipeline(Classifier.load(out, "onnx"))
     d = pipe.describe(read_image(PHOTOS / "home-pants.jpg"))
     assert d.colours and d.sentence
 

@@ -179,7 +179,7 @@ def pipeline():
     from wardrobe.classify import Classifier
     from wardrobe.pipeline import Pipeline
 
-    return Pipeline(Classifier.load(SHIPPED), aiming=True)
+    return Pipeline(Classifier.load(SHIPPED))  # aiming help on, as a closet has it
 
 
 def on_plain_wall(name: str, scale: float, where: float, canvas=(480, 640)) -> np.ndarray:
@@ -264,7 +264,8 @@ def test_plain_trousers_are_plain_or_nothing(pipeline):
     (0.88, chosen on validation), and says no pattern. It must never give them one they do not have."""
     d = pipeline.describe(shrink(rgb_of("home-plain-trousers.jpg"), 640))
     assert d.pattern in (None, "solid") and d.garment == "trousers", d.sentence
-    assert d.sentence in ("Black trousers.", "Plain black trousers."), d.sentence
+    said = d.sentence.removesuffix(" I'm not sure of the colour.")  # charcoal: its colour is rightly doubted
+    assert said in ("Black trousers.", "Plain black trousers."), d.sentence
 
 
 @pytest.mark.xfail(strict=True, reason="known miss of the shipped bundle 20261130-104516 (docs/precision.md): its "
@@ -284,6 +285,7 @@ def test_the_empty_closet_and_the_card_together_under_a_coloured_light():
     from wardrobe.classify import Classifier
     from wardrobe.pipeline import Pipeline
     from wardrobe.segment import segment
+    from wardrobe.settings import VisionSettings
     from wardrobe.train.seebetter import hang, under
     from wardrobe.train.seebetter import with_card as card_in_view
 
@@ -294,27 +296,33 @@ def test_the_empty_closet_and_the_card_together_under_a_coloured_light():
     said = {}
     for light in (None, 2700):
         rng = np.random.default_rng(0)
-        pipe = Pipeline(clf, method="plate", plate=under(wall, light, rng), white=WhiteBalance("card", card))
+        pipe = Pipeline(clf, VisionSettings(segmentation="plate"), plate=under(wall, light, rng),
+                        white=WhiteBalance("card", card))
         d = pipe.describe(under(photo, light, rng))
         assert d.white_balance == "card" and d.colours[0].family == "blue", d.sentence
         said[light] = d.sentence
     assert said[2700] == said[None]
 
 
-def test_the_closet_measure_decides_colours_as_a_closet_does(tmp_path):
-    """The colour settings `see-better --part closet` passes to its pipelines are a closet's (the defaults, or
-    --config), which differ from the Pipeline constructor's: it measured the head alone with neighbours only
-    before. (The closet measure itself runs for minutes on the shared photos; docs/precision.md has its figures.)"""
+def test_every_measure_decides_colours_as_a_closet_does(tmp_path):
+    """A Pipeline built with no settings is the closet's: the training script's measures (the sock pairs, the
+    enrolled garments, the lights, the patterns) build it so, and they scored a colour step no closet runs (the head
+    alone, no learned decision, no hedges) while the constructor kept defaults of its own. On the sample photos it
+    now says what `describe` says; `see-better --part closet` reads --config's [vision] as a closet would."""
+    from wardrobe import settings as settings_module
+    from wardrobe import wiring
+    from wardrobe.classify import Classifier
     from wardrobe.pipeline import Pipeline
     from wardrobe.settings import VisionSettings
-    from wardrobe.train.seebetter import colour_decision_settings
+    from wardrobe.train.seebetter import closet_vision
 
-    shipped = colour_decision_settings(None)
-    v = VisionSettings()
-    assert shipped == {"family_hint_min": v.family_hint_min, "colour_pixel_weight": v.colour_pixel_weight,
-                       "colour_head_sure": v.colour_head_sure, "colour_learned_weight": v.colour_learned_weight}
-    bare = Pipeline()
-    assert (bare.colour_pixel_weight, bare.colour_learned_weight) != (v.colour_pixel_weight, v.colour_learned_weight)
+    assert Pipeline().vision == VisionSettings() == closet_vision(None)
+    defaults = settings_module.load(None, {"": {"state_dir": str(tmp_path)}, "model": {"bundle": str(SHIPPED)}})
+    closet = wiring.build_pipeline(defaults, closet=False)
+    bare = Pipeline(Classifier.load(SHIPPED))
+    for photo in sorted(PHOTOS.glob("*.jpg")):
+        rgb = rgb_of(photo.name)
+        assert bare.describe(rgb).sentence == closet.describe(rgb).sentence, photo.name
     config = tmp_path / "config.toml"
     config.write_text("[vision]\ncolour_learned_weight = 0\n")
-    assert colour_decision_settings(config)["colour_learned_weight"] == 0
+    assert closet_vision(config).colour_learned_weight == 0

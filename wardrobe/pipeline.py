@@ -17,6 +17,7 @@ from wardrobe.errors import ModelError
 from wardrobe.images import read_image, shrink
 from wardrobe.lang import Language, english
 from wardrobe.segment import segment
+from wardrobe.settings import VisionSettings
 from wardrobe.taxonomy import region_of
 from wardrobe.whitebalance import WhiteBalance
 
@@ -158,49 +159,33 @@ def lightness_inside_and_around(rgb: np.ndarray, alpha: np.ndarray) -> tuple[flo
 class Pipeline:
     """Holds the loaded parts (classifier, colour namer, background plate) and describes photos."""
 
-    def __init__(self, classifier=None, namer: ColourNamer | None = None, method: str = "auto",
-                 plate: np.ndarray | None = None, k: int | None = 3, model_problem: str | None = None,
-                 family_hint_min: float = 0.5, white: WhiteBalance | None = None, aiming: bool = False,
-                 closet: Closet | None = None, colour_hedge_min: float = 1.01, colour_view: str = "auto",
-                 lang: Language | None = None, colour_pixel_weight: float = 0.0, colour_head_sure: float = 1.01,
-                 colour_learned_weight: float = 0.0, colour_unsure_below: float = 0.0) -> None:
+    def __init__(self, classifier=None, vision: VisionSettings | None = None, *, namer: ColourNamer | None = None,
+                 plate: np.ndarray | None = None, white: WhiteBalance | None = None, closet: Closet | None = None,
+                 lang: Language | None = None, model_problem: str | None = None) -> None:
         self.classifier = classifier
+        self.vision = vision = vision or VisionSettings()
+        """How photos are segmented and their colours decided: the settings' [vision], whose defaults are what a
+        closet runs (a measure that builds a Pipeline scores what the user hears unless it says otherwise)."""
         self.lang = lang or english()
         """The language sentences are said in."""
         self.examples = None
         """Photos the caretaker reviewed on the page (wardrobe.corrections.Examples): a photo very close to one is
         that garment. None: no reviews."""
-        self.white = white or WhiteBalance("off")
+        self.white = white or WhiteBalance(vision.white_balance)
         """How each photo's light is corrected before anything else looks at it."""
-        self.aiming = aiming
-        """Whether aiming help ("Hold it closer") is added to the problems."""
         self.closet = closet
         """The user's enrolled garments, matched first (None: no enrolled closet)."""
-        self.namer = namer or ColourNamer()
+        self.namer = namer or ColourNamer(vision.colour_naming, words=vision.colour_names)
         if plate is not None and self.white.card is not None and self.white.mode in ("card", "auto"):
             # Each photo is corrected by the card under its light before segmenting; the empty closet must be
             # seen the same way, or the plate differs from every corrected photo everywhere (all is garment).
             plate, _ = self.white.correct(plate)
-        self.method, self.plate, self.k = method, plate, k
-        self.family_hint_min = family_hint_min
-        """The colour head's probability below which the family it and the pixels decide on is not used."""
-        self.colour_pixel_weight = colour_pixel_weight
-        """How much the pixels' share of each family weighs beside the colour head's log-probability when the
-        main colour's family is decided (ColourNamer.decided_family; 0: the head alone)."""
-        self.colour_head_sure = colour_head_sure
-        """The colour head's probability of the decided family at or above which it may rename the main cluster
-        to any family, not only a neighbouring one (never a hue for a neutral cluster; above 1: never)."""
-        self.colour_view = ("cutout" if method == "plate" else "photo") if colour_view == "auto" else colour_view
+        self.method, self.plate, self.k = vision.segmentation, plate, vision.colour_k or None
+        self.colour_view = ("cutout" if self.method == "plate" else "photo") if vision.colour_view == "auto" \
+            else vision.colour_view
         """Which view the colour head's families are read from: "photo" (the whole photo) or "cutout" (the
         garment alone on white, as the shop's photos it learnt from show garments: better in a calibrated
         closet, worse on photos as people take them)."""
-        self.colour_hedge_min = colour_hedge_min
-        """The colour head's probability for a neighbouring family above which both are said (above 1: never)."""
-        self.colour_learned_weight = colour_learned_weight
-        """How much the bundle's learned colour decision weighs in deciding the main colour's family (0: unused)."""
-        self.colour_unsure_below = colour_unsure_below
-        """The learned decision's probability of the main colour's family below which the colour is called unsure
-        (Colour.unsure; 0: never)."""
         self.keep_colour_features = False
         """Keep each photo's learned-decision inputs in last_colour_features (the training script sets it)."""
         self.last_colour_features: np.ndarray | None = None
@@ -291,7 +276,7 @@ class Pipeline:
             problems.append("low-confidence")
         if any(p in problems for p in phrase.BLOCKING):
             alternatives, occasion = [], None  # the sentence names no garment, so neither does the JSON
-        elif self.aiming:
+        elif self.vision.aiming:
             problems += quality.aiming(alpha, rgb)
         if alternatives and pattern_pred is not None:
             pattern = pattern_pred.pattern
@@ -361,7 +346,7 @@ class Pipeline:
         learned = None
         if families and colours:
             decision = self.classifier.bundle.colour_decision if self.classifier is not None else None
-            if (decision is not None and self.colour_learned_weight > 0) or self.keep_colour_features:
+            if (decision is not None and self.vision.colour_learned_weight > 0) or self.keep_colour_features:
                 from wardrobe.colour_inputs import features
 
                 photo, cut = views or (families, None)
@@ -379,14 +364,14 @@ class Pipeline:
         lightness_inside_and_around gives them), a close neighbour said beside it, and the main colour called unsure
         when the learned decision gives its family little chance."""
         if families and colours:
-            family, p = self.namer.decided_family(colours, families, self.colour_pixel_weight, learned,
-                                                  self.colour_learned_weight)
-            if p >= self.family_hint_min:
-                colours = self.namer.with_family_hint(colours, family, sure=p >= self.colour_head_sure)
+            family, p = self.namer.decided_family(colours, families, self.vision.colour_pixel_weight, learned,
+                                                  self.vision.colour_learned_weight)
+            if p >= self.vision.family_hint_min:
+                colours = self.namer.with_family_hint(colours, family, sure=p >= self.vision.colour_head_sure)
         colours = self.namer.with_exposure(colours, *lightness)
-        colours = self.namer.with_hedge(colours, families or [], self.colour_hedge_min)
+        colours = self.namer.with_hedge(colours, families or [], self.vision.colour_hedge_min)
         if (learned and colours and not colours[0].or_family
-                and dict(learned).get(colours[0].family, 0.0) < self.colour_unsure_below):
+                and dict(learned).get(colours[0].family, 0.0) < self.vision.colour_unsure_below):
             colours = [replace(colours[0], unsure=True), *colours[1:]]
         return colours
 

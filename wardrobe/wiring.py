@@ -18,7 +18,6 @@ def build_pipeline(settings: Settings, closet: bool = True):
     """Load the classifier (tolerating a missing one), the colour namer, the plate and (closet) the enrolled
     garments."""
     from wardrobe.classify import load_classifier
-    from wardrobe.colours import ColourNamer
     from wardrobe.lang import load as load_language
     from wardrobe.models_store import bundle_to_load
     from wardrobe.pipeline import Pipeline
@@ -33,10 +32,8 @@ def build_pipeline(settings: Settings, closet: bool = True):
     plate = read_plate(settings.plate_path()) if settings.vision.segmentation == "plate" else None
     v = settings.vision
     white = WhiteBalance(v.white_balance, WhiteCard.load(settings.white_card_path()))
-    return Pipeline(classifier, ColourNamer(v.colour_naming, words=v.colour_names), v.segmentation, plate, v.colour_k or None, problem,
-                    v.family_hint_min, white, v.aiming, open_closet(settings, classifier) if closet else None,
-                    v.colour_hedge_min, v.colour_view, load_language(settings.speech.language),
-                    v.colour_pixel_weight, v.colour_head_sure, v.colour_learned_weight, v.colour_unsure_below)
+    return Pipeline(classifier, v, plate=plate, white=white, closet=open_closet(settings, classifier) if closet else None,
+                    lang=load_language(settings.speech.language), model_problem=problem)
 
 
 def read_plate(path: Path):

@@ -26,12 +26,15 @@ def features(args) -> tuple[list[dict], list[str], list[str]]:
     from wardrobe.images import read_image, shrink
     from wardrobe.pipeline import WORK_SIDE, Pipeline
     from wardrobe.preprocess import Preprocess
+    from wardrobe.settings import VisionSettings
     from wardrobe.taxonomy import Taxonomy
     from wardrobe.train.data import build_splits
     from wardrobe.train.evaluate import load_eye_labels
 
     clf = Classifier.load(args.bundle)
-    pipe = Pipeline(clf, ColourNamer(), family_hint_min=2.0)  # clusters only: the rules are applied below
+    clusters_only = VisionSettings(family_hint_min=2.0, colour_pixel_weight=0.0, colour_head_sure=1.01,
+                                   colour_learned_weight=0.0, colour_hedge_min=1.01, colour_unsure_below=0.0)
+    pipe = Pipeline(clf, clusters_only, namer=ColourNamer())  # the rules are applied below
     shop, tax = shop_colours(), Taxonomy.load()
     _, splits = build_splits(args.data, tax, Preprocess(), 0, None, decode=False)
     by_eye: dict = {}

@@ -10,6 +10,7 @@ import argparse
 import csv
 import json
 import logging
+from dataclasses import replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -82,11 +83,17 @@ def pipeline_accuracy(bundle: Path, model: dict, records, accept) -> dict:
     from wardrobe.classify import Classifier
     from wardrobe.images import read_image
     from wardrobe.pipeline import Pipeline
+    from wardrobe.settings import VisionSettings
 
     clf = Classifier.load(bundle)
     out = {}
+    # The study as it was made (docs/colours.md): the clusters' names with the colour head's hint alone, none of
+    # the steps added since (the pixels' vote, the learned decision, hedges); `wardrobe train evaluate` measures
+    # the colour step a closet runs.
+    then = VisionSettings(colour_pixel_weight=0.0, colour_head_sure=1.01, colour_learned_weight=0.0,
+                          colour_hedge_min=1.01, colour_unsure_below=0.0, aiming=False)
     for name, hint_min in (("test-pipeline-clusters-only", 1.01), ("test-pipeline-with-colour-head", 0.5)):
-        pipe = Pipeline(clf, ColourNamer(model=model), family_hint_min=hint_min)
+        pipe = Pipeline(clf, replace(then, family_hint_min=hint_min), namer=ColourNamer(model=model))
         pred = []
         for r in tqdm(records, desc=name):
             d = pipe.describe(read_image(r.path))

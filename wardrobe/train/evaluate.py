@@ -124,16 +124,14 @@ def main(args: argparse.Namespace) -> dict:
     eye = by_eye_labels(args, splits)
     by_eye, product_eye = eye["home_colours"], eye["product_colours"]
     garments_eye = {**eye["home_garments"], **eye["product_garments"]}
+    decision = {k: getattr(pipe.vision, k) for k in ("colour_hedge_min", "family_hint_min", "colour_pixel_weight",
+                                                     "colour_head_sure", "colour_learned_weight", "colour_unsure_below")}
     results: dict = {"bundle": str(args.bundle), "version": clf.bundle.version, "runtime": clf.runtime,
                      "by_eye": {flag: len(labels) for flag, labels in eye.items() if labels},
                      "onnx_precision": clf.bundle.meta.get("onnx_precision", "int8") if clf.runtime == "onnx" else None,
-                     "self_check": clf.self_check, "settings": {"colour_hedge_min": pipe.colour_hedge_min,
-                                                                "family_hint_min": pipe.family_hint_min,
-                                                                "colour_pixel_weight": pipe.colour_pixel_weight,
-                                                                "colour_head_sure": pipe.colour_head_sure,
-                                                                "colour_learned_weight": pipe.colour_learned_weight,
-                                                                "colour_decision": bool(clf.bundle.colour_decision),
-                                                                "sure": phrase.SURE, "maybe": phrase.MAYBE}}
+                     "self_check": clf.self_check,
+                     "settings": {**decision, "colour_decision": bool(clf.bundle.colour_decision), "sure": phrase.SURE,
+                                  "maybe": phrase.MAYBE}}
     rng = np.random.default_rng(args.seed)
     for name in args.splits.split(","):
         rows = []

@@ -29,6 +29,7 @@ import argparse
 import json
 import logging
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -111,17 +112,15 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return p
 
 
-def colour_decision_settings(config: Path | None) -> dict:
-    """The colour-deciding settings a closet has (from config, or the defaults), as Pipeline keywords: the closet
-    measure decides colours as `describe` does."""
+def closet_vision(config: Path | None):
+    """The [vision] settings a closet has (from config, or the defaults): the closet measure decides colours as
+    `describe` does."""
     import tempfile
 
     from wardrobe import settings as settings_module
 
     with tempfile.TemporaryDirectory() as state:
-        v = settings_module.load(config, {"": {"state_dir": state}}).vision
-    return {"family_hint_min": v.family_hint_min, "colour_pixel_weight": v.colour_pixel_weight,
-            "colour_head_sure": v.colour_head_sure, "colour_learned_weight": v.colour_learned_weight}
+        return settings_module.load(config, {"": {"state_dir": state}}).vision
 
 
 def main(args: argparse.Namespace) -> dict:
@@ -142,7 +141,7 @@ def aiming_rates(args: argparse.Namespace) -> dict:
     from wardrobe.phrase import AIMING
     from wardrobe.pipeline import Pipeline
 
-    pipe = Pipeline(Classifier.load(args.bundle), aiming=True)
+    pipe = Pipeline(Classifier.load(args.bundle))  # aiming help on, as a closet has it
     _, splits = build_splits(args.data, Taxonomy.load(), Preprocess(), args.seed, None, decode=False)
     results: dict = {"bundle": str(args.bundle)}
     fired: dict[str, list[str]] = {m: [] for m in (*AIMING, "blurry")}
@@ -195,15 +194,15 @@ def closet_setting(args: argparse.Namespace) -> dict:
     from tqdm import tqdm
 
     from wardrobe.classify import Classifier
-    from wardrobe.colours import ColourNamer
     from wardrobe.images import read_image
     from wardrobe.pipeline import Pipeline
     from wardrobe.segment import segment
     from wardrobe.train.frozen import background_crop
 
     clf = Classifier.load(args.bundle)
-    namer = ColourNamer()
-    decide = colour_decision_settings(args.config)
+    vision = replace(closet_vision(args.config), colour_view=args.colour_view)
+    decide = {k: getattr(vision, k) for k in ("family_hint_min", "colour_pixel_weight", "colour_head_sure",
+                                              "colour_learned_weight")}
     shop = shop_colours()
     _, splits = build_splits(args.data, Taxonomy.load(), Preprocess(), args.seed, None, decode=False)
     rng = np.random.default_rng(args.seed)
@@ -224,18 +223,16 @@ def closet_setting(args: argparse.Namespace) -> dict:
         for k, r in enumerate(tqdm(product, desc=f"closet {split}", unit="photo")):
             accept = tuple(shop[r.colour][0])
             rgb = read_image(r.path)
-            shop_photo = Pipeline(clf, namer, colour_view=args.colour_view, **decide).describe(rgb, r.path)
+            shop_photo = Pipeline(clf, vision).describe(rgb, r.path)
             row = {"accept": accept, "shop photo": shop_photo.colours[0].family if shop_photo.colours else None}
             wall, card = with_card(walls[k % len(walls)])
             photo = hang(rgb, segment(rgb, "threshold"), wall)
             for light_name, light in CLOSET_LIGHTS.items():
                 lit = under(photo, light, np.random.default_rng(int(rng.integers(1 << 31))))
                 plate = under(wall, light, np.random.default_rng(int(rng.integers(1 << 31))))
-                view = args.colour_view
-                for method, pipe in (("closet, auto", Pipeline(clf, namer, colour_view=view, **decide)),
-                                     ("closet, plate + card", Pipeline(clf, namer, method="plate", plate=plate,
-                                                                       white=WhiteBalance("card", card),
-                                                                       colour_view=view, **decide))):
+                for method, pipe in (("closet, auto", Pipeline(clf, vision)),
+                                     ("closet, plate + card", Pipeline(clf, replace(vision, segmentation="plate"),
+                                                                       plate=plate, white=WhiteBalance("card", card)))):
                     d = pipe.describe(lit, r.path)
                     row[f"{light_name}|{method}"] = d.colours[0].family if d.colours else None
             rows.append(row)
