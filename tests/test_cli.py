@@ -516,3 +516,17 @@ def test_a_walkthroughs_mistakes_are_said_once_and_plainly(tmp_path, args, messa
     out = r.stdout + r.stderr
     assert r.returncode in (1, 2) and message.format(**values) in out and "Traceback" not in out, out
     assert out.count(values["photos"]) <= 1 and "Errno" not in out, out
+
+
+def test_ctrl_c_ends_a_command_in_one_line(tmp_path):
+    """Ctrl-C in describe, enrol, bench or doctor printed a twenty-line traceback ending in KeyboardInterrupt."""
+    import signal
+
+    photos = [str(p) for p in sorted(PHOTOS.glob("*.jpg"))] * 20
+    env = {**os.environ, "WARDROBE_STATE_DIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "wardrobe", "describe", "--quiet", *photos], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline()  # the first photo described: the command is under way
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err.strip().endswith("wardrobe: interrupted") and "Traceback" not in err, err

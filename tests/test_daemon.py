@@ -402,6 +402,26 @@ def test_a_state_folder_it_cannot_write_is_said_once_and_the_closet_still_answer
     assert d.proc.poll() is None
 
 
+def test_a_read_only_state_folder_still_answers(daemon, small_disk):
+    """A real read-only mount (an SD card the kernel turned read-only): the daemon warned that it keeps no history,
+    then quit with exit 2 at start, because removing its process mark's temporary file raised EROFS even when
+    there was none. Under systemd: a restart loop and silence."""
+    import subprocess
+
+    state = small_disk.path / "state"
+    state.mkdir()
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk.path)], check=True)
+    try:
+        d = daemon("--output", "none", state=state)
+        d.wait_for(r"state folder .* cannot be written")
+        d.send("press")
+        d.wait_for(r"described:")
+        assert d.proc.poll() is None
+        assert d.stop() == 0
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_disk.path)], check=True)
+
+
 def test_a_disk_filling_up_loses_no_press_already_kept_and_history_resumes(daemon, tmp_path, small_disk):
     """A real full disk (tmpfs): the press is described, history is skipped with one line, the presses kept
     before are intact, and once space is freed the next press is kept again."""

@@ -592,7 +592,17 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `wardrobe` console script."""
+    """Entry point of the `wardrobe` console script. Ctrl-C ends any command with one line and exit 130 (the
+    shell's code for an interrupt), never a traceback."""
+    try:
+        return run_command(argv)
+    except KeyboardInterrupt:
+        print("\nwardrobe: interrupted", file=sys.stderr)
+        return 130
+
+
+def run_command(argv: list[str] | None) -> int:
+    """Parse the arguments and run the command they name."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["train"]:
         from wardrobe.train.__main__ import main as train_main

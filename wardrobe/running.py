@@ -13,6 +13,8 @@ import os
 import signal
 from pathlib import Path
 
+from wardrobe.files import write_atomic
+
 log = logging.getLogger(__name__)
 
 PID_NAME = "daemon.pid"
@@ -34,15 +36,12 @@ def start_time(pid: int) -> str | None:
 
 
 def write_pid(state_dir: Path) -> None:
-    """Leave this process's mark (temporary file and rename: a reader never sees half of it)."""
+    """Leave this process's mark (whole or not at all: a reader never sees half of it). A state folder that
+    cannot take it (read-only, full) is logged, and the daemon works on."""
     path = pid_path(state_dir)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(f"{os.getpid()} {start_time(os.getpid()) or 0}\n")
-        os.replace(tmp, path)
+        write_atomic(path, f"{os.getpid()} {start_time(os.getpid()) or 0}\n".encode(), sync=False)
     except OSError as e:  # the page then cannot ask for a reload; the daemon itself works on
-        tmp.unlink(missing_ok=True)
         log.error("cannot write %s (the caretaker's page cannot reload the closet): %s", path, e.strerror or e)
 
 
