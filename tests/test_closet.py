@@ -299,6 +299,14 @@ def test_a_full_disk_while_enrolling_loses_nothing(small_disk):
     r = wardrobe("enrol", str(PHOTOS / "home-pants.jpg"), "--name", "grey trousers", "--state-dir", str(state))
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "the disk is full" in r.stderr, r.stderr
     assert "nothing was saved" in r.stderr and "Traceback" not in r.stderr
+    # What is enrolled is still recognised and listed, read alone (it was "unavailable": "A red coat or jacket.").
+    r = wardrobe("describe", "--quiet", str(PHOTOS / "home-outwear.jpg"), "--state-dir", str(state))
+    assert r.returncode == 0 and r.stdout.strip().endswith("Your red winter coat."), r.stdout + r.stderr
+    assert "read only" in r.stderr and "the disk is full" in r.stderr, r.stderr
+    r = wardrobe("enrolled", "--state-dir", str(state))
+    assert r.returncode == 0 and "red winter coat" in r.stdout, r.stdout + r.stderr
+    r = wardrobe("enrolled", "rename", "red winter coat", "winter coat", "--state-dir", str(state))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "the disk is full" in r.stderr, r.stderr
     r = wardrobe("enrolled", "export", str(small_disk.path / "again.db"), "--state-dir", str(state))
     assert r.returncode != 0 and r.stderr.count("\n") == 1 and "the disk is full" in r.stderr, r.stderr
     assert not (small_disk.path / "again.db").exists(), "a half-written export is removed"

@@ -222,6 +222,7 @@ def test_doctor_reports_each_part_in_plain_words(tmp_path):
     assert "OK       model: model" in r.stdout and "sample photo: trousers" in r.stdout
     assert "OK       voice: voice piper:en_US-joe-medium speaks" in r.stdout
     assert "OK       updates: new models must be signed by: caretaker" in r.stdout
+    assert re.search(r"OK       storage: .* can be written, [\d.]+ GiB free", r.stdout), r.stdout
     assert r.returncode == 0, r.stdout
     r = wardrobe("doctor", "--camera", "folder", "--camera-source", str(tmp_path / "gone"), "--output", "none",
                  "--model", str(tmp_path / "no-model"))
@@ -231,3 +232,25 @@ def test_doctor_reports_each_part_in_plain_words(tmp_path):
     r = wardrobe("doctor", "--camera", "folder", "--camera-source", str(tmp_path / "camera"), "--output", "none",
                  env={"WARDROBE_TRUSTED_KEYS": str(tmp_path / "no-keys")})
     assert r.returncode == 1 and "PROBLEM  updates: no trusted signing keys" in r.stdout
+
+
+def test_doctor_says_when_the_state_folder_is_full_or_read_only(small_disk):
+    """A full card and a card the kernel turned read-only: doctor said nothing of either, while the closet then
+    kept nothing (and, before, would not even start on the read-only one)."""
+    import subprocess
+
+    os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
+    state = small_disk.path / "state"
+    args = ("doctor", "--camera", "folder", "--camera-source", str(ROOT / "assets" / "photos"), "--output", "none",
+            "--state-dir", str(state))
+    small_disk.fill()
+    r = wardrobe(*args)
+    assert r.returncode == 1 and f"PROBLEM  storage: the disk that holds {state} is full" in r.stdout, r.stdout
+    small_disk.free()
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk.path)], check=True)
+    try:
+        r = wardrobe(*args)
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_disk.path)], check=True)
+    assert r.returncode == 1 and f"PROBLEM  storage: the state folder {state} cannot be written" in r.stdout, r.stdout
+    assert "Read-only file system" in r.stdout

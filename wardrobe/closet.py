@@ -244,19 +244,44 @@ def signature(colours) -> list[dict]:
             for c in colours]
 
 
+def open_read_only(path: Path) -> sqlite3.Connection:
+    """A closet database for reading alone, where nothing can be written: as it stands with its write-ahead log, or,
+    when SQLite cannot even make the log's index there (a full disk), its main file as last checkpointed (a clean
+    stop checkpoints everything). sqlite3.Error when neither holds a closet."""
+    from urllib.parse import quote
+
+    url = f"file:{quote(str(Path(path).resolve()))}"  # a name with '#', '?' or '%' stays a name
+    for how in ("mode=ro", "immutable=1"):
+        db = sqlite3.connect(f"{url}?{how}", uri=True, timeout=10, isolation_level=None)
+        try:
+            db.execute("SELECT count(*) FROM garments").fetchone()
+            return db
+        except sqlite3.Error:
+            db.close()
+            if how == "immutable=1":
+                raise
+    raise AssertionError("unreachable")
+
+
 class Closet:
     """The enrolled garments of one closet (a SQLite file)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, read_only: bool = False) -> None:
         self.path = Path(path)
+        self.read_only = read_only
+        """Opened for reading alone (its disk is full or read-only): garments are listed and recognised, nothing
+        is saved."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.executescript(SCHEMA)
-            if "voice_clip" not in {r[1] for r in self.db.execute("PRAGMA table_info(garments)")}:
-                self.db.execute("ALTER TABLE garments ADD COLUMN voice_clip BLOB")  # a closet made before clips
+            if read_only:
+                self.db = open_read_only(self.path)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=FULL")
+                self.db.executescript(SCHEMA)
+                if "voice_clip" not in {r[1] for r in self.db.execute("PRAGMA table_info(garments)")}:
+                    self.db.execute("ALTER TABLE garments ADD COLUMN voice_clip BLOB")  # a closet made before clips
         except (OSError, sqlite3.Error) as e:
             raise self.failed(f"cannot open the closet database {self.path}", e) from None
         self._skipped: set[int] = set()

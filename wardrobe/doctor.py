@@ -156,9 +156,36 @@ def check_updates(settings) -> str:
     return f"new models must be signed by: {', '.join(sorted(key_label(f.stem, kid) for kid, (f, _) in keys.items()))}"
 
 
+def check_storage(settings) -> str:
+    """The state folder takes files and has room: the press history, the user's garments, their voice labels and
+    new models are kept there (a full or read-only card loses them all, and the closet still answers)."""
+    import os
+    import shutil
+
+    from wardrobe.closet import FULL_BELOW
+    from wardrobe.files import write_atomic
+
+    state = Path(settings.state_dir)
+    where = state
+    while not where.exists() and where != where.parent:  # made at first use: its nearest folder must take it
+        where = where.parent
+    lost = "nothing new is kept (history, corrections, enrolled garments, voice labels, models)"
+    probe = where / f".doctor-{os.getpid()}"
+    try:
+        usage = shutil.disk_usage(where)
+        write_atomic(probe, b"", sync=False)
+        probe.unlink()
+    except OSError as e:
+        raise WardrobeError(f"the state folder {state} cannot be written ({e.strerror or e}): {lost}") from None
+    if usage.free < FULL_BELOW:
+        raise WardrobeError(f"the disk that holds {state} is full ({usage.free // 1024} KiB free): {lost}; "
+                            f"free some space")
+    return f"{state} can be written, {usage.free / 2**30:.1f} GiB free"
+
+
 CHECKS = [("camera", check_camera), ("button", check_button), ("light", check_light), ("audio", check_audio), ("model", check_model),
           ("voice", check_voice),
-          ("updates", check_updates)]
+          ("updates", check_updates), ("storage", check_storage)]
 
 
 def run_doctor(settings) -> int:

@@ -73,12 +73,29 @@ def open_closet(settings: Settings, classifier=None, create: bool = False, stric
                 log.info("enrolled garments: %d embeddings made again for model %s", n, classifier.bundle.version)
         return closet
     except ClosetError as e:
-        if create or strict:
+        if create or (strict and e.damaged):
             raise
         if not e.damaged:
-            log.error("enrolled garments unavailable: %s", e)
-            return None
+            return read_only_closet(path, e, strict)
         return move_aside(path, e)
+
+
+def read_only_closet(path: Path, error: Exception, strict: bool = False):
+    """The enrolled garments, read alone, when their database cannot be written (a full or read-only disk): the
+    user still hears "Your red winter coat." and the caretaker can list them. None (or, with strict, the error)
+    when even that fails."""
+    from wardrobe.closet import Closet, ClosetError
+
+    try:
+        closet = Closet(path, read_only=True)
+    except ClosetError:
+        if strict:
+            raise error from None
+        log.error("enrolled garments unavailable: %s", error)
+        return None
+    if not strict:  # a caretaker's command that writes says why when it fails; one that reads needs no warning
+        log.warning("enrolled garments are read only (%s): they are still recognised; nothing new is saved", error)
+    return closet
 
 
 def move_aside(path: Path, error: Exception):

@@ -14,7 +14,7 @@ import time
 from flask import Blueprint, render_template
 
 from wardrobe.bundle import Bundle
-from wardrobe.doctor import CHECKS, check_updates, model_to_load
+from wardrobe.doctor import CHECKS, check_storage, check_updates, model_to_load
 from wardrobe.running import running, start_time
 from wardrobe.status import read_status
 from wardrobe.web.auth import login_required
@@ -59,7 +59,7 @@ def checks(settings, status: dict | None = None, up: bool = False) -> list[tuple
     """(part, "OK" / "PROBLEM" / "NOT CHECKED", what was found) for each of doctor's checks, in doctor's order:
     the model's files and the trusted keys checked here, the devices and the voice as the closet found them
     (status: read_status's; up: whether the closet is running)."""
-    here = {"updates": check_updates, "model": check_model_files}
+    here = {"updates": check_updates, "model": check_model_files, "storage": check_storage}
     out = []
     for name, _check in CHECKS:
         seen = as_the_closet_found(name, status, up) if name not in here else None
