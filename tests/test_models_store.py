@@ -267,3 +267,16 @@ def test_a_bundle_with_odd_metrics_is_still_listed(tmp_path):
     assert [(i.version, i.figure) for i in store.versions()][0] == ("odd", None)
     r = wardrobe("models", "--state-dir", str(tmp_path / "state"))
     assert r.returncode == 0 and "odd" in r.stdout and "Traceback" not in r.stderr, r.stderr
+
+
+def test_a_full_disk_during_an_install_names_the_store_not_the_bundle(tmp_path, small_disk):
+    """On a full disk install-model said "<the bundle being installed>/bundle.json: No space left on device": the
+    file it read from, on a disk with room. Now it names the closet's disk and says nothing changed. (The 8 MiB disk
+    cannot hold the 21 MB bundle: it fills during the copy.)"""
+    state = small_disk.path / "state"
+    bundle = make_version(tmp_path, "big")
+    r = wardrobe("install-model", str(bundle), "--state-dir", str(state))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "the closet's disk is full" in r.stderr and "nothing changed" in r.stderr and str(bundle) not in r.stderr
+    store = ModelStore(state / "models")
+    assert store.current() is None and not list(store.root.glob(".incoming-*"))

@@ -207,12 +207,15 @@ class ModelStore:
             tmp = self.root / f".incoming-{version}-{os.getpid()}"
             shutil.rmtree(tmp, ignore_errors=True)
             try:
-                tmp.mkdir()
-                for f in sorted(Path(bundle_dir).iterdir()):
-                    if f.is_file() and not f.is_symlink():
-                        shutil.copyfile(f, tmp / f.name, follow_symlinks=False)
-                        with open(tmp / f.name, "rb+") as fh:
-                            os.fsync(fh.fileno())
+                try:
+                    tmp.mkdir()
+                    for f in sorted(Path(bundle_dir).iterdir()):
+                        if f.is_file() and not f.is_symlink():
+                            shutil.copyfile(f, tmp / f.name, follow_symlinks=False)
+                            with open(tmp / f.name, "rb+") as fh:
+                                os.fsync(fh.fileno())
+                except OSError as e:  # shutil names the file it read from; the trouble is the store's disk
+                    raise ModelError(self._copy_failed(e)) from None
                 check_files(tmp)
                 trust.check(tmp)  # the copy itself must verify, signature first
                 copied = Bundle.load(tmp)
@@ -237,6 +240,15 @@ class ModelStore:
         self._switch(version)
         self.prune(keep)
         return version
+
+    def _copy_failed(self, e: OSError) -> str:
+        """Why the model could not be copied into the store, in words: a full disk is said as such."""
+        import errno
+
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return (f"the closet's disk is full: the model could not be copied into {self.root}; nothing changed "
+                    f"(free some space, or remove old models: `wardrobe models`)")
+        return f"the model could not be copied into {self.root} ({e.strerror or e}); nothing changed"
 
     @staticmethod
     def _health(path: Path, version: str, photos: list[Path] | None, previous: str | None) -> None:
