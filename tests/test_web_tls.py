@@ -53,6 +53,11 @@ def test_web_certificate_makes_a_self_signed_pair_for_the_closets_names(tmp_path
     fingerprint = ":".join(f"{b:02X}" for b in cert.fingerprint(hashes.SHA256()))
     assert f"SHA-256 fingerprint: {fingerprint}" in r.stdout
     assert f'certificate = "{cert_path}"\nkey = "{key_path}"' in r.stdout
+    assert "under [web] in /etc/wardrobe/config.toml" in r.stdout  # the closet's own file
+    config = tmp_path / "my.toml"
+    config.write_text(f'state_dir = "{tmp_path / "other"}"\n')
+    r = wardrobe("web", "certificate", "--config", str(config))
+    assert r.returncode == 0 and f"under [web] in {config}," in r.stdout, r.stdout  # the file given, not /etc's
     ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert_path, key_path)  # a matching pair
 
     again = make_pair(tmp_path / "s")

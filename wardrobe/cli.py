@@ -640,7 +640,7 @@ def run_command(argv: list[str] | None) -> int:
             from wardrobe.web.serve import change_password, make_certificate, serve
 
             if args.action == "certificate":
-                return make_certificate(settings, args.name, args.force)
+                return make_certificate(settings, args.name, args.force, args.config)
             return (change_password(settings) if args.action == "password"
                     else serve(settings, args.address, args.config))
         if args.command == "corrections":

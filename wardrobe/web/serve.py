@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 from wardrobe.errors import WardrobeError
 from wardrobe.settings import parse_address
@@ -47,15 +48,17 @@ def serve(settings, address: str | None = None, config_path=None) -> int:
     return 0
 
 
-def make_certificate(settings, names: list[str], force: bool = False) -> int:
-    """`wardrobe web certificate`: a self-signed pair in the state folder, and the lines that turn HTTPS on."""
+def make_certificate(settings, names: list[str], force: bool = False, config: Path | None = None) -> int:
+    """`wardrobe web certificate`: a self-signed pair in the state folder, and the lines that turn HTTPS on (in the
+    configuration file given with --config, else the closet's own)."""
+    from wardrobe.settings import DEFAULT_CONFIG
     from wardrobe.web.tls import default_names
     from wardrobe.web.tls import make_certificate as make
 
     cert, key, fingerprint = make(settings.state_dir, names or default_names(), force)
     print(f"certificate: {cert}\nkey: {key}\nSHA-256 fingerprint: {fingerprint}\n"
           f"Compare it with the one the browser shows the first time it warns about the certificate.\n"
-          f"To serve the page over HTTPS, add under [web] in /etc/wardrobe/config.toml, then restart wardrobe-web:\n"
+          f"To serve the page over HTTPS, add under [web] in {config or DEFAULT_CONFIG}, then restart wardrobe-web:\n"
           f'certificate = "{cert}"\nkey = "{key}"')
     return 0
 
