@@ -135,7 +135,7 @@ def test_sigusr1_acts_as_a_press_and_hold_repeats_in_detail(daemon):
     d.signal(signal.SIGUSR1)
     d.wait_for(r"described:")
     d.send("hold")
-    d.wait_for(r"saying: .*percent sure it is")
+    d.wait_for(r"saying: .*percent sure (it is|these are)")
     assert d.stop() == 0
 
 
@@ -501,3 +501,16 @@ def test_daemon_picks_up_an_installed_model_on_sighup(daemon, tmp_path):
     d.wait_for(r"reloaded: model caretaker-2, voice piper\S+, language en")
     d.send("press")
     d.wait_for(r"described:")
+
+
+def test_the_camera_log_says_the_wait_it_will_really_keep():
+    """The log said "next try in wait/2", half the next wait: wrong once the wait reached its cap (30 s said, 60
+    kept). failed() now gives the wait it schedules."""
+    import time
+
+    from wardrobe.daemon import Backoff
+
+    b = Backoff(cap_s=60.0)
+    waits = [b.failed() for _ in range(9)]
+    assert waits == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+    assert not b.due() and b.next_at - time.monotonic() <= 60

@@ -383,7 +383,7 @@ def test_a_doubted_main_colour_is_not_read_into_a_two_colour_pattern():
 
     shirt = [phrase.Alternative("shirt", 0.9)]
     hedged = [colour("navy blue", hedge="black"), colour("white", 0.3, (95.0, 0.0, 0.0))]
-    assert phrase.sentence(shirt, hedged, [], pattern="striped") == "A navy blue or black striped shirt with white."
+    assert phrase.sentence(shirt, hedged, [], pattern="striped") == "A striped shirt, navy blue or black with white."
     assert phrase.sentence(shirt, hedged, [], pattern="striped", lang=KO) == "흰색이 섞인 남색이나 검정 줄무늬 셔츠입니다."
     plain = [colour("navy blue"), colour("white", 0.3, (95.0, 0.0, 0.0))]
     assert phrase.sentence(shirt, plain, [], pattern="striped", lang=KO) == "남색과 흰색 줄무늬 셔츠입니다."

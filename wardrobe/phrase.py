@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from wardrobe.colours import Colour, spoken_colours
 from wardrobe.lang import Language, english
+from wardrobe.taxonomy import PATTERNS  # said when confident (words: the language file's [patterns])
 
 SURE = 0.75
 """Calibrated probability at or above which the garment is named plainly. Chosen on validation by the names a
@@ -16,8 +17,10 @@ product photos, even at the top of their 95 % interval by sender (0.75: 2.1 %, a
 1.85 %; 0.7 gave 2.6 %, at most 4.5 %). The margin is the interval, because a confident mistake hurts a blind user
 most and the test homes have run a point or two above validation's. From 0.86 it hedges 20 fewer home answers and
 10 fewer product answers in a hundred."""
-PROBABLY = 0.45
-"""At or above this (and below SURE) the garment is 'probably' that; below, the model is unsure."""
+PROBABLY = 0.5
+"""At or above this (and below SURE) the garment is 'probably' that; below, the model is unsure. A listener hears
+"probably" as more likely than not, and the long press says the percentage: "Probably a coat" beside "I'm 48
+percent sure" contradicted itself (0.45 before)."""
 MAYBE = 0.15
 """An alternative this likely is mentioned ('maybe a blazer')."""
 
@@ -41,8 +44,6 @@ def capitalise(s: str) -> str:
 
 OCCASIONS = ("usage:casual", "usage:formal", "usage:sports", "usage:ethnic")
 """Occasion outputs said on a long press when confident (words: the language file's [occasions])."""
-PATTERNS = ("solid", "striped", "checked", "printed", "floral", "dotted")
-"""Patterns said when confident (words: the language file's [patterns])."""
 
 
 def colour_words(colour: Colour, lang: Language) -> list[str]:
@@ -80,11 +81,16 @@ def garment_clauses(alternatives: list[Alternative], colours: list[Colour], deta
     said = spoken_colours(colours)
     main = colour_said(said[0], lang) if said else ""
     heard = colour_words(said[0], lang) if said else []  # a colour is never said twice, in any language's words
+    doubted = bool(said) and said[0].unsure
     second = said[1] if len(said) > 1 and lang.colour(said[1].name, said[1].family) not in heard else None
+    if pattern == "solid" and second:
+        pattern = None  # "plain" beside a second colour contradicts it: "A plain navy blue coat with white."
     word = lang.pattern(pattern) if pattern in PATTERNS and alternatives else ""
     if word and second and pattern != "solid" and len(heard) == 1:  # not "navy blue or black and white striped"
         form, both = "thing_pattern_two", lang.colour(second.name, second.family)  # "navy blue and white striped"
         second = None
+    elif word and pattern != "solid" and len(heard) > 1:  # "Striped shoes, black or navy blue.", not "black or
+        form, both = "thing_pattern_hedged", ""          # navy blue striped": heard as navy-blue stripes
     else:
         form, both = ("thing_solid" if pattern == "solid" else "thing_pattern") if word else "thing", ""
     second_word = lang.colour(second.name, second.family) if second else ""
@@ -92,7 +98,8 @@ def garment_clauses(alternatives: list[Alternative], colours: list[Colour], deta
     def with_second(thing: str) -> str:
         return lang.render("sentence", "with_second", thing=thing, second=second_word) if second_word else thing
 
-    colours_clause = capitalise(lang.render("sentence", "colours", colours=with_second(main))) if main else ""
+    colours_clause = capitalise(lang.render("sentence", "colours_unsure" if doubted else "colours",
+                                            colours=with_second(main))) if main else ""
     if not alternatives:
         return [colours_clause, lang.text("problems", "no-model")] if main else []
     top = alternatives[0]
@@ -102,21 +109,26 @@ def garment_clauses(alternatives: list[Alternative], colours: list[Colour], deta
     plural = frozenset(slot for slot, g in (("thing", top.garment), ("garment", top.garment),
                                             ("runner", runner.garment if runner else "")) if lang.is_plural(g))
     thing = with_second(lang.render("sentence", form, main=main, second=both, pattern=word, garment=garment))
+    ends_in_colour = bool(second_word) or form == "thing_pattern_hedged"
     if top.confidence >= SURE:
         clauses = [capitalise(lang.render("sentence", "sure", plural, thing=thing))]
     elif top.confidence >= PROBABLY:
-        clauses = [lang.render("sentence", "probably_then" if runner else "probably", plural, thing=thing)]
-        if runner:
-            clauses.append(lang.render("sentence", "maybe", plural, runner=other))
+        if runner and ends_in_colour:  # "..., with black, maybe a hoodie" is heard as "black, maybe a hoodie"
+            clauses = [lang.render("sentence", "probably", plural, thing=thing),
+                       lang.render("sentence", "maybe_apart", plural, runner=other)]
+        else:
+            clauses = [lang.render("sentence", "probably_then" if runner else "probably", plural, thing=thing)]
+            if runner:
+                clauses.append(lang.render("sentence", "maybe", plural, runner=other))
     else:
         clauses = [lang.render("sentence", "unsure_two" if runner else "unsure", plural, garment=garment, runner=other)]
         if main:
-            clauses.append(colours_clause)
-    if said and said[0].unsure:  # right after the colour it is about, before the long press's details
+            clauses.append(colours_clause)  # "The colour might be black." when doubted: said once, on the colour
+    if doubted and top.confidence >= PROBABLY:  # right after the colour it is about, before the long press's details
         clauses.append(lang.text("problems", "colour-unsure"))
     if detail:
-        clauses.append(lang.render("sentence", "percent_sure", plural, percent=str(round(100 * top.confidence)),
-                                   garment=garment))
+        clauses.append(lang.render("sentence", "percent_sure_plural" if lang.is_plural(top.garment) else
+                                   "percent_sure", plural, percent=str(round(100 * top.confidence)), garment=garment))
         if runner and top.confidence >= SURE:
             clauses.append(lang.render("sentence", "could_be", plural, runner=other))
         said_second = both or second_word  # "heather gray" said second: "gray" is not "also some"; main by word
@@ -127,6 +139,13 @@ def garment_clauses(alternatives: list[Alternative], colours: list[Colour], deta
         if occasion in OCCASIONS:
             clauses.append(lang.render("sentence", "occasion", occasion=lang.text("occasions", occasion)))
     return clauses
+
+
+def colour_doubted(colours: list[Colour], problems: list[str]) -> bool:
+    """Whether the sentence says the main colour is uncertain ("I'm not sure of the colour.", "The colour might be
+    black."): the caretaker's queue and the JSON's `colour-unsure` follow what the user heard."""
+    said = spoken_colours(colours)
+    return bool(said) and said[0].unsure and not any(p in problems for p in BLOCKING)
 
 
 BLOCKING = ("too-dark", "overexposed", "no-garment")
@@ -141,10 +160,9 @@ def clauses_for(alternatives: list[Alternative], colours: list[Colour], problems
     blocking = [p for p in BLOCKING if p in problems]
     if blocking:
         return [lang.text("problems", blocking[0])]
-    clauses = aiming_clauses(problems, lang) + garment_clauses(alternatives, colours, detail, occasion, pattern, lang)
-    if "blurry" in problems:
-        clauses.append(lang.text("problems", "blurry"))
-    return clauses
+    blurry = [lang.text("problems", "blurry")] if "blurry" in problems else []  # first: the guess after it is doubtful
+    return aiming_clauses(problems, lang) + blurry + garment_clauses(alternatives, colours, detail, occasion, pattern,
+                                                                    lang)
 
 
 def aiming_clauses(problems: list[str], lang: Language) -> list[str]:

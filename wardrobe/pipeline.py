@@ -292,7 +292,7 @@ class Pipeline:
                                     self.lang)]
         else:
             clauses = phrase.clauses_for(alternatives, colours, problems, pattern=pattern, lang=self.lang)
-            if self.lang.text("problems", "colour-unsure") in clauses:  # for the caretaker's queue and the JSON
+            if phrase.colour_doubted(colours, problems):  # for the caretaker's queue and the JSON
                 problems.append("colour-unsure")
         t["phrase"] = (time.perf_counter() - t0) * 1000
         top = alternatives[0] if alternatives else None

@@ -55,7 +55,7 @@ class VisionSettings:
     colour_naming: NamingMode = "lab"
     """CSS3 nearest-name space: "lab" (perceptual) or "rgb" (the original)."""
     colour_names: ColourWords = "plain"
-    """Colour words said: "basic" (the 12 families), "plain" (navy blue, heather gray, nude) or "descriptive"
+    """Colour words said: "basic" (the 12 families), "plain" (navy blue, heather gray, peach) or "descriptive"
     (the CSS3 names: dark slate gray, teal, burly wood)."""
     family_hint_min: float = 0.0
     """Probability (0..1) the colour head must give the family it and the pixels decide on (colour_pixel_weight)
@@ -181,7 +181,8 @@ class DaemonSettings:
     history_max_mb: float = 50.0
     """Size cap of the kept photos and results in megabytes."""
     watchdog_s: float = 30.0
-    """systemd watchdog interval in seconds (pinged at half of it)."""
+    """systemd's watchdog interval in seconds, as the unit's WatchdogSec= sets it (30), which is what systemd enforces:
+    the loop tells systemd it is alive every second, or every half of this when that is shorter."""
     retry_max_s: float = 60.0
     """Longest wait, in seconds, between tries to reopen a missing camera or audio device."""
 

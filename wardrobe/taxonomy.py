@@ -9,6 +9,10 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+PATTERNS = ("solid", "striped", "checked", "printed", "floral", "dotted")
+"""The pattern head's classes, in the order of its outputs (a bundle's pattern probabilities follow it): what a
+sentence may say, what a correction may name, what `wardrobe train patterns` learns."""
+
 
 @dataclass(frozen=True)
 class Taxonomy:

@@ -6,7 +6,15 @@ purpose (2026-12-01, phrase.colour_words): a two-colour pattern's second colour 
 press ("A navy blue and white striped T-shirt." was followed by "There is also some white."), 2,160 rows; and a
 hedged main colour in a two-colour pattern is said with the second colour after the garment ("A navy blue or black
 striped T-shirt with white.", not "A navy blue or black and white striped T-shirt.", which can be heard as a black
-and white stripe), 702 rows."""
+and white stripe), 702 rows. Changed again on purpose (2026-12-01, after a listener's review of validation photos),
+15,126 rows, each for what it fixed: a hedged colour with a pattern comes after the garment ("A striped T-shirt, navy
+blue or black.", not "navy blue or black striped", heard as navy-blue stripes); a runner-up after a sentence that ends
+in a colour is a sentence of its own ("Probably a navy blue T-shirt with white. It could also be a coat or jacket.",
+not "... with white, maybe a coat or jacket", heard as "white, maybe a coat"); "plain" is not said beside a second
+colour; the colours of an unsure garment are "The colour is navy blue.", not the one-word "Navy blue."; "sure these
+are trousers", not "sure it is trousers"; the blur warning comes first (the guess after it is doubtful); and "I can't
+see a garment" adds "about an arm's length away" (a garment held too close filled the frame and was told to be held
+up in front of the camera)."""
 import gzip
 import json
 from pathlib import Path

@@ -20,7 +20,7 @@ from wardrobe.web.common import current_settings, done
 
 bp = Blueprint("settings", __name__)
 
-COLOUR_EXAMPLES = {"basic": "the 12 families: blue, gray, brown", "plain": "navy blue, heather gray, nude",
+COLOUR_EXAMPLES = {"basic": "the 12 families: blue, gray, brown", "plain": "navy blue, heather gray, peach",
                    "descriptive": "the CSS names: dark slate gray, teal, burly wood"}
 
 
