@@ -74,10 +74,12 @@ class Backoff:
         """True when it is time for another try."""
         return time.monotonic() >= self.next_at
 
-    def failed(self) -> None:
-        """Schedule the next try further out."""
-        self.next_at = time.monotonic() + self.wait_s
+    def failed(self) -> float:
+        """Schedule the next try further out; the seconds until it."""
+        waited = self.wait_s
+        self.next_at = time.monotonic() + waited
         self.wait_s = min(self.cap_s, self.wait_s * 2)
+        return waited
 
     def reset(self) -> None:
         """The device works again."""
@@ -212,8 +214,7 @@ class Daemon:
         except CameraError as e:
             self.camera = None
             self.camera_was_lost = True
-            self.camera_backoff.failed()
-            log.error("camera: %s (next try in %.0f s)", e, self.camera_backoff.wait_s / 2)
+            log.error("camera: %s (next try in %.0f s)", e, self.camera_backoff.failed())
             self.status.part("camera", False, f"camera: {e}")
 
     def open_button(self) -> None:

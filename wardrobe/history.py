@@ -27,12 +27,11 @@ import numpy as np
 from wardrobe import phrase
 from wardrobe.colours import FAMILIES, Colour, spoken_colours
 from wardrobe.errors import WardrobeError
+from wardrobe.taxonomy import PATTERNS
 
 log = logging.getLogger(__name__)
 
 FILE_NAME = "history.db"
-PATTERNS = ("solid", "striped", "checked", "printed", "floral", "dotted")
-"""The patterns a correction may name (the pattern head's classes)."""
 DAMAGED = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
 FULL_BELOW = 1 << 20
 """Free bytes under which a failed write is put down to a full disk."""

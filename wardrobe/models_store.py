@@ -270,12 +270,8 @@ class ModelStore:
                 log.info("removed %s, left by an install that was stopped", p.name)
         return removed
 
-    def switch(self, version: str) -> None:
-        """Point `current` at an installed version by renaming a new symlink over it (under the store's lock)."""
-        with self.locked():
-            self._switch(version)
-
     def _switch(self, version: str) -> None:
+        """Point `current` at an installed version by renaming a new symlink over it (the caller holds the lock)."""
         check_version(version)
         folder = self.root / version
         if folder.is_symlink() or not (folder / "bundle.json").is_file():

@@ -36,13 +36,12 @@ from wardrobe.bundle import Bundle, write_manifest
 from wardrobe.errors import TrainingError
 from wardrobe.nets import build as build_model
 from wardrobe.preprocess import Preprocess
-from wardrobe.taxonomy import Taxonomy
+from wardrobe.taxonomy import PATTERNS, Taxonomy
 from wardrobe.train import engine
 from wardrobe.train.data import build_splits
 
 log = logging.getLogger(__name__)
 
-PATTERNS = ("solid", "striped", "checked", "printed", "floral", "dotted")
 WORDS = {
     "striped": r"\bstrip(e|ed|es)\b",
     "checked": r"\b(check|checked|checks|checkered|plaid|tartan)\b",

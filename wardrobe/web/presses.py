@@ -8,8 +8,9 @@ from flask import Blueprint, Response, abort, current_app, g, redirect, render_t
 from markupsafe import Markup
 
 from wardrobe.colours import FAMILIES
-from wardrobe.history import FILE_NAME, PATTERNS, HistoryError, PressStore
+from wardrobe.history import FILE_NAME, HistoryError, PressStore
 from wardrobe.lang import available as available_languages
+from wardrobe.taxonomy import PATTERNS
 from wardrobe.web.auth import login_required
 
 bp = Blueprint("presses", __name__)
