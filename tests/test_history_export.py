@@ -86,3 +86,26 @@ def test_a_closet_never_pressed_has_nothing_to_export(tmp_path):
     r = wardrobe("corrections", "export", str(tmp_path / "out"), "--state-dir", str(tmp_path / "state"))
     assert r.returncode == 0 and "no press history yet" in r.stdout and "was not made" in r.stdout, r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_history_on_a_read_only_disk_is_exported_and_left_unmarked(tmp_path, small_disk):
+    """The closet's card gone read-only (or full): the corrected photos are still exported, with one line saying
+    nothing was marked, so the next export writes them again; no traceback."""
+    import subprocess
+
+    state = small_disk.path / "state"
+    store = PressStore(state / "history.db")
+    said = {"garment": "shirt", "garment_confidence": 0.5, "problems": [], "sentence": "Probably a shirt."}
+    press = store.add(encode_photo(rgb_of("home-pants.jpg")), said, "v1", keep=3, max_bytes=50 << 20)
+    store.correct(press, "wrong", "trousers", ["blue"], "solid")
+    store.close()
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk.path)], check=True)
+    try:
+        r = wardrobe("corrections", "export", str(tmp_path / "out"), "--state-dir", str(state))
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_disk.path)], check=True)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert "1 corrected photo exported" in r.stdout and "nothing was marked exported" in r.stdout, r.stdout
+    with open(tmp_path / "out" / "labels.csv", newline="") as f:
+        assert [x["label"] for x in csv.DictReader(f)] == ["Pants"]
+    assert len(PressStore(state / "history.db").corrections(unexported_wrong=True)) == 1  # exported again next time

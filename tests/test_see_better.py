@@ -91,6 +91,29 @@ def test_a_covered_or_fallen_card_is_not_used(how):
         assert why == "card unusable" and out is covered, (mode, card.problem(covered))
 
 
+def test_the_card_is_never_part_of_the_garment(tmp_path):
+    """A white card seen white stands out from a dark closet as a garment does: the mask found it (97 % of its
+    corner on a navy top), and its white was weighed with the garment's colours. The mask describe uses, and the
+    helper's mask picture shows, leave it out; a card that cannot be used (covered by the garment) is left alone."""
+    import cv2
+
+    rgb = with_card(shrink(rgb_of("home-longsleeve.jpg"), 640))
+    photo = tmp_path / "closet.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    r = wardrobe("calibrate", "--white", str(photo), "--state-dir", str(tmp_path / "state"))
+    assert r.returncode == 0, r.stderr
+    r = wardrobe("describe", "--json", "--quiet", "--state-dir", str(tmp_path / "state"), "--debug-dir",
+                 str(tmp_path / "debug"), str(photo))
+    assert r.returncode == 0 and json.loads(r.stdout)["white_balance"] == "card", r.stderr
+    mask = cv2.cvtColor(cv2.imread(str(tmp_path / "debug" / "closet-mask.png")), cv2.COLOR_BGR2RGB).astype(int)
+    rows, cols = card_box(rgb)
+    magenta = (mask[..., 0] - mask[..., 1] > 100) & (mask[..., 2] - mask[..., 1] > 100)
+    assert magenta[rows, cols].mean() > 0.99 and 0.05 < magenta.mean() < 0.95
+    card = WhiteCard.load(tmp_path / "state" / "white-card.json")
+    alpha = np.full(rgb.shape[:2], 255, np.uint8)
+    assert (card.hide(alpha)[rows, cols] == 0).all() and card.hide(alpha).mean() > 0.95 * 255
+
+
 def test_no_white_card_is_one_line(tmp_path):
     r = wardrobe("calibrate", "--white", str(PHOTOS / "home-pants.jpg"), "--state-dir", str(tmp_path))
     # a photo that cannot be used exits 1, as one that cannot be read (2 is for bad configuration)

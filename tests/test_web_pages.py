@@ -335,6 +335,39 @@ def test_rollback_asks_for_the_password_again(logged_in, installed, app):
     assert "<h2>In use: web-v1</h2>" in after
 
 
+def test_the_correction_form_offers_the_classes_of_the_model_in_use_now(logged_in, installed, state, tmp_path):
+    """A model installed (or rolled back to) while the page runs brings its own garments to the form at once; and a
+    current model whose signature no longer holds is not the one in use, so its classes are not offered."""
+    from tests.conftest import SIGNING_KEY, trust
+    from wardrobe.bundle import write_manifest
+    from wardrobe.signing import sign_bundle
+
+    renamed = make_version(tmp_path, "web-v3")
+    meta = json.loads((renamed / "bundle.json").read_text())
+    meta["classes"] = [c if c != "blazer" else "tuxedo" for c in meta["classes"]]
+    (renamed / "bundle.json").write_text(json.dumps(meta))
+    write_manifest(renamed)
+    sign_bundle(renamed, SIGNING_KEY)
+    (p,) = [x for x in PressStore(state / "history.db").presses()][:1]
+
+    def offered() -> list[str]:
+        return re.findall(r'<option value="([^"]+)"', logged_in.get(f"/presses/{p.id}/wrong").data.decode())
+
+    assert "blazer" in offered() and "tuxedo" not in offered()
+    installed.install(renamed, trust(), None)  # the page was made before: it must not keep the old list
+    assert "tuxedo" in offered() and "blazer" not in offered()
+    page = logged_in.get(f"/presses/{p.id}/wrong").data
+    r = logged_in.post(f"/presses/{p.id}/wrong", data={"garment": "tuxedo", "main": "black",
+                                                       "csrf_token": token(page)})
+    assert r.status_code == 302 and PressStore(state / "history.db").corrections()[0].garment == "tuxedo"
+    installed.rollback("web-v2")
+    assert "blazer" in offered() and "tuxedo" not in offered()
+    meta["classes"][0] = "spacesuit"  # web-v3 tampered with where it lies: refused, the last good model is used
+    (state / "models" / "web-v3" / "bundle.json").write_text(json.dumps(meta))
+    installed.rollback("web-v3")
+    assert "spacesuit" not in offered() and "blazer" in offered()
+
+
 def test_the_rollback_password_is_rate_limited_like_the_login(logged_in, installed):
     """The login and the password typed again share one limit per client: five wrong tries a minute in all (the
     right password at login does not count)."""

@@ -548,13 +548,20 @@ def cmd_closet(args: argparse.Namespace, settings) -> int:
 def cmd_corrections(args: argparse.Namespace, settings) -> int:
     """corrections export DIR: the corrected photos as a folder the training script reads."""
     from wardrobe.corrections import export
-    from wardrobe.history import FILE_NAME, PressStore
+    from wardrobe.history import FILE_NAME, HistoryError, PressStore
 
     path = settings.state_dir / FILE_NAME
     if path.parent.is_dir() and not path.exists():  # no press yet: nothing to export (a wrong folder is an error)
         print(f"no press history yet ({path} does not exist), so {args.folder} was not made")
         return 0
-    store = PressStore(path, create=False)
+    try:
+        store = PressStore(path, create=False)
+    except HistoryError as e:  # its disk full or read-only: the photos can still be read and exported
+        try:
+            store = PressStore(path, read_only=True)
+        except HistoryError:
+            raise e from None
+        print(f"note: {e}")
     try:
         done = export(store, args.folder)
     finally:
@@ -569,6 +576,9 @@ def cmd_corrections(args: argparse.Namespace, settings) -> int:
               f"--data clothing-photos={args.folder} (with the other data)")
     else:
         print(f"no corrected photos to train from, so {args.folder} was not made")
+    if not done.marked:
+        print("the press history could only be read, so nothing was marked exported: the next export writes these "
+              "again (free space on the closet's disk to mark them)")
     return 0
 
 

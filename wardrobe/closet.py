@@ -29,7 +29,7 @@ import numpy as np
 
 from wardrobe.colours import ciede2000
 from wardrobe.errors import WardrobeError
-from wardrobe.files import undecodable
+from wardrobe.files import open_sqlite_read_only, undecodable
 
 log = logging.getLogger(__name__)
 
@@ -246,25 +246,6 @@ def signature(colours) -> list[dict]:
             for c in colours]
 
 
-def open_read_only(path: Path) -> sqlite3.Connection:
-    """A closet database for reading alone, where nothing can be written: as it stands with its write-ahead log, or,
-    when SQLite cannot even make the log's index there (a full disk), its main file as last checkpointed (a clean
-    stop checkpoints everything). sqlite3.Error when neither holds a closet."""
-    from urllib.parse import quote
-
-    url = f"file:{quote(str(Path(path).resolve()))}"  # a name with '#', '?' or '%' stays a name
-    for how in ("mode=ro", "immutable=1"):
-        db = sqlite3.connect(f"{url}?{how}", uri=True, timeout=10, isolation_level=None)
-        try:
-            db.execute("SELECT count(*) FROM garments").fetchone()
-            return db
-        except sqlite3.Error:
-            db.close()
-            if how == "immutable=1":
-                raise
-    raise AssertionError("unreachable")
-
-
 class Closet:
     """The enrolled garments of one closet (a SQLite file)."""
 
@@ -275,7 +256,7 @@ class Closet:
         is saved."""
         try:
             if read_only:
-                self.db = open_read_only(self.path)
+                self.db = open_sqlite_read_only(self.path, "garments")
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self.db = sqlite3.connect(self.path, timeout=10, isolation_level=None)

@@ -39,6 +39,9 @@ class Exported:
     """Garment -> corrections left out because training cannot learn that garment from a photo folder."""
     unreadable: int = 0
     """Corrections left out because their kept photo is missing or not a JPEG photo."""
+    marked: bool = True
+    """False when the history could only be read (its disk is full or read-only): nothing was marked exported, so
+    the same corrections are exported again next time."""
 
 
 def dataset_label(taxonomy: Taxonomy, garment: str) -> str | None:
@@ -50,7 +53,8 @@ def dataset_label(taxonomy: Taxonomy, garment: str) -> str | None:
 
 
 def export(store: PressStore, folder: Path, taxonomy: Taxonomy | None = None) -> Exported:
-    """Write the wrong answers' corrections not exported yet into a new folder, then mark them exported."""
+    """Write the wrong answers' corrections not exported yet into a new folder, then mark them exported (unless
+    the store was opened read-only: then they stay as they were, and Exported.marked says so)."""
     taxonomy = taxonomy or Taxonomy.load()
     folder = Path(folder)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
@@ -80,8 +84,9 @@ def export(store: PressStore, folder: Path, taxonomy: Taxonomy | None = None) ->
             rows.append((image, label, "False", SENDER, " ".join(c.families), c.pattern or "", c.press_id, c.said))
             done.append(c.id)
         if not rows:
-            store.mark_exported(left_out)
-            return Exported(0, skipped, unreadable)
+            if not store.read_only:
+                store.mark_exported(left_out)
+            return Exported(0, skipped, unreadable, marked=not store.read_only)
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(COLUMNS)
@@ -94,6 +99,8 @@ def export(store: PressStore, folder: Path, taxonomy: Taxonomy | None = None) ->
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
         raise WardrobeError(f"cannot write {folder}: {e.strerror or e}; nothing was marked exported") from None
+    if store.read_only:
+        return Exported(len(done), skipped, unreadable, marked=False)
     store.mark_exported(done + left_out)  # those left out were reported: they must not wait for ever
     return Exported(len(done), skipped, unreadable)
 

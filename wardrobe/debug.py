@@ -8,11 +8,12 @@ import numpy as np
 
 
 def write_debug(folder: Path, photo: Path, pipeline, description) -> list[Path]:
-    """Write PHOTO-mask.png (background tinted magenta) and PHOTO-colours.png (one swatch per colour)."""
+    """Write PHOTO-mask.png (the photo as the pipeline saw it, its light corrected, the background tinted magenta)
+    and PHOTO-colours.png (one swatch per colour)."""
     import cv2
 
-    from wardrobe.images import read_image
-    from wardrobe.segment import segment
+    from wardrobe.images import read_image, shrink
+    from wardrobe.pipeline import WORK_SIDE
 
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -20,8 +21,7 @@ def write_debug(folder: Path, photo: Path, pipeline, description) -> list[Path]:
         from wardrobe.errors import WardrobeError
 
         raise WardrobeError(f"cannot write debug pictures into {folder}: {e.strerror or e}") from None
-    rgb = read_image(photo)
-    alpha = segment(rgb, pipeline.method, pipeline.plate)
+    rgb, alpha, _white = pipeline.garment_mask(shrink(read_image(photo), WORK_SIDE))  # the mask describe used
     overlay = rgb.copy()
     bg = alpha < 128
     overlay[bg] = (overlay[bg] * 0.35 + np.array([255, 0, 255]) * 0.65).astype(np.uint8)

@@ -108,3 +108,23 @@ def write_atomic(path: Path | str, data: bytes, mode: int = 0o644, sync: bool = 
         except OSError:
             pass
         raise
+
+
+def open_sqlite_read_only(path: Path | str, table: str):
+    """A SQLite database for reading alone, where nothing can be written (a full or read-only disk): as it stands
+    with its write-ahead log, or, when SQLite cannot even make the log's index there, its main file as last
+    checkpointed (a clean stop checkpoints everything). sqlite3.Error when neither holds the table."""
+    import sqlite3
+    from urllib.parse import quote
+
+    url = f"file:{quote(str(Path(path).resolve()))}"  # a name with '#', '?' or '%' stays a name
+    for how in ("mode=ro", "immutable=1"):
+        db = sqlite3.connect(f"{url}?{how}", uri=True, timeout=10, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute(f"SELECT count(*) FROM {table}").fetchone()
+            return db
+        except sqlite3.Error:
+            db.close()
+            if how == "immutable=1":
+                raise
+    raise AssertionError("unreachable")

@@ -27,6 +27,7 @@ import numpy as np
 from wardrobe import phrase
 from wardrobe.colours import FAMILIES, Colour, spoken_colours
 from wardrobe.errors import WardrobeError
+from wardrobe.files import open_sqlite_read_only
 from wardrobe.taxonomy import PATTERNS
 
 log = logging.getLogger(__name__)
@@ -207,12 +208,18 @@ that is held is waited for once, the connection's timeout (10 s), never five tim
 class PressStore:
     """A connection to state_dir/history.db; one per thread (SQLite connections are not shared)."""
 
-    def __init__(self, path: Path, create: bool = True, synchronous: str = "FULL") -> None:
+    def __init__(self, path: Path, create: bool = True, synchronous: str = "FULL", read_only: bool = False) -> None:
         self.path = Path(path)
+        self.read_only = read_only
+        """Opened for reading alone (its disk is full or read-only): presses and corrections are read, nothing is
+        written."""
         self.db = None
         try:
-            if not create and not self.path.is_file():
+            if (not create or read_only) and not self.path.is_file():
                 raise HistoryError(f"no press history yet ({self.path} does not exist)")
+            if read_only:
+                self.db = open_sqlite_read_only(self.path, "corrections")
+                return
             if create:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)

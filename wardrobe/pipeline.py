@@ -210,6 +210,20 @@ class Pipeline:
         """Use another pipeline's classifier (a reload whose new model failed keeps the old one)."""
         self.classifier, self.model_problem = other.classifier, other.model_problem
 
+    def garment_mask(self, rgb: np.ndarray, t: dict[str, float] | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+        """The photo under a neutral light, its garment mask (alpha, 0..255), and how the light was corrected; the
+        steps' times into t. describe() and the helper's mask picture (--debug-dir) both use this."""
+        t = {} if t is None else t
+        t0 = time.perf_counter()
+        rgb, white = self.white.correct(rgb)
+        t["white_balance"] = (time.perf_counter() - t0) * 1000
+        t0 = time.perf_counter()
+        alpha = segment(rgb, self.method, self.plate)
+        if white == "card":  # the card was seen white where it hangs: it is not the garment
+            alpha = self.white.card.hide(alpha)
+        t["segment"] = (time.perf_counter() - t0) * 1000
+        return rgb, alpha, white
+
     def describe(self, rgb: np.ndarray, image: str = "") -> Description:
         """Describe one RGB photo."""
         self.last_colour_features = None  # a photo whose colours are not read leaves none behind
@@ -217,12 +231,7 @@ class Pipeline:
         t0 = time.perf_counter()
         rgb = shrink(rgb, WORK_SIDE)
         t["resize"] = (time.perf_counter() - t0) * 1000
-        t0 = time.perf_counter()
-        rgb, white = self.white.correct(rgb)
-        t["white_balance"] = (time.perf_counter() - t0) * 1000
-        t0 = time.perf_counter()
-        alpha = segment(rgb, self.method, self.plate)
-        t["segment"] = (time.perf_counter() - t0) * 1000
+        rgb, alpha, white = self.garment_mask(rgb, t)
         problems = quality.problems(rgb, alpha)
         alternatives: list[phrase.Alternative] = []
         families: list[tuple[str, float]] = []

@@ -125,6 +125,17 @@ class WhiteCard:
         y0, y1 = int((y + 0.2 * bh) * h), int(np.ceil((y + 0.8 * bh) * h))
         return rgb[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)].reshape(-1, 3)
 
+    def hide(self, alpha: np.ndarray) -> np.ndarray:
+        """The garment mask without the card (its whole box and a pixel around it): a card seen white is never part
+        of the garment, though a segmentation that looks for what stands out from the border finds it."""
+        h, w = alpha.shape[:2]
+        x, y, bw, bh = self.box
+        x0, x1 = max(0, int(x * w) - 1), int(np.ceil((x + bw) * w)) + 1
+        y0, y1 = max(0, int(y * h) - 1), int(np.ceil((y + bh) * h)) + 1
+        out = alpha.copy()
+        out[y0:y1, x0:x1] = 0
+        return out
+
     def gains(self, rgb: np.ndarray) -> np.ndarray | None:
         """Gains from the card under the light of this photo; None if the card cannot be trusted (problem())."""
         if self.problem(rgb) is not None:

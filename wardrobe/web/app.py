@@ -18,36 +18,15 @@ SESSION_HOURS = 8.0
 """How long a login lasts."""
 
 
-def garment_classes(settings) -> tuple[list[str], str | None]:
-    """The garments a correction may name: the model bundle's classes (its sidecar only; the model is not
-    loaded), else the packaged taxonomy's; and the bundle's "no garment" class."""
-    from wardrobe.bundle import Bundle
-    from wardrobe.errors import ModelError
-    from wardrobe.settings import default_bundle
-    from wardrobe.taxonomy import packaged
-
-    path = default_bundle(settings)
-    try:
-        if path is not None:
-            b = Bundle.load(path, verify=False)
-            return list(b.classes), b.background_class
-    except ModelError as e:
-        log.error("the model bundle's classes cannot be read (%s); the taxonomy's are offered", e)
-    return packaged().classes, None
-
-
 def create_app(settings, session_hours: float = SESSION_HOURS, login_tries: int = 5,
                config_path: Path | None = None) -> Flask:
     """The caretaker's page for the closet whose state is in settings.state_dir; config_path: the config file
     the settings came from (read again by the settings page, and handed to `wardrobe enrol`)."""
     app = Flask(__name__)
-    classes, background = garment_classes(settings)
     app.config.update(
         SECRET_KEY=session_secret(settings.state_dir),
         STATE_DIR=settings.state_dir,
         CONFIG_PATH=config_path,
-        GARMENT_CLASSES=classes,
-        BACKGROUND_CLASS=background,
         LOGIN_LIMIT=security.RateLimit(login_tries, 60.0),
         LIVE_SESSIONS=security.LiveSessions(),
         SESSION_COOKIE_NAME="wardrobe_session",

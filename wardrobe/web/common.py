@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import abort, current_app, flash, request
 
-from wardrobe.errors import ConfigError
+from wardrobe.errors import ConfigError, ModelError
 from wardrobe.web.password import check_password, load_record
+
+log = logging.getLogger(__name__)
 
 
 def current_settings():
@@ -17,6 +21,24 @@ def current_settings():
                                  {"": {"state_dir": str(current_app.config["STATE_DIR"])}})
     except ConfigError as e:
         abort(500, description=f"The closet's settings cannot be read: {e}")
+
+
+def garment_classes(settings) -> tuple[list[str], str | None]:
+    """The garments a correction may name: the classes of the model the closet loads now (after an install or a
+    rollback too; its sidecar only, the network is not loaded), else the packaged taxonomy's; and that model's
+    "no garment" class."""
+    from wardrobe.bundle import Bundle
+    from wardrobe.models_store import bundle_to_load
+    from wardrobe.taxonomy import packaged
+
+    path, _warning = bundle_to_load(settings)
+    try:
+        if path is not None:
+            b = Bundle.load(path, verify=False)
+            return list(b.classes), b.background_class
+    except ModelError as e:
+        log.error("the model bundle's classes cannot be read (%s); the taxonomy's are offered", e)
+    return packaged().classes, None
 
 
 def password_again() -> str | None:

@@ -12,6 +12,7 @@ from wardrobe.history import FILE_NAME, HistoryError, PressStore
 from wardrobe.lang import available as available_languages
 from wardrobe.taxonomy import PATTERNS
 from wardrobe.web.auth import login_required
+from wardrobe.web.common import current_settings, garment_classes
 
 bp = Blueprint("presses", __name__)
 
@@ -100,7 +101,7 @@ def wrong(press_id: int):
     press = s.press(press_id) if s is not None else None
     if press is None:
         abort(404)
-    classes = current_app.config["GARMENT_CLASSES"]
+    classes, background = garment_classes(current_settings())
     chosen = {"garment": press.result.get("garment"), "main": "", "families": [], "pattern": ""}
     c = press.correction
     if c is not None and c.verdict == "wrong":  # corrected before: the form shows what the caretaker gave then
@@ -111,10 +112,10 @@ def wrong(press_id: int):
     if request.method == "POST":
         chosen = {"garment": request.form.get("garment", ""), "main": request.form.get("main", ""),
                   "families": request.form.getlist("family"), "pattern": request.form.get("pattern", "")}
-        error = form_problem(chosen, classes)
+        error = form_problem(chosen, classes, background)
         if error is None:  # the main colour first: the closet says it first, and of the garment's largest part
             families = [chosen["main"], *chosen["families"]] if chosen["main"] else chosen["families"]
-            nothing = chosen["garment"] == current_app.config["BACKGROUND_CLASS"]  # no garment: no colour, no pattern
+            nothing = chosen["garment"] == background  # no garment: no colour, no pattern
             correct(press_id, "wrong", chosen["garment"], [] if nothing else families,
                     None if nothing else chosen["pattern"] or None)
             return redirect(url_for("presses.index") + f"#press-{press_id}")
@@ -122,11 +123,11 @@ def wrong(press_id: int):
                            chosen=chosen, error=error, when=when), 400 if error else 200
 
 
-def form_problem(chosen: dict, classes: list[str]) -> str | None:
+def form_problem(chosen: dict, classes: list[str], background: str | None) -> str | None:
     """What is wrong with a filled-in correction form, in one sentence (None: nothing)."""
     if chosen["garment"] not in classes:
         return "Choose the right garment from the list."
-    if not chosen["main"] and chosen["garment"] != current_app.config["BACKGROUND_CLASS"]:
+    if not chosen["main"] and chosen["garment"] != background:
         return "Choose the main colour."
     if any(f not in FAMILIES for f in [chosen["main"], *chosen["families"]] if f):
         return "Choose colours from the list."
