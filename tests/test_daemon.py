@@ -514,3 +514,47 @@ def test_the_camera_log_says_the_wait_it_will_really_keep():
     waits = [b.failed() for _ in range(9)]
     assert waits == [1, 2, 4, 8, 16, 32, 60, 60, 60]
     assert not b.due() and b.next_at - time.monotonic() <= 60
+
+
+def test_a_closet_without_gpio_pins_says_so_in_one_line(tmp_path):
+    """`wardrobe run` on a computer with no GPIO pins (a caretaker trying it on a PC, or a Pi missing its pin
+    library): gpiozero warned once per library it tried, eight lines of its own source on stderr before the
+    journal's line. Now the libraries tried are in that one line, and the closet still starts (SIGUSR1 presses)."""
+    import warnings
+
+    from gpiozero import Device
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            Device._default_pin_factory().close()
+        except Exception:
+            pass
+        else:
+            pytest.skip("this machine has GPIO pins")
+    camera = tmp_path / "camera"
+    camera.mkdir()
+    shutil.copy(PHOTOS / "home-outwear.jpg", camera / "0.jpg")
+    config = tmp_path / "config.toml"
+    config.write_text(f'state_dir = "{tmp_path / "state"}"\n\n[camera]\nlight_pin = 18\n')
+    env = {k: v for k, v in os.environ.items() if k not in ("GPIOZERO_PIN_FACTORY", "NOTIFY_SOCKET")}
+    proc = subprocess.Popen([sys.executable, "-m", "wardrobe", "run", "--config", str(config), "--camera", "folder",
+                             "--camera-source", str(camera), "--output", "wav"],
+                            cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    lines = []
+    try:
+        for line in proc.stderr:
+            lines.append(line.rstrip("\n"))
+            if "ready in" in line:
+                break
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, rest = proc.communicate(timeout=30)
+        lines += rest.splitlines()
+    log = "\n".join(lines)
+    assert "ready in" in log and "Traceback" not in log, log
+    assert "Warning" not in log and "warnings.warn" not in log, log
+    (button,) = [x for x in lines if "button on GPIO" in x]
+    assert "unavailable" in button and "(tried lgpio" in button and "SIGUSR1 still acts as a press" in button
+    (light,) = [x for x in lines if "capture light on GPIO18" in x]
+    assert "unavailable" in light and "(tried lgpio" in light

@@ -54,6 +54,31 @@ class PressQueue:
                 self._waiting = None
 
 
+def gpio_device(make):
+    """A gpiozero device from make(), without gpiozero's warnings on stderr: each pin library it tried and could
+    not use (on a PC: four lines each) goes into the error when none could (one line in the journal), or into one
+    debug line when one further down the list could; its fall back to software PWM is expected (the capture light
+    needs no hardware PWM)."""
+    import warnings
+
+    from gpiozero.exc import PinFactoryFallback
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            device = make()
+        except Exception as e:
+            tried = [str(w.message).removeprefix("Falling back from ") for w in caught
+                     if issubclass(w.category, PinFactoryFallback)]
+            if not tried:
+                raise
+            raise RuntimeError(f"{e} (tried {'; '.join(tried)})") from None
+    for w in caught:
+        if issubclass(w.category, PinFactoryFallback):
+            log.debug("gpiozero: %s", w.message)
+    return device
+
+
 class GarmentButton:
     """A gpiozero Button: release before hold_time is a press, holding past it is a hold."""
 
@@ -66,7 +91,8 @@ class GarmentButton:
         self.clock, self.double_s, self._last_release, self._quick = time.monotonic, double_s, -1e9, 0
         self.record_s, self._pressed_at = RECORD_S, 0.0
         self.events = events
-        self.button = Button(pin, pull_up=pull_up, bounce_time=bounce_s, hold_time=hold_s, pin_factory=pin_factory)
+        self.button = gpio_device(lambda: Button(pin, pull_up=pull_up, bounce_time=bounce_s, hold_time=hold_s,
+                                                 pin_factory=pin_factory))
         self._held = False
         self.button.when_pressed = self._pressed
         self.button.when_held = self._on_hold

@@ -345,8 +345,8 @@ PLATE_MIN_SIDE = 64
 def calibrate_background(photo: Path, settings) -> None:
     """Check and store the empty-closet photo (written whole, synced)."""
     import cv2
-    import numpy as np
 
+    from wardrobe import quality
     from wardrobe.files import write_atomic
     from wardrobe.images import read_image
 
@@ -354,7 +354,7 @@ def calibrate_background(photo: Path, settings) -> None:
     if min(rgb.shape[:2]) < PLATE_MIN_SIDE:
         raise WardrobeError(f"the background photo is {rgb.shape[1]} x {rgb.shape[0]} pixels: take it with the "
                             f"closet's camera (at least {PLATE_MIN_SIDE} pixels a side)")
-    if float(np.median(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))) < 40:
+    if quality.median_luma(rgb) < quality.EMPTY_DARK_MEDIAN:
         raise WardrobeError("the background photo is too dark; turn on the closet light and try again")
     target = settings.plate_path()
     try:

@@ -17,7 +17,6 @@ import logging
 import math
 import os
 import re
-import shutil
 import sqlite3
 import time
 import unicodedata
@@ -29,7 +28,7 @@ import numpy as np
 
 from wardrobe.colours import ciede2000
 from wardrobe.errors import WardrobeError
-from wardrobe.files import open_sqlite_read_only, undecodable
+from wardrobe.files import open_sqlite_read_only, sqlite_trouble, undecodable
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +55,6 @@ CREATE TABLE IF NOT EXISTS garments (
 """
 COLUMNS = "id, name, voice_label, created, thumbnail, embedding, model_version, colours"
 """What a Garment holds: the recordings stay on disk until one is played (Closet.voice_clip)."""
-FULL_BELOW = 1 << 20
-"""Free bytes under which a failed write is put down to a full disk."""
 
 
 NAME_MAX = 80
@@ -171,7 +168,6 @@ def row_problem(name, voice_label, thumbnail_bytes, embedding, colours_text, voi
     return None
 
 
-DAMAGED = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
 """SQLite's names for a database file that is damaged (not merely unwritable)."""
 
 
@@ -278,24 +274,10 @@ class Closet:
         self.db.close()
 
     def failed(self, what: str, e: Exception, folder: Path | None = None, writing: bool = True) -> ClosetError:
-        """The ClosetError for a failed database call in folder (the closet's own by default): a full disk is
-        named as such (SQLite often calls it an I/O error), a damaged file is marked damaged."""
-        name = getattr(e, "sqlite_errorname", "")
-        where = folder or self.path.parent
-        if where.is_dir() and not os.access(where, os.W_OK):  # SQLite says "unable to open database file"
-            return ClosetError(f"{what}: {where} is not writable here (read-only, or another user's: run the command "
-                               f"as the closet's user, e.g. sudo -u wardrobe wardrobe ...)")
-        try:
-            usage = shutil.disk_usage(where)
-        except OSError:
-            usage = None
-        if usage is not None and usage.total == 0:  # /proc, /sys: a folder of the system's, no disk behind it
-            return ClosetError(f"{what}: {where} is a folder of the system's, not a disk (name a file elsewhere)")
-        full = usage is not None and usage.free < FULL_BELOW
-        if full or name == "SQLITE_FULL":
-            saved = ", so nothing was saved" if writing else ""
-            return ClosetError(f"{what}: the disk is full{saved} (free some space and try again)", full=True)
-        return ClosetError(f"{what}: {e}", damaged=name in DAMAGED)
+        """The ClosetError for a failed database call in folder (the closet's own by default), in plain words
+        (files.sqlite_trouble)."""
+        trouble = sqlite_trouble(e, folder or self.path.parent, writing)
+        return ClosetError(f"{what}: {trouble.text}", damaged=trouble.damaged, full=trouble.full)
 
     def _rows(self, where: str = "", args: tuple = (), embeddings: bool = True) -> list[Garment]:
         """The garments that pass row_problem (a bad one is logged once and skipped, never used or fatal);

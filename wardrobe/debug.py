@@ -12,8 +12,7 @@ def write_debug(folder: Path, photo: Path, pipeline, description) -> list[Path]:
     and PHOTO-colours.png (one swatch per colour)."""
     import cv2
 
-    from wardrobe.images import read_image, shrink
-    from wardrobe.pipeline import WORK_SIDE
+    from wardrobe.images import read_image
 
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -21,7 +20,7 @@ def write_debug(folder: Path, photo: Path, pipeline, description) -> list[Path]:
         from wardrobe.errors import WardrobeError
 
         raise WardrobeError(f"cannot write debug pictures into {folder}: {e.strerror or e}") from None
-    rgb, alpha, _white = pipeline.garment_mask(shrink(read_image(photo), WORK_SIDE))  # the mask describe used
+    rgb, alpha, _white = pipeline.garment_mask(read_image(photo))  # the mask describe used
     overlay = rgb.copy()
     bg = alpha < 128
     overlay[bg] = (overlay[bg] * 0.35 + np.array([255, 0, 255]) * 0.65).astype(np.uint8)

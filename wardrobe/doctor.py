@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
-
 from wardrobe.errors import WardrobeError
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "health" / "product-jeans-blue.jpg"
@@ -15,8 +13,7 @@ SAMPLE = Path(__file__).resolve().parent / "data" / "health" / "product-jeans-bl
 
 def check_camera(settings) -> str:
     """Open the camera, take a photo, judge its light."""
-    import cv2
-
+    from wardrobe import quality
     from wardrobe.camera import open_camera
 
     c = settings.camera
@@ -25,8 +22,8 @@ def check_camera(settings) -> str:
         rgb = cam.capture()
     finally:
         cam.close()
-    luma = float(np.median(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)))
-    note = " (too dark: turn on the closet light)" if luma < 40 else ""
+    luma = quality.median_luma(rgb)
+    note = " (too dark: turn on the closet light)" if luma < quality.EMPTY_DARK_MEDIAN else ""
     return f"{c.kind} camera gives {rgb.shape[1]}x{rgb.shape[0]} photos, median brightness {luma:.0f}/255{note}"
 
 
@@ -162,8 +159,7 @@ def check_storage(settings) -> str:
     import os
     import shutil
 
-    from wardrobe.closet import FULL_BELOW
-    from wardrobe.files import write_atomic
+    from wardrobe.files import DISK_FULL_BELOW, write_atomic
 
     state = Path(settings.state_dir)
     where = state
@@ -177,7 +173,7 @@ def check_storage(settings) -> str:
         probe.unlink()
     except OSError as e:
         raise WardrobeError(f"the state folder {state} cannot be written ({e.strerror or e}): {lost}") from None
-    if usage.free < FULL_BELOW:
+    if usage.free < DISK_FULL_BELOW:
         raise WardrobeError(f"the disk that holds {state} is full ({usage.free // 1024} KiB free): {lost}; "
                             f"free some space")
     return f"{state} can be written, {usage.free / 2**30:.1f} GiB free"

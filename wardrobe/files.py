@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 MAX_JSON_BYTES = 8 << 20
@@ -128,3 +129,44 @@ def open_sqlite_read_only(path: Path | str, table: str):
             if how == "immutable=1":
                 raise
     raise AssertionError("unreachable")
+
+
+SQLITE_DAMAGED = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+"""SQLite's names for a file that is not (or no longer) a database: it can only be moved aside."""
+DISK_FULL_BELOW = 1 << 20
+"""Free bytes under which a failed write is put down to a full disk."""
+
+
+@dataclass(frozen=True)
+class SqliteTrouble:
+    """A failed SQLite call in plain words."""
+
+    text: str
+    full: bool = False
+    """The disk is full (nothing is wrong with the database)."""
+    damaged: bool = False
+    """The database file itself is damaged."""
+
+
+def sqlite_trouble(e: Exception, folder: Path | None, writing: bool = True) -> SqliteTrouble:
+    """What went wrong with a database in folder, as the closet's and the history's messages say it: a folder the
+    user cannot write (SQLite says "unable to open database file"), a folder of the system's with no disk behind it,
+    a full disk (SQLite often calls it an I/O error), a damaged file; else SQLite's own words."""
+    import shutil
+
+    name = getattr(e, "sqlite_errorname", "")
+    if folder is not None and folder.is_dir() and not os.access(folder, os.W_OK):
+        return SqliteTrouble(f"{folder} is not writable here (read-only, or another user's: run the command as the "
+                             f"closet's user, e.g. sudo -u wardrobe wardrobe ...)")
+    try:
+        usage = shutil.disk_usage(folder) if folder is not None else None
+    except OSError:
+        usage = None
+    if usage is not None and usage.total == 0:  # /proc, /sys: a folder of the system's, no disk behind it
+        return SqliteTrouble(f"{folder} is a folder of the system's, not a disk (name a file elsewhere)")
+    if (usage is not None and usage.free < DISK_FULL_BELOW) or name == "SQLITE_FULL" or getattr(e, "errno", None) == 28:
+        saved = ", so nothing was saved" if writing else ""
+        return SqliteTrouble(f"the disk is full{saved} (free some space and try again)", full=True)
+    if name in SQLITE_DAMAGED:
+        return SqliteTrouble(f"the database is damaged ({e})", damaged=True)
+    return SqliteTrouble(str(getattr(e, "strerror", None) or e))

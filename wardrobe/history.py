@@ -27,15 +27,12 @@ import numpy as np
 from wardrobe import phrase
 from wardrobe.colours import FAMILIES, Colour, spoken_colours
 from wardrobe.errors import WardrobeError
-from wardrobe.files import open_sqlite_read_only
+from wardrobe.files import SQLITE_DAMAGED, open_sqlite_read_only, sqlite_trouble
 from wardrobe.taxonomy import PATTERNS
 
 log = logging.getLogger(__name__)
 
 FILE_NAME = "history.db"
-DAMAGED = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
-FULL_BELOW = 1 << 20
-"""Free bytes under which a failed write is put down to a full disk."""
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS presses (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -184,22 +181,6 @@ def encode_photo(rgb: np.ndarray) -> bytes:
     return jpg.tobytes()
 
 
-def describe_error(e: Exception, folder: Path | None = None) -> str:
-    """SQLite's error in plain words (a full disk is often reported as a mere I/O error)."""
-    import shutil
-
-    name = getattr(e, "sqlite_errorname", "")
-    try:
-        full = folder is not None and shutil.disk_usage(folder).free < FULL_BELOW
-    except OSError:
-        full = False
-    if full or name == "SQLITE_FULL" or getattr(e, "errno", None) == 28:
-        return "the disk is full"
-    if name in DAMAGED:
-        return f"the database is damaged ({e})"
-    return str(getattr(e, "strerror", None) or e)
-
-
 OPEN_TRIES = 5
 """How often opening the history is tried when SQLite says "locked" at once (openers racing at first use); a lock
 that is held is waited for once, the connection's timeout (10 s), never five times."""
@@ -236,7 +217,12 @@ class PressStore:
         except (OSError, sqlite3.Error) as e:
             if self.db is not None:
                 self.db.close()
-            raise HistoryError(f"cannot open the press history {self.path}: {describe_error(e, self.path.parent)}") from e
+            raise self.failed("open", e) from e
+
+    def failed(self, doing: str, e: Exception, writing: bool = True) -> HistoryError:
+        """The HistoryError for a failed call ("open", "read", "write"), in plain words (files.sqlite_trouble)."""
+        return HistoryError(f"cannot {doing} the press history {self.path}: "
+                            f"{sqlite_trouble(e, self.path.parent, writing).text}")
 
     def _set_up(self, synchronous: str) -> None:
         """WAL, the schema, and the columns an older history lacks."""
@@ -281,7 +267,7 @@ class PressStore:
                 self._prune(keep, max_bytes)
             self.db.execute("PRAGMA incremental_vacuum").fetchall()  # each row returned is a page freed
         except sqlite3.Error as e:
-            raise HistoryError(f"cannot write the press history {self.path}: {describe_error(e, self.path.parent)}") from e
+            raise self.failed("write", e) from e
         return int(cur.lastrowid)
 
     def _prune(self, keep: int, max_bytes: int) -> None:
@@ -300,7 +286,7 @@ class PressStore:
         try:
             return self.db.execute(sql, args).fetchall()
         except sqlite3.Error as e:
-            raise HistoryError(f"cannot read the press history {self.path}: {describe_error(e, self.path.parent)}") from e
+            raise self.failed("read", e, writing=False) from e
 
     def presses(self, limit: int = 200) -> list[Press]:
         """The kept presses: unsure ones not yet reviewed first (the review queue), then the rest, newest first."""
@@ -379,7 +365,7 @@ class PressStore:
                     (time.time(), verdict, garment, json.dumps(families), pattern, verdict,
                      json.dumps(seen_colours(camera_colours(p.result))), press_id))
         except sqlite3.Error as e:
-            raise HistoryError(f"cannot write the press history {self.path}: {describe_error(e, self.path.parent)}") from e
+            raise self.failed("write", e) from e
         return next(c for c in self.corrections() if c.press_id == press_id)
 
     def corrections(self, unexported_wrong: bool = False) -> list[Correction]:
@@ -402,7 +388,7 @@ class PressStore:
                 self.db.execute("BEGIN IMMEDIATE")
                 self.db.executemany("UPDATE corrections SET exported = ? WHERE id = ?", [(time.time(), i) for i in ids])
         except sqlite3.Error as e:
-            raise HistoryError(f"cannot write the press history {self.path}: {describe_error(e, self.path.parent)}") from e
+            raise self.failed("write", e) from e
 
 
 def loaded(text) -> list:
@@ -495,7 +481,7 @@ class History:
         if self.store is not None:
             self.store.close()
             self.store = None
-        if getattr(cause, "sqlite_errorname", "") not in DAMAGED:
+        if getattr(cause, "sqlite_errorname", "") not in SQLITE_DAMAGED:
             return
         aside = self.path.with_name(f"{FILE_NAME}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
         try:

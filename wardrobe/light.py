@@ -11,13 +11,11 @@ class CaptureLight:
     """A gpiozero PWMLED on a BCM pin: on (at a set brightness) while the camera takes the photo, off after."""
 
     def __init__(self, pin: int, brightness: float = 1.0, settle_s: float = 0.15, pin_factory=None) -> None:
-        import warnings
-
         from gpiozero import PWMLED
 
-        with warnings.catch_warnings():  # gpiozero warns about falling back to software PWM
-            warnings.simplefilter("ignore")
-            self.led = PWMLED(pin, pin_factory=pin_factory)
+        from wardrobe.button import gpio_device
+
+        self.led = gpio_device(lambda: PWMLED(pin, pin_factory=pin_factory))
         self.pin, self.brightness, self.settle_s = pin, brightness, settle_s
 
     def capture(self, camera) -> np.ndarray:

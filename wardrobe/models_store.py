@@ -17,14 +17,13 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from wardrobe.bundle import Bundle, check_files, check_version
 from wardrobe.errors import ModelError
-from wardrobe.files import read_json
+from wardrobe.files import read_json, write_atomic
 from wardrobe.signing import Trust
 
 log = logging.getLogger(__name__)
@@ -102,17 +101,7 @@ class ModelStore:
 
     def _write_json(self, target: Path, doc) -> None:
         """Write JSON atomically under a temporary name of its own (two writers never share one)."""
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=self.root)
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(doc, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_atomic(target, json.dumps(doc).encode(), mode=0o600)
 
     def _write_history(self, order: list[str]) -> None:
         self._write_json(self.history_file, order)

@@ -211,9 +211,12 @@ class Pipeline:
         self.classifier, self.model_problem = other.classifier, other.model_problem
 
     def garment_mask(self, rgb: np.ndarray, t: dict[str, float] | None = None) -> tuple[np.ndarray, np.ndarray, str]:
-        """The photo under a neutral light, its garment mask (alpha, 0..255), and how the light was corrected; the
-        steps' times into t. describe() and the helper's mask picture (--debug-dir) both use this."""
+        """The photo at the working size under a neutral light, its garment mask (alpha, 0..255), and how the light
+        was corrected; the steps' times into t. describe() and the helper's mask picture (--debug-dir) use this."""
         t = {} if t is None else t
+        t0 = time.perf_counter()
+        rgb = shrink(rgb, WORK_SIDE)
+        t["resize"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
         rgb, white = self.white.correct(rgb)
         t["white_balance"] = (time.perf_counter() - t0) * 1000
@@ -228,9 +231,6 @@ class Pipeline:
         """Describe one RGB photo."""
         self.last_colour_features = None  # a photo whose colours are not read leaves none behind
         t: dict[str, float] = {}
-        t0 = time.perf_counter()
-        rgb = shrink(rgb, WORK_SIDE)
-        t["resize"] = (time.perf_counter() - t0) * 1000
         rgb, alpha, white = self.garment_mask(rgb, t)
         problems = quality.problems(rgb, alpha)
         alternatives: list[phrase.Alternative] = []

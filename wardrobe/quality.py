@@ -9,6 +9,9 @@ from wardrobe.images import fit_long_side
 DARK_LUMA = 60
 """Luma (0..255) that the brightest 5% of the photo must reach; below it the light is off.
 (Not the median: a black garment filling the frame is dark, the photo is not.)"""
+EMPTY_DARK_MEDIAN = 40
+"""Median luma (0..255) under which a photo of the empty closet (the calibration plate, doctor's test photo) is too
+dark to use: with no garment in it, the median is the closet's own light."""
 BRIGHT_SHARE = 0.5
 """Share of the garment's pixels clipped to white above which the photo is overexposed."""
 MIN_GARMENT_SHARE = 0.02
@@ -21,6 +24,13 @@ BLUR_VARIANCE = 12.0
 STRUCTURE_MIN = 10.0
 """Edge strength (90th percentile of the smoothed gradient at 256 px) a photo of a garment reaches.
 Measured: plain walls 1-3, home garment photos 31 at the 1st percentile."""
+
+
+def median_luma(rgb: np.ndarray) -> float:
+    """The photo's median brightness (luma, 0..255): compared with EMPTY_DARK_MEDIAN for an empty closet."""
+    import cv2
+
+    return float(np.median(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)))
 
 
 def edges(small: np.ndarray) -> np.ndarray:

@@ -6,7 +6,6 @@ import logging
 import math
 import os
 import sys
-import tempfile
 import threading
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from wardrobe.errors import ConfigError
+from wardrobe.files import write_atomic
 from wardrobe.lang import available as available_languages
 
 log = logging.getLogger(__name__)
@@ -477,18 +477,9 @@ def write_overlay(settings: Settings, changes: dict[str, dict[str, Any]]) -> Set
         text = "# Written by the caretaker's page (wardrobe web); read after /etc/wardrobe/config.toml.\n"
         for section, values in merged.items():
             text += f"\n[{section}]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in values.items())
-        tmp = None
         try:
-            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            tmp = Path(name)
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
+            write_atomic(path, text.encode(), mode=0o600)
         except OSError as e:
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)
             raise ConfigError(f"cannot write {path}: {e.strerror or e}") from None
     return new
 
