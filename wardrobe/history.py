@@ -219,10 +219,12 @@ class PressStore:
                 self.db.close()
             raise self.failed("open", e) from e
 
-    def failed(self, doing: str, e: Exception, writing: bool = True) -> HistoryError:
-        """The HistoryError for a failed call ("open", "read", "write"), in plain words (files.sqlite_trouble)."""
+    def failed(self, doing: str, e: Exception) -> HistoryError:
+        """The HistoryError for a failed call ("open", "read", "write"), in plain words (files.sqlite_trouble; a full
+        disk in three words: the daemon's line already says the press was not saved)."""
+        trouble = sqlite_trouble(e, self.path.parent)
         return HistoryError(f"cannot {doing} the press history {self.path}: "
-                            f"{sqlite_trouble(e, self.path.parent, writing).text}")
+                            f"{'the disk is full' if trouble.full else trouble.text}")
 
     def _set_up(self, synchronous: str) -> None:
         """WAL, the schema, and the columns an older history lacks."""
@@ -286,7 +288,7 @@ class PressStore:
         try:
             return self.db.execute(sql, args).fetchall()
         except sqlite3.Error as e:
-            raise self.failed("read", e, writing=False) from e
+            raise self.failed("read", e) from e
 
     def presses(self, limit: int = 200) -> list[Press]:
         """The kept presses: unsure ones not yet reviewed first (the review queue), then the rest, newest first."""
