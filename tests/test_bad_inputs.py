@@ -229,7 +229,7 @@ def test_a_read_only_state_folder_is_named_not_called_a_missing_file(small_disk)
     Closet(small_disk.path / "closet.db").close()
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk.path)], check=True)
     try:
-        with pytest.raises(ClosetError, match="not writable here"):
+        with pytest.raises(ClosetError, match="read-only filesystem"):
             Closet(small_disk.path / "closet.db")
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(small_disk.path)], check=True)

@@ -106,6 +106,7 @@ def test_a_history_on_a_read_only_disk_is_exported_and_left_unmarked(tmp_path, s
         subprocess.run(["mount", "-o", "remount,rw", str(small_disk.path)], check=True)
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     assert "1 corrected photo exported" in r.stdout and "nothing was marked exported" in r.stdout, r.stdout
+    assert "read-only filesystem" in r.stdout and "free space" not in r.stdout  # the cause, and its own advice
     with open(tmp_path / "out" / "labels.csv", newline="") as f:
         assert [x["label"] for x in csv.DictReader(f)] == ["Pants"]
     assert len(PressStore(state / "history.db").corrections(unexported_wrong=True)) == 1  # exported again next time

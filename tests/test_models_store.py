@@ -252,6 +252,39 @@ def test_a_folder_where_the_current_link_belongs_is_not_loaded(tmp_path):
     assert json.loads(r.stdout)["garment"] is not None
 
 
+@pytest.mark.parametrize("damage", ["manifest gone", "manifest a FIFO", "history a folder"])
+def test_a_damaged_store_falls_back_to_the_last_good_model_never_a_traceback(tmp_path, damage):
+    """A review found the current model's manifest.json missing (signature.json still there) crashing describe,
+    the daemon and doctor with FileNotFoundError, and history.json made a folder crashing the fallback; a FIFO in
+    the manifest's place would have hung them. Each is now the last good model (or the shipped one), said once."""
+    import os
+
+    from wardrobe import settings as settings_mod
+    from wardrobe.models_store import bundle_to_load
+
+    state = tmp_path / "state"
+    store = ModelStore(state / "models")
+    store.install(make_version(tmp_path, "good"), trust())
+    store.install(make_version(tmp_path, "newer"), trust())
+    if damage == "manifest gone":
+        (store.root / "newer" / "manifest.json").unlink()
+    elif damage == "manifest a FIFO":
+        (store.root / "newer" / "manifest.json").unlink()
+        os.mkfifo(store.root / "newer" / "manifest.json")
+    else:
+        (store.root / "newer" / "bundle.json").write_text("{}")  # the current one fails its checks, and then
+        store.history_file.unlink()
+        store.history_file.mkdir()  # the list of earlier versions cannot be read
+    settings = settings_mod.load(None, {"": {"state_dir": str(state)}})
+    path, warning = bundle_to_load(settings)
+    assert warning and "the installed model newer is not used" in warning
+    expected = SHIPPED if damage == "history a folder" else store.root / "good"  # no history: the shipped one
+    assert path.resolve() == expected.resolve()
+    r = wardrobe("describe", "--json", "--quiet", "--state-dir", str(state),
+                 str(SHIPPED.parent.parent / "assets" / "photos" / "home-shirt.jpg"), timeout=120)
+    assert r.returncode == 0 and "Traceback" not in r.stderr and json.loads(r.stdout)["garment"], r.stderr
+
+
 def test_a_bundle_with_odd_metrics_is_still_listed(tmp_path):
     """`wardrobe models`, the page's model tab and every install list the versions; one whose bundle.json holds
     its test metrics as a list raised AttributeError there (an unused top-1 field read with a chain of .get)."""

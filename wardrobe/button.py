@@ -56,12 +56,12 @@ class PressQueue:
 
 def gpio_device(make):
     """A gpiozero device from make(), without gpiozero's warnings on stderr: each pin library it tried and could
-    not use (on a PC: four lines each) goes into the error when none could (one line in the journal), or into one
+    not use (on a PC: four lines each) goes into the error when none could (one line in the journal), or into a
     debug line when one further down the list could; its fall back to software PWM is expected (the capture light
-    needs no hardware PWM)."""
+    needs no hardware PWM). Any other warning goes to the journal as a warning."""
     import warnings
 
-    from gpiozero.exc import PinFactoryFallback
+    from gpiozero.exc import PinFactoryFallback, PWMSoftwareFallback
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -74,8 +74,8 @@ def gpio_device(make):
                 raise
             raise RuntimeError(f"{e} (tried {'; '.join(tried)})") from None
     for w in caught:
-        if issubclass(w.category, PinFactoryFallback):
-            log.debug("gpiozero: %s", w.message)
+        expected = issubclass(w.category, PinFactoryFallback | PWMSoftwareFallback)
+        log.log(logging.DEBUG if expected else logging.WARNING, "gpiozero: %s", w.message)
     return device
 
 

@@ -554,9 +554,13 @@ def cmd_corrections(args: argparse.Namespace, settings) -> int:
     if path.parent.is_dir() and not path.exists():  # no press yet: nothing to export (a wrong folder is an error)
         print(f"no press history yet ({path} does not exist), so {args.folder} was not made")
         return 0
+    trouble = None
     try:
         store = PressStore(path, create=False)
     except HistoryError as e:  # its disk full or read-only: the photos can still be read and exported
+        trouble = e.trouble
+        if trouble is None or not (trouble.full or trouble.unwritable):
+            raise
         try:
             store = PressStore(path, read_only=True)
         except HistoryError:
@@ -577,8 +581,9 @@ def cmd_corrections(args: argparse.Namespace, settings) -> int:
     else:
         print(f"no corrected photos to train from, so {args.folder} was not made")
     if not done.marked:
-        print("the press history could only be read, so nothing was marked exported: the next export writes these "
-              "again (free space on the closet's disk to mark them)")
+        fix = "free space on the closet's disk" if trouble is not None and trouble.full else "see the note above"
+        print(f"the press history could only be read, so nothing was marked exported: the next export writes these "
+              f"again ({fix} to mark them)")
     return 0
 
 

@@ -168,9 +168,6 @@ def row_problem(name, voice_label, thumbnail_bytes, embedding, colours_text, voi
     return None
 
 
-"""SQLite's names for a database file that is damaged (not merely unwritable)."""
-
-
 class ClosetError(WardrobeError):
     """The enrolled closet cannot do what was asked (unknown garment, unreadable database, ...)."""
 

@@ -13,10 +13,9 @@ MAX_JSON_BYTES = 8 << 20
 """Largest JSON file read (a bundle's bundle.json is about 50 kB; the white card's place a few dozen bytes)."""
 
 
-def read_json(path: Path | str, max_bytes: int = MAX_JSON_BYTES):
-    """Parse a small JSON file. ValueError, in one line, for anything that is not one: not a regular file (a FIFO
-    would wait forever, /dev/zero never ends), too large, not UTF-8, not JSON, or nested so deeply that parsing
-    it would exhaust the interpreter's stack. FileNotFoundError and other OSErrors pass through."""
+def read_small(path: Path | str, max_bytes: int = MAX_JSON_BYTES) -> bytes:
+    """The bytes of a small file. ValueError, in one line, when it is not a regular file (a FIFO would wait forever,
+    /dev/zero never ends) or is larger than max_bytes. FileNotFoundError and other OSErrors pass through."""
     path = Path(path)
     with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NONBLOCK)) as f:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
@@ -24,6 +23,15 @@ def read_json(path: Path | str, max_bytes: int = MAX_JSON_BYTES):
         data = f.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise ValueError(f"{path.name} is larger than {max_bytes >> 20} MB")
+    return data
+
+
+def read_json(path: Path | str, max_bytes: int = MAX_JSON_BYTES):
+    """Parse a small JSON file. ValueError, in one line, for anything that is not one: not a regular file, too
+    large (read_small), not UTF-8, not JSON, or nested so deeply that parsing it would exhaust the interpreter's
+    stack. FileNotFoundError and other OSErrors pass through."""
+    data = read_small(path, max_bytes)
+    path = Path(path)
     try:
         return json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
@@ -103,7 +111,7 @@ def write_atomic(path: Path | str, data: bytes, mode: int = 0o644, sync: bool = 
                 f.flush()
                 os.fsync(f.fileno())
         os.replace(tmp, path)
-    except OSError:
+    except BaseException:  # an OSError, or Ctrl-C halfway: no temporary file is left behind
         try:
             tmp.unlink(missing_ok=True)
         except OSError:
@@ -146,18 +154,30 @@ class SqliteTrouble:
     """The disk is full (nothing is wrong with the database)."""
     damaged: bool = False
     """The database file itself is damaged."""
+    unwritable: bool = False
+    """Its folder cannot be written: a read-only filesystem, or another user's folder."""
 
 
 def sqlite_trouble(e: Exception, folder: Path | None, writing: bool = True) -> SqliteTrouble:
-    """What went wrong with a database in folder, as the closet's and the history's messages say it: a folder the
-    user cannot write (SQLite says "unable to open database file"), a folder of the system's with no disk behind it,
-    a full disk (SQLite often calls it an I/O error), a damaged file; else SQLite's own words."""
+    """What went wrong with a database in folder, as the closet's and the history's messages say it: a folder that
+    cannot be written (SQLite says "unable to open database file"; asked only when writing), a folder of the
+    system's with no disk behind it, a full disk (SQLite often calls it an I/O error), a damaged file; else
+    SQLite's own words."""
     import shutil
 
     name = getattr(e, "sqlite_errorname", "")
-    if folder is not None and folder.is_dir() and not os.access(folder, os.W_OK):
-        return SqliteTrouble(f"{folder} is not writable here (read-only, or another user's: run the command as the "
-                             f"closet's user, e.g. sudo -u wardrobe wardrobe ...)")
+    if name in SQLITE_DAMAGED:
+        return SqliteTrouble(f"the database is damaged ({e})", damaged=True)
+    if writing and folder is not None and folder.is_dir() and not os.access(folder, os.W_OK):
+        try:
+            read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+        except OSError:
+            read_only = False
+        if read_only:
+            return SqliteTrouble(f"{folder} is on a read-only filesystem (a card mounted read-only, often because it "
+                                 f"is failing: check it, or replace it)", unwritable=True)
+        return SqliteTrouble(f"{folder} is not writable here (another user's: run the command as the closet's "
+                             f"user, e.g. sudo -u wardrobe wardrobe ...)", unwritable=True)
     try:
         usage = shutil.disk_usage(folder) if folder is not None else None
     except OSError:
@@ -167,6 +187,4 @@ def sqlite_trouble(e: Exception, folder: Path | None, writing: bool = True) -> S
     if (usage is not None and usage.free < DISK_FULL_BELOW) or name == "SQLITE_FULL" or getattr(e, "errno", None) == 28:
         saved = ", so nothing was saved" if writing else ""
         return SqliteTrouble(f"the disk is full{saved} (free some space and try again)", full=True)
-    if name in SQLITE_DAMAGED:
-        return SqliteTrouble(f"the database is damaged ({e})", damaged=True)
     return SqliteTrouble(str(getattr(e, "strerror", None) or e))

@@ -27,7 +27,7 @@ import numpy as np
 from wardrobe import phrase
 from wardrobe.colours import FAMILIES, Colour, spoken_colours
 from wardrobe.errors import WardrobeError
-from wardrobe.files import SQLITE_DAMAGED, open_sqlite_read_only, sqlite_trouble
+from wardrobe.files import SQLITE_DAMAGED, SqliteTrouble, open_sqlite_read_only, sqlite_trouble
 from wardrobe.taxonomy import PATTERNS
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,11 @@ CREATE TABLE IF NOT EXISTS corrections (
 
 class HistoryError(WardrobeError):
     """The press history cannot be read or written (damaged file, full disk, unknown press)."""
+
+    def __init__(self, message: str, trouble: SqliteTrouble | None = None) -> None:
+        super().__init__(message)
+        self.trouble = trouble
+        """What SQLite's failure was, in plain words (None: not a database failure)."""
 
 
 @dataclass(frozen=True)
@@ -222,9 +227,9 @@ class PressStore:
     def failed(self, doing: str, e: Exception) -> HistoryError:
         """The HistoryError for a failed call ("open", "read", "write"), in plain words (files.sqlite_trouble; a full
         disk in three words: the daemon's line already says the press was not saved)."""
-        trouble = sqlite_trouble(e, self.path.parent)
+        trouble = sqlite_trouble(e, self.path.parent, writing=doing != "read")
         return HistoryError(f"cannot {doing} the press history {self.path}: "
-                            f"{'the disk is full' if trouble.full else trouble.text}")
+                            f"{'the disk is full' if trouble.full else trouble.text}", trouble)
 
     def _set_up(self, synchronous: str) -> None:
         """WAL, the schema, and the columns an older history lacks."""

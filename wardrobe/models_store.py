@@ -95,9 +95,10 @@ class ModelStore:
 
     def _history(self) -> list[str]:
         try:
-            return list(read_json(self.history_file))
-        except (FileNotFoundError, ValueError):
+            doc = read_json(self.history_file)
+        except (OSError, ValueError):  # missing, a folder, damaged: no history (never a crash)
             return []
+        return [v for v in doc if isinstance(v, str)] if isinstance(doc, list) else []
 
     def _write_json(self, target: Path, doc) -> None:
         """Write JSON atomically under a temporary name of its own (two writers never share one)."""

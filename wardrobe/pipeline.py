@@ -228,33 +228,14 @@ class Pipeline:
         return rgb, alpha, white
 
     def describe(self, rgb: np.ndarray, image: str = "") -> Description:
-        """Describe one RGB photo."""
+        """Describe one RGB photo: the mask, the garment, its colours, the caretaker's reviews, the user's own
+        garments, then the sentence."""
         self.last_colour_features = None  # a photo whose colours are not read leaves none behind
         t: dict[str, float] = {}
         rgb, alpha, white = self.garment_mask(rgb, t)
         problems = quality.problems(rgb, alpha)
-        alternatives: list[phrase.Alternative] = []
-        families: list[tuple[str, float]] = []
-        occasion: str | None = None
-        pattern: str | None = None
-        embedding = None
         t0 = time.perf_counter()
-        pattern_pred = pred = None
-        if self.classifier is not None:
-            try:
-                pred, pattern_pred = self.classify_with_cutout(rgb, alpha)
-                alternatives = [phrase.Alternative(g, p) for g, p in pred.ranked]
-                occasion = pred.occasions[0][0] if pred.occasions else None
-                embedding = pred.embedding
-                if pred.background >= NO_GARMENT_MIN:
-                    alternatives = []  # the model sees no garment: say so rather than guess one
-                    if "no-garment" not in problems:
-                        problems.append("no-garment")
-            except ModelError as e:
-                log.error("classifier failed: %s", e)
-                problems.append("no-model")
-        else:
-            problems.append("no-model")
+        pred, pattern_pred, alternatives = self.garments(rgb, alpha, problems)
         t["classify"] = (time.perf_counter() - t0) * 1000
         if ("no-garment" in problems and alternatives and alternatives[0].confidence >= FILLS_FRAME_MIN
                 and quality.structure(rgb) >= quality.STRUCTURE_MIN):
@@ -263,6 +244,7 @@ class Pipeline:
             problems.remove("no-garment")
             alpha = np.full(alpha.shape, 255, np.uint8)
             pattern_pred = pred  # the cut-out is now the whole photo
+        families: list[tuple[str, float]] = []
         if pred is not None:
             view = pattern_pred if self.colour_view == "cutout" and pattern_pred is not None else pred
             families = view.colour_families
@@ -273,36 +255,24 @@ class Pipeline:
                      ) if pred is not None else None
             colours = self.colours(rgb, alpha, alternatives[0].garment if alternatives else None, families, views)
         t["colour"] = (time.perf_counter() - t0) * 1000
-        example, reviewed, camera_colours = None, None, colours
-        if self.examples is not None and alternatives and embedding is not None:
-            example = self.examples.nearest(embedding)
-            if example is not None:  # the caretaker said on the page what this very garment is
-                alternatives = with_example(alternatives, example.garment)
-                reviewed = example.colours_for([c.lab for c in colours])
-                if reviewed:  # and its colours, when it looks as it did then
-                    colours = self.namer.as_reviewed(colours, reviewed, example.seen, EXAMPLE_COLOUR_GAP)
+        embedding = pred.embedding if pred is not None else None
+        camera_colours = colours
+        alternatives, colours, example, reviewed = self.reviewed(alternatives, colours, embedding)
         if alternatives and alternatives[0].confidence < phrase.PROBABLY:
             problems.append("low-confidence")
+        occasion = pred.occasions[0][0] if alternatives and pred is not None and pred.occasions else None
         if any(p in problems for p in phrase.BLOCKING):
-            alternatives, occasion = [], None  # the sentence names no garment, so neither does the JSON
+            alternatives = []  # the sentence names no garment, so neither does the JSON
         elif self.vision.aiming:
             problems += quality.aiming(alpha, rgb)
-        if alternatives and pattern_pred is not None:
-            pattern = pattern_pred.pattern
+        pattern = pattern_pred.pattern if alternatives and pattern_pred is not None else None
         enrolled = None
         if self.closet is not None and not any(p in problems for p in phrase.BLOCKING):
             t0 = time.perf_counter()
             enrolled = self.closet.match(embedding, camera_colours)
             t["enrolled"] = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
-        if enrolled is not None:  # the user's own garment: its name first; the long press gives the rest
-            clauses = [*phrase.aiming_clauses(problems, self.lang),
-                       phrase.yours(enrolled.garment.name, alternatives[0].garment if alternatives else None,
-                                    self.lang)]
-        else:
-            clauses = phrase.clauses_for(alternatives, colours, problems, pattern=pattern, lang=self.lang)
-            if phrase.colour_doubted(colours, problems):  # for the caretaker's queue and the JSON
-                problems.append("colour-unsure")
+        clauses = self.sentence(alternatives, colours, problems, pattern, enrolled)
         t["phrase"] = (time.perf_counter() - t0) * 1000
         top = alternatives[0] if alternatives else None
         return Description(image=image, garment=top.garment if top else None,
@@ -311,6 +281,52 @@ class Pipeline:
                            timings_ms=t, occasion=occasion, white_balance=white, pattern=pattern,
                            embedding=embedding, enrolled=enrolled, colour_families=families, lang=self.lang,
                            example=example, example_colours=bool(reviewed), camera_colours=camera_colours)
+
+    def garments(self, rgb: np.ndarray, alpha: np.ndarray, problems: list[str]):
+        """The classifier's predictions on the photo and on the cut-out (classify_with_cutout; None, None without a
+        working model) and the garments ranked; "no-model" or "no-garment" added to problems when so."""
+        if self.classifier is None:
+            problems.append("no-model")
+            return None, None, []
+        try:
+            pred, pattern_pred = self.classify_with_cutout(rgb, alpha)
+        except ModelError as e:
+            log.error("classifier failed: %s", e)
+            problems.append("no-model")
+            return None, None, []
+        alternatives = [phrase.Alternative(g, p) for g, p in pred.ranked]
+        if pred.background >= NO_GARMENT_MIN:
+            alternatives = []  # the model sees no garment: say so rather than guess one
+            if "no-garment" not in problems:
+                problems.append("no-garment")
+        return pred, pattern_pred, alternatives
+
+    def reviewed(self, alternatives: list[phrase.Alternative], colours: list[Colour], embedding):
+        """What the caretaker said on the page about this very garment, when the photo is very close to one they
+        reviewed: (alternatives with its garment first, colours as reviewed when it looks as it did then, the
+        example or None, the reviewed colours or None)."""
+        if self.examples is None or not alternatives or embedding is None:
+            return alternatives, colours, None, None
+        example = self.examples.nearest(embedding)
+        if example is None:
+            return alternatives, colours, None, None
+        reviewed = example.colours_for([c.lab for c in colours])
+        if reviewed:
+            colours = self.namer.as_reviewed(colours, reviewed, example.seen, EXAMPLE_COLOUR_GAP)
+        return with_example(alternatives, example.garment), colours, example, reviewed
+
+    def sentence(self, alternatives: list[phrase.Alternative], colours: list[Colour], problems: list[str],
+                 pattern: str | None, enrolled) -> list[str]:
+        """The clauses said: the user's own garment by its name first (the long press gives the rest), else the
+        garment, its colours and pattern with the hedges; "colour-unsure" added to problems when the colour is
+        doubted (for the caretaker's queue and the JSON)."""
+        if enrolled is not None:
+            return [*phrase.aiming_clauses(problems, self.lang),
+                    phrase.yours(enrolled.garment.name, alternatives[0].garment if alternatives else None, self.lang)]
+        clauses = phrase.clauses_for(alternatives, colours, problems, pattern=pattern, lang=self.lang)
+        if phrase.colour_doubted(colours, problems):
+            problems.append("colour-unsure")
+        return clauses
 
     def classify_with_cutout(self, rgb: np.ndarray, alpha: np.ndarray):
         """The classifier's prediction for the photo, and the prediction its pattern is read from: the garment

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from wardrobe.bundle import SIGNATURE, Bundle, verify_manifest
 from wardrobe.errors import ModelError, SigningKeyError
-from wardrobe.files import read_json, undecodable
+from wardrobe.files import read_json, read_small, undecodable
 
 FORMAT = "wardrobe-ed25519-1"
 PUBLIC_PREFIX = "wardrobe-ed25519"
@@ -182,8 +182,11 @@ class Trust:
             raise ModelError(f"{bundle} is signed by key {kid}, which this closet does not trust "
                              f"(trusted: {', '.join(sorted(keys)) or where})")
         try:
-            Ed25519PublicKey.from_public_bytes(keys[kid][1]).verify(signature, (Path(bundle) / "manifest.json")
-                                                                   .read_bytes())
+            manifest = read_small(Path(bundle) / "manifest.json")
+        except (OSError, ValueError) as e:  # missing, a folder, a FIFO: the bundle cannot be trusted, never a crash
+            raise ModelError(f"{bundle}/manifest.json cannot be read: {getattr(e, 'strerror', None) or e}") from None
+        try:
+            Ed25519PublicKey.from_public_bytes(keys[kid][1]).verify(signature, manifest)
         except InvalidSignature:
             raise ModelError(f"{bundle}: the signature does not match its manifest: the bundle was altered after "
                              "it was signed") from None

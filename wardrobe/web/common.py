@@ -26,19 +26,51 @@ def current_settings():
 def garment_classes(settings) -> tuple[list[str], str | None]:
     """The garments a correction may name: the classes of the model the closet loads now (after an install or a
     rollback too; its sidecar only, the network is not loaded), else the packaged taxonomy's; and that model's
-    "no garment" class."""
+    "no garment" class. Which model that is takes hashing the bundle (tens of ms here, more on a Pi), so the answer
+    is kept until the model store, the model's files or the trusted keys change."""
     from wardrobe.bundle import Bundle
     from wardrobe.models_store import bundle_to_load
     from wardrobe.taxonomy import packaged
 
-    path, _warning = bundle_to_load(settings)
+    key = model_stamp(settings)
+    kept = current_app.config.get("GARMENT_CLASSES_KEPT")
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    answer = packaged().classes, None
     try:
+        path, _warning = bundle_to_load(settings)
         if path is not None:
             b = Bundle.load(path, verify=False)
-            return list(b.classes), b.background_class
-    except ModelError as e:
+            answer = list(b.classes), b.background_class
+    except (ModelError, OSError) as e:
         log.error("the model bundle's classes cannot be read (%s); the taxonomy's are offered", e)
-    return packaged().classes, None
+    current_app.config["GARMENT_CLASSES_KEPT"] = (key, answer)
+    return answer
+
+
+def model_stamp(settings) -> tuple:
+    """What decides which model the closet loads, cheaply: the configured bundle and trust, the store's versions,
+    its current link and history, and the names, sizes and times of the files of the bundle it points to and of the
+    trusted keys (any change to a file is a new stamp)."""
+    import os
+
+    def listing(folder) -> tuple:
+        try:
+            with os.scandir(folder) as entries:
+                return tuple(sorted((e.name, e.stat(follow_symlinks=False).st_mtime_ns,
+                                     e.stat(follow_symlinks=False).st_size) for e in entries))
+        except OSError:
+            return ()
+
+    store = settings.state_dir / "models"
+    try:
+        current = os.readlink(store / "current")
+    except OSError:
+        current = None
+    model = settings.model
+    return (str(model.bundle), str(model.trusted_keys), model.allow_unsigned, listing(store), current,
+            listing(store / current) if current else (), listing(model.bundle) if model.bundle else (),
+            listing(model.trusted_keys) if model.trusted_keys else ())
 
 
 def password_again() -> str | None:
