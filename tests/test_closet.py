@@ -224,6 +224,24 @@ def test_cli_enrol_describe_enrolled(tmp_path):
     assert r.returncode == 1 and "no such file" in r.stderr
 
 
+def test_enrol_json_gives_one_result_per_photo(tmp_path):
+    """`enrol --json`: what the caretaker's page reads (it read the printed words before, and broke when they were
+    reworded): each photo enrolled with its id and sentence, or refused with why."""
+    state = str(tmp_path / "state")
+    (tmp_path / "broken.jpg").write_bytes(b"not a photo")
+    r = wardrobe("enrol", str(PHOTOS / "home-outwear.jpg"), str(tmp_path / "broken.jpg"), "--name", "red winter coat",
+                 "--json", "--state-dir", state)
+    coat, broken = json.loads(r.stdout)
+    assert r.returncode == 1 and r.stderr == ""
+    assert coat["enrolled"] and coat["id"] == 1 and coat["sentence"].endswith(".") and coat["looks_like"] is None
+    assert not broken["enrolled"] and broken["why"] == "unreadable" and "readable image" in broken["message"]
+    r = wardrobe("enrol", str(PHOTOS / "home-pants.jpg"), "--name", "Red Winter Coat", "--json", "--state-dir", state)
+    (taken,) = json.loads(r.stdout)
+    assert r.returncode == 1 and taken["why"] == "name-taken" and taken["taken"] == {"name": "red winter coat", "id": 1}
+    r = wardrobe("enrol", str(PHOTOS / "home-pants.jpg"), "--name", "x", "--json", "--on", "pi@closet")
+    assert r.returncode == 2 and "--json is for enrolling here" in r.stderr and not r.stdout
+
+
 def test_a_broken_closet_file_is_one_line(tmp_path):
     state = tmp_path / "state"
     state.mkdir()

@@ -163,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("photos", nargs="+", type=Path, metavar="PHOTO", help="photos of the garment (several angles help)")
     en.add_argument("--name", required=True, help='what to call it, e.g. "navy cable-knit"')
     en.add_argument("--on", dest="target", metavar="USER@HOST", help="enrol on this closet over SSH (photos copied)")
+    en.add_argument("--json", action="store_true", help="print one result per photo as JSON (the caretaker's page "
+                    "reads it)")
     en.add_argument("--add-view", action="store_true",
                     help="the name is already enrolled and these photos show that same garment, though the closet "
                          "does not recognise them as it")
@@ -457,6 +459,48 @@ def cmd_match(args: argparse.Namespace, settings) -> int:
     return 0
 
 
+def enrol_photos(args: argparse.Namespace, settings):
+    """Enrol each photo as args.name, yielding one result per photo as it is done (photo: its name as printed).
+    Enrolled: {"photo", "enrolled": true, "id", "sentence", "looks_like"}; else {"photo", "enrolled": false, "why",
+    "message", "taken"}, why being "unreadable" (the photo cannot be read), "not-a-garment" (message: what the
+    closet said) or "name-taken" (taken: the other garment's "name" and "id"). The caretaker's page reads these as
+    JSON (`enrol --json`), never the printed words."""
+    from wardrobe import wiring
+    from wardrobe.closet import ClosetError
+    from wardrobe.images import read_image
+    from wardrobe.phrase import BLOCKING
+
+    pipeline = wiring.build_pipeline(settings, closet=False)
+    closet = pipeline.closet = wiring.open_closet(settings, pipeline.classifier, create=True)
+    if pipeline.classifier is None or not pipeline.classifier.bundle.embedding:
+        raise ClosetError("the model in use has no embedding output, which enrolling needs: install a model made "
+                          "by `wardrobe train patterns` (the shipped model has one)")
+    same_name = closet.named(args.name)  # a name belongs to one garment: new photos must look like it
+    if args.add_view and not same_name:  # a misspelt name would quietly become a garment of its own
+        raise ClosetError(f"no garment is called {args.name!r} yet, so there is none to add a photo to: check the "
+                          f"name (`wardrobe enrolled` lists them), or enrol it without --add-view")
+    for photo in args.photos:
+        refused = {"photo": shown(photo), "enrolled": False, "taken": None}
+        try:
+            rgb = read_image(photo)
+        except WardrobeError as e:
+            yield {**refused, "why": "unreadable", "message": path_once(e, photo)}
+            continue
+        d = pipeline.describe(rgb, str(photo))
+        if any(p in d.problems for p in BLOCKING) or d.embedding is None or not d.colours:
+            yield {**refused, "why": "not-a-garment", "message": d.sentence}
+            continue
+        looks_like = d.enrolled.garment if d.enrolled is not None else None
+        if same_name and not args.add_view and (looks_like is None or looks_like.id not in {g.id for g in same_name}):
+            yield {**refused, "why": "name-taken", "message": "this does not look like the garment of that name",
+                   "taken": {"name": same_name[0].name, "id": same_name[0].id}}
+            continue
+        other = looks_like is not None and (looks_like.name or "").lower() != args.name.strip().lower()
+        gid = closet.enrol_described(d, rgb, pipeline.model_version, name=args.name)
+        yield {"photo": shown(photo), "enrolled": True, "id": gid, "sentence": d.sentence,
+               "looks_like": looks_like.label if other else None}
+
+
 def cmd_closet(args: argparse.Namespace, settings) -> int:
     """enrol and enrolled: the user's own garments, kept in state_dir/closet.db."""
     import time
@@ -469,48 +513,33 @@ def cmd_closet(args: argparse.Namespace, settings) -> int:
     if args.command == "enrol" and (args.target is not None or args.host):
         from wardrobe.push import remote_enrol
 
+        if args.json:
+            raise WardrobeError("--json is for enrolling here; with --on the closet's own words are printed")
         target = args.target if args.target is not None else args.host  # --on "" is refused, never local
         print(remote_enrol(remote_of(args, target), args.photos, args.name, args.add_view), end="")
         return 0
     if args.command == "enrol":
-        from wardrobe.images import read_image
-        from wardrobe.phrase import BLOCKING
-
-        pipeline = wiring.build_pipeline(settings, closet=False)
-        closet = pipeline.closet = wiring.open_closet(settings, pipeline.classifier, create=True)
-        if pipeline.classifier is None or not pipeline.classifier.bundle.embedding:
-            raise ClosetError("the model in use has no embedding output, which enrolling needs: install a model made "
-                              "by `wardrobe train patterns` (the shipped model has one)")
-        failures = 0
-        same_name = closet.named(args.name)  # a name belongs to one garment: new photos must look like it
-        if args.add_view and not same_name:  # a misspelt name would quietly become a garment of its own
-            raise ClosetError(f"no garment is called {args.name!r} yet, so there is none to add a photo to: check the "
-                              f"name (`wardrobe enrolled` lists them), or enrol it without --add-view")
-        for photo in args.photos:
-            try:
-                rgb = read_image(photo)
-            except WardrobeError as e:
-                print(f"{shown(photo)}: error: {path_once(e, photo)}", file=sys.stderr)
-                failures += 1
+        results = []
+        for r in enrol_photos(args, settings):  # each said as it is done: a later failure loses none of them
+            results.append(r)
+            if args.json:
                 continue
-            d = pipeline.describe(rgb, str(photo))
-            blocking = [p for p in BLOCKING if p in d.problems]
-            if blocking or d.embedding is None or not d.colours:
-                print(f"{shown(photo)}: not enrolled: {d.sentence}", file=sys.stderr)
-                failures += 1
-                continue
-            looks_like = d.enrolled.garment if d.enrolled is not None else None
-            if same_name and not args.add_view and (looks_like is None or looks_like.id not in {g.id for g in same_name}):
-                print(f"{shown(photo)}: not enrolled: another garment is already called {same_name[0].name!r} (id "
-                      f"{same_name[0].id}) and this does not look like it; choose another name, or pass --add-view "
+            photo = r["photo"]
+            if r["enrolled"]:
+                if r["looks_like"] is not None:
+                    print(f"{photo}: note: it looks like {r['looks_like']!r}, already enrolled", file=sys.stderr)
+                print(f"{photo}: enrolled as {args.name!r} (id {r['id']}; {r['sentence']})")
+            elif r["why"] == "unreadable":
+                print(f"{photo}: error: {r['message']}", file=sys.stderr)
+            elif r["why"] == "name-taken":
+                print(f"{photo}: not enrolled: another garment is already called {r['taken']['name']!r} (id "
+                      f"{r['taken']['id']}) and this does not look like it; choose another name, or pass --add-view "
                       f"if it is the same garment", file=sys.stderr)
-                failures += 1
-                continue
-            if looks_like is not None and (looks_like.name or "").lower() != args.name.strip().lower():
-                print(f"{shown(photo)}: note: it looks like {looks_like.label!r}, already enrolled", file=sys.stderr)
-            gid = closet.enrol_described(d, rgb, pipeline.model_version, name=args.name)
-            print(f"{shown(photo)}: enrolled as {args.name!r} (id {gid}; {d.sentence})")
-        return 1 if failures else 0
+            else:
+                print(f"{photo}: not enrolled: {r['message']}", file=sys.stderr)
+        if args.json:
+            print(json.dumps(results, ensure_ascii=False))
+        return 0 if all(r["enrolled"] for r in results) else 1
     closet = wiring.open_closet(settings, create=args.action == "import", strict=True)
     rest = list(args.args)
     need = {"list": 0, "rename": 2, "remove": 1, "export": 1, "import": 1}[args.action]

@@ -1,14 +1,16 @@
 """The user's clothes page: enrolled garments with their thumbnails and voice labels; rename, remove, enrol.
 
-Enrolling runs `wardrobe enrol` as a child process, the same command the caretaker runs over SSH (`enrol --on`):
-it is the one enrolment path, with its checks (a readable photo, a garment clearly in view, a name that belongs
-to one garment) and its messages, and it loads the model only for as long as the enrolment takes. The page's own
+Enrolling runs `wardrobe enrol --json` as a child process, the same command the caretaker runs over SSH
+(`enrol --on`): it is the one enrolment path, with its checks (a readable photo, a garment clearly in view, a name
+that belongs to one garment), its result read as JSON and worded for the page, and it loads the model only for as
+long as the enrolment takes. The page's own
 process never loads the model, so it stays small; handing enrolment to the running daemon instead would need a
 new channel into the appliance's press loop, and would block the user's button while it ran.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -204,11 +206,11 @@ def enrol(photo: bytes, name: str, add_view: bool) -> tuple[str, bool]:
 
 
 def run_enrol(photo: bytes, name: str, add_view: bool) -> tuple[str, bool]:
-    """`wardrobe enrol PHOTO --name NAME` on this closet's state and config, its answer in one line."""
+    """`wardrobe enrol PHOTO --name NAME --json` on this closet's state and config, its answer in one line."""
     with tempfile.TemporaryDirectory(prefix="wardrobe-enrol-") as tmp:
         path = Path(tmp) / "photo"
         path.write_bytes(photo)
-        cmd = [sys.executable, "-m", "wardrobe", "enrol", str(path), f"--name={name}",
+        cmd = [sys.executable, "-m", "wardrobe", "enrol", str(path), f"--name={name}", "--json",
                f"--state-dir={current_app.config['STATE_DIR']}"]
         if current_app.config["CONFIG_PATH"] is not None:
             cmd.append(f"--config={current_app.config['CONFIG_PATH']}")
@@ -218,15 +220,25 @@ def run_enrol(photo: bytes, name: str, add_view: bool) -> tuple[str, bool]:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=ENROL_TIMEOUT_S, stdin=subprocess.DEVNULL)
         except (OSError, subprocess.TimeoutExpired) as e:
             return f"Enrolling could not run: {e}.", False
-    said = [line.removeprefix(f"{path}: ") for line in (r.stdout + r.stderr).splitlines()
-            if line.startswith((f"{path}: ", "wardrobe: "))]
-    if r.returncode == 0 and said:
-        message = " ".join(sorted(said, key=lambda s: s.startswith("note: ")))
-        return message[:1].upper() + message[1:], True
-    log.warning("wardrobe enrol from the page: exit %d: %s", r.returncode, r.stderr.strip()[-2000:])
-    reason = said[-1] if said else "the enrol command said nothing; the journal says why"
-    reason = (reason.removeprefix("wardrobe: ").removeprefix("not enrolled: ").removeprefix("error: ")
-              .replace(f"{path}: ", "").replace(str(path), "the photo")  # the page's own temporary file, not news
-              .replace("pass --add-view", f"tick \"{ADD_VIEW_LABEL}\"")
-              .replace("without --add-view", f"without \"{ADD_VIEW_LABEL}\""))
+    try:
+        (result,) = json.loads(r.stdout) if r.returncode in (0, 1) else ()
+    except ValueError:  # no JSON, or not one result: the command stopped before the photo (one line on stderr)
+        result = None
+    if result is not None and result.get("enrolled"):
+        message = f"Enrolled as {name!r} (id {result['id']}; {result['sentence']})"
+        if result.get("looks_like") is not None:
+            message += f" Note: it looks like {result['looks_like']!r}, already enrolled."
+        return message, True
+    if result is not None and result.get("why") == "name-taken":
+        taken = result["taken"]
+        reason = (f"another garment is already called {taken['name']!r} (id {taken['id']}) and this does not look "
+                  f"like it; choose another name, or tick \"{ADD_VIEW_LABEL}\" if it is the same garment")
+    elif result is not None:  # unreadable, or not a garment: the closet's own words
+        reason = str(result.get("message", "")).replace(str(path), "the photo")
+    else:
+        log.warning("wardrobe enrol from the page: exit %d: %s", r.returncode, r.stderr.strip()[-2000:])
+        lines = r.stderr.strip().splitlines()
+        reason = (lines[-1].removeprefix("wardrobe: ") if lines else "the enrol command said nothing; the journal "
+                  "says why").replace(str(path), "the photo").replace("without --add-view",
+                                                                         f"without \"{ADD_VIEW_LABEL}\"")
     return f"Not enrolled: {reason}", False
