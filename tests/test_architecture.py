@@ -25,7 +25,7 @@ LAYERS = {
     "wardrobe.colours": 3, "wardrobe.colour_inputs": 3, "wardrobe.classify": 3, "wardrobe.debug": 3, "wardrobe.push": 3, "wardrobe.signing": 3,
     "wardrobe.phrase": 4, "wardrobe.models_store": 4, "wardrobe.closet": 4, "wardrobe.matching": 4,
     "wardrobe.history": 4,
-    "wardrobe.pipeline": 5, "wardrobe.doctor": 5, "wardrobe.corrections": 5,
+    "wardrobe.pipeline": 5, "wardrobe.doctor": 5, "wardrobe.corrections": 5, "wardrobe.reviews": 5,
     "wardrobe.wiring": 6,
     "wardrobe.daemon": 7, "wardrobe.bench": 7,
     "wardrobe.cli": 8, "wardrobe.__main__": 8,

@@ -398,10 +398,10 @@ def test_a_name_belongs_to_one_garment(tmp_path):
 
 
 def test_a_reviewed_photo_names_only_photos_very_close_to_it(pipeline):
-    """wardrobe.corrections.Examples in the pipeline: the same photo (a new view) takes the reviewed garment,
+    """wardrobe.reviews.Examples in the pipeline: the same photo (a new view) takes the reviewed garment,
     said plainly; another garment is left as the model named it."""
     from wardrobe import phrase
-    from wardrobe.corrections import EXAMPLE_MIN_SIMILARITY, Examples
+    from wardrobe.reviews import EXAMPLE_MIN_SIMILARITY, Examples
 
     jeans = pipeline.describe(rgb_of("product-jeans-blue.jpg"))
     shirt = pipeline.describe(rgb_of("product-shirts-white.jpg"))
@@ -418,13 +418,13 @@ def test_a_reviewed_photo_names_only_photos_very_close_to_it(pipeline):
 
 
 def test_a_reviewed_colour_is_said_again_only_of_a_garment_that_looks_the_same(pipeline):
-    """The caretaker's colours for a reviewed photo (wardrobe.corrections.Example.colours_for): the navy top marked
+    """The caretaker's colours for a reviewed photo (wardrobe.reviews.Example.colours_for): the navy top marked
     right, seen again darker and warmer (which the closet alone calls black), is said navy blue again, with the
     closet's own black beside it (it may be another top of the same cut: colours.own_beside); a red coat
     corrected to pink, dyed green, which the network still finds very close, keeps the colour its pixels show:
     main colour against main colour, within the gap `wardrobe train household --home-colours` chose."""
-    from wardrobe.corrections import EXAMPLE_MIN_SIMILARITY, Examples
     from wardrobe.history import said_families, seen_colours
+    from wardrobe.reviews import EXAMPLE_MIN_SIMILARITY, Examples
 
     def reviewed(d, families):
         return Examples([d.embedding], [d.garment], EXAMPLE_MIN_SIMILARITY, [families],
@@ -473,8 +473,8 @@ def test_a_garment_of_the_same_cut_in_another_colour_is_never_said_in_the_review
     ("Navy blue trousers."), and a review undid the closet's own doubt of it. Now the closet's own colour is said
     beside the reviewed one unless the camera sees the main colour as it did then (colours.own_beside); and a part
     of the garment the camera did not see at the review (a red side) is said, not dropped."""
-    from wardrobe.corrections import EXAMPLE_MIN_SIMILARITY, Examples
     from wardrobe.history import said_families, seen_colours
+    from wardrobe.reviews import EXAMPLE_MIN_SIMILARITY, Examples
 
     trousers = rgb_of("home-plain-trousers.jpg")
     reviewed = pipeline.describe(trousers)
@@ -503,8 +503,8 @@ def test_a_garment_of_the_same_cut_in_another_colour_is_never_said_in_the_review
 def test_a_colour_the_caretaker_confirmed_is_no_longer_doubted(pipeline):
     """"I'm not sure of the colour." is for the caretaker's review queue: once the caretaker has marked the answer
     right, the same garment held up again is said without the doubt."""
-    from wardrobe.corrections import EXAMPLE_MIN_SIMILARITY, Examples
     from wardrobe.history import said_families, seen_colours
+    from wardrobe.reviews import EXAMPLE_MIN_SIMILARITY, Examples
 
     rgb = rgb_of("home-t-shirt.jpg")
     tee = pipeline.describe(rgb)
@@ -525,8 +525,8 @@ def test_a_review_of_an_answer_said_in_the_caretakers_colours_keeps_the_cameras(
     """A correction, then the same garment said in the caretaker's colours and marked right: the second review must
     keep the camera's colours, not the words said (a promoted cluster), or the third press no longer looks like it
     and loses the caretaker's colours."""
-    from wardrobe.corrections import EXAMPLE_MIN_SIMILARITY, Examples
     from wardrobe.history import PressStore, encode_photo
+    from wardrobe.reviews import EXAMPLE_MIN_SIMILARITY, Examples
 
     store = PressStore(tmp_path / "history.db")
     rgb = rgb_of("home-t-shirt.jpg")
@@ -643,8 +643,8 @@ def test_the_colour_gap_is_the_widest_that_broke_nothing_on_validation():
 def test_only_the_models_garments_become_examples(tmp_path):
     """The history is a file the page's process writes: a review naming anything but one of the model's garments
     is never kept as an example, so it can never be said."""
-    from wardrobe.corrections import reviewed_examples
     from wardrobe.history import PressStore, encode_photo
+    from wardrobe.reviews import reviewed_examples
 
     store = PressStore(tmp_path / "history.db")
     photo = encode_photo(rgb_of("product-jeans-blue.jpg"))

@@ -101,7 +101,7 @@ class Daemon:
         self.camera_backoff = Backoff(60.0)
         self.camera_was_lost = False
         self.reviews = None
-        """The press history, read for the caretaker's reviews (wardrobe.corrections.reviewed_examples)."""
+        """The press history, read for the caretaker's reviews (wardrobe.reviews.reviewed_examples)."""
         self.reviews_seen: tuple | None = None
         self.button = None
         self.light = None
@@ -158,8 +158,8 @@ class Daemon:
         """Keep the caretaker's reviews (right, or corrected) as labelled examples for the pipeline, rebuilt when
         the reviews change. A missing or unreadable history means no examples, never a failed press."""
         from wardrobe import wiring
-        from wardrobe.corrections import reviewed_examples, reviews_key
         from wardrobe.history import FILE_NAME, HistoryError, PressStore
+        from wardrobe.reviews import reviewed_examples, reviews_key
 
         classifier = self.pipeline.classifier
         if classifier is None:

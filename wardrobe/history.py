@@ -62,7 +62,7 @@ CREATE TABLE IF NOT EXISTS corrections (
 """
 # AUTOINCREMENT: a correction names its press by id, so an id is never given to a second press.
 # corrections.seen: the press's colours as the camera saw them (CIELAB, main first, JSON), kept with the verdict so
-# that a colour the caretaker gave is said again only of a garment that looks the same (wardrobe.corrections).
+# that a colour the caretaker gave is said again only of a garment that looks the same (wardrobe.reviews).
 
 
 class HistoryError(WardrobeError):

@@ -12,10 +12,10 @@ import numpy as np
 
 from wardrobe import phrase, quality
 from wardrobe.colours import Colour, ColourNamer, dominant_colours, garment_weights
-from wardrobe.corrections import EXAMPLE_COLOUR_GAP
 from wardrobe.errors import ModelError
 from wardrobe.images import read_image, shrink
 from wardrobe.lang import Language, english
+from wardrobe.reviews import EXAMPLE_COLOUR_GAP
 from wardrobe.segment import segment
 from wardrobe.settings import VisionSettings
 from wardrobe.taxonomy import region_of
@@ -54,7 +54,7 @@ class Description:
     lang: Language = field(default_factory=english, repr=False, compare=False)
     """The language the sentence is in (the JSON's codes stay English)."""
     example: object | None = None
-    """The caretaker's reviewed photo this one is very close to (wardrobe.corrections.Example), which named it;
+    """The caretaker's reviewed photo this one is very close to (wardrobe.reviews.Example), which named it;
     or None."""
     example_colours: bool = False
     """Whether the colours said are the ones the caretaker gave that photo (it looked the same)."""
@@ -169,7 +169,7 @@ class Pipeline:
         self.lang = lang or english()
         """The language sentences are said in."""
         self.examples = None
-        """Photos the caretaker reviewed on the page (wardrobe.corrections.Examples): a photo very close to one is
+        """Photos the caretaker reviewed on the page (wardrobe.reviews.Examples): a photo very close to one is
         that garment. None: no reviews."""
         self.white = white or WhiteBalance(vision.white_balance)
         """How each photo's light is corrected before anything else looks at it."""

@@ -1,6 +1,6 @@
 """A household simulated: the caretaker reviews some of one sender's presses on the page (right, or corrected to
 the right garment), and the closet keeps each reviewed photo's embedding as a labelled example, used only when a
-new photo is very close to one (`wardrobe.corrections.Examples`). Two measures, before and after, through the
+new photo is very close to one (`wardrobe.reviews.Examples`). Two measures, before and after, through the
 same describe path a user hears:
 - again: a garment the closet got wrong and the caretaker corrected, held up again (a new view of its photo:
   crop, turn, light, as `wardrobe train closet` makes them);
@@ -9,7 +9,7 @@ same describe path a user hears:
 With --home-colours (the home photos' colours labelled by eye) the main colour is measured the same way: a reviewed
 photo keeps the colour families the caretaker gave (its by-eye family when the closet said another; the families
 said when it was right and said plainly), and a new photo of that garment whose colours are within a CIEDE2000 gap
-of the reviewed photo's is said in those families (`wardrobe.corrections.Examples`): colours corrected and held up
+of the reviewed photo's is said in those families (`wardrobe.reviews.Examples`): colours corrected and held up
 again, colours confirmed and held up again, and the unreviewed others.
 
 Held-out senders only: the similarity threshold and the colour gap are chosen on the validation split's senders and
@@ -113,7 +113,7 @@ def accuracies(by_setting: dict) -> dict:
 
 def simulate(by_sender: dict[str, list[dict]], reviewed: float, thresholds: list[float], seed: int) -> dict:
     """Per threshold, before and after: the corrected garments held up again, and the unreviewed others."""
-    from wardrobe.corrections import Examples
+    from wardrobe.reviews import Examples
 
     out = {t: {"again": dict(ZERO), "others": dict(ZERO)} for t in thresholds}
     senders = 0
@@ -153,7 +153,7 @@ def simulate_colours(by_sender: dict[str, list[dict]], reviewed: float, similari
     and the unreviewed others; a photo within `similarity` of a reviewed one and within the gap of its colours is
     said in the reviewed families, with the closet's own beside them as `describe` says it (colours.own_beside)."""
     from wardrobe.colours import own_beside
-    from wardrobe.corrections import Examples
+    from wardrobe.reviews import Examples
 
     out = {g: {"corrected": dict(ZERO), "confirmed": dict(ZERO), "others": dict(ZERO)} for g in gaps}
     senders = 0
