@@ -530,7 +530,9 @@ def test_a_closet_without_gpio_pins_says_so_in_one_line(tmp_path):
             Device._default_pin_factory().close()
         except Exception:
             pass
-        else:
+        else:  # a Pi: the real pins open, and there is nothing to fold
+            if os.environ.get("CI"):
+                pytest.fail("CI runs on a computer without GPIO pins; this one has them")
             pytest.skip("this machine has GPIO pins")
     camera = tmp_path / "camera"
     camera.mkdir()
