@@ -53,11 +53,18 @@ def fp32_onnx(tmp_path_factory) -> Path:
     return path
 
 
-def sample_batch() -> np.ndarray:
+def sample_batch(names: tuple[str, ...] = ()) -> np.ndarray:
+    """The sample photos (or those named), preprocessed as the shipped bundle does."""
     from wardrobe.images import read_image
 
     pre = Bundle.load(SHIPPED).preprocess
-    return np.concatenate([pre(read_image(p)) for p in sorted(PHOTOS.glob("*.jpg"))])
+    return np.concatenate([pre(read_image(p)) for p in sorted(PHOTOS.glob("*.jpg")) if not names or p.name in names])
+
+
+SATURATED = ("product-casual-shoes-black.jpg", "product-shirts-white.jpg", "product-tops-pink.jpg", "home-outwear.jpg")
+"""Sample photos for the emulated export check: the two whose colour the old int8 kernels turned over on a processor
+without VNNI (black shoes said green, the white shirt yellow; issue 22) and two they did not. Emulated, each model
+run over all thirteen sample photos took about four minutes."""
 
 
 def test_the_export_quantises_weights_to_seven_bits(fp32_onnx, tmp_path):
@@ -157,6 +164,11 @@ print(json.dumps({"self_check": clf.self_check, "agrees": clf.agrees_here,
 """
 
 
+EMULATED_TIMEOUT_S = 2400
+"""A test that runs Python as a Haswell under qemu: 10 to 15 minutes on a slow two-core machine (2026-12-01), past
+the suite's 600 s for one test. Its emulated runs each have the subprocess's own limit below."""
+
+
 def haswell(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     """Python run as a Haswell processor (AVX2, no AVX-512, no VNNI) under qemu user-mode emulation."""
     if QEMU is None:
@@ -168,6 +180,7 @@ def haswell(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(EMULATED_TIMEOUT_S)
 def test_on_a_processor_without_vnni_the_user_never_hears_a_saturated_answer(saturating_bundle):
     """As a Haswell: the old int8 model saturates, the self-check sees it and switches to the reference arithmetic,
     and the user hears what that model computes without saturating: here, on this processor, the same model run as
@@ -204,16 +217,19 @@ from pathlib import Path
 from wardrobe.train import precision
 meta = json.loads(Path(sys.argv[1]).read_text())
 x = np.load(sys.argv[2])
-print(json.dumps({c: precision.failures(precision.agreement(meta, Path(sys.argv[3]), Path(c), x)) for c in sys.argv[4:]}))
+fp32 = Path(sys.argv[3])
+reference = precision.run(fp32, x)  # once for both candidates: each emulated run takes minutes
+print(json.dumps({c: precision.failures(precision.agreement(meta, fp32, Path(c), x, reference)) for c in sys.argv[4:]}))
 """
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(EMULATED_TIMEOUT_S)
 def test_the_export_check_fails_on_the_old_int8_as_a_haswell(saturating_bundle, fp32_onnx, tmp_path):
     """The export's agreement check (precision.agreement against the fp32 export), run as a processor without VNNI,
     refuses the old int8 model and passes the shipped one."""
     x = tmp_path / "photos.npy"
-    np.save(x, sample_batch())
+    np.save(x, sample_batch(SATURATED))
     r = haswell("-c", AGREEMENT_PROBE, str(SHIPPED / "bundle.json"), str(x), str(fp32_onnx),
                 str(saturating_bundle / "model.onnx"), str(SHIPPED / "model.onnx"))
     assert r.returncode == 0, r.stderr[-2000:]
