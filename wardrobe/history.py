@@ -27,7 +27,7 @@ import numpy as np
 from wardrobe import phrase
 from wardrobe.colours import FAMILIES, Colour, spoken_colours
 from wardrobe.errors import WardrobeError
-from wardrobe.files import SQLITE_DAMAGED, SqliteTrouble, open_sqlite_read_only, sqlite_trouble
+from wardrobe.files import SqliteTrouble, open_sqlite_read_only, sqlite_trouble
 from wardrobe.taxonomy import PATTERNS
 
 log = logging.getLogger(__name__)
@@ -484,11 +484,10 @@ class History:
 
     def _set_aside_if_damaged(self, e: HistoryError) -> None:
         """A damaged file is moved aside (kept for a look), so the next press starts a new history."""
-        cause = e.__cause__
         if self.store is not None:
             self.store.close()
             self.store = None
-        if getattr(cause, "sqlite_errorname", "") not in SQLITE_DAMAGED:
+        if e.trouble is None or not e.trouble.damaged:
             return
         aside = self.path.with_name(f"{FILE_NAME}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
         try:
