@@ -103,7 +103,7 @@ def markdown(code: str) -> str:
              "fixed values of the others: the sentences are made of the same parts in every combination. Every "
              "combination (garment x colour x pattern x hedge, over 30,000 sentences) is made by tests/test_lang.py "
              "and checked to be Hangul without Latin letters. Who checked the Korean: AI helper sessions, reading it "
-             "as a Korean speaker would (three reviews, the last on 2026-12-01), not yet a native speaker; a native "
+             "as a Korean speaker would (four reviews, the last on 2026-12-01), not yet a native speaker; a native "
              "speaker's reading is the next step.", ""]
     for title, table in rows(code).items():
         lines += [f"## {title}", "", f"| | English | {other.name} |", "|---|---|---|"]
