@@ -4,7 +4,7 @@ A bundle is a directory:
     bundle.json      format_version, version, created, arch, classes, preprocess, runtimes, temperature, metrics
     manifest.json    {"files": {name: sha256}} for every other file
     signature.json   optional Ed25519 signature over manifest.json (see signing.py)
-    model.onnx       int8-quantized ONNX (the describe default)
+    model.onnx       ONNX, fp32 or int8 (bundle.json's onnx_precision; the describe default: `default_runtime`)
     model.safetensors  fp32 weights for the torch runtime (quantized dynamically at load)
 No pickled code: loading never executes anything from the bundle.
 """

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wardrobe.errors import TrainingError
 from wardrobe.preprocess import Preprocess
 from wardrobe.taxonomy import Taxonomy
 from wardrobe.train import engine
@@ -89,7 +90,7 @@ def main(args: argparse.Namespace) -> dict:
 
     clf = Classifier.load(args.bundle)
     if not clf.bundle.embedding:
-        raise SystemExit(f"{args.bundle} has no embedding output (make one with `wardrobe train patterns`)")
+        raise TrainingError(f"{args.bundle} has no embedding output (make one with `wardrobe train patterns`)")
     pipe = Pipeline(clf)
     taxonomy = Taxonomy.load()
     _, splits = build_splits(args.data, taxonomy, Preprocess(), args.seed, None, decode=False)
