@@ -26,7 +26,7 @@ ATTACKS = {
     "empty embedding": ("UPDATE garments SET embedding = x''", ()),
     "thumbnail not a JPEG, another model": ("UPDATE garments SET thumbnail = x'00112233', model_version = 'x'", ()),
     "oversized thumbnail": ("UPDATE garments SET thumbnail = ?", (b"\xff\xd8" + b"\0" * (2 << 20),)),
-    # small in bytes, large in pixels: a 3-megapixel JPEG of one colour is a few KB, and decoding it costs 9 MB
+    # small in bytes, large in pixels: a 3-megapixel JPEG of one colour is 47 KB, and decoding it costs 9 MB
     "thumbnail of 3 megapixels": ("UPDATE garments SET thumbnail = ?",
                                   (cv2.imencode(".jpg", np.zeros((1500, 2000, 3), np.uint8))[1].tobytes(),)),
     "colours a string": ("UPDATE garments SET colours = '\"navy\"'", ()),
